@@ -1,0 +1,1 @@
+"""Language front end: source text → AST → checked project, with diagnostics as data."""

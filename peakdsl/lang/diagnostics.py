@@ -1,0 +1,143 @@
+"""Diagnostics as data: every pass returns them, only the CLI edge renders them.
+
+Codes are stable and never reused; each belongs to a stage (P syntax, N names and
+references, T types and units, L look-ahead, K risk consistency, C portfolio
+composition, G promotion criteria, W lints, U usage, I internal). ``CODES`` is the
+registry that ``docs/diagnostics.md`` must mirror (a test enforces it).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from .source import NO_SPAN, Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A secondary location that explains the primary one."""
+
+    path: str
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    path: str
+    span: Span = NO_SPAN
+    help: str = ""
+    labels: tuple[Label, ...] = ()
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.path, self.span.line, self.span.col, self.code, self.message)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+CODES: dict[str, str] = {
+    # P — reading and parsing
+    "P001": "syntax error",
+    "P002": "unexpected character",
+    "P003": "unexpected end of file",
+    "P004": "file too large",
+    "P005": "nesting too deep",
+    "P006": "file is not valid UTF-8 text",
+    "P007": "identifier too long",
+    "P008": "number out of range",
+    # N — names, keys and references
+    "N001": "unknown name",
+    "N002": "unknown built-in function",
+    "N003": "unknown setting",
+    "N004": "duplicate declaration in project",
+    "N005": "declaration name does not match file name",
+    "N006": "unresolved reference",
+    "N007": "reference to the wrong kind of declaration",
+    "N008": "reference cycle",
+    "N009": "duplicate definition",
+    "N010": "unknown metric",
+    "N011": "missing required setting",
+    "N012": "setting given twice",
+    "N013": "statement not allowed in this kind of declaration",
+    "N014": "unknown parameter in override",
+    "N015": "unknown value",
+    "N016": "use before definition",
+    # T — types and units
+    "T001": "type mismatch",
+    "T002": "unit mismatch",
+    "T003": "wrong number of arguments",
+    "T004": "window must be a positive integer",
+    "T005": "parameter default outside its range",
+    "T006": "parameter default not on its step",
+    "T007": "invalid parameter range",
+    "T008": "defaults violate a require constraint",
+    "T009": "value out of bounds",
+    "T010": "override outside the parameter's range",
+    "T011": "unknown parameter type",
+    # L — look-ahead and warm-up
+    "L001": "look-ahead: negative lag",
+    "L002": "lag must be a non-negative integer",
+    "L003": "look-ahead: construct reads future bars",
+    # K — risk limit consistency
+    "K001": "symbol exposure above total exposure",
+    "K002": "non-positive daily loss limit",
+    "K003": "limit must be positive",
+    # C — portfolio composition
+    "C001": "portfolio weights do not sum to 100 %",
+    "C002": "component listed twice",
+    "C003": "component weight must be positive",
+    # G — promotion criteria
+    "G001": "criterion outside the metric's range",
+    "G002": "contradictory criteria",
+    # W — lints (warnings)
+    "W001": "unused parameter",
+    "W002": "unused let binding",
+    "W003": "optimistic fill at the signal bar's close",
+    # U — usage
+    "U001": "path not found",
+    "U002": "no spec files found",
+    # I — internal
+    "I001": "internal compiler error",
+}
+
+WARNING_CODES = frozenset({"W001", "W002", "W003"})
+
+
+def diag(code: str, message: str, path: str, span: Span = NO_SPAN, help: str = "",
+         labels: Iterable[Label] = ()) -> Diagnostic:
+    """Build a diagnostic whose severity follows from its registered code."""
+    if code not in CODES:
+        raise KeyError(f"unregistered diagnostic code {code}")
+    severity = Severity.WARNING if code in WARNING_CODES else Severity.ERROR
+    return Diagnostic(code, severity, message, path, span, help, tuple(labels))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """A 'did you mean' help line, or '' when nothing is close enough."""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Sorted by file, position and code, duplicates removed."""
+    return sorted(set(diags), key=lambda d: d.sort_key)
+
+
+def has_errors(diags: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diags)

@@ -1,0 +1,416 @@
+"""Source text → ``ast.Module``. The only module that touches lark.
+
+The LALR parser is built once per process from ``grammar/peak.lark`` (shipped inside
+the wheel as ``peakdsl/grammar/peak.lark``). Hostile input is bounded before and
+after parsing: size, encoding, identifier length, number range and nesting depth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .diagnostics import Diagnostic, diag
+from .source import SourceFile, Span
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_IDENT = 64
+MAX_MAGNITUDE = 1e15
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    module: ast.Module | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package or, in a source checkout, ``grammar/``."""
+    packaged = resources.files("peakdsl").joinpath("grammar/peak.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "peak.lark").read_text("utf-8")
+
+
+@lru_cache(maxsize=1)
+def build_parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def parse_bytes(path: str, data: bytes) -> ParseResult:
+    """Decode and parse a file's bytes; oversized or non-UTF-8 input is a diagnostic."""
+    if len(data) > MAX_FILE_BYTES:
+        return _fail(diag("P004", f"file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                          path, help="a spec is a small declarative file; split it"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        src = SourceFile.of(path, data[: exc.start].decode("utf-8", "replace"))
+        return _fail(diag("P006", f"invalid UTF-8 byte at offset {exc.start}", path,
+                          src.span_at(len(src.text)), help="save the file as UTF-8"))
+    return parse_source(SourceFile.of(path, text))
+
+
+def parse_source(src: SourceFile) -> ParseResult:
+    """Parse one source file into a module, or return its diagnostics."""
+    if len(src.text.encode("utf-8")) > MAX_FILE_BYTES:
+        return _fail(diag("P004", f"file is over {MAX_FILE_BYTES:,} bytes", src.path,
+                          help="a spec is a small declarative file; split it"))
+    bad = _first_control_char(src.text)
+    if bad is not None:
+        return _fail(diag("P002", f"control character U+{ord(src.text[bad]):04X} in source",
+                          src.path, src.span_at(bad), help="remove it; specs are plain text"))
+    comments: list[Token] = []
+    try:
+        tree = _parse(src.text, comments)
+    except UnexpectedInput as exc:
+        return _fail(syntax_diagnostic(src, exc))
+    deep = _too_deep(tree)
+    if deep is not None:
+        return _fail(diag("P005", f"nesting deeper than {MAX_DEPTH} levels", src.path,
+                          _meta_span(deep, src), help="split the expression with `let` bindings"))
+    builder = _Builder(src)
+    decl = builder.decl(tree.children[0])
+    if builder.diagnostics:
+        return ParseResult(None, tuple(builder.diagnostics))
+    module = ast.Module(src.path, decl, tuple(ast.Comment(t.value, _tok_span(t)) for t in comments))
+    return ParseResult(module, ())
+
+
+def _parse(text: str, comments: list[Token]) -> Tree[Token]:
+    parser = build_parser()
+    tree = parser.parse(text)
+    comments.extend(t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT")
+    return tree
+
+
+def _fail(d: Diagnostic) -> ParseResult:
+    return ParseResult(None, (d,))
+
+
+def _first_control_char(text: str) -> int | None:
+    for i, ch in enumerate(text):
+        if ch < " " and ch not in "\t\n\r" or ch == "\x7f":
+            return i
+    return None
+
+
+def _too_deep(tree: Tree[Token]) -> Tree[Token] | None:
+    """The first subtree nested deeper than ``MAX_DEPTH`` expression levels, iteratively."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
+# ---------------------------------------------------------------- syntax errors
+
+TERMINAL_NAMES = {
+    "NAME": "a name", "NUMBER": "a number", "PERCENT": "a percentage", "BPS": "basis points",
+    "DURATION": "a duration", "CURRENCY": "a currency", "STRING": "a string",
+    "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`", "$END": "end of file",
+}
+STATEMENT_WORDS = {"`param`", "`require`", "`let`", "`entry`", "`exit`", "`size`",
+                   "`component`", "`risk`"}
+EXPRESSION_START = {"`(`", "`-`", "`[`", "`false`", "`if`", "`not`", "`true`", "a currency",
+                    "a duration", "a name", "a number", "a percentage", "basis points", "a string"}
+OPERATORS = {"`*` or `/`", "`+` or `-`", "`and`", "`or`", "a comparison", "`[`"}
+WORD_GROUPS = (("a statement", STATEMENT_WORDS | {"a name"}), ("an expression", EXPRESSION_START),
+               ("an operator", OPERATORS))
+HINTS: dict[str, str] = {
+    "&": "use `and`", "|": "use `or`", "!": "use `not` (or `!=` for inequality)",
+    "=": "use `==` to compare", "'": "strings use double quotes",
+}
+
+
+def _expected_words(parser: Lark, names: set[str]) -> list[str]:
+    words: set[str] = set()
+    for name in names:
+        if name in TERMINAL_NAMES:
+            words.add(TERMINAL_NAMES[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        words.add(f"`{pattern.value}`" if pattern.type == "str" else name.lower())
+    for group, members in WORD_GROUPS:
+        if len(members & words) >= 3:
+            words = (words - members) | {group}
+    return sorted(words)
+
+
+def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
+    """Turn a lark exception into a P-diagnostic that says what was expected."""
+    parser = build_parser()
+    if isinstance(exc, UnexpectedCharacters):
+        ch = src.text[exc.pos_in_stream] if exc.pos_in_stream < len(src.text) else ""
+        help_ = HINTS.get(ch, "") or _expected_help(parser, set(exc.allowed or ()))
+        return diag("P002", f"unexpected character `{ch}`", src.path,
+                    src.span_at(exc.pos_in_stream), help=help_)
+    if isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
+        expected = set(getattr(exc, "expected", ()) or ())
+        return diag("P003", "unexpected end of file", src.path, src.span_at(len(src.text), 0),
+                    help=_expected_help(parser, expected))
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    span = _tok_span(tok)
+    help_ = _expected_help(parser, _acceptable(exc))
+    if tok.type == "CURRENCY" and "NAME" in exc.expected:
+        help_ = "names are lower_snake_case; upper-case words are currencies and markets"
+    return diag("P001", f"unexpected {_describe(tok)}", src.path, span, help=help_)
+
+
+def _acceptable(exc: UnexpectedToken) -> set[str]:
+    """The tokens the parser would really accept here (LALR's expected set over-approximates)."""
+    try:
+        return set(exc.interactive_parser.accepts())
+    except Exception:  # noqa: BLE001 - fall back to lark's approximation
+        return set(exc.expected)
+
+
+def _expected_help(parser: Lark, names: set[str]) -> str:
+    words = _expected_words(parser, names)
+    if not words:
+        return ""
+    if len(words) > 8:
+        words = words[:8] + ["…"]
+    return "expected " + ", ".join(words)
+
+
+def _describe(tok: Token) -> str:
+    if tok.type in TERMINAL_NAMES and tok.type not in ("COMP_OP", "ADD_OP", "MUL_OP"):
+        kind = TERMINAL_NAMES[tok.type].removeprefix("a ").removeprefix("an ")
+        return f"{kind} `{tok.value[:40]}`"
+    return f"`{tok.value[:40]}`"
+
+
+def _tok_span(tok: Token) -> Span:
+    return Span(tok.start_pos or 0, tok.end_pos or 0, tok.line or 1, tok.column or 1,
+                tok.end_line or 1, tok.end_column or 1)
+
+
+def _meta_span(tree: Tree[Token], src: SourceFile) -> Span:
+    meta = tree.meta
+    if getattr(meta, "empty", True):
+        return src.span_at(0)
+    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line,
+                meta.end_column)
+
+
+# ---------------------------------------------------------------- tree → AST
+
+
+class _Builder:
+    """Converts lark trees to AST nodes, collecting lexical diagnostics as it goes."""
+
+    def __init__(self, src: SourceFile) -> None:
+        self.src = src
+        self.diagnostics: list[Diagnostic] = []
+        self.items: dict[str, Callable[[Tree[Token]], ast.Item]] = {
+            "param": self.param, "require": self.require, "let": self.let, "rule": self.rule,
+            "size": self.size, "component": self.component, "risk_ref": self.risk_ref,
+            "block": self.block, "setting": self.setting,
+        }
+        self.exprs: dict[str, Callable[[Tree[Token], Span], ast.Expr]] = {
+            "number": self.number, "percent": self.percent, "bps": self.bps,
+            "duration": self.duration, "money": self.money, "market": self.market,
+            "string": self.string, "true": lambda t, s: ast.Bool(True, s),
+            "false": lambda t, s: ast.Bool(False, s), "name": self.name_expr,
+            "paren": lambda t, s: self.expr(t.children[0]), "list": self.list_expr,
+            "call": self.call, "lag": self.lag, "neg": self.neg, "not_": self.not_,
+            "and_": self.logic("and"), "or_": self.logic("or"), "binop": self.binop,
+            "compare": self.binop, "ifelse": self.ifelse,
+        }
+
+    def span(self, node: Tree[Token] | Token) -> Span:
+        return _tok_span(node) if isinstance(node, Token) else _meta_span(node, self.src)
+
+    def ident(self, tok: Token) -> str:
+        if len(tok.value) > MAX_IDENT:
+            self.diagnostics.append(diag(
+                "P007", f"identifier is {len(tok.value)} characters; the limit is {MAX_IDENT}",
+                self.src.path, _tok_span(tok), help="use a shorter name"))
+        return str(tok.value)
+
+    def decl(self, tree: Tree[Token]) -> ast.Decl:
+        kind_tree, name, *items = tree.children
+        assert isinstance(kind_tree, Tree) and isinstance(name, Token)
+        kind = str(kind_tree.children[0])
+        built = tuple(self.items[t.data](t) for t in items if isinstance(t, Tree))
+        return ast.Decl(kind, self.ident(name), built, self.span(tree), _tok_span(name))
+
+    # statements ---------------------------------------------------------
+    def param(self, t: Tree[Token]) -> ast.Param:
+        name, type_, default, low, high, step = t.children
+        assert isinstance(name, Token) and isinstance(type_, Token)
+        return ast.Param(self.ident(name), str(type_), self.expr(default), self.expr(low),
+                         self.expr(high), None if step is None else self.expr(step),
+                         self.span(t), _tok_span(name), _tok_span(type_))
+
+    def require(self, t: Tree[Token]) -> ast.Require:
+        return ast.Require(self.expr(t.children[0]), self.span(t))
+
+    def let(self, t: Tree[Token]) -> ast.Let:
+        name, value = t.children
+        assert isinstance(name, Token)
+        return ast.Let(self.ident(name), self.expr(value), self.span(t), _tok_span(name))
+
+    def rule(self, t: Tree[Token]) -> ast.Rule:
+        kind, side, cond = t.children
+        assert isinstance(kind, Tree) and isinstance(side, Tree)
+        return ast.Rule(str(kind.children[0]), str(side.children[0]), self.expr(cond),
+                        self.span(t))
+
+    def size(self, t: Tree[Token]) -> ast.Size:
+        value, basis = t.children
+        return ast.Size(self.expr(value), None if basis is None else self.ident(basis),
+                        self.span(t), self.span(basis) if basis is not None else self.span(t))
+
+    def component(self, t: Tree[Token]) -> ast.Component:
+        name, weight, *rest = t.children
+        assert isinstance(name, Token)
+        overrides = tuple(self.override(o) for o in rest if isinstance(o, Tree))
+        return ast.Component(self.ident(name), self.expr(weight), overrides, self.span(t),
+                             _tok_span(name))
+
+    def override(self, t: Tree[Token]) -> ast.Override:
+        name, value = t.children
+        assert isinstance(name, Token)
+        return ast.Override(self.ident(name), self.expr(value), self.span(t))
+
+    def risk_ref(self, t: Tree[Token]) -> ast.RiskRef:
+        name = t.children[0]
+        assert isinstance(name, Token)
+        return ast.RiskRef(self.ident(name), self.span(t), _tok_span(name))
+
+    def block(self, t: Tree[Token]) -> ast.Block:
+        key, *settings = t.children
+        assert isinstance(key, Token)
+        built = tuple(self.setting(s) for s in settings if isinstance(s, Tree))
+        return ast.Block(self.ident(key), built, self.span(t), _tok_span(key))
+
+    def setting(self, t: Tree[Token]) -> ast.Setting:
+        key, value = t.children
+        assert isinstance(key, Token)
+        return ast.Setting(self.ident(key), self.expr(value), self.span(t), _tok_span(key))
+
+    # expressions --------------------------------------------------------
+    def expr(self, node: Any) -> ast.Expr:
+        if isinstance(node, Token):  # bare literal tokens never reach here; keep mypy honest
+            return ast.Name(self.ident(node), _tok_span(node))
+        return self.exprs[node.data](node, self.span(node))
+
+    def _number(self, tok: Token, scale: float = 1.0, strip: int = 0) -> float:
+        value = float(tok.value[: len(tok.value) - strip] if strip else tok.value)
+        if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+            self.diagnostics.append(diag(
+                "P008", f"number `{tok.value[:40]}` is out of range", self.src.path,
+                _tok_span(tok), help=f"numbers must be finite and at most {MAX_MAGNITUDE:g}"))
+            return 0.0
+        return value * scale
+
+    def number(self, t: Tree[Token], s: Span) -> ast.Expr:
+        tok = t.children[0]
+        assert isinstance(tok, Token)
+        text = str(tok.value)
+        is_int = not any(c in text for c in ".eE")
+        return ast.Number(self._number(tok), is_int, text, s)
+
+    def percent(self, t: Tree[Token], s: Span) -> ast.Expr:
+        tok = t.children[0]
+        assert isinstance(tok, Token)
+        return ast.Percent(self._number(tok, 0.01, 1), str(tok.value), s)
+
+    def bps(self, t: Tree[Token], s: Span) -> ast.Expr:
+        tok = t.children[0]
+        assert isinstance(tok, Token)
+        return ast.Bps(self._number(tok, 0.0001, 3), str(tok.value), s)
+
+    def duration(self, t: Tree[Token], s: Span) -> ast.Expr:
+        tok = t.children[0]
+        assert isinstance(tok, Token)
+        count = self._number(tok, 1.0, 1)
+        return ast.Duration(int(count) * DURATION_SECONDS[tok.value[-1]], str(tok.value), s)
+
+    def money(self, t: Tree[Token], s: Span) -> ast.Expr:
+        amount, currency = t.children
+        assert isinstance(amount, Token) and isinstance(currency, Token)
+        return ast.Money(self._number(amount), self.currency(currency), str(amount.value), s)
+
+    def currency(self, tok: Token) -> str:
+        if len(tok.value) > 12:
+            self.diagnostics.append(diag("P007", "currency code longer than 12 characters",
+                                         self.src.path, _tok_span(tok)))
+        return str(tok.value)
+
+    def market(self, t: Tree[Token], s: Span) -> ast.Expr:
+        base, quote, settle = t.children
+        assert isinstance(base, Token) and isinstance(quote, Token)
+        return ast.Market(self.currency(base), self.currency(quote),
+                          None if settle is None else self.currency(settle), s)
+
+    def string(self, t: Tree[Token], s: Span) -> ast.Expr:
+        tok = t.children[0]
+        assert isinstance(tok, Token)
+        return ast.String(str(tok.value)[1:-1], s)
+
+    def name_expr(self, t: Tree[Token], s: Span) -> ast.Expr:
+        tok = t.children[0]
+        assert isinstance(tok, Token)
+        return ast.Name(self.ident(tok), s)
+
+    def list_expr(self, t: Tree[Token], s: Span) -> ast.Expr:
+        return ast.List(tuple(self.expr(c) for c in t.children if c is not None), s)
+
+    def call(self, t: Tree[Token], s: Span) -> ast.Expr:
+        func, *args = t.children
+        assert isinstance(func, Token)
+        return ast.Call(self.ident(func), tuple(self.expr(a) for a in args if a is not None), s,
+                        _tok_span(func))
+
+    def lag(self, t: Tree[Token], s: Span) -> ast.Expr:
+        target, n = t.children
+        return ast.Lag(self.expr(target), self.expr(n), s)
+
+    def neg(self, t: Tree[Token], s: Span) -> ast.Expr:
+        return ast.Neg(self.expr(t.children[0]), s)
+
+    def not_(self, t: Tree[Token], s: Span) -> ast.Expr:
+        return ast.Not(self.expr(t.children[0]), s)
+
+    def logic(self, op: str) -> Callable[[Tree[Token], Span], ast.Expr]:
+        def build(t: Tree[Token], s: Span) -> ast.Expr:
+            left, right = t.children
+            return ast.Binary(op, self.expr(left), self.expr(right), s, s)
+        return build
+
+    def binop(self, t: Tree[Token], s: Span) -> ast.Expr:
+        left, op, right = t.children
+        assert isinstance(op, Token)
+        return ast.Binary(str(op.value), self.expr(left), self.expr(right), s, _tok_span(op))
+
+    def ifelse(self, t: Tree[Token], s: Span) -> ast.Expr:
+        c, a, b = t.children
+        return ast.IfElse(self.expr(c), self.expr(a), self.expr(b), s)
+
+
+def parse_text(text: str, path: str = "<input>.peak") -> ParseResult:
+    """Convenience for tests and the API: parse a string."""
+    return parse_source(SourceFile.of(path, text))
