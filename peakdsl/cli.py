@@ -1,0 +1,106 @@
+"""The `peak` command line: parses arguments, calls ``peakdsl.api``, prints, exits.
+
+The only module that prints. Exit codes: 0 ok, 1 spec errors, 2 usage or internal error.
+Tracebacks never reach the user: internal errors are reported as such (I001).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from .lang.diagnostics import Diagnostic, diag, has_errors
+from .lang.project import UsageError
+from .lang.render import render_json, render_text
+from .lang.source import SourceFile
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="peak — spec-driven research and trading for crypto quant teams.")
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def guarded(func: F) -> F:
+    """Turn usage errors and unexpected exceptions into diagnostics and exit code 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as exc:
+            emit([exc.diagnostic], kwargs.get("format", Format.text))
+            raise typer.Exit(EXIT_USAGE) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
+            d = diag("I001", f"internal error: {type(exc).__name__}: {exc}", "<peak>",
+                     help="this is a bug in peak, not in your spec; please report it")
+            emit([d], kwargs.get("format", Format.text))
+            raise typer.Exit(EXIT_USAGE) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def _source_lookup(path: str) -> SourceFile | None:
+    try:
+        return SourceFile.of(path, Path(path).read_text("utf-8", errors="replace"))
+    except OSError:
+        return None
+
+
+def emit(diags: Sequence[Diagnostic], fmt: Format = Format.text, stream: Any = None) -> None:
+    """Print diagnostics once, at the edge."""
+    out = stream or (sys.stdout if fmt is Format.json else sys.stderr)
+    if fmt is Format.json:
+        out.write(render_json(diags))
+    else:
+        out.write(render_text(diags, _source_lookup, color=out.isatty()))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"peak {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="print the version and exit")] = False
+         ) -> None:
+    """peak — spec-driven research and trading for crypto quant teams."""
+
+
+PathsArg = Annotated[list[str] | None, typer.Argument(help="spec files or folders [default: specs/]")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="diagnostics as text or json")]
+
+
+@app.command("check")
+@guarded
+def check_cmd(paths: PathsArg = None, format: FormatOpt = Format.text) -> None:
+    """Parse and check specs: names, types, units, look-ahead, references, limits."""
+    from . import api
+
+    result = api.check(paths or ["specs"])
+    emit(result.diagnostics, format)
+    raise typer.Exit(EXIT_SPEC if has_errors(result.diagnostics) else EXIT_OK)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    app(args=list(argv) if argv is not None else None, prog_name="peak")
+
+
+if __name__ == "__main__":
+    main()

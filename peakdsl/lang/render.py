@@ -1,0 +1,80 @@
+"""Render diagnostics for people (ruff-style snippet with caret) or machines (JSON).
+
+The only place diagnostics become text; the CLI calls it once at the edge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from .diagnostics import CODES, Diagnostic, Severity
+from .source import SourceFile
+
+SourceLookup = Callable[[str], SourceFile | None]
+
+
+def render_text(diags: Sequence[Diagnostic], sources: SourceLookup, color: bool = False) -> str:
+    blocks = [_render_one(d, sources, color) for d in diags]
+    return "\n".join(blocks) + ("\n" if blocks else "") + summary(diags)
+
+
+def summary(diags: Sequence[Diagnostic]) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = len(diags) - errors
+    if not diags:
+        return "ok: no problems found\n"
+    parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
+    if warnings:
+        parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
+    return "found " + ", ".join(parts) + "\n"
+
+
+def _style(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def _render_one(d: Diagnostic, sources: SourceLookup, color: bool) -> str:
+    level = _style(d.severity.value, "1;31" if d.severity is Severity.ERROR else "1;33", color)
+    head = f"{d.path}:{d.span.line}:{d.span.col}: {level}[{d.code}] {d.message}"
+    lines = [head]
+    src = sources(d.path)
+    if src is not None and src.text:
+        lines.extend(_snippet(src, d, color))
+    for label in d.labels:
+        lines.append(f"  = note: {label.path}:{label.span.line}:{label.span.col}: "
+                     f"{label.message}")
+    if d.help:
+        lines.append(f"  = help: {d.help}")
+    return "\n".join(lines) + "\n"
+
+
+def _snippet(src: SourceFile, d: Diagnostic, color: bool) -> list[str]:
+    text = src.line_text(d.span.line)
+    if len(text) > 200:  # hostile or minified input: show a window around the caret
+        start = max(0, d.span.col - 80)
+        text, col = text[start : start + 160], d.span.col - start
+    else:
+        col = d.span.col
+    width = len(str(d.span.line))
+    end = d.span.end_col if d.span.end_line == d.span.line else len(text) + 1
+    carets = "^" * max(1, min(end, len(text) + 1) - col)
+    gutter = " " * width
+    return [f"{gutter} |", f"{d.span.line} | {text.expandtabs(1)}",
+            f"{gutter} | {' ' * (col - 1)}{_style(carets, '1;31', color)}"]
+
+
+def render_json(diags: Sequence[Diagnostic]) -> str:
+    """A stable JSON document: a list of diagnostics plus counts."""
+    items = [{
+        "code": d.code, "title": CODES[d.code], "severity": d.severity.value,
+        "message": d.message, "path": d.path,
+        "span": {"line": d.span.line, "col": d.span.col, "end_line": d.span.end_line,
+                 "end_col": d.span.end_col},
+        "help": d.help,
+        "labels": [{"path": lb.path, "line": lb.span.line, "col": lb.span.col,
+                    "message": lb.message} for lb in d.labels],
+    } for d in diags]
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    doc = {"diagnostics": items, "errors": errors, "warnings": len(diags) - errors}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

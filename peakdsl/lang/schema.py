@@ -1,0 +1,194 @@
+"""What each kind of declaration may contain: statements, settings, blocks and metrics.
+
+Tables, not ``if`` chains: the checker walks these, the docs are generated from the same
+entries, and "did you mean" draws its candidates from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from . import ast
+from .types import Unit
+
+
+class Value(str, Enum):
+    STRING = "string"
+    MARKET = "market"
+    TIMEFRAME = "timeframe"
+    PERCENT = "percent"
+    BPS = "bps"
+    INT = "int"
+    NUMBER = "number"
+    MONEY = "money"
+    DURATION = "duration"
+    CHOICE = "choice"
+    CHOICES = "choices"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    key: str
+    value: Value
+    doc: str
+    required: bool = False
+    param_ok: bool = False  # may name a param of the matching type
+    low: float | None = None  # exclusive lower bound
+    high: float | None = None  # inclusive upper bound
+    choices: tuple[str, ...] = ()
+    example: str = ""
+
+
+def _table(*specs: SettingSpec) -> dict[str, SettingSpec]:
+    return {s.key: s for s in specs}
+
+
+DESCRIPTION = SettingSpec("description", Value.STRING, "one line a reviewer reads first",
+                          example='description "SMA trend following on BTC"')
+
+TIMEFRAMES: dict[str, int] = {
+    "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
+    "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200,
+    "1w": 604800,
+}
+
+STRATEGY_SETTINGS = _table(
+    DESCRIPTION,
+    SettingSpec("market", Value.MARKET, "the traded market, BASE/QUOTE", required=True,
+                example="market BTC/EUR"),
+    SettingSpec("timeframe", Value.TIMEFRAME, "bar interval: " + " ".join(TIMEFRAMES),
+                required=True, example="timeframe 1h"),
+    SettingSpec("stop_loss", Value.PERCENT, "exit when price moves this far against the entry",
+                param_ok=True, low=0, high=1, example="stop_loss 3%"),
+    SettingSpec("take_profit", Value.PERCENT, "exit when price moves this far in favour",
+                param_ok=True, low=0, high=10, example="take_profit 6%"),
+    SettingSpec("trailing_stop", Value.PERCENT,
+                "exit when price retraces this far from the best price since entry",
+                param_ok=True, low=0, high=1, example="trailing_stop 2%"),
+    SettingSpec("vol_target", Value.PERCENT,
+                "size positions to this annualised volatility (instead of `size`)",
+                param_ok=True, low=0, high=10, example="vol_target 20%"),
+)
+
+EXECUTION_SETTINGS = _table(
+    SettingSpec("fill", Value.CHOICE, "when orders fill: next bar's open or the signal bar's close",
+                choices=("next_open", "close"), example="fill next_open"),
+    SettingSpec("fees", Value.BPS, "fee per side, charged on notional", param_ok=True,
+                low=-1e-12, high=0.1, example="fees 10bps"),
+    SettingSpec("slippage", Value.BPS, "adverse price slippage per fill", param_ok=True,
+                low=-1e-12, high=0.1, example="slippage 5bps"),
+    SettingSpec("qty_step", Value.NUMBER, "order quantity precision (exchange lot step)", low=0,
+                example="qty_step 0.0001"),
+    SettingSpec("min_notional", Value.MONEY, "smallest order the exchange accepts", low=0,
+                example="min_notional 10 EUR"),
+)
+
+STRESS_SCENARIOS = ("crash", "vol_spike", "fee_x2", "slippage_x3", "gap_down", "flat_market")
+
+PORTFOLIO_SETTINGS = _table(
+    DESCRIPTION,
+    SettingSpec("capital", Value.MONEY, "starting capital shared by the components", required=True,
+                low=0, example="capital 10000 EUR"),
+    SettingSpec("rebalance", Value.DURATION, "how often weights are restored", low=0,
+                example="rebalance 7d"),
+)
+
+ROBUSTNESS_SETTINGS = _table(
+    SettingSpec("monte_carlo", Value.INT, "Monte-Carlo resampling runs", low=0, high=1_000_000,
+                example="monte_carlo 3000"),
+    SettingSpec("block_size", Value.INT, "block length in trades for the block bootstrap", low=0,
+                high=10_000, example="block_size 5"),
+    SettingSpec("seed", Value.INT, "random seed, for reproducible resampling", low=-1,
+                high=2**31 - 1, example="seed 7"),
+    SettingSpec("stress", Value.CHOICES, "deterministic stress scenarios",
+                choices=STRESS_SCENARIOS, example="stress [crash, vol_spike, fee_x2]"),
+)
+
+RISK_SETTINGS = _table(
+    DESCRIPTION,
+    SettingSpec("max_order_notional", Value.MONEY, "largest single order", required=True, low=0,
+                example="max_order_notional 1000 EUR"),
+    SettingSpec("max_symbol_exposure", Value.PERCENT, "largest exposure to one market, of equity",
+                required=True, low=0, high=10, example="max_symbol_exposure 30%"),
+    SettingSpec("max_total_exposure", Value.PERCENT, "largest gross exposure, of equity",
+                required=True, low=0, high=10, example="max_total_exposure 80%"),
+    SettingSpec("max_open_positions", Value.INT, "most positions open at once", required=True,
+                high=10_000, example="max_open_positions 3"),
+    SettingSpec("max_daily_loss", Value.PERCENT,
+                "loss in a UTC day, of equity, that halts new entries", required=True, high=1,
+                example="max_daily_loss 2%"),
+    SettingSpec("max_orders_per_minute", Value.INT, "order rate limit", required=True,
+                high=100_000, example="max_orders_per_minute 10"),
+    SettingSpec("daily_loss_warn", Value.PERCENT,
+                "fraction of max_daily_loss at which to alert (default 80%)", low=0, high=1,
+                example="daily_loss_warn 80%"),
+)
+
+SETTINGS: dict[str, dict[str, SettingSpec]] = {
+    "strategy": STRATEGY_SETTINGS, "portfolio": PORTFOLIO_SETTINGS, "risk": RISK_SETTINGS,
+    "promotion": _table(DESCRIPTION),
+}
+BLOCKS: dict[str, dict[str, dict[str, SettingSpec]]] = {
+    "strategy": {"execution": EXECUTION_SETTINGS},
+    "portfolio": {"robustness": ROBUSTNESS_SETTINGS},
+    "risk": {}, "promotion": {},
+}
+
+STATEMENTS: dict[str, tuple[type, ...]] = {
+    "strategy": (ast.Param, ast.Require, ast.Let, ast.Rule, ast.Size, ast.Setting, ast.Block),
+    "portfolio": (ast.Component, ast.RiskRef, ast.Setting, ast.Block),
+    "risk": (ast.Setting,),
+    "promotion": (ast.Require, ast.Setting),
+}
+STATEMENT_NAMES: dict[type, str] = {
+    ast.Param: "param", ast.Require: "require", ast.Let: "let", ast.Rule: "entry/exit rule",
+    ast.Size: "size", ast.Component: "component", ast.RiskRef: "risk", ast.Setting: "setting",
+    ast.Block: "block",
+}
+
+SIZE_BASES = ("equity",)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    unit: Unit  # PERCENT, NUMBER or INT
+    low: float | None
+    high: float | None
+    doc: str
+
+
+def _m(name: str, unit: Unit, low: float | None, high: float | None, doc: str) -> Metric:
+    return Metric(name, unit, low, high, doc)
+
+
+P, N, I = Unit.PERCENT, Unit.NUMBER, Unit.INT
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    _m("total_return", P, -1, None, "total return over the run"),
+    _m("cagr", P, -1, None, "compound annual growth rate"),
+    _m("volatility", P, 0, None, "annualised volatility of bar returns"),
+    _m("sharpe", N, None, None, "annualised Sharpe ratio (risk-free 0)"),
+    _m("sortino", N, None, None, "annualised Sortino ratio"),
+    _m("calmar", N, None, None, "CAGR / |max drawdown|"),
+    _m("max_drawdown", P, -1, 0, "largest peak-to-trough fall of equity (<= 0)"),
+    _m("max_drawdown_bars", I, 0, None, "longest drawdown, in bars"),
+    _m("profit_factor", N, 0, None, "gross profit / gross loss"),
+    _m("win_rate", P, 0, 1, "share of winning trades"),
+    _m("expectancy", P, None, None, "mean return per trade"),
+    _m("trades", I, 0, None, "number of closed trades"),
+    _m("avg_trade", P, None, None, "mean trade return"),
+    _m("best_trade", P, None, None, "best trade return"),
+    _m("worst_trade", P, None, None, "worst trade return"),
+    _m("exposure", P, 0, 1, "share of bars with an open position"),
+    _m("fees_paid", N, 0, None, "fees paid, in quote currency"),
+    _m("ambiguous_bars", I, 0, None, "bars where stop and target were both touched"),
+    _m("oos_sharpe", N, None, None, "walk-forward out-of-sample Sharpe"),
+    _m("oos_total_return", P, -1, None, "walk-forward out-of-sample total return"),
+    _m("oos_max_drawdown", P, -1, 0, "walk-forward out-of-sample max drawdown"),
+    _m("wf_efficiency", N, None, None, "walk-forward efficiency: OOS / in-sample"),
+    _m("deflated_sharpe", N, 0, 1, "probability the Sharpe is real given the trial count"),
+    _m("mc_p05_return", P, -1, None, "5th percentile Monte-Carlo total return"),
+    _m("mc_p50_return", P, -1, None, "median Monte-Carlo total return"),
+    _m("mc_p05_max_drawdown", P, -1, 0, "5th percentile Monte-Carlo max drawdown"),
+)}

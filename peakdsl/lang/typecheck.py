@@ -1,0 +1,299 @@
+"""Expression typing: names, calls, units, shapes and causality of one expression.
+
+``ExprChecker.infer`` returns the type of an expression (or ``None`` once an error has
+been reported, so one mistake does not cascade) and records every node's type for the
+lowering stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import ast
+from .builtins import BUILTINS, JOIN, LOOKAHEAD, SAME, SOURCES, Arg, Builtin
+from .diagnostics import Diagnostic, diag, did_you_mean
+from .source import Span
+from .types import ARITH, PLAIN, Ty, Unit, UnitError, add_units, compare_units
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """A declared parameter with its literal default, range and step (as plain floats)."""
+
+    name: str
+    type: str
+    unit: Unit
+    default: float
+    low: float
+    high: float
+    step: float | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    kind: str  # "source" | "param" | "let"
+    ty: Ty | None  # None: its definition had an error already reported
+    span: Span | None = None
+
+
+LITERAL_UNITS: dict[type, Unit] = {
+    ast.Percent: Unit.PERCENT, ast.Bps: Unit.BPS, ast.Duration: Unit.DURATION,
+    ast.Money: Unit.MONEY, ast.Market: Unit.MARKET, ast.String: Unit.STRING, ast.Bool: Unit.BOOL,
+}
+
+
+class ExprChecker:
+    """Types expressions against a symbol table, reporting into ``diagnostics``."""
+
+    def __init__(self, path: str, symbols: dict[str, Symbol], params: dict[str, ParamInfo]):
+        self.path = path
+        self.symbols = symbols
+        self.params = params
+        self.diagnostics: list[Diagnostic] = []
+        self.types: dict[int, Ty] = {}
+        self.used: set[str] = set()
+        self.later: dict[str, Span] = {}  # let names defined further down (N016)
+        self.rules: dict[type, Callable[[ast.Expr], Ty | None]] = {
+            ast.Number: self._number, ast.Name: self._name, ast.Call: self._call,
+            ast.Lag: self._lag, ast.Neg: self._neg, ast.Not: self._not,
+            ast.Binary: self._binary, ast.IfElse: self._ifelse, ast.List: self._list,
+        }
+
+    def error(self, code: str, message: str, span: Span, help: str = "") -> None:
+        self.diagnostics.append(diag(code, message, self.path, span, help))
+
+    def infer(self, expr: ast.Expr) -> Ty | None:
+        rule = self.rules.get(type(expr))
+        ty = rule(expr) if rule else Ty(LITERAL_UNITS[type(expr)], False)
+        if ty is not None:
+            self.types[id(expr)] = ty
+        return ty
+
+    def expect(self, expr: ast.Expr, unit: Unit, what: str) -> Ty | None:
+        ty = self.infer(expr)
+        if ty is not None and ty.unit is not unit:
+            self.error("T001", f"{what} must be {Ty(unit, ty.series).describe()}, "
+                       f"found {ty.describe()}", expr.span)
+            return None
+        return ty
+
+    # literals and names -------------------------------------------------
+    def _number(self, expr: ast.Expr) -> Ty:
+        assert isinstance(expr, ast.Number)
+        return Ty(Unit.INT if expr.is_int else Unit.NUMBER, False)
+
+    def _name(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.Name)
+        symbol = self.symbols.get(expr.id)
+        if symbol is not None:
+            self.used.add(expr.id)
+            return symbol.ty
+        self.unknown_name(expr.id, expr.span)
+        return None
+
+    def unknown_name(self, name: str, span: Span) -> None:
+        if name in LOOKAHEAD:
+            self.error("L003", f"look-ahead: `{name}` {LOOKAHEAD[name]}", span,
+                       "signals may only use the current and earlier bars")
+        elif name in self.later:
+            self.error("N016", f"`{name}` is used before its `let`", span,
+                       f"move `let {name}` above this line")
+        elif name in BUILTINS:
+            self.error("N001", f"`{name}` is a function, not a value", span,
+                       f"call it: {BUILTINS[name].signature}")
+        else:
+            self.error("N001", f"unknown name `{name}`", span,
+                       did_you_mean(name, [*self.symbols, *self.later])
+                       or "declare it with `param` or `let`; sources are "
+                       + ", ".join(SOURCES))
+
+    # calls --------------------------------------------------------------
+    def _call(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.Call)
+        if expr.func in LOOKAHEAD:
+            self.error("L003", f"look-ahead: `{expr.func}` {LOOKAHEAD[expr.func]}",
+                       expr.func_span, "signals may only use the current and earlier bars")
+            return None
+        builtin = BUILTINS.get(expr.func)
+        if builtin is None:
+            self.error("N002", f"unknown function `{expr.func}`", expr.func_span,
+                       did_you_mean(expr.func, BUILTINS) or "see docs/language.md for built-ins")
+            return None
+        if len(expr.args) != len(builtin.args):
+            self.error("T003", f"`{expr.func}` takes {len(builtin.args)} argument(s), "
+                       f"got {len(expr.args)}", expr.span, f"signature: {builtin.signature}")
+            return None
+        units = [self._argument(b, arg) for b, arg in zip(builtin.args, expr.args, strict=True)]
+        if any(u is None for u in units):
+            return None
+        return self._call_result(builtin, expr, units)
+
+    def _argument(self, spec: tuple[str, Arg], arg: ast.Expr) -> Ty | None:
+        name, kind = spec
+        if kind is Arg.WINDOW:
+            return self.window(arg, name)
+        ty = self.infer(arg)
+        if ty is None:
+            return None
+        if not ty.numeric:
+            self.error("T001", f"argument `{name}` must be numeric, found {ty.describe()}",
+                       arg.span)
+            return None
+        if kind is Arg.SCALAR and ty.series:
+            self.error("T001", f"argument `{name}` must be a constant or a param, "
+                       "found a series", arg.span)
+            return None
+        return ty
+
+    def _call_result(self, builtin: Builtin, expr: ast.Call, tys: list[Ty | None]) -> Ty | None:
+        values = [t for t, (_, k) in zip(tys, builtin.args, strict=True)
+                  if t is not None and k is not Arg.WINDOW]
+        series = bool(builtin.implicit) or not builtin.elementwise or any(t.series for t in values)
+        if builtin.result == SAME:
+            return Ty(values[0].unit, series)
+        if builtin.result == JOIN:
+            return self._join(values, expr.span, series)
+        assert isinstance(builtin.result, Unit)
+        if builtin.name in ("crossover", "crossunder"):
+            if self._join(values, expr.span, True) is None:
+                return None
+        return Ty(builtin.result, series)
+
+    def _join(self, tys: list[Ty], span: Span, series: bool) -> Ty | None:
+        unit = tys[0].unit
+        try:
+            for ty in tys[1:]:
+                unit = add_units(unit, ty.unit)
+        except UnitError as exc:
+            self.error("T002", f"unit mismatch: {exc}", span)
+            return None
+        return Ty(unit, series)
+
+    def window(self, arg: ast.Expr, name: str) -> Ty | None:
+        """A window is a positive int literal or an int param whose range stays >= 1."""
+        if isinstance(arg, ast.Number) and arg.is_int and arg.value >= 1:
+            return self.infer(arg)
+        if isinstance(arg, ast.Name) and arg.id in self.params:
+            info = self.params[arg.id]
+            self.used.add(arg.id)
+            if info.unit is Unit.INT and info.low >= 1:
+                return self.infer(arg)
+            problem = "is not an int" if info.unit is not Unit.INT else "range reaches below 1"
+            self.error("T004", f"window `{name}`: param `{arg.id}` {problem}", arg.span,
+                       "windows are whole numbers of bars, at least 1")
+            return None
+        self.infer(arg)
+        self.error("T004", f"window `{name}` must be a positive integer literal or int param",
+                   arg.span, "windows are whole numbers of bars, at least 1")
+        return None
+
+    # lag ----------------------------------------------------------------
+    def _lag(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.Lag)
+        target = self.infer(expr.target)
+        if not self._lag_ok(expr.lag) or target is None:
+            return None
+        if not target.series:
+            self.error("T001", "only series can be lagged; this value is constant",
+                       expr.target.span)
+            return None
+        return target
+
+    def _lag_ok(self, lag: ast.Expr) -> bool:
+        if isinstance(lag, ast.Neg) and isinstance(lag.operand, ast.Number):
+            self.error("L001", f"look-ahead: `[-{lag.operand.text}]` reads a future bar",
+                       lag.span, "lags count bars back and must be >= 0")
+            return False
+        if isinstance(lag, ast.Number) and lag.is_int:
+            self.infer(lag)
+            return True
+        if isinstance(lag, ast.Name) and lag.id in self.params:
+            info = self.params[lag.id]
+            self.used.add(lag.id)
+            if info.unit is Unit.INT and info.low >= 0:
+                self.infer(lag)
+                return True
+            if info.unit is Unit.INT:
+                self.error("L001", f"look-ahead: param `{lag.id}` may be negative "
+                           f"(range {info.low:g}..{info.high:g})", lag.span,
+                           "give the param a range that starts at 0 or above")
+                return False
+        self.error("L002", "a lag must be a non-negative integer literal or int param",
+                   lag.span, "write x[1] for the previous bar")
+        return False
+
+    # operators ----------------------------------------------------------
+    def _neg(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.Neg)
+        ty = self.infer(expr.operand)
+        if ty is not None and not ty.numeric:
+            self.error("T001", f"cannot negate {ty.describe()}", expr.span)
+            return None
+        return ty
+
+    def _not(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.Not)
+        return self.expect(expr.operand, Unit.BOOL, "the operand of `not`")
+
+    def _binary(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.Binary)
+        left, right = self.infer(expr.left), self.infer(expr.right)
+        if left is None or right is None:
+            return None
+        series = left.series or right.series
+        if expr.op in ast.LOGIC_OPS:
+            return self._logic(expr, left, right, series)
+        if expr.op in ("==", "!=") and left.unit is Unit.BOOL and right.unit is Unit.BOOL:
+            return Ty(Unit.BOOL, series)
+        for side, ty in ((expr.left, left), (expr.right, right)):
+            if not ty.numeric:
+                self.error("T001", f"`{expr.op}` needs numbers, found {ty.describe()}", side.span)
+                return None
+        try:
+            if expr.op in ast.COMPARE_OPS:
+                compare_units(left.unit, right.unit)
+                return Ty(Unit.BOOL, series)
+            return Ty(ARITH[expr.op](left.unit, right.unit), series)
+        except UnitError as exc:
+            self.error("T002", f"unit mismatch in `{expr.op}`: {exc}", expr.op_span,
+                       _unit_help(left.unit, right.unit))
+            return None
+
+    def _logic(self, expr: ast.Binary, left: Ty, right: Ty, series: bool) -> Ty | None:
+        for side, ty in ((expr.left, left), (expr.right, right)):
+            if ty.unit is not Unit.BOOL:
+                self.error("T001", f"`{expr.op}` needs booleans, found {ty.describe()}",
+                           side.span, "compare it first, e.g. `x > 0`")
+                return None
+        return Ty(Unit.BOOL, series)
+
+    def _ifelse(self, expr: ast.Expr) -> Ty | None:
+        assert isinstance(expr, ast.IfElse)
+        cond = self.expect(expr.cond, Unit.BOOL, "the condition of `if`")
+        a, b = self.infer(expr.then), self.infer(expr.orelse)
+        if cond is None or a is None or b is None:
+            return None
+        series = cond.series or a.series or b.series
+        if a.unit is Unit.BOOL and b.unit is Unit.BOOL:
+            return Ty(Unit.BOOL, series)
+        if not (a.numeric and b.numeric):
+            self.error("T001", f"`if` branches must both be numeric or both boolean, found "
+                       f"{a.describe()} and {b.describe()}", expr.span)
+            return None
+        return self._join([a, b], expr.span, series)
+
+    def _list(self, expr: ast.Expr) -> Ty | None:
+        self.error("T001", "a list is not a value in an expression", expr.span)
+        return None
+
+
+def _unit_help(a: Unit, b: Unit) -> str:
+    if {a, b} & {Unit.PERCENT, Unit.BPS} and {a, b} & {Unit.PRICE, Unit.VOLUME}:
+        return "scale instead: `close * (1 + 2%)`, or compare a ratio: `roc(close, 1) > 2%`"
+    return "convert one side so both measure the same thing"
+
+
+def is_plain(unit: Unit) -> bool:
+    return unit in PLAIN
