@@ -97,6 +97,65 @@ def check_cmd(paths: PathsArg = None, format: FormatOpt = Format.text) -> None:
     raise typer.Exit(EXIT_SPEC if has_errors(result.diagnostics) else EXIT_OK)
 
 
+class GraphFormat(str, Enum):
+    text = "text"
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+RootOpt = Annotated[Path | None, typer.Option("--root", help="project folder [default: nearest with specs/]")]
+
+
+@app.command("compile")
+@guarded
+def compile_cmd(check: Annotated[bool, typer.Option("--check", help="only report whether compiled/ is stale (exit 1 if so)")] = False,
+                root: RootOpt = None, format: FormatOpt = Format.text) -> None:
+    """Compile specs/ into canonical, content-hashed artifacts in compiled/."""
+    from . import api
+
+    result = api.compile(root, check_only=check)
+    if not result.ok:
+        emit(result.diagnostics, format)
+        raise typer.Exit(EXIT_SPEC)
+    if result.diagnostics:
+        emit(result.diagnostics, format)
+    out = display_dir(result.out_dir)
+    if check and result.changed:
+        sys.stderr.write(f"{out} is stale; run `peak compile`:\n")
+        sys.stderr.write("".join(f"  {rel}\n" for rel in result.changed))
+        raise typer.Exit(EXIT_SPEC)
+    verb = "up to date" if not result.changed else (
+        f"{len(result.changed)} file(s) written" if not check else "")
+    sys.stdout.write(f"{out}: {len(result.artifacts)} artifacts, {verb}\n")
+    raise typer.Exit(EXIT_OK)
+
+
+def display_dir(path: Path) -> str:
+    from .lang.project import display_path
+
+    return display_path(path) + "/"
+
+
+@app.command("graph")
+@guarded
+def graph_cmd(spec: Annotated[str, typer.Argument(help="a strategy spec file")],
+              format: Annotated[GraphFormat, typer.Option("--format")] = GraphFormat.text) -> None:
+    """Show a strategy's signal graph with lookbacks and warm-up."""
+    from . import api
+    from .compile.models import StrategyArtifact
+    from .compile.render_graph import RENDERERS
+
+    try:
+        artifact = api.compile_spec(spec)
+    except api.SpecError as exc:
+        emit(exc.diagnostics, Format.text)
+        raise typer.Exit(EXIT_SPEC) from None
+    if not isinstance(artifact, StrategyArtifact):
+        raise UsageError(diag("U003", f"`peak graph` needs a strategy; {spec} is a "
+                              f"{getattr(artifact, 'kind', '?')}", spec))
+    sys.stdout.write(RENDERERS[format.value](artifact.config))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     app(args=list(argv) if argv is not None else None, prog_name="peak")

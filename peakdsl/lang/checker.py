@@ -190,7 +190,12 @@ def _fmt(number: float, spec: SettingSpec) -> str:
 
 
 def _bounds_text(spec: SettingSpec) -> str:
-    low = "" if spec.low is None else f"above {_fmt(max(spec.low, 0), spec)}"
+    if spec.low is None:
+        low = ""
+    elif spec.low < 0:  # an exclusive bound just below zero admits zero itself
+        low = f"at least {_fmt(0, spec)}"
+    else:
+        low = f"above {_fmt(spec.low, spec)}"
     high = "" if spec.high is None else f"at most {_fmt(spec.high, spec)}"
     return " and ".join(p for p in (low, high) if p)
 
@@ -420,7 +425,7 @@ def check_definitions(ctx: Ctx) -> None:
     lets = [i for i in ctx.decl.items if isinstance(i, ast.Let)]
     ctx.exprs.later = {let.name: let.name_span for let in lets}
     for let in lets:
-        del ctx.exprs.later[let.name]
+        ctx.exprs.later.pop(let.name, None)  # a duplicate `let` was popped already
         ty = ctx.exprs.infer(let.expr)
         if let.name in symbols:
             ctx.error("N009", f"`{let.name}` is already defined", let.name_span,

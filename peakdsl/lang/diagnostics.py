@@ -110,6 +110,7 @@ CODES: dict[str, str] = {
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",
+    "U003": "wrong kind of spec for this command",
     # I — internal
     "I001": "internal compiler error",
 }

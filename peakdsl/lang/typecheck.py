@@ -98,6 +98,7 @@ class ExprChecker:
             self.error("L003", f"look-ahead: `{name}` {LOOKAHEAD[name]}", span,
                        "signals may only use the current and earlier bars")
         elif name in self.later:
+            self.used.add(name)  # used, just too early: no extra W002 on the `let`
             self.error("N016", f"`{name}` is used before its `let`", span,
                        f"move `let {name}` above this line")
         elif name in BUILTINS:

@@ -1,0 +1,1 @@
+"""Compiler back end: checked AST → signal graph → numexpr program → canonical artifacts."""

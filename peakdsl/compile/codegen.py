@@ -1,0 +1,125 @@
+"""Code generation: ``SignalGraph`` → a program of kernel calls and numexpr expressions.
+
+Maximal elementwise subgraphs are fused into one numexpr string each. A node is
+materialised (gets its own step) when it is named by a let, drives a rule, feeds a
+kernel, or is used more than once; everything else is inlined into its consumer. An
+expression with more distinct inputs than numexpr accepts is split by materialising its
+largest inlined child until it fits. Variable names are generated (``n<id>``) and
+constants are printed by the compiler, so numexpr only ever sees compiler-made text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ir import LEAVES, Node, SignalGraph
+
+MAX_OPERANDS = 31  # numexpr/NumPy iterator limit, output included
+
+TEMPLATES = {
+    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
+    "neg": "(-{0})", "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})",
+    "ge": "({0} >= {1})", "eq": "({0} == {1})", "ne": "({0} != {1})", "and": "({0} & {1})",
+    "or": "({0} | {1})", "not": "(~{0})", "where": "where({0}, {1}, {2})", "abs": "abs({0})",
+    "log": "log({0})", "sqrt": "sqrt({0})", "min": "where({0} < {1}, {0}, {1})",
+    "max": "where({0} > {1}, {0}, {1})",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Compute one node: a kernel call (``expr`` None) or a numexpr expression."""
+
+    node: int
+    expr: str | None = None
+    inputs: tuple[tuple[str, int], ...] = ()  # numexpr variable → node id
+
+
+def var(node_id: int) -> str:
+    return f"n{node_id}"
+
+
+def const_text(value: float | str | bool | None) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    assert isinstance(value, float)
+    text = repr(value)
+    return f"({text})" if value < 0 else text
+
+
+def materialised(graph: SignalGraph) -> set[int]:
+    """Nodes that must exist as arrays (see module docstring)."""
+    consumers = graph.consumers()
+    keep = set(graph.rules.values()) | set(graph.lets.values())
+    for node in graph.nodes:
+        if not node.elementwise:
+            keep.add(node.id)
+            keep.update(i for i in node.inputs)
+        elif len(consumers[node.id]) > 1:
+            keep.add(node.id)
+    return keep
+
+
+class _Emitter:
+    def __init__(self, graph: SignalGraph, keep: set[int]) -> None:
+        self.graph = graph
+        self.keep = keep
+
+    def text(self, node_id: int, root: int, used: set[int]) -> str:
+        """Expression text for ``node_id`` inside the expression computing ``root``."""
+        node = self.graph.nodes[node_id]
+        if node.op == "const":
+            return const_text(node.value)
+        if node_id != root and (node_id in self.keep or not node.elementwise):
+            used.add(node_id)
+            return var(node_id)
+        args = [self.text(i, root, used) for i in node.inputs]
+        return TEMPLATES[node.op].format(*args)
+
+    def step(self, node: Node) -> Step:
+        while True:
+            used: set[int] = set()
+            text = self.text(node.id, node.id, used)
+            if len(used) + 1 <= MAX_OPERANDS:
+                return Step(node.id, text, tuple((var(i), i) for i in sorted(used)))
+            self.keep.add(self._largest_inlined(node))
+
+    def _largest_inlined(self, node: Node) -> int:
+        """The inlined descendant that pulls in the most distinct inputs."""
+        best, best_count = -1, -1
+        for child in self._inlined(node):
+            used: set[int] = set()
+            self.text(child, child, used)
+            if len(used) > best_count:
+                best, best_count = child, len(used)
+        return best
+
+    def _inlined(self, node: Node) -> list[int]:
+        out, stack = [], list(node.inputs)
+        while stack:
+            i = stack.pop()
+            child = self.graph.nodes[i]
+            if child.elementwise and i not in self.keep:
+                out.append(i)
+                stack.extend(child.inputs)
+        return out
+
+
+def emit_program(graph: SignalGraph) -> tuple[Step, ...]:
+    """Steps in topological order; leaves (sources, params, consts) need no step."""
+    emitter = _Emitter(graph, materialised(graph))
+    steps: list[Step] = []
+    for node in graph.nodes:
+        if node.op in LEAVES:
+            continue
+        if not node.elementwise:
+            steps.append(Step(node.id))
+        elif node.id in emitter.keep:
+            steps.append(emitter.step(node))
+    # splitting may have materialised nodes that come earlier than their consumer's step
+    done = {s.node for s in steps}
+    while pending := sorted(i for i in emitter.keep - done if graph.nodes[i].elementwise):
+        for node_id in pending:
+            steps.append(emitter.step(graph.nodes[node_id]))
+            done.add(node_id)
+    return tuple(sorted(steps, key=lambda s: s.node))

@@ -1,0 +1,209 @@
+"""Emit runtime configs from checked specs (one ``emit_*`` per declaration kind)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ..lang import ast
+from ..lang.checker import CheckedSpec
+from ..lang.lookback import Lookback as SymLookback
+from ..lang.schema import METRICS, TIMEFRAMES
+from . import models as m
+from .codegen import Step, emit_program
+from .ir import SignalGraph
+from .lower import lower_strategy
+
+SCALAR_OPS = {"+": "+", "-": "-", "*": "*", "/": "/", "<": "<", "<=": "<=", ">": ">",
+              ">=": ">=", "==": "==", "!=": "!=", "and": "&", "or": "|"}
+SCALAR_FUNCS = {"abs": "abs({0})", "sqrt": "sqrt({0})", "log": "log({0})",
+                "min": "where({0} < {1}, {0}, {1})", "max": "where({0} > {1}, {0}, {1})",
+                "clip": "where(where({0} > {1}, {0}, {1}) < {2}, where({0} > {1}, {0}, {1}), {2})"}
+
+
+def param_var(name: str) -> str:
+    """numexpr variable for a param in `require` expressions (never a numexpr function name)."""
+    return f"p_{name}"
+
+
+def scalar_expr(expr: ast.Expr) -> str:
+    """numexpr text of a constant expression over params (checked beforehand)."""
+    match expr:
+        case ast.Number(value=v) | ast.Percent(value=v) | ast.Bps(value=v):
+            return repr(float(v))
+        case ast.Bool(value=b):
+            return "True" if b else "False"
+        case ast.Name(id=name):
+            return param_var(name)
+        case ast.Neg(operand=o):
+            return f"(-{scalar_expr(o)})"
+        case ast.Not(operand=o):
+            return f"(~{scalar_expr(o)})"
+        case ast.Binary(op=op, left=a, right=b):
+            return f"({scalar_expr(a)} {SCALAR_OPS[op]} {scalar_expr(b)})"
+        case ast.IfElse(cond=c, then=t, orelse=e):
+            return f"where({scalar_expr(c)}, {scalar_expr(t)}, {scalar_expr(e)})"
+        case ast.Call(func=f, args=args) if f in SCALAR_FUNCS:
+            return SCALAR_FUNCS[f].format(*(scalar_expr(a) for a in args))
+    raise ValueError(f"not a constant expression: {type(expr).__name__}")
+
+
+def lookback_model(lb: SymLookback) -> m.Lookback:
+    forms = [m.LinearForm(const=f.const, terms=dict(f.terms)) for f in lb.forms]
+    return m.Lookback(forms=forms, text=lb.text())
+
+
+def graph_model(graph: SignalGraph, program: tuple[Step, ...]) -> m.Graph:
+    nodes = [m.GraphNode(id=n.id, op=n.op, inputs=list(n.inputs), value=n.value, unit=n.unit,
+                         series=n.series, lookback=lookback_model(n.lookback),
+                         names=list(n.names)) for n in graph.nodes]
+    steps = [m.Step(node=s.node, kind="kernel" if s.expr is None else "expr", expr=s.expr,
+                    inputs=dict(s.inputs)) for s in program]
+    return m.Graph(nodes=nodes, program=steps, lets=graph.lets, rules=graph.rules)
+
+
+def _scalar(value: ast.Expr) -> m.Scalar:
+    if isinstance(value, ast.Name):
+        return m.Scalar(param=value.id)
+    number = getattr(value, "value", None)
+    assert isinstance(number, float | int)
+    return m.Scalar(const=float(number))
+
+
+def _text(spec: CheckedSpec, key: str) -> str:
+    setting = spec.settings().get(key)
+    return setting.value.value if setting and isinstance(setting.value, ast.String) else ""
+
+
+def _money(value: ast.Expr) -> m.Money:
+    assert isinstance(value, ast.Money)
+    return m.Money(amount=value.amount, currency=value.currency)
+
+
+def _sizing(spec: CheckedSpec, market: ast.Market) -> m.Sizing:
+    settings = spec.settings()
+    if "vol_target" in settings:
+        return m.Sizing(mode="vol_target", value=_scalar(settings["vol_target"].value))
+    sizes = spec.items(ast.Size)
+    if not sizes:
+        return m.Sizing(mode="equity_fraction", value=m.Scalar(const=1.0))
+    size = sizes[0]
+    assert isinstance(size, ast.Size)
+    if isinstance(size.value, ast.Money):
+        mode = "quantity" if size.value.currency == market.base else "notional"
+        return m.Sizing(mode=mode, value=m.Scalar(const=size.value.amount))
+    return m.Sizing(mode="equity_fraction", value=_scalar(size.value))
+
+
+def _execution(spec: CheckedSpec) -> m.Execution:
+    block = spec.block("execution")
+    fields: dict[str, object] = {}
+    if "fill" in block and isinstance(block["fill"].value, ast.Name):
+        fields["fill"] = block["fill"].value.id
+    for key in ("fees", "slippage"):
+        if key in block:
+            fields[key] = _scalar(block[key].value)
+    if "qty_step" in block:
+        fields["qty_step"] = _scalar(block["qty_step"].value).const
+    if "min_notional" in block:
+        fields["min_notional"] = _money(block["min_notional"].value)
+    return m.Execution.model_validate(fields)
+
+
+def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
+    graph = lower_strategy(spec)
+    program = emit_program(graph)
+    settings = spec.settings()
+    market = settings["market"].value
+    timeframe = settings["timeframe"].value
+    assert isinstance(market, ast.Market) and isinstance(timeframe, ast.Duration)
+    defaults = {p.name: p.default for p in spec.params}
+    requires = [m.Require(expr=scalar_expr(r.expr), source=source[r.expr.span.start:
+                                                                   r.expr.span.end])
+                for r in spec.items(ast.Require) if isinstance(r, ast.Require)]
+    stops = {k: _scalar(settings[k].value) for k in ("stop_loss", "take_profit", "trailing_stop")
+             if k in settings}
+    return m.StrategyConfig(
+        name=spec.name, description=_text(spec, "description"),
+        market=m.Market(symbol=market.symbol, base=market.base, quote=market.quote,
+                        settle=market.settle),
+        timeframe=_timeframe_name(timeframe.seconds), timeframe_seconds=timeframe.seconds,
+        params=[m.Param(name=p.name, type=p.type, default=p.default, low=p.low,  # type: ignore[arg-type]
+                        high=p.high, step=p.step) for p in spec.params],
+        requires=requires, graph=graph_model(graph, program),
+        warmup=lookback_model(graph.warmup), warmup_bars=graph.warmup.evaluate(defaults),
+        sizing=_sizing(spec, market), execution=_execution(spec), **stops,
+    )
+
+
+def _timeframe_name(seconds: int) -> str:
+    return next(name for name, s in TIMEFRAMES.items() if s == seconds)
+
+
+def emit_portfolio(spec: CheckedSpec, hashes: Mapping[str, tuple[str, str]]) -> m.PortfolioConfig:
+    """``hashes`` maps a referenced name to (kind, artifact sha256)."""
+    components = []
+    for comp in spec.items(ast.Component):
+        assert isinstance(comp, ast.Component) and isinstance(comp.weight, ast.Percent)
+        kind, sha = hashes[comp.strategy]
+        overrides = {o.name: _override(o.value) for o in comp.overrides}
+        components.append(m.Component(name=comp.strategy, kind=kind,  # type: ignore[arg-type]
+                                      weight=comp.weight.value, overrides=overrides,
+                                      artifact_sha256=sha))
+    refs = spec.items(ast.RiskRef)
+    risk = refs[0].name if refs else None  # type: ignore[attr-defined]
+    settings, robust = spec.settings(), spec.block("robustness")
+    rebalance = settings.get("rebalance")
+    return m.PortfolioConfig(
+        name=spec.name, description=_text(spec, "description"),
+        capital=_money(settings["capital"].value), components=components,
+        rebalance_seconds=rebalance.value.seconds if rebalance and isinstance(
+            rebalance.value, ast.Duration) else None,
+        risk=risk, risk_sha256=hashes[risk][1] if risk else None,
+        robustness=_robustness(robust),
+    )
+
+
+def _override(value: ast.Expr) -> float:
+    if isinstance(value, ast.Neg):
+        return -_override(value.operand)
+    number = getattr(value, "value", None)
+    assert isinstance(number, float | int)
+    return float(number)
+
+
+def _robustness(block: dict[str, ast.Setting]) -> m.Robustness:
+    fields: dict[str, object] = {}
+    for key in ("monte_carlo", "block_size", "seed"):
+        if key in block:
+            fields[key] = int(_override(block[key].value))
+    if "stress" in block and isinstance(block["stress"].value, ast.List):
+        fields["stress"] = [i.id for i in block["stress"].value.items if isinstance(i, ast.Name)]
+    return m.Robustness.model_validate(fields)
+
+
+def emit_risk(spec: CheckedSpec) -> m.RiskConfig:
+    fields: dict[str, object] = {"name": spec.name, "description": _text(spec, "description")}
+    for key, setting in spec.settings().items():
+        if key == "description":
+            continue
+        value = setting.value
+        fields[key] = _money(value) if isinstance(value, ast.Money) else _override(value)
+    for key in ("max_open_positions", "max_orders_per_minute"):
+        fields[key] = int(fields[key])  # type: ignore[call-overload]
+    return m.RiskConfig.model_validate(fields)
+
+
+def emit_promotion(spec: CheckedSpec) -> m.PromotionConfig:
+    criteria = []
+    for req in spec.items(ast.Require):
+        assert isinstance(req, ast.Require) and isinstance(req.expr, ast.Binary)
+        assert isinstance(req.expr.left, ast.Name)
+        metric = METRICS[req.expr.left.id]
+        criteria.append(m.Criterion(metric=metric.name, op=req.expr.op,  # type: ignore[arg-type]
+                                    threshold=_override(req.expr.right),
+                                    unit=metric.unit.value))  # type: ignore[arg-type]
+    return m.PromotionConfig(name=spec.name, description=_text(spec, "description"),
+                             criteria=criteria)
+
+
+Emitter = Callable[..., object]

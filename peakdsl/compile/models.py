@@ -1,0 +1,238 @@
+"""Frozen pydantic runtime configs: what every later stage (backtest, sweep, live) consumes.
+
+``extra='forbid'`` everywhere: an artifact with a key the engine does not know is rejected,
+never half-understood. JSON Schemas in ``compiled/schema/`` are generated from these.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Scalar(Frozen):
+    """A setting that is either a constant or a param reference (so sweeps can vary it)."""
+
+    const: float | None = None
+    param: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Scalar:
+        if (self.const is None) == (self.param is None):
+            raise ValueError("a scalar is exactly one of const or param")
+        return self
+
+    def resolve(self, params: dict[str, float]) -> float:
+        return params[self.param] if self.param is not None else float(self.const or 0.0)
+
+
+class Money(Frozen):
+    amount: float
+    currency: str
+
+
+class Market(Frozen):
+    symbol: str
+    base: str
+    quote: str
+    settle: str | None = None
+
+
+class LinearForm(Frozen):
+    const: int
+    terms: dict[str, int] = Field(default_factory=dict)
+
+
+class Lookback(Frozen):
+    """max over linear forms of params; ``text`` is for people."""
+
+    forms: list[LinearForm]
+    text: str
+
+    def evaluate(self, params: dict[str, float]) -> int:
+        return max(0, *(f.const + sum(int(c * params[n]) for n, c in f.terms.items())
+                        for f in self.forms))
+
+
+class Param(Frozen):
+    name: str
+    type: Literal["int", "float", "percent", "bps"]
+    default: float
+    low: float
+    high: float
+    step: float | None = None
+
+
+class Require(Frozen):
+    """A param constraint: ``expr`` is a numexpr string over ``p_<name>`` variables."""
+
+    expr: str
+    source: str
+
+
+class GraphNode(Frozen):
+    id: int
+    op: str
+    inputs: list[int]
+    value: float | str | bool | None = None
+    unit: str
+    series: bool
+    lookback: Lookback
+    names: list[str] = Field(default_factory=list)
+
+
+class Step(Frozen):
+    node: int
+    kind: Literal["kernel", "expr"]
+    expr: str | None = None
+    inputs: dict[str, int] = Field(default_factory=dict)
+
+
+class Graph(Frozen):
+    nodes: list[GraphNode]
+    program: list[Step]
+    lets: dict[str, int]
+    rules: dict[str, int]
+
+
+class Sizing(Frozen):
+    mode: Literal["equity_fraction", "notional", "quantity", "vol_target"]
+    value: Scalar
+
+
+class Execution(Frozen):
+    fill: Literal["next_open", "close"] = "next_open"
+    fees: Scalar = Scalar(const=0.001)
+    slippage: Scalar = Scalar(const=0.0005)
+    qty_step: float | None = None
+    min_notional: Money | None = None
+
+
+class StrategyConfig(Frozen):
+    name: str
+    description: str = ""
+    market: Market
+    timeframe: str
+    timeframe_seconds: int
+    params: list[Param]
+    requires: list[Require]
+    graph: Graph
+    warmup: Lookback
+    warmup_bars: int  # at the param defaults
+    sizing: Sizing
+    stop_loss: Scalar | None = None
+    take_profit: Scalar | None = None
+    trailing_stop: Scalar | None = None
+    execution: Execution
+
+
+class Component(Frozen):
+    name: str
+    kind: Literal["strategy", "portfolio"]
+    weight: float
+    overrides: dict[str, float] = Field(default_factory=dict)
+    artifact_sha256: str
+
+
+class Robustness(Frozen):
+    monte_carlo: int = 0
+    block_size: int | None = None
+    seed: int = 0
+    stress: list[str] = Field(default_factory=list)
+
+
+class PortfolioConfig(Frozen):
+    name: str
+    description: str = ""
+    capital: Money
+    components: list[Component]
+    rebalance_seconds: int | None = None
+    risk: str | None = None
+    risk_sha256: str | None = None
+    robustness: Robustness = Robustness()
+
+
+class RiskConfig(Frozen):
+    name: str
+    description: str = ""
+    max_order_notional: Money
+    max_symbol_exposure: float
+    max_total_exposure: float
+    max_open_positions: int
+    max_daily_loss: float
+    max_orders_per_minute: int
+    daily_loss_warn: float = 0.8
+
+
+class Criterion(Frozen):
+    metric: str
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    threshold: float
+    unit: Literal["percent", "number", "int"]
+
+
+class PromotionConfig(Frozen):
+    name: str
+    description: str = ""
+    criteria: list[Criterion]
+
+
+class SourceRef(Frozen):
+    path: str
+    sha256: str
+
+
+class _Artifact(Frozen):
+    schema_version: int
+    compiler_version: str
+    name: str
+    source: SourceRef
+
+
+class StrategyArtifact(_Artifact):
+    kind: Literal["strategy"]
+    config: StrategyConfig
+
+
+class PortfolioArtifact(_Artifact):
+    kind: Literal["portfolio"]
+    config: PortfolioConfig
+
+
+class RiskArtifact(_Artifact):
+    kind: Literal["risk"]
+    config: RiskConfig
+
+
+class PromotionArtifact(_Artifact):
+    kind: Literal["promotion"]
+    config: PromotionConfig
+
+
+Artifact = StrategyArtifact | PortfolioArtifact | RiskArtifact | PromotionArtifact
+ARTIFACT_MODELS: dict[str, type[_Artifact]] = {
+    "strategy": StrategyArtifact, "portfolio": PortfolioArtifact, "risk": RiskArtifact,
+    "promotion": PromotionArtifact,
+}
+
+
+class ManifestEntry(Frozen):
+    kind: str
+    name: str
+    path: str
+    source_path: str
+    source_sha256: str
+    artifact_sha256: str
+
+
+class Manifest(Frozen):
+    schema_version: int
+    compiler_version: str
+    artifacts: list[ManifestEntry]
