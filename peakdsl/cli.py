@@ -43,7 +43,7 @@ def guarded(func: F) -> F:
             raise typer.Exit(EXIT_USAGE) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
+        except Exception as exc:
             d = diag("I001", f"internal error: {type(exc).__name__}: {exc}", "<peak>",
                      help="this is a bug in peak, not in your spec; please report it")
             emit([d], kwargs.get("format", Format.text))
@@ -82,8 +82,11 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
     """peak — spec-driven research and trading for crypto quant teams."""
 
 
-PathsArg = Annotated[list[str] | None, typer.Argument(help="spec files or folders [default: specs/]")]
+PathsArg = Annotated[list[str] | None,
+                     typer.Argument(help="spec files or folders [default: specs/]")]
 FormatOpt = Annotated[Format, typer.Option("--format", help="diagnostics as text or json")]
+FmtCheckOpt = Annotated[bool, typer.Option(
+    "--check", help="only report files that would change (exit 1 if any)")]
 
 
 @app.command("check")
@@ -97,19 +100,43 @@ def check_cmd(paths: PathsArg = None, format: FormatOpt = Format.text) -> None:
     raise typer.Exit(EXIT_SPEC if has_errors(result.diagnostics) else EXIT_OK)
 
 
+@app.command("fmt")
+@guarded
+def fmt_cmd(paths: PathsArg = None, check: FmtCheckOpt = False,
+            format: FormatOpt = Format.text) -> None:
+    """Format specs canonically (idempotent; comments kept)."""
+    from .lang.fmt import format_paths
+
+    results = format_paths(paths or ["specs"], check)
+    diags = [d for r in results for d in r.diagnostics]
+    if diags:
+        emit(diags, format)
+        raise typer.Exit(EXIT_SPEC)
+    changed = [r.path for r in results if r.changed]
+    verb = "would reformat" if check else "reformatted"
+    for path in changed:
+        sys.stderr.write(f"{verb} {path}\n")
+    sys.stderr.write(f"{len(changed)} of {len(results)} file(s) {verb}\n" if changed
+                     else f"{len(results)} file(s) already formatted\n")
+    raise typer.Exit(EXIT_SPEC if check and changed else EXIT_OK)
+
+
 class GraphFormat(str, Enum):
     text = "text"
     dot = "dot"
     mermaid = "mermaid"
 
 
-RootOpt = Annotated[Path | None, typer.Option("--root", help="project folder [default: nearest with specs/]")]
+RootOpt = Annotated[Path | None,
+                    typer.Option("--root", help="project folder [default: nearest with specs/]")]
+CompileCheckOpt = Annotated[bool, typer.Option(
+    "--check", help="only report whether compiled/ is stale (exit 1 if so)")]
 
 
 @app.command("compile")
 @guarded
-def compile_cmd(check: Annotated[bool, typer.Option("--check", help="only report whether compiled/ is stale (exit 1 if so)")] = False,
-                root: RootOpt = None, format: FormatOpt = Format.text) -> None:
+def compile_cmd(check: CompileCheckOpt = False, root: RootOpt = None,
+                format: FormatOpt = Format.text) -> None:
     """Compile specs/ into canonical, content-hashed artifacts in compiled/."""
     from . import api
 

@@ -134,7 +134,7 @@ def stale_files(out_dir: Path, files: Mapping[str, bytes]) -> list[str]:
 
 
 def existing_files(out_dir: Path) -> list[str]:
-    found = []
+    found: list[str] = []
     for sub in (*KIND_DIRS, SCHEMA_DIR):
         folder = out_dir / sub
         if folder.is_dir():

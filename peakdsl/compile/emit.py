@@ -127,7 +127,7 @@ def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
         market=m.Market(symbol=market.symbol, base=market.base, quote=market.quote,
                         settle=market.settle),
         timeframe=_timeframe_name(timeframe.seconds), timeframe_seconds=timeframe.seconds,
-        params=[m.Param(name=p.name, type=p.type, default=p.default, low=p.low,  # type: ignore[arg-type]
+        params=[m.Param(name=p.name, type=p.type, default=p.default, low=p.low,
                         high=p.high, step=p.step) for p in spec.params],
         requires=requires, graph=graph_model(graph, program),
         warmup=lookback_model(graph.warmup), warmup_bars=graph.warmup.evaluate(defaults),
@@ -146,11 +146,11 @@ def emit_portfolio(spec: CheckedSpec, hashes: Mapping[str, tuple[str, str]]) -> 
         assert isinstance(comp, ast.Component) and isinstance(comp.weight, ast.Percent)
         kind, sha = hashes[comp.strategy]
         overrides = {o.name: _override(o.value) for o in comp.overrides}
-        components.append(m.Component(name=comp.strategy, kind=kind,  # type: ignore[arg-type]
+        components.append(m.Component(name=comp.strategy, kind=kind,
                                       weight=comp.weight.value, overrides=overrides,
                                       artifact_sha256=sha))
     refs = spec.items(ast.RiskRef)
-    risk = refs[0].name if refs else None  # type: ignore[attr-defined]
+    risk = refs[0].name if refs else None
     settings, robust = spec.settings(), spec.block("robustness")
     rebalance = settings.get("rebalance")
     return m.PortfolioConfig(
@@ -199,9 +199,9 @@ def emit_promotion(spec: CheckedSpec) -> m.PromotionConfig:
         assert isinstance(req, ast.Require) and isinstance(req.expr, ast.Binary)
         assert isinstance(req.expr.left, ast.Name)
         metric = METRICS[req.expr.left.id]
-        criteria.append(m.Criterion(metric=metric.name, op=req.expr.op,  # type: ignore[arg-type]
+        criteria.append(m.Criterion(metric=metric.name, op=req.expr.op,
                                     threshold=_override(req.expr.right),
-                                    unit=metric.unit.value))  # type: ignore[arg-type]
+                                    unit=metric.unit.value))
     return m.PromotionConfig(name=spec.name, description=_text(spec, "description"),
                              criteria=criteria)
 

@@ -37,7 +37,8 @@ class Signals:
     params: dict[str, float]
 
 
-def resolve_params(cfg: m.StrategyConfig, overrides: Mapping[str, float] | None) -> dict[str, float]:
+def resolve_params(cfg: m.StrategyConfig,
+                   overrides: Mapping[str, float] | None) -> dict[str, float]:
     """Defaults with overrides applied; unknown names and out-of-range values are errors."""
     values = {p.name: p.default for p in cfg.params}
     known = {p.name: p for p in cfg.params}
@@ -91,7 +92,7 @@ def _leaf(node: m.GraphNode, cols: Mapping[str, Array], params: Mapping[str, flo
         return np.float64(params[str(node.value)])
     if isinstance(node.value, bool):
         return np.bool_(node.value)
-    return np.float64(node.value)  # type: ignore[arg-type]
+    return np.float64(node.value)
 
 
 def evaluate(cfg: m.StrategyConfig, frame: Any, params: Mapping[str, float] | None = None

@@ -9,16 +9,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from . import ast
 from .builtins import SOURCES
 from .diagnostics import Diagnostic, Label, diag, did_you_mean
-from .schema import (BLOCKS, METRICS, SETTINGS, SIZE_BASES, STATEMENT_NAMES, STATEMENTS,
-                     TIMEFRAMES, SettingSpec, Value)
 from .scalar import ScalarError, eval_scalar
+from .schema import (
+    BLOCKS,
+    METRICS,
+    SETTINGS,
+    SIZE_BASES,
+    STATEMENT_NAMES,
+    STATEMENTS,
+    TIMEFRAMES,
+    SettingSpec,
+    Value,
+)
 from .source import Span
 from .typecheck import ExprChecker, ParamInfo, Symbol
 from .types import PARAM_TYPES, Ty, Unit
+
+ItemT = TypeVar("ItemT", bound=ast.Item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +66,7 @@ class CheckedSpec:
                 return {s.key: s for s in item.settings}
         return {}
 
-    def items(self, kind: type) -> list[ast.Item]:
+    def items(self, kind: type[ItemT]) -> list[ItemT]:
         return [i for i in self.decl.items if isinstance(i, kind)]
 
 
@@ -73,7 +85,7 @@ class Ctx:
               labels: Iterable[Label] = ()) -> None:
         self.diagnostics.append(diag(code, message, self.path, span, help, labels))
 
-    def items(self, kind: type) -> list[ast.Item]:
+    def items(self, kind: type[ItemT]) -> list[ItemT]:
         return [i for i in self.decl.items if isinstance(i, kind)]
 
 
@@ -96,7 +108,7 @@ def check_statements(ctx: Ctx) -> None:
 def check_settings(ctx: Ctx) -> None:
     """Known keys, no duplicates, values of the right type and bounds, required ones present."""
     table, blocks = SETTINGS[ctx.decl.kind], BLOCKS[ctx.decl.kind]
-    _check_setting_list(ctx, ctx.items(ast.Setting), table, blocks, "")  # type: ignore[arg-type]
+    _check_setting_list(ctx, ctx.items(ast.Setting), table, blocks, "")
     seen: dict[str, ast.Block] = {}
     for block in ctx.items(ast.Block):
         assert isinstance(block, ast.Block)
@@ -108,7 +120,7 @@ def check_settings(ctx: Ctx) -> None:
             ctx.error("N012", f"block `{block.key}` given twice", block.key_span)
         seen[block.key] = block
         _check_setting_list(ctx, list(block.settings), blocks[block.key], {}, block.key)
-    present = {s.key for s in ctx.items(ast.Setting)}  # type: ignore[attr-defined]
+    present = {s.key for s in ctx.items(ast.Setting)}
     for key, spec in table.items():
         if spec.required and key not in present:
             ctx.error("N011", f"{ctx.decl.kind} `{ctx.decl.name}` needs `{key}`",
@@ -205,6 +217,9 @@ def _expect_literal(ctx: Ctx, spec: SettingSpec, value: ast.Expr, kind: type,
     """True when ``value`` is a ``kind`` literal; otherwise report what was found instead."""
     if isinstance(value, kind):
         return True
+    if isinstance(value, ast.Neg) and isinstance(value.operand, kind):
+        _negative(ctx, spec, value)
+        return False
     found = NODE_WORDS.get(type(value), "an expression")
     if isinstance(value, ast.Name):
         found = f"`{value.id}`"
@@ -212,6 +227,13 @@ def _expect_literal(ctx: Ctx, spec: SettingSpec, value: ast.Expr, kind: type,
     ctx.error("T002" if numeric_mixup else "T001", f"`{spec.key}` needs {what}, found {found}",
               value.span, f"e.g. `{spec.example}`" + (" or a param" if spec.param_ok else ""))
     return False
+
+
+def _negative(ctx: Ctx, spec: SettingSpec, value: ast.Expr) -> None:
+    """A negated literal of the right kind: no setting takes a negative value."""
+    allowed = _bounds_text(spec)
+    ctx.error("T009", f"`{spec.key}` cannot be negative", value.span,
+              f"allowed: {allowed}" if allowed else f"e.g. `{spec.example}`")
 
 
 NODE_WORDS: dict[type, str] = {
@@ -264,6 +286,9 @@ def _value_bps(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
 def _value_int(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
     if isinstance(v, ast.Number) and v.is_int:
         return v.value
+    if isinstance(v, ast.Neg) and isinstance(v.operand, ast.Number) and v.operand.is_int:
+        _negative(ctx, spec, v)
+        return None
     _expect_literal(ctx, spec, v, _Never, "a whole number")
     return None
 
@@ -339,9 +364,10 @@ def _literal_value(ctx: Ctx, expr: ast.Expr, unit: Unit, what: str) -> float | N
         ctx.error(code, f"{what} must be {Ty(unit, False).describe()} literal, found {found}",
                   expr.span)
         return None
-    value = inner.value  # type: ignore[union-attr]
+    assert isinstance(inner, ast.Number | ast.Percent | ast.Bps)
+    value = inner.value
     if unit is Unit.INT and not (isinstance(inner, ast.Number) and inner.is_int):
-        ctx.error("T001", f"{what} must be a whole number, found `{inner.text}`", expr.span)  # type: ignore[union-attr]
+        ctx.error("T001", f"{what} must be a whole number, found `{inner.text}`", expr.span)
         return None
     return -value if negate else value
 
@@ -480,7 +506,7 @@ def check_requires(ctx: Ctx) -> None:
 def check_size(ctx: Ctx) -> None:
     """`size 25% of equity`, `size 1000 EUR` (notional) or `size 0.01 BTC` (quantity)."""
     sizes = ctx.items(ast.Size)
-    settings = {s.key: s for s in ctx.items(ast.Setting)}  # type: ignore[attr-defined]
+    settings = {s.key: s for s in ctx.items(ast.Setting)}
     for extra in sizes[1:]:
         ctx.error("N012", "`size` is given twice", extra.span)
     if sizes and "vol_target" in settings:
@@ -535,7 +561,7 @@ def check_usage(ctx: Ctx) -> None:
 
 
 def check_fill(ctx: Ctx) -> None:
-    fill = next((s for b in ctx.items(ast.Block) for s in b.settings  # type: ignore[attr-defined]
+    fill = next((s for b in ctx.items(ast.Block) for s in b.settings
                  if s.key == "fill"), None)
     if fill is not None and isinstance(fill.value, ast.Name) and fill.value.id == "close":
         ctx.error("W003", "`fill close` fills at the close that produced the signal",
@@ -547,7 +573,8 @@ def check_fill(ctx: Ctx) -> None:
 
 def check_components(ctx: Ctx) -> None:
     """Weights are positive percentages summing to 100 %; each component listed once."""
-    total, seen, ok = 0.0, {}, True
+    total, ok = 0.0, True
+    seen: dict[str, Span] = {}
     components = [c for c in ctx.items(ast.Component) if isinstance(c, ast.Component)]
     for comp in components:
         if comp.strategy in seen:
@@ -555,6 +582,11 @@ def check_components(ctx: Ctx) -> None:
                       "merge the two components", [Label(ctx.path, seen[comp.strategy],
                                                          "first listed here")])
         seen[comp.strategy] = comp.name_span
+        if isinstance(comp.weight, ast.Neg) and isinstance(comp.weight.operand, ast.Percent):
+            ctx.error("C003", "a component weight must be positive", comp.weight.span,
+                      "remove the component instead")
+            ok = False
+            continue
         if not isinstance(comp.weight, ast.Percent):
             spec = SettingSpec("weight", Value.PERCENT, "", example="weight 25%")
             _expect_literal(ctx, spec, comp.weight, ast.Percent, "a percentage")
@@ -584,14 +616,14 @@ def check_risk_refs(ctx: Ctx) -> None:
 
 
 def _setting_number(ctx: Ctx, key: str) -> tuple[float, Span] | None:
-    setting = next((s for s in ctx.items(ast.Setting) if s.key == key), None)  # type: ignore[attr-defined]
+    setting = next((s for s in ctx.items(ast.Setting) if s.key == key), None)
     if setting is None:
         return None
     value = setting.value
     number = getattr(value, "value", getattr(value, "amount", None))
     if isinstance(value, ast.Neg):
-        inner = getattr(value.operand, "value", None)
-        number = None if inner is None else -inner
+        inner = getattr(value.operand, "value", getattr(value.operand, "amount", None))
+        number = None if not isinstance(inner, int | float) else -inner
     return (float(number), value.span) if isinstance(number, int | float) else None
 
 
@@ -605,14 +637,22 @@ def check_risk_limits(ctx: Ctx) -> None:
                   [Label(ctx.path, total[1], "total exposure set here")])
     loss = _setting_number(ctx, "max_daily_loss")
     if loss and loss[0] <= 0:
+        _supersede(ctx, loss[1])
         ctx.error("K002", "max_daily_loss must be a positive percentage", loss[1],
                   "it is the loss that halts trading, e.g. `max_daily_loss 2%`")
     for key in ("max_open_positions", "max_orders_per_minute", "max_order_notional",
                 "max_symbol_exposure", "max_total_exposure"):
         found = _setting_number(ctx, key)
         if found and found[0] <= 0:
+            _supersede(ctx, found[1])
             ctx.error("K003", f"`{key}` must be positive", found[1],
                       "a zero limit blocks all trading; use `peak live kill` for that")
+
+
+def _supersede(ctx: Ctx, span: Span) -> None:
+    """A K-code explains a non-positive limit better than the generic bounds error there."""
+    ctx.diagnostics = [d for d in ctx.diagnostics
+                       if not (d.span == span and d.code in ("T001", "T009"))]
 
 
 # ---------------------------------------------------------------- promotion criteria
@@ -674,7 +714,7 @@ def _threshold(ctx: Ctx, unit: Unit, expr: ast.Expr, metric: str) -> float | Non
         ctx.error(code, f"`{metric}` is compared with {what}", expr.span,
                   f"`{metric}` is {Ty(unit, False).describe()}")
         return None
-    return -inner.value if negate else inner.value  # type: ignore[union-attr]
+    return -inner.value if negate else inner.value
 
 
 def _interval(op: str, x: float) -> Interval:

@@ -81,7 +81,9 @@ def parse_source(src: SourceFile) -> ParseResult:
         return _fail(diag("P005", f"nesting deeper than {MAX_DEPTH} levels", src.path,
                           _meta_span(deep, src), help="split the expression with `let` bindings"))
     builder = _Builder(src)
-    decl = builder.decl(tree.children[0])
+    root = tree.children[0]
+    assert isinstance(root, Tree)
+    decl = builder.decl(root)
     if builder.diagnostics:
         return ParseResult(None, tuple(builder.diagnostics))
     module = ast.Module(src.path, decl, tuple(ast.Comment(t.value, _tok_span(t)) for t in comments))
@@ -101,7 +103,7 @@ def _fail(d: Diagnostic) -> ParseResult:
 
 def _first_control_char(text: str) -> int | None:
     for i, ch in enumerate(text):
-        if ch < " " and ch not in "\t\n\r" or ch == "\x7f":
+        if (ch < " " and ch not in "\t\n\r") or ch == "\x7f":
             return i
     return None
 
@@ -122,7 +124,8 @@ def _too_deep(tree: Tree[Token]) -> Tree[Token] | None:
 TERMINAL_NAMES = {
     "NAME": "a name", "NUMBER": "a number", "PERCENT": "a percentage", "BPS": "basis points",
     "DURATION": "a duration", "CURRENCY": "a currency", "STRING": "a string",
-    "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`", "$END": "end of file",
+    "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`",
+    "$END": "end of file",
 }
 STATEMENT_WORDS = {"`param`", "`require`", "`let`", "`entry`", "`exit`", "`size`",
                    "`component`", "`risk`"}
@@ -158,10 +161,11 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     """Turn a lark exception into a P-diagnostic that says what was expected."""
     parser = build_parser()
     if isinstance(exc, UnexpectedCharacters):
-        ch = src.text[exc.pos_in_stream] if exc.pos_in_stream < len(src.text) else ""
+        pos = exc.pos_in_stream or 0
+        ch = src.text[pos] if pos < len(src.text) else ""
         help_ = HINTS.get(ch, "") or _expected_help(parser, set(exc.allowed or ()))
         return diag("P002", f"unexpected character `{ch}`", src.path,
-                    src.span_at(exc.pos_in_stream), help=help_)
+                    src.span_at(pos), help=help_)
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     ):
@@ -180,8 +184,8 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
 def _acceptable(exc: UnexpectedToken) -> set[str]:
     """The tokens the parser would really accept here (LALR's expected set over-approximates)."""
     try:
-        return set(exc.interactive_parser.accepts())
-    except Exception:  # noqa: BLE001 - fall back to lark's approximation
+        return set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]
+    except Exception:
         return set(exc.expected)
 
 
@@ -190,7 +194,7 @@ def _expected_help(parser: Lark, names: set[str]) -> str:
     if not words:
         return ""
     if len(words) > 8:
-        words = words[:8] + ["…"]
+        words = [*words[:8], "…"]
     return "expected " + ", ".join(words)
 
 
@@ -280,6 +284,7 @@ class _Builder:
 
     def size(self, t: Tree[Token]) -> ast.Size:
         value, basis = t.children
+        assert basis is None or isinstance(basis, Token)
         return ast.Size(self.expr(value), None if basis is None else self.ident(basis),
                         self.span(t), self.span(basis) if basis is not None else self.span(t))
 
@@ -363,6 +368,7 @@ class _Builder:
     def market(self, t: Tree[Token], s: Span) -> ast.Expr:
         base, quote, settle = t.children
         assert isinstance(base, Token) and isinstance(quote, Token)
+        assert settle is None or isinstance(settle, Token)
         return ast.Market(self.currency(base), self.currency(quote),
                           None if settle is None else self.currency(settle), s)
 

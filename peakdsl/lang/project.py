@@ -57,7 +57,7 @@ class Project:
 def _depth(project: Project, spec: CheckedSpec, seen: frozenset[str] = frozenset()) -> int:
     if spec.kind != "portfolio" or spec.name in seen:
         return 0
-    deps = [project.specs[c.strategy] for c in spec.items(ast.Component)  # type: ignore[attr-defined]
+    deps = [project.specs[c.strategy] for c in spec.items(ast.Component)
             if c.strategy in project.specs]
     return 1 + max((_depth(project, d, seen | {spec.name}) for d in deps), default=0)
 
@@ -236,7 +236,7 @@ def check_overrides(path: str, comp: ast.Component, target: CheckedSpec) -> list
         return out
     for req in target.items(ast.Require):
         try:
-            holds = eval_scalar(req.expr, values)  # type: ignore[attr-defined]
+            holds = eval_scalar(req.expr, values)
         except ScalarError:
             continue
         if not holds:
@@ -273,7 +273,7 @@ def _override_problem(info: ParamInfo, value: float | None) -> str:
 
 def check_cycles(project: Project) -> None:
     """Portfolios may hold portfolios, but never themselves, directly or not."""
-    graph = {s.name: [c for c in s.items(ast.Component) if c.strategy in project.specs  # type: ignore[attr-defined]
+    graph = {s.name: [c for c in s.items(ast.Component) if c.strategy in project.specs
                       and project.specs[c.strategy].kind == "portfolio"]
              for s in project.specs.values() if s.kind == "portfolio"}
     reported: set[frozenset[str]] = set()

@@ -163,7 +163,7 @@ def _m(name: str, unit: Unit, low: float | None, high: float | None, doc: str) -
     return Metric(name, unit, low, high, doc)
 
 
-P, N, I = Unit.PERCENT, Unit.NUMBER, Unit.INT
+P, N, INT = Unit.PERCENT, Unit.NUMBER, Unit.INT
 METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("total_return", P, -1, None, "total return over the run"),
     _m("cagr", P, -1, None, "compound annual growth rate"),
@@ -172,17 +172,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("sortino", N, None, None, "annualised Sortino ratio"),
     _m("calmar", N, None, None, "CAGR / |max drawdown|"),
     _m("max_drawdown", P, -1, 0, "largest peak-to-trough fall of equity (<= 0)"),
-    _m("max_drawdown_bars", I, 0, None, "longest drawdown, in bars"),
+    _m("max_drawdown_bars", INT, 0, None, "longest drawdown, in bars"),
     _m("profit_factor", N, 0, None, "gross profit / gross loss"),
     _m("win_rate", P, 0, 1, "share of winning trades"),
     _m("expectancy", P, None, None, "mean return per trade"),
-    _m("trades", I, 0, None, "number of closed trades"),
+    _m("trades", INT, 0, None, "number of closed trades"),
     _m("avg_trade", P, None, None, "mean trade return"),
     _m("best_trade", P, None, None, "best trade return"),
     _m("worst_trade", P, None, None, "worst trade return"),
     _m("exposure", P, 0, 1, "share of bars with an open position"),
     _m("fees_paid", N, 0, None, "fees paid, in quote currency"),
-    _m("ambiguous_bars", I, 0, None, "bars where stop and target were both touched"),
+    _m("ambiguous_bars", INT, 0, None, "bars where stop and target were both touched"),
     _m("oos_sharpe", N, None, None, "walk-forward out-of-sample Sharpe"),
     _m("oos_total_return", P, -1, None, "walk-forward out-of-sample total return"),
     _m("oos_max_drawdown", P, -1, 0, "walk-forward out-of-sample max drawdown"),

@@ -157,9 +157,9 @@ class ExprChecker:
         if builtin.result == JOIN:
             return self._join(values, expr.span, series)
         assert isinstance(builtin.result, Unit)
-        if builtin.name in ("crossover", "crossunder"):
-            if self._join(values, expr.span, True) is None:
-                return None
+        if builtin.name in ("crossover", "crossunder") and \
+                self._join(values, expr.span, True) is None:
+            return None
         return Ty(builtin.result, series)
 
     def _join(self, tys: list[Ty], span: Span, series: bool) -> Ty | None:

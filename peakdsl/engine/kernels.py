@@ -1,0 +1,530 @@
+"""Fast indicator kernels on float64 numpy arrays: the ``KERNELS`` table.
+
+Calling convention (the compiled program relies on it exactly): ``KERNELS[name](*args)``
+with the builtin's arguments in declared order and, for builtins whose ``implicit`` is
+``("high", "low", "close")``, those three columns prepended as arrays::
+
+    KERNELS["sma"](x, n)                 KERNELS["bb_upper"](x, n, k)
+    KERNELS["atr"](high, low, close, n)  KERNELS["true_range"](high, low, close)
+    KERNELS["macd_signal"](x, fast, slow, signal)
+    KERNELS["lag"](x, n)
+
+Windows are ints >= 1 (a lag >= 0), scalars floats. Every kernel returns a new array of the
+input's length: float64, or bool for ``rising``/``falling`` (and ``lag`` of a bool array).
+
+Missing values. A non-finite input (NaN, ±inf) is *missing*. Upstream warm-up produces
+leading NaNs; every kernel starts over at the first finite value, so for an input whose
+first finite value is at index ``f`` and which has no gaps after it, the first valid output
+is at ``f + lookback`` with ``lookback`` the formula of ``peakdsl.lang.builtins`` (and NaN /
+False before). Gaps after the start follow two rules, the same in ``reference.py``:
+
+* window kernels (sma wma stdev zscore highest lowest bb_* roc percent_rank rising
+  falling, true_range): an output needs every input it reads to be finite; otherwise NaN
+  (False for the bool kernels);
+* recursive kernels (ema rma rsi atr macd* plus_di minus_di adx) *skip* missing bars:
+  the output there is NaN and the state is carried over unchanged; the seed is the
+  simple mean of the first ``n`` valid values, wherever they are.
+
+Rolling sums are computed in O(len) with a shifted running sum that is re-summed exactly
+every ``n`` bars (no cumsum drift); a window whose ``n`` values are all equal has a mean
+of exactly that value and a deviation of exactly 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Kernel = Callable[..., npt.NDArray[Any]]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _jit(fn: _F) -> _F:
+    """``numba.njit(cache=True)`` keeping the Python signature for the type checker."""
+    return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+
+
+def _f64(x: npt.ArrayLike) -> FloatArray:
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _window(n: int | float, least: int = 1) -> int:
+    w = int(n)
+    if w != n or w < least:
+        raise ValueError(f"window must be an integer >= {least}, got {n!r}")
+    return w
+
+
+# ---------------------------------------------------------------- numba loops
+
+
+@_jit
+def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
+    """Rolling mean and population variance over ``n`` finite values incl. the current."""
+    size = x.shape[0]
+    run = 0  # consecutive finite values ending here
+    same = 0  # consecutive equal finite values ending here
+    since = 0  # running updates since the last exact re-summation
+    shift = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(size):
+        mean[i] = np.nan
+        var[i] = np.nan
+        v = x[i]
+        if not math.isfinite(v):
+            run = 0
+            same = 0
+            continue
+        run += 1
+        same = same + 1 if run > 1 and v == x[i - 1] else 1
+        if run < n:
+            continue
+        if run == n or since >= n:
+            m = 0.0
+            for j in range(i - n + 1, i + 1):
+                m += x[j]
+            shift = m / n
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(i - n + 1, i + 1):
+                d = x[j] - shift
+                s1 += d
+                s2 += d * d
+            since = 0
+        else:
+            a = v - shift
+            b = x[i - n] - shift
+            s1 += a - b
+            s2 += a * a - b * b
+            since += 1
+        if same >= n:
+            mean[i] = v
+            var[i] = 0.0
+        else:
+            mu = s1 / n
+            mean[i] = shift + mu
+            w = s2 / n - mu * mu
+            var[i] = w if w > 0.0 else 0.0
+
+
+@_jit
+def _wma(x: FloatArray, n: int) -> FloatArray:
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    denom = n * (n + 1) / 2.0
+    run = 0
+    for i in range(size):
+        if not math.isfinite(x[i]):
+            run = 0
+            continue
+        run += 1
+        if run >= n:
+            s = 0.0
+            for j in range(n):
+                s += (n - j) * x[i - j]
+            out[i] = s / denom
+    return out
+
+
+@_jit
+def _extreme(x: FloatArray, n: int, sign: float) -> FloatArray:
+    """Rolling max (sign 1) or min (sign -1) with a monotonic deque of indices."""
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    dq = np.empty(size, np.int64)
+    head = 0
+    tail = 0
+    run = 0
+    for i in range(size):
+        v = x[i]
+        if not math.isfinite(v):
+            run = 0
+            head = 0
+            tail = 0
+            continue
+        run += 1
+        while tail > head and sign * x[dq[tail - 1]] <= sign * v:
+            tail -= 1
+        dq[tail] = i
+        tail += 1
+        while dq[head] <= i - n:
+            head += 1
+        if run >= n:
+            out[i] = x[dq[head]]
+    return out
+
+
+@_jit
+def _smooth(x: FloatArray, n: int, alpha: float) -> FloatArray:
+    """s = alpha·x + (1 - alpha)·s[prev valid], seeded with the mean of the first n valid."""
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    count = 0
+    state = 0.0
+    for i in range(size):
+        v = x[i]
+        if not math.isfinite(v):
+            continue
+        if count < n:
+            state += v
+            count += 1
+            if count < n:
+                continue
+            state /= n
+        else:
+            state = alpha * v + (1.0 - alpha) * state
+        out[i] = state
+    return out
+
+
+@_jit
+def _rsi_value(g: float, lo: float) -> float:
+    if lo == 0.0:
+        return 50.0 if g == 0.0 else 100.0
+    return 100.0 - 100.0 / (1.0 + g / lo)
+
+
+@_jit
+def _rsi(x: FloatArray, n: int) -> FloatArray:
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    count = 0
+    g = 0.0
+    lo = 0.0
+    for i in range(1, size):
+        a = x[i]
+        b = x[i - 1]
+        if not (math.isfinite(a) and math.isfinite(b)):
+            continue
+        d = a - b
+        gain = d if d > 0.0 else 0.0
+        loss = -d if d < 0.0 else 0.0
+        if count < n:
+            g += gain
+            lo += loss
+            count += 1
+            if count < n:
+                continue
+            g /= n
+            lo /= n
+        else:
+            g = (g * (n - 1) + gain) / n
+            lo = (lo * (n - 1) + loss) / n
+        out[i] = _rsi_value(g, lo)
+    return out
+
+
+@_jit
+def _true_range(h: FloatArray, lo: FloatArray, c: FloatArray) -> FloatArray:
+    size = h.shape[0]
+    out = np.full(size, np.nan)
+    for i in range(1, size):
+        if math.isfinite(h[i]) and math.isfinite(lo[i]) and math.isfinite(c[i - 1]):
+            out[i] = max(h[i] - lo[i], abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1]))
+    return out
+
+
+@_jit
+def _dmi(h: FloatArray, lo: FloatArray, c: FloatArray,
+         n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """+DI, -DI and ADX (Wilder) in one pass; see ``plus_di`` for the rules."""
+    size = h.shape[0]
+    plus = np.full(size, np.nan)
+    minus = np.full(size, np.nan)
+    adx = np.full(size, np.nan)
+    count = 0
+    s_tr = 0.0
+    s_p = 0.0
+    s_m = 0.0
+    count_dx = 0
+    s_dx = 0.0
+    for i in range(1, size):
+        if not (math.isfinite(h[i]) and math.isfinite(lo[i]) and math.isfinite(c[i - 1])
+                and math.isfinite(h[i - 1]) and math.isfinite(lo[i - 1])):
+            continue
+        tr = max(h[i] - lo[i], abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1]))
+        up = h[i] - h[i - 1]
+        down = lo[i - 1] - lo[i]
+        pdm = up if up > down and up > 0.0 else 0.0
+        mdm = down if down > up and down > 0.0 else 0.0
+        if count < n:
+            s_tr += tr
+            s_p += pdm
+            s_m += mdm
+            count += 1
+            if count < n:
+                continue
+            s_tr /= n
+            s_p /= n
+            s_m /= n
+        else:
+            s_tr = (s_tr * (n - 1) + tr) / n
+            s_p = (s_p * (n - 1) + pdm) / n
+            s_m = (s_m * (n - 1) + mdm) / n
+        pdi = 100.0 * s_p / s_tr if s_tr > 0.0 else 0.0
+        mdi = 100.0 * s_m / s_tr if s_tr > 0.0 else 0.0
+        plus[i] = pdi
+        minus[i] = mdi
+        total = pdi + mdi
+        dx = 100.0 * abs(pdi - mdi) / total if total > 0.0 else 0.0
+        if count_dx < n:
+            s_dx += dx
+            count_dx += 1
+            if count_dx < n:
+                continue
+            s_dx /= n
+        else:
+            s_dx = (s_dx * (n - 1) + dx) / n
+        adx[i] = s_dx
+    return plus, minus, adx
+
+
+@_jit
+def _percent_rank(x: FloatArray, n: int) -> FloatArray:
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    run = 0
+    for i in range(size):
+        if not math.isfinite(x[i]):
+            run = 0
+            continue
+        run += 1
+        if run > n:
+            count = 0
+            for j in range(1, n + 1):
+                if x[i - j] <= x[i]:
+                    count += 1
+            out[i] = 100.0 * count / n
+    return out
+
+
+@_jit
+def _streak(x: FloatArray, n: int, sign: float) -> BoolArray:
+    """True where sign·x rose strictly on each of the last n bars (all values finite)."""
+    size = x.shape[0]
+    out = np.zeros(size, np.bool_)
+    run = 0
+    for i in range(1, size):
+        a = x[i]
+        b = x[i - 1]
+        if math.isfinite(a) and math.isfinite(b) and sign * a > sign * b:
+            run += 1
+        else:
+            run = 0
+        out[i] = run >= n
+    return out
+
+
+# ---------------------------------------------------------------- public kernels
+
+
+def sma(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Simple moving average: mean of the last ``n`` values including the current bar."""
+    xs = _f64(x)
+    mean, var = np.empty_like(xs), np.empty_like(xs)
+    _moments(xs, _window(n), mean, var)
+    return mean
+
+
+def ema(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Exponential moving average, ``alpha = 2/(n+1)``: ``e = alpha·x + (1-alpha)·e[prev]``.
+
+    Seeded with the simple mean of the first ``n`` valid values, at the index of the n-th
+    (``first_valid + n - 1`` without gaps). Missing bars are skipped (NaN out, state kept).
+    """
+    w = _window(n)
+    return _smooth(_f64(x), w, 2.0 / (w + 1.0))
+
+
+def rma(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Wilder's moving average, ``alpha = 1/n``; seeded and gap-skipping like ``ema``."""
+    return _smooth(_f64(x), _window(n), 1.0 / _window(n))
+
+
+def wma(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Linearly weighted mean of the last ``n`` values, weights 1..n (newest n), normalised
+    by ``n(n+1)/2``."""
+    return _wma(_f64(x), _window(n))
+
+
+def rsi(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Relative strength index 0..100.
+
+    Changes ``d = x - x[1]`` (missing when either side is); gains ``max(d, 0)`` and losses
+    ``max(-d, 0)`` are Wilder-averaged (``g = (g·(n-1) + gain)/n``) after a seed equal to
+    the simple mean of the first ``n`` changes, so the first value is at index ``n`` for a
+    gap-free input. ``rsi = 100 - 100/(1 + g/l)``; ``l == 0`` gives 100, or 50 when also
+    ``g == 0``.
+    """
+    return _rsi(_f64(x), _window(n))
+
+
+def true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) -> FloatArray:
+    """``max(high - low, |high - close[1]|, |low - close[1]|)``; NaN at index 0 and where
+    any of the three is missing."""
+    return _true_range(_f64(high), _f64(low), _f64(close))
+
+
+def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -> FloatArray:
+    """Average true range: ``rma(true_range, n)``; first valid at index ``n``."""
+    return rma(true_range(high, low, close), n)
+
+
+def stdev(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Population standard deviation (ddof 0) of the last ``n`` values; exactly 0 when they
+    are all equal."""
+    xs = _f64(x)
+    mean, var = np.empty_like(xs), np.empty_like(xs)
+    _moments(xs, _window(n), mean, var)
+    return np.sqrt(var)
+
+
+def zscore(x: npt.ArrayLike, n: int) -> FloatArray:
+    """``(x - sma(x, n)) / stdev(x, n)``; NaN where the deviation is 0."""
+    xs = _f64(x)
+    mean, var = np.empty_like(xs), np.empty_like(xs)
+    _moments(xs, _window(n), mean, var)
+    sd = np.sqrt(var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (xs - mean) / sd
+    out[sd == 0.0] = np.nan
+    return out
+
+
+def roc(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Rate of change ``x / x[n] - 1`` (a fraction); NaN for the first ``n`` bars and where
+    either value is missing. Division by zero follows IEEE (±inf, or NaN for 0/0)."""
+    xs = _f64(x)
+    w = _window(n)
+    out = np.full_like(xs, np.nan)
+    if w < xs.shape[0]:
+        now, then = xs[w:], xs[:-w]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = now / then - 1.0
+        ok = np.isfinite(now) & np.isfinite(then)
+        out[w:] = np.where(ok, change, np.nan)
+    return out
+
+
+def highest(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Highest of the last ``n`` values including the current bar."""
+    return _extreme(_f64(x), _window(n), 1.0)
+
+
+def lowest(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Lowest of the last ``n`` values including the current bar."""
+    return _extreme(_f64(x), _window(n), -1.0)
+
+
+def bb_upper(x: npt.ArrayLike, n: int, k: float) -> FloatArray:
+    """Upper Bollinger band ``sma(x, n) + k·stdev(x, n)`` (population deviation)."""
+    xs = _f64(x)
+    mean, var = np.empty_like(xs), np.empty_like(xs)
+    _moments(xs, _window(n), mean, var)
+    return mean + float(k) * np.sqrt(var)
+
+
+def bb_lower(x: npt.ArrayLike, n: int, k: float) -> FloatArray:
+    """Lower Bollinger band ``sma(x, n) - k·stdev(x, n)`` (population deviation)."""
+    xs = _f64(x)
+    mean, var = np.empty_like(xs), np.empty_like(xs)
+    _moments(xs, _window(n), mean, var)
+    return mean - float(k) * np.sqrt(var)
+
+
+def macd(x: npt.ArrayLike, fast: int, slow: int) -> FloatArray:
+    """``ema(x, fast) - ema(x, slow)``; first valid at ``max(fast, slow) - 1``."""
+    xs = _f64(x)
+    return ema(xs, fast) - ema(xs, slow)
+
+
+def macd_signal(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> FloatArray:
+    """``ema(macd(x, fast, slow), signal)``, seeded on the macd series' first valid values;
+    first valid at ``max(fast, slow) + signal - 2``."""
+    return ema(macd(x, fast, slow), signal)
+
+
+def macd_hist(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> FloatArray:
+    """``macd - macd_signal``."""
+    line = macd(x, fast, slow)
+    return line - ema(line, signal)
+
+
+def _dmi_all(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+             n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    return _dmi(_f64(high), _f64(low), _f64(close), _window(n))
+
+
+def plus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+            n: int) -> FloatArray:
+    """+DI (Wilder), 0..100.
+
+    ``up = high - high[1]``, ``down = low[1] - low``; ``+DM = up`` if ``up > down`` and
+    ``up > 0`` else 0 (``-DM`` symmetric); TR as ``true_range``. A bar counts when high and
+    low of it and of the previous bar and the previous close are finite; TR, +DM and -DM
+    are smoothed jointly over counted bars with ``rma(n)`` (seed: mean of the first n).
+    ``+DI = 100·rma(+DM)/rma(TR)`` (0 when ``rma(TR)`` is 0). First valid at index ``n``.
+    """
+    return _dmi_all(high, low, close, n)[0]
+
+
+def minus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+             n: int) -> FloatArray:
+    """-DI (Wilder), 0..100: ``100·rma(-DM)/rma(TR)``; see ``plus_di``."""
+    return _dmi_all(high, low, close, n)[1]
+
+
+def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -> FloatArray:
+    """Average directional index: ``rma(dx, n)`` with ``dx = 100·|+DI - -DI|/(+DI + -DI)``
+    (0 when the sum is 0); first valid at index ``2n - 1``."""
+    return _dmi_all(high, low, close, n)[2]
+
+
+def percent_rank(x: npt.ArrayLike, n: int) -> FloatArray:
+    """``100 · #{j in 1..n : x[j] <= x[0]} / n``: how many of the previous ``n`` values are
+    at most the current one; first valid at index ``n``."""
+    return _percent_rank(_f64(x), _window(n))
+
+
+def rising(x: npt.ArrayLike, n: int) -> BoolArray:
+    """``x[i] > x[i+1]`` for each ``i`` in ``0..n-1`` (strict); False while not computable."""
+    return _streak(_f64(x), _window(n), 1.0)
+
+
+def falling(x: npt.ArrayLike, n: int) -> BoolArray:
+    """``x[i] < x[i+1]`` for each ``i`` in ``0..n-1`` (strict); False while not computable."""
+    return _streak(_f64(x), _window(n), -1.0)
+
+
+def lag(x: npt.ArrayLike, n: int) -> npt.NDArray[Any]:
+    """The value ``n`` bars ago (``n >= 0``): NaN fill for numbers, False fill for bools."""
+    arr = np.asarray(x)
+    w = _window(n, least=0)
+    if arr.dtype != np.bool_:
+        arr = arr.astype(np.float64)
+    fill: bool | float = False if arr.dtype == np.bool_ else np.nan
+    out = np.full(arr.shape, fill, dtype=arr.dtype)
+    if w == 0:
+        out[:] = arr
+    elif w < arr.shape[0]:
+        out[w:] = arr[:-w]
+    return out
+
+
+KERNELS: dict[str, Kernel] = {
+    "sma": sma, "ema": ema, "wma": wma, "rma": rma, "rsi": rsi,
+    "true_range": true_range, "atr": atr, "stdev": stdev, "zscore": zscore, "roc": roc,
+    "highest": highest, "lowest": lowest, "bb_upper": bb_upper, "bb_lower": bb_lower,
+    "macd": macd, "macd_signal": macd_signal, "macd_hist": macd_hist,
+    "adx": adx, "plus_di": plus_di, "minus_di": minus_di, "percent_rank": percent_rank,
+    "rising": rising, "falling": falling, "lag": lag,
+}

@@ -1,0 +1,440 @@
+"""A slow, obvious reference interpreter of a checked strategy, for cross-checking.
+
+``reference_evaluate`` walks the AST of a ``CheckedSpec`` and computes every ``let`` and
+rule with plain Python loops and numpy, independently of ``kernels.py`` (which it does not
+import). Every value is materialised as a full-length array, constants included, so the
+interpreter never needs to reason about shapes.
+
+Semantics (the same contract as ``kernels.py``):
+
+* a non-finite value (NaN, ±inf) is *missing*; window indicators need every value they
+  read to be finite, recursive ones (ema rma rsi atr macd* plus_di minus_di adx) skip
+  missing bars, keeping their state, and seed with the mean of the first ``n`` valid
+  values;
+* comparisons with a NaN operand are False (``!=`` included); ``and or not`` on bools;
+* ``x[n]`` shifts with NaN (False for bools); ``if c then a else b`` is ``where(c, a, b)``;
+* ``min(a, b) = where(a < b, a, b)``, ``max(a, b) = where(a > b, a, b)`` (so ``b`` when ``a``
+  is NaN), ``clip(x, lo, hi) = min(max(x, lo), hi)``;
+* ``crossover(a, b) = a > b and a[1] <= b[1]``, ``crossunder(a, b) = a < b and
+  a[1] >= b[1]``, NaN never crosses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..lang import ast
+from ..lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
+from ..lang.checker import CheckedSpec
+from ..lang.types import Unit
+
+Array = npt.NDArray[Any]
+RefFunc = Callable[..., Array]
+OHLCV = ("open", "high", "low", "close", "volume")
+RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
+NAN = float("nan")
+
+
+def _ok(v: float) -> bool:
+    return math.isfinite(v)
+
+
+def _floats(x: npt.ArrayLike) -> list[float]:
+    return [float(v) for v in np.asarray(x, dtype=np.float64)]
+
+
+def _result(values: Sequence[float]) -> Array:
+    return np.array(values, dtype=np.float64)
+
+
+# ---------------------------------------------------------------- indicators, one by one
+
+
+def _windows(x: npt.ArrayLike, n: int, fn: Callable[[list[float]], float]) -> Array:
+    """``fn`` of each full window of the last ``n`` values, NaN if any is missing."""
+    xs = _floats(x)
+    out = [NAN] * len(xs)
+    for i in range(n - 1, len(xs)):
+        window = xs[i - n + 1 : i + 1]
+        if all(_ok(v) for v in window):
+            out[i] = fn(window)
+    return _result(out)
+
+
+def _mean(w: list[float]) -> float:
+    return math.fsum(w) / len(w)
+
+
+def _pstdev(w: list[float]) -> float:
+    if max(w) == min(w):
+        return 0.0
+    m = _mean(w)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in w) / len(w))
+
+
+def ref_sma(x: npt.ArrayLike, n: int) -> Array:
+    return _windows(x, n, _mean)
+
+
+def ref_stdev(x: npt.ArrayLike, n: int) -> Array:
+    return _windows(x, n, _pstdev)
+
+
+def ref_zscore(x: npt.ArrayLike, n: int) -> Array:
+    def z(w: list[float]) -> float:
+        sd = _pstdev(w)
+        return NAN if sd == 0.0 else (w[-1] - _mean(w)) / sd
+    return _windows(x, n, z)
+
+
+def ref_bb_upper(x: npt.ArrayLike, n: int, k: float) -> Array:
+    return _windows(x, n, lambda w: _mean(w) + k * _pstdev(w))
+
+
+def ref_bb_lower(x: npt.ArrayLike, n: int, k: float) -> Array:
+    return _windows(x, n, lambda w: _mean(w) - k * _pstdev(w))
+
+
+def ref_wma(x: npt.ArrayLike, n: int) -> Array:
+    def weighted(w: list[float]) -> float:
+        return math.fsum((j + 1) * v for j, v in enumerate(w)) / (n * (n + 1) / 2)
+    return _windows(x, n, weighted)
+
+
+def ref_highest(x: npt.ArrayLike, n: int) -> Array:
+    return _windows(x, n, max)
+
+
+def ref_lowest(x: npt.ArrayLike, n: int) -> Array:
+    return _windows(x, n, min)
+
+
+def ref_percent_rank(x: npt.ArrayLike, n: int) -> Array:
+    # a window of n + 1 values: the n previous ones and the current one (last)
+    return _windows(x, n + 1, lambda w: 100.0 * sum(1 for v in w[:-1] if v <= w[-1]) / n)
+
+
+def ref_roc(x: npt.ArrayLike, n: int) -> Array:
+    def change(w: list[float]) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(w[-1]) / np.float64(w[0]) - 1.0)
+    return _windows(x, n + 1, change)
+
+
+def _smoothed(x: npt.ArrayLike, n: int, alpha: float) -> Array:
+    """Recursive smoothing over the valid values only, seeded with their first n's mean."""
+    xs = _floats(x)
+    out = [NAN] * len(xs)
+    valid = [i for i, v in enumerate(xs) if _ok(v)]
+    if len(valid) < n:
+        return _result(out)
+    seed_at = valid[n - 1]
+    state = math.fsum(xs[i] for i in valid[:n]) / n
+    out[seed_at] = state
+    for i in valid[n:]:
+        state = alpha * xs[i] + (1 - alpha) * state
+        out[i] = state
+    return _result(out)
+
+
+def ref_ema(x: npt.ArrayLike, n: int) -> Array:
+    return _smoothed(x, n, 2 / (n + 1))
+
+
+def ref_rma(x: npt.ArrayLike, n: int) -> Array:
+    return _smoothed(x, n, 1 / n)
+
+
+def ref_rsi(x: npt.ArrayLike, n: int) -> Array:
+    xs = _floats(x)
+    gains = [NAN] * len(xs)
+    losses = [NAN] * len(xs)
+    for i in range(1, len(xs)):
+        if _ok(xs[i]) and _ok(xs[i - 1]):
+            d = xs[i] - xs[i - 1]
+            gains[i] = max(d, 0.0)
+            losses[i] = max(-d, 0.0)
+    g, lo = ref_rma(gains, n), ref_rma(losses, n)
+    out = [NAN] * len(xs)
+    for i in range(len(xs)):
+        if math.isnan(g[i]):
+            continue
+        if lo[i] == 0:
+            out[i] = 50.0 if g[i] == 0 else 100.0
+        else:
+            out[i] = 100 - 100 / (1 + g[i] / lo[i])
+    return _result(out)
+
+
+def ref_true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) -> Array:
+    h, lo, c = _floats(high), _floats(low), _floats(close)
+    out = [NAN] * len(h)
+    for i in range(1, len(h)):
+        if _ok(h[i]) and _ok(lo[i]) and _ok(c[i - 1]):
+            out[i] = max(h[i] - lo[i], abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1]))
+    return _result(out)
+
+
+def ref_atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -> Array:
+    return ref_rma(ref_true_range(high, low, close), n)
+
+
+def _directional(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+                 n: int) -> tuple[Array, Array, Array]:
+    """(+DI, -DI, ADX): the bar counts when h, l, h[1], l[1], c[1] are all finite."""
+    h, lo = _floats(high), _floats(low)
+    tr = _floats(ref_true_range(high, low, close))
+    size = len(h)
+    pdm, mdm = [NAN] * size, [NAN] * size
+    for i in range(1, size):
+        if not (_ok(tr[i]) and _ok(h[i - 1]) and _ok(lo[i - 1])):
+            tr[i] = NAN
+            continue
+        up, down = h[i] - h[i - 1], lo[i - 1] - lo[i]
+        pdm[i] = up if up > down and up > 0 else 0.0
+        mdm[i] = down if down > up and down > 0 else 0.0
+    s_tr, s_p, s_m = ref_rma(tr, n), ref_rma(pdm, n), ref_rma(mdm, n)
+    plus, minus, dx = [NAN] * size, [NAN] * size, [NAN] * size
+    for i in range(size):
+        if math.isnan(s_tr[i]):
+            continue
+        plus[i] = 100 * s_p[i] / s_tr[i] if s_tr[i] > 0 else 0.0
+        minus[i] = 100 * s_m[i] / s_tr[i] if s_tr[i] > 0 else 0.0
+        total = plus[i] + minus[i]
+        dx[i] = 100 * abs(plus[i] - minus[i]) / total if total > 0 else 0.0
+    return _result(plus), _result(minus), ref_rma(dx, n)
+
+
+def ref_plus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+                n: int) -> Array:
+    return _directional(high, low, close, n)[0]
+
+
+def ref_minus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+                 n: int) -> Array:
+    return _directional(high, low, close, n)[1]
+
+
+def ref_adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -> Array:
+    return _directional(high, low, close, n)[2]
+
+
+def ref_macd(x: npt.ArrayLike, fast: int, slow: int) -> Array:
+    return ref_ema(x, fast) - ref_ema(x, slow)
+
+
+def ref_macd_signal(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> Array:
+    return ref_ema(ref_macd(x, fast, slow), signal)
+
+
+def ref_macd_hist(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> Array:
+    return ref_macd(x, fast, slow) - ref_macd_signal(x, fast, slow, signal)
+
+
+def _streak(x: npt.ArrayLike, n: int, up: bool) -> Array:
+    xs = _floats(x)
+    out = [False] * len(xs)
+    for i in range(n, len(xs)):
+        ok = True
+        for j in range(n):
+            a, b = xs[i - j], xs[i - j - 1]
+            if not (_ok(a) and _ok(b) and (a > b if up else a < b)):
+                ok = False
+        out[i] = ok
+    return np.array(out, dtype=bool)
+
+
+def ref_rising(x: npt.ArrayLike, n: int) -> Array:
+    return _streak(x, n, True)
+
+
+def ref_falling(x: npt.ArrayLike, n: int) -> Array:
+    return _streak(x, n, False)
+
+
+def ref_lag(x: npt.ArrayLike, n: int) -> Array:
+    arr = np.asarray(x)
+    is_bool = arr.dtype == np.bool_
+    values: list[Any] = list(arr) if is_bool else _floats(arr)
+    fill: Any = False if is_bool else NAN
+    out = [values[i - n] if i >= n else fill for i in range(len(values))]
+    return np.array(out, dtype=bool if is_bool else np.float64)
+
+
+def ref_abs(x: npt.ArrayLike) -> Array:
+    return np.abs(np.asarray(x, dtype=np.float64))
+
+
+def ref_log(x: npt.ArrayLike) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.asarray(x, dtype=np.float64))
+
+
+def ref_sqrt(x: npt.ArrayLike) -> Array:
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(np.asarray(x, dtype=np.float64))
+
+
+def ref_min(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.where(a_ < b_, a_, b_)
+
+
+def ref_max(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.where(a_ > b_, a_, b_)
+
+
+def ref_clip(x: npt.ArrayLike, lo: npt.ArrayLike, hi: npt.ArrayLike) -> Array:
+    return ref_min(ref_max(x, lo), hi)
+
+
+def ref_crossover(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a_ > b_) & (ref_lag(a_, 1) <= ref_lag(b_, 1))
+
+
+def ref_crossunder(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a_ < b_) & (ref_lag(a_, 1) >= ref_lag(b_, 1))
+
+
+# Same names and calling convention as ``kernels.KERNELS``, plus the elementwise builtins
+# and crosses (which the compiler lowers to numexpr instead of kernels).
+REFERENCE: dict[str, RefFunc] = {
+    "sma": ref_sma, "ema": ref_ema, "wma": ref_wma, "rma": ref_rma, "rsi": ref_rsi,
+    "true_range": ref_true_range, "atr": ref_atr, "stdev": ref_stdev, "zscore": ref_zscore,
+    "roc": ref_roc, "highest": ref_highest, "lowest": ref_lowest, "bb_upper": ref_bb_upper,
+    "bb_lower": ref_bb_lower, "macd": ref_macd, "macd_signal": ref_macd_signal,
+    "macd_hist": ref_macd_hist, "adx": ref_adx, "plus_di": ref_plus_di,
+    "minus_di": ref_minus_di, "percent_rank": ref_percent_rank, "rising": ref_rising,
+    "falling": ref_falling, "lag": ref_lag, "abs": ref_abs, "log": ref_log, "sqrt": ref_sqrt,
+    "min": ref_min, "max": ref_max, "clip": ref_clip, "crossover": ref_crossover,
+    "crossunder": ref_crossunder,
+}
+
+
+# ---------------------------------------------------------------- the interpreter
+
+_ARITH: dict[str, Callable[[Array, Array], Array]] = {
+    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+}
+_COMPARE: dict[str, Callable[[Array, Array], Array]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "==": np.equal, "!=": np.not_equal,
+}
+
+
+class _Interpreter:
+    def __init__(self, columns: dict[str, Array], params: dict[str, float | int]) -> None:
+        self.columns = columns
+        self.params = params
+        self.lets: dict[str, Array] = {}
+        self.size = len(columns["close"])
+
+    def const(self, value: float | bool) -> Array:
+        return np.full(self.size, value, dtype=bool if isinstance(value, bool) else np.float64)
+
+    def eval(self, expr: ast.Expr) -> Array:
+        match expr:
+            case ast.Number() | ast.Percent() | ast.Bps():
+                return self.const(float(expr.value))
+            case ast.Money():
+                return self.const(float(expr.amount))
+            case ast.Bool():
+                return self.const(bool(expr.value))
+            case ast.Name():
+                return self.name(expr.id)
+            case ast.Neg():
+                return -self.eval(expr.operand)
+            case ast.Not():
+                return np.logical_not(self.eval(expr.operand))
+            case ast.Binary():
+                return self.binary(expr.op, self.eval(expr.left), self.eval(expr.right))
+            case ast.IfElse():
+                cond = self.eval(expr.cond)
+                return np.where(cond, self.eval(expr.then), self.eval(expr.orelse))
+            case ast.Lag():
+                return ref_lag(self.eval(expr.target), self.integer(expr.lag))
+            case ast.Call():
+                return self.call(expr)
+        raise TypeError(f"cannot evaluate {type(expr).__name__} in a signal expression")
+
+    def name(self, name: str) -> Array:
+        if name in self.lets:
+            return self.lets[name]
+        if name in self.params:
+            return self.const(float(self.params[name]))
+        if name in self.columns:
+            return self.columns[name]
+        if name in DERIVED_SOURCES:
+            parts = [self.columns[c] for c in DERIVED_SOURCES[name]]
+            return np.asarray(sum(parts) / len(parts), dtype=np.float64)
+        raise KeyError(f"unknown name {name!r}")
+
+    def integer(self, expr: ast.Expr) -> int:
+        """A window or lag: an int literal or an int param."""
+        if isinstance(expr, ast.Number):
+            return int(expr.value)
+        if isinstance(expr, ast.Name) and isinstance(self.params.get(expr.id), int):
+            return int(self.params[expr.id])
+        raise TypeError("a window or lag must be an int literal or an int param")
+
+    def binary(self, op: str, left: Array, right: Array) -> Array:
+        if op == "and":
+            return np.logical_and(left, right)
+        if op == "or":
+            return np.logical_or(left, right)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if op in _ARITH:
+                return _ARITH[op](left.astype(np.float64), right.astype(np.float64))
+            result = _COMPARE[op](left, right)
+        if left.dtype != np.bool_:
+            result &= ~np.isnan(left) & ~np.isnan(right)
+        return result
+
+    def call(self, expr: ast.Call) -> Array:
+        builtin = BUILTINS[expr.func]
+        args: list[Any] = [self.columns[c] for c in builtin.implicit]
+        for (_, kind), arg in zip(builtin.args, expr.args, strict=True):
+            if kind is Arg.WINDOW:
+                args.append(self.integer(arg))
+            elif kind is Arg.SCALAR:
+                value = self.eval(arg)
+                args.append(float(value[0]) if self.size else 0.0)
+            else:
+                args.append(self.eval(arg))
+        return REFERENCE[expr.func](*args)
+
+
+def reference_evaluate(spec: CheckedSpec, frame: Any,
+                       params: Mapping[str, float] | None = None) -> dict[str, Array]:
+    """Every ``let`` by name and each rule slot the spec has, as full-length arrays.
+
+    ``frame`` is a pandas DataFrame with columns open high low close volume; ``params``
+    override the spec's defaults (int params become Python ints).
+    """
+    given = dict(params or {})
+    unknown = set(given) - {p.name for p in spec.params}
+    if unknown:
+        raise KeyError(f"unknown params: {sorted(unknown)}")
+    values: dict[str, float | int] = {}
+    for p in spec.params:
+        value = float(given.get(p.name, p.default))
+        values[p.name] = round(value) if p.unit is Unit.INT else value
+    columns = {c: np.asarray(frame[c].to_numpy(), dtype=np.float64) for c in OHLCV}
+    interp = _Interpreter(columns, values)
+    out: dict[str, Array] = {}
+    for item in spec.decl.items:
+        if isinstance(item, ast.Let):
+            interp.lets[item.name] = interp.eval(item.expr)
+            out[item.name] = interp.lets[item.name].copy()
+    for item in spec.decl.items:
+        if isinstance(item, ast.Rule):
+            out[item.slot] = np.asarray(interp.eval(item.expr), dtype=bool)
+    return out
