@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .. import __version__
+from ..atomic import write_atomic
 from ..lang.checker import CheckedSpec
 from ..lang.project import Project
 from . import models as m
@@ -142,21 +141,6 @@ def existing_files(out_dir: Path) -> list[str]:
     if (out_dir / MANIFEST).is_file():
         found.append(MANIFEST)
     return sorted(found)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_compiled(out_dir: Path, files: Mapping[str, bytes]) -> list[str]:

@@ -120,10 +120,13 @@ def ref_percent_rank(x: npt.ArrayLike, n: int) -> Array:
 
 
 def ref_roc(x: npt.ArrayLike, n: int) -> Array:
-    def change(w: list[float]) -> float:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.float64(w[-1]) / np.float64(w[0]) - 1.0)
-    return _windows(x, n + 1, change)
+    xs = _floats(x)
+    out = [NAN] * len(xs)
+    for i in range(n, len(xs)):
+        if _ok(xs[i]) and _ok(xs[i - n]):  # only these two are read
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[i] = float(np.float64(xs[i]) / np.float64(xs[i - n]) - 1.0)
+    return _result(out)
 
 
 def _smoothed(x: npt.ArrayLike, n: int, alpha: float) -> Array:

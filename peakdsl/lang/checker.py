@@ -374,10 +374,11 @@ def _literal_value(ctx: Ctx, expr: ast.Expr, unit: Unit, what: str) -> float | N
 
 def check_params(ctx: Ctx) -> None:
     """Types known; default, range and step literals of that type; default in range, on step."""
+    broken: dict[str, Span] = {}
     for item in ctx.items(ast.Param):
-        assert isinstance(item, ast.Param)
         info = _param_info(ctx, item)
         if info is None:
+            broken.setdefault(item.name, item.name_span)
             continue
         if item.name in ctx.params or item.name in SOURCES:
             ctx.error("N009", f"`{item.name}` is already defined", item.name_span)
@@ -386,6 +387,9 @@ def check_params(ctx: Ctx) -> None:
         _check_param_range(ctx, item, info)
     for name, info in ctx.params.items():
         ctx.exprs.symbols[name] = Symbol("param", Ty(info.unit, False), info.span)
+    for name, span in broken.items():  # declared, but with an error already reported:
+        if name not in ctx.exprs.symbols:  # its uses must not add "unknown name" noise
+            ctx.exprs.symbols[name] = Symbol("param", None, span)
 
 
 def _param_info(ctx: Ctx, item: ast.Param) -> ParamInfo | None:

@@ -13,14 +13,11 @@ formatter bug surfaces as an internal diagnostic rather than a silently changed 
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import atomic
 from . import ast
 from .diagnostics import Diagnostic, diag
 from .parser import parse_bytes, parse_source, parse_text
@@ -333,19 +330,5 @@ def _format_file(path: Path, check: bool) -> FileFormat:
     if result.text is None:
         return FileFormat(shown, False, result.diagnostics)
     if result.changed and not check:
-        write_atomic(path, result.text)
+        atomic.write_atomic(path, result.text.encode("utf-8"))
     return FileFormat(shown, result.changed)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path``'s contents in one step: a temporary sibling, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

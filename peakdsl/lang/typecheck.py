@@ -185,7 +185,8 @@ class ExprChecker:
             self.error("T004", f"window `{name}`: param `{arg.id}` {problem}", arg.span,
                        "windows are whole numbers of bars, at least 1")
             return None
-        self.infer(arg)
+        if self.infer(arg) is None:  # an unknown or broken name: already reported
+            return None
         self.error("T004", f"window `{name}` must be a positive integer literal or int param",
                    arg.span, "windows are whole numbers of bars, at least 1")
         return None
@@ -221,6 +222,8 @@ class ExprChecker:
                            f"(range {info.low:g}..{info.high:g})", lag.span,
                            "give the param a range that starts at 0 or above")
                 return False
+        if isinstance(lag, ast.Name) and self.infer(lag) is None:  # already reported
+            return False
         self.error("L002", "a lag must be a non-negative integer literal or int param",
                    lag.span, "write x[1] for the previous bar")
         return False
