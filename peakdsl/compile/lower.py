@@ -133,7 +133,10 @@ class Lowerer:
                                 self.add(before, (a1, b1), unit="bool")), unit="bool")
 
     def lag_node(self, target: int, n: int, amount: Lookback) -> int:
+        """``target`` lagged by node ``n``; a constant lagged is itself."""
         node = self.nodes[target]
+        if not node.series:
+            return target
         return self.add("lag", (target, n), unit=node.unit, series=True,
                         lookback=node.lookback + amount)
 
