@@ -91,10 +91,11 @@ def main() -> None:
     print("|---:|---|---:|---|---:|---:|")
     for n in args.bars:
         frame = synthetic(n)
-        peak_t = median_time(lambda: evaluate(cfg, frame), args.repeat)
-        pandas_t = median_time(lambda: pandas_crossover(frame, 20, 50), args.repeat)
-        ref_t = median_time(lambda: reference_evaluate(checked, frame), max(1, args.repeat // 3))
-        lib_t = median_time(lambda: [evaluate(c, frame) for c in library], max(1, args.repeat // 3))
+        few = max(1, args.repeat // 3)
+        peak_t = median_time(lambda f=frame: evaluate(cfg, f), args.repeat)
+        pandas_t = median_time(lambda f=frame: pandas_crossover(f, 20, 50), args.repeat)
+        ref_t = median_time(lambda f=frame: reference_evaluate(checked, f), few)
+        lib_t = median_time(lambda f=frame: [evaluate(c, f) for c in library], few)
         rows = [("SMA(20/50) crossover signals", peak_t, "hand-written pandas", pandas_t),
                 ("SMA(20/50) crossover signals", peak_t, "reference interpreter", ref_t)]
         for task, a, peer, b in rows:

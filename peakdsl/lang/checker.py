@@ -565,7 +565,7 @@ def check_usage(ctx: Ctx) -> None:
 
 
 def check_fill(ctx: Ctx) -> None:
-    fill = next((s for b in ctx.items(ast.Block) for s in b.settings
+    fill = next((s for b in ctx.items(ast.Block) if b.key == "execution" for s in b.settings
                  if s.key == "fill"), None)
     if fill is not None and isinstance(fill.value, ast.Name) and fill.value.id == "close":
         ctx.error("W003", "`fill close` fills at the close that produced the signal",

@@ -8,6 +8,7 @@ after parsing: size, encoding, identifier length, number range and nesting depth
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,7 @@ from .source import SourceFile, Span
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 64
+MAX_TOKENS = 20_000  # a rich spec has a few hundred; this bounds parse time on hostile input
 MAX_IDENT = 64
 MAX_MAGNITUDE = 1e15
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -45,7 +47,12 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def build_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    """The LALR parser; comments reach ``_COMMENTS`` through a lexer callback (one pass)."""
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                lexer_callbacks={"COMMENT": _COMMENTS.append})
+
+
+_COMMENTS: list[Token] = []  # filled during one parse; parsing is single-threaded per process
 
 
 def parse_bytes(path: str, data: bytes) -> ParseResult:
@@ -54,7 +61,7 @@ def parse_bytes(path: str, data: bytes) -> ParseResult:
         return _fail(diag("P004", f"file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}",
                           path, help="a spec is a small declarative file; split it"))
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is harmless; drop it
     except UnicodeDecodeError as exc:
         src = SourceFile.of(path, data[: exc.start].decode("utf-8", "replace"))
         return _fail(diag("P006", f"invalid UTF-8 byte at offset {exc.start}", path,
@@ -70,7 +77,17 @@ def parse_source(src: SourceFile) -> ParseResult:
     bad = _first_control_char(src.text)
     if bad is not None:
         return _fail(diag("P002", f"control character U+{ord(src.text[bad]):04X} in source",
-                          src.path, src.span_at(bad), help="remove it; specs are plain text"))
+                          src.path, src.span_at(bad), help="remove it; specs are plain text "
+                          "(invisible and bidirectional controls could hide code from reviewers)"))
+    tokens = _token_estimate(src.text)
+    if tokens > MAX_TOKENS:
+        return _fail(diag("P004", f"file has about {tokens:,} tokens; the limit is "
+                          f"{MAX_TOKENS:,}", src.path, help="a spec is a small declarative "
+                          "file; split it"))
+    nest = _bracket_overflow(src.text)
+    if nest is not None:
+        return _fail(diag("P005", f"brackets nest deeper than {MAX_DEPTH} levels", src.path,
+                          src.span_at(nest), help="split the expression with `let` bindings"))
     comments: list[Token] = []
     try:
         tree = _parse(src.text, comments)
@@ -92,20 +109,53 @@ def parse_source(src: SourceFile) -> ParseResult:
 
 def _parse(text: str, comments: list[Token]) -> Tree[Token]:
     parser = build_parser()
-    tree = parser.parse(text)
-    comments.extend(t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT")
-    return tree
+    _COMMENTS.clear()
+    try:
+        return parser.parse(text)
+    finally:
+        comments.extend(_COMMENTS)
+        _COMMENTS.clear()
 
 
 def _fail(d: Diagnostic) -> ParseResult:
     return ParseResult(None, (d,))
 
 
+# C0 (but tab and newline), DEL, C1, and the bidirectional and invisible direction marks
+# that let a file show a reviewer something other than what the compiler reads.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                        "\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
+
+
 def _first_control_char(text: str) -> int | None:
-    for i, ch in enumerate(text):
-        if (ch < " " and ch not in "\t\n\r") or ch == "\x7f":
-            return i
+    """Offset of the first forbidden character (a lone CR counts: it hides a line)."""
+    match = _FORBIDDEN.search(text)
+    return match.start() if match else None
+
+
+def _bracket_overflow(text: str) -> int | None:
+    """Offset where ``(``/``[``/``{`` nesting passes the limit, found before parsing (fast)."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif token in ")]}":
+            depth -= 1
     return None
+
+
+def _token_estimate(text: str) -> int:
+    """An upper-bound-ish token count, cheap enough to run before the parser."""
+    if len(text) < 32_768:
+        return 0
+    return sum(1 for _ in _TOKENS.finditer(text))
+
+
+_TOKENS = re.compile(r"#[^\n]*|\"[^\"\n]*\"|[\w.%]+|[^\s\w]")
+_BRACKETS = re.compile(r'"[^"\n]*"|#[^\n]*|[()\[\]{}]')
 
 
 def _too_deep(tree: Tree[Token]) -> Tree[Token] | None:
@@ -169,7 +219,8 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     ):
-        expected = set(getattr(exc, "expected", ()) or ())
+        expected = (_acceptable(exc) if isinstance(exc, UnexpectedToken)
+                    else set(getattr(exc, "expected", ()) or ()))
         return diag("P003", "unexpected end of file", src.path, src.span_at(len(src.text), 0),
                     help=_expected_help(parser, expected))
     assert isinstance(exc, UnexpectedToken)

@@ -217,8 +217,11 @@ def check_overrides(path: str, comp: ast.Component, target: CheckedSpec) -> list
     out: list[Diagnostic] = []
     params = {p.name: p for p in target.params}
     values = {p.name: p.default for p in target.params}
+    declared = {p.name for p in target.items(ast.Param)}
     for override in comp.overrides:
         info = params.get(override.name)
+        if info is None and override.name in declared:
+            continue  # the param exists but its declaration has an error, reported there
         if info is None:
             out.append(diag("N014", f"`{target.name}` has no param `{override.name}`", path,
                             override.span, did_you_mean(override.name, params)

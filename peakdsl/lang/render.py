@@ -6,6 +6,7 @@ The only place diagnostics become text; the CLI calls it once at the edge.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from .diagnostics import CODES, Diagnostic, Severity
@@ -36,7 +37,7 @@ def _style(text: str, code: str, color: bool) -> str:
 
 def _render_one(d: Diagnostic, sources: SourceLookup, color: bool) -> str:
     level = _style(d.severity.value, "1;31" if d.severity is Severity.ERROR else "1;33", color)
-    head = f"{d.path}:{d.span.line}:{d.span.col}: {level}[{d.code}] {d.message}"
+    head = f"{d.path}:{d.span.line}:{d.span.col}: {level}[{d.code}] {_printable(d.message)}"
     lines = [head]
     src = sources(d.path)
     if src is not None and src.text:
@@ -45,12 +46,22 @@ def _render_one(d: Diagnostic, sources: SourceLookup, color: bool) -> str:
         lines.append(f"  = note: {label.path}:{label.span.line}:{label.span.col}: "
                      f"{label.message}")
     if d.help:
-        lines.append(f"  = help: {d.help}")
+        lines.append(f"  = help: {_printable(d.help)}")
     return "\n".join(lines) + "\n"
 
 
+def _printable(text: str) -> str:
+    """Control and format characters (ESC, NUL, C1, bidi overrides) shown as U+FFFD.
+
+    Echoing them raw would let a hostile spec drive the terminal or reorder what the
+    reviewer sees; one replacement per character keeps the caret aligned.
+    """
+    return "".join("\ufffd" if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf")
+                   else ch for ch in text)
+
+
 def _snippet(src: SourceFile, d: Diagnostic, color: bool) -> list[str]:
-    text = src.line_text(d.span.line)
+    text = _printable(src.line_text(d.span.line))
     if len(text) > 200:  # hostile or minified input: show a window around the caret
         start = max(0, d.span.col - 80)
         text, col = text[start : start + 160], d.span.col - start

@@ -38,6 +38,9 @@ class Symbol:
     span: Span | None = None
 
 
+MAX_WINDOW = 100_000  # bars; beyond this a window is a typo, not a strategy
+WINDOW_HELP = f"windows are whole numbers of bars, from 1 to {MAX_WINDOW:,}"
+
 LITERAL_UNITS: dict[type, Unit] = {
     ast.Percent: Unit.PERCENT, ast.Bps: Unit.BPS, ast.Duration: Unit.DURATION,
     ast.Money: Unit.MONEY, ast.Market: Unit.MARKET, ast.String: Unit.STRING, ast.Bool: Unit.BOOL,
@@ -173,22 +176,24 @@ class ExprChecker:
         return Ty(unit, series)
 
     def window(self, arg: ast.Expr, name: str) -> Ty | None:
-        """A window is a positive int literal or an int param whose range stays >= 1."""
-        if isinstance(arg, ast.Number) and arg.is_int and arg.value >= 1:
+        """A window is an int literal or int param (whole range) from 1 to ``MAX_WINDOW``."""
+        if isinstance(arg, ast.Number) and arg.is_int and 1 <= arg.value <= MAX_WINDOW:
             return self.infer(arg)
         if isinstance(arg, ast.Name) and arg.id in self.params:
             info = self.params[arg.id]
             self.used.add(arg.id)
-            if info.unit is Unit.INT and info.low >= 1:
+            if info.unit is Unit.INT and info.low >= 1 and info.high <= MAX_WINDOW:
                 return self.infer(arg)
-            problem = "is not an int" if info.unit is not Unit.INT else "range reaches below 1"
+            problem = ("is not an int" if info.unit is not Unit.INT else
+                       "range reaches below 1" if info.low < 1 else
+                       f"range reaches above {MAX_WINDOW:,}")
             self.error("T004", f"window `{name}`: param `{arg.id}` {problem}", arg.span,
-                       "windows are whole numbers of bars, at least 1")
+                       WINDOW_HELP)
             return None
         if self.infer(arg) is None:  # an unknown or broken name: already reported
             return None
         self.error("T004", f"window `{name}` must be a positive integer literal or int param",
-                   arg.span, "windows are whole numbers of bars, at least 1")
+                   arg.span, WINDOW_HELP)
         return None
 
     # lag ----------------------------------------------------------------

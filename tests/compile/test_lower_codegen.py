@@ -114,3 +114,26 @@ def test_wide_expressions_are_split_below_the_operand_limit() -> None:
     for step in program:
         assert all(i in computed for _, i in step.inputs)
         computed.add(step.node)
+
+
+def test_split_expressions_evaluate_like_the_unsplit_sum() -> None:
+    import numpy as np
+
+    from peakdsl.compile.artifacts import build_artifact
+    from peakdsl.engine.evaluate import evaluate
+
+    terms = " + ".join(f"close[{i}]" for i in range(1, 45))
+    spec = checked(f"let wide = {terms}\nentry long when wide > 0")
+    artifact = build_artifact(spec, b"", "s.peak", {})
+    close = np.linspace(1.0, 2.0, 100)
+    frame = {"open": close, "high": close, "low": close, "close": close, "volume": close}
+    wide = evaluate(artifact.config, frame).series["wide"]  # type: ignore[attr-defined]
+    expected = sum(np.concatenate([np.full(i, np.nan), close[:-i]]) for i in range(1, 45))
+    np.testing.assert_allclose(wide, expected, rtol=1e-12, equal_nan=True)
+    assert np.isnan(wide[:44]).all() and np.isfinite(wide[44:]).all()
+
+
+def test_lagging_a_constant_adds_no_node() -> None:
+    graph = lower_strategy(checked("entry long when crossover(close, 100)"))
+    assert [n.op for n in graph.nodes].count("lag") == 1
+    assert graph.warmup.evaluate({}) == 1
