@@ -572,6 +572,32 @@ def check_fill(ctx: Ctx) -> None:
                   fill.value.span, "results are optimistic; prefer `fill next_open`")
 
 
+def check_rule_pairs(ctx: Ctx) -> None:
+    """An exit for a side the strategy never enters is dead code (and often a typo)."""
+    rules = ctx.items(ast.Rule)
+    entered = {r.side for r in rules if r.kind == "entry"}
+    if not entered:  # no entry at all is N011 already
+        return
+    for rule in rules:
+        if rule.kind == "exit" and rule.side not in entered:
+            ctx.error("W004", f"`exit {rule.side}` without an `entry {rule.side}`", rule.span,
+                      f"add `entry {rule.side} when …` or remove this rule")
+
+
+def check_min_notional(ctx: Ctx) -> None:
+    """`min_notional` is in the market's quote currency (it bounds order notional)."""
+    setting = next((s for b in ctx.items(ast.Block) if b.key == "execution"
+                    for s in b.settings if s.key == "min_notional"), None)
+    market = next((s for s in ctx.items(ast.Setting) if s.key == "market"), None)
+    currencies = _market_currencies(market)
+    if setting is None or currencies is None or not isinstance(setting.value, ast.Money):
+        return
+    if setting.value.currency != currencies[1]:
+        ctx.error("T002", f"min_notional in {setting.value.currency}, but the market is quoted "
+                  f"in {currencies[1]}", setting.value.span,
+                  f"write e.g. `min_notional 10 {currencies[1]}`")
+
+
 # ---------------------------------------------------------------- portfolios
 
 
@@ -715,7 +741,7 @@ def _threshold(ctx: Ctx, unit: Unit, expr: ast.Expr, metric: str) -> float | Non
     if not isinstance(inner, wanted) or (unit is Unit.INT and not inner.is_int):  # type: ignore[union-attr]
         code = "T002" if type(inner) in NUMERIC_LITERALS else "T001"
         what = {Unit.PERCENT: "a percentage", Unit.INT: "a whole number"}.get(unit, "a number")
-        ctx.error(code, f"`{metric}` is compared with {what}", expr.span,
+        ctx.error(code, f"`{metric}` must be compared with {what}", expr.span,
                   f"`{metric}` is {Ty(unit, False).describe()}")
         return None
     return -inner.value if negate else inner.value
@@ -741,7 +767,8 @@ def _range_text(unit: Unit, lo: float | None, hi: float | None) -> str:
 
 CHECKS: dict[str, tuple[Check, ...]] = {
     "strategy": (check_statements, check_params, check_settings, check_definitions,
-                 check_requires, check_size, check_fill, check_usage),
+                 check_requires, check_size, check_fill, check_rule_pairs, check_min_notional,
+                 check_usage),
     "portfolio": (check_statements, check_settings, check_components, check_risk_refs),
     "risk": (check_statements, check_settings, check_risk_limits),
     "promotion": (check_statements, check_settings, check_criteria),

@@ -107,6 +107,7 @@ CODES: dict[str, str] = {
     "W001": "unused parameter",
     "W002": "unused let binding",
     "W003": "optimistic fill at the signal bar's close",
+    "W004": "exit rule without a matching entry",
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",
@@ -115,7 +116,7 @@ CODES: dict[str, str] = {
     "I001": "internal compiler error",
 }
 
-WARNING_CODES = frozenset({"W001", "W002", "W003"})
+WARNING_CODES = frozenset({"W001", "W002", "W003", "W004"})
 
 
 def diag(code: str, message: str, path: str, span: Span = NO_SPAN, help: str = "",

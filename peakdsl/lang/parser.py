@@ -49,7 +49,7 @@ def grammar_text() -> str:
 def build_parser() -> Lark:
     """The LALR parser; comments reach ``_COMMENTS`` through a lexer callback (one pass)."""
     return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                lexer_callbacks={"COMMENT": _COMMENTS.append})
+                lexer_callbacks={"COMMENT": _COMMENTS.append}, cache=True)
 
 
 _COMMENTS: list[Token] = []  # filled during one parse; parsing is single-threaded per process
