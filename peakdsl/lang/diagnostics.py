@@ -2,7 +2,7 @@
 
 Codes are stable and never reused; each belongs to a stage (P syntax, N names and
 references, T types and units, L look-ahead, K risk consistency, C portfolio
-composition, G promotion criteria, W lints, U usage, I internal). ``CODES`` is the
+composition, G promotion criteria, W lints, D market data, U usage, I internal). ``CODES`` is the
 registry that ``docs/diagnostics.md`` must mirror (a test enforces it).
 """
 
@@ -108,15 +108,30 @@ CODES: dict[str, str] = {
     "W002": "unused let binding",
     "W003": "optimistic fill at the signal bar's close",
     "W004": "exit rule without a matching entry",
+    # D — market data
+    "D001": "unreadable data file",
+    "D002": "missing or ambiguous column",
+    "D003": "bad timestamp",
+    "D004": "missing value",
+    "D005": "non-positive price",
+    "D006": "inconsistent candle",
+    "D007": "negative volume",
+    "D008": "duplicate timestamp",
+    "D009": "gap in data",
+    "D010": "bar spacing does not match the timeframe",
+    "D011": "exchange request failed",
+    "D012": "unknown exchange or market",
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",
     "U003": "wrong kind of spec for this command",
+    "U004": "run not found",
+    "U005": "invalid option value",
     # I — internal
     "I001": "internal compiler error",
 }
 
-WARNING_CODES = frozenset({"W001", "W002", "W003", "W004"})
+WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "D008", "D009"})
 
 
 def diag(code: str, message: str, path: str, span: Span = NO_SPAN, help: str = "",
