@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .lang.diagnostics import Diagnostic, has_errors
+from .lang.diagnostics import Diagnostic, diag, has_errors
 from .lang.project import Project, load_project
 
 
@@ -80,3 +81,70 @@ class SpecError(Exception):
     def __init__(self, diagnostics: tuple[Diagnostic, ...]) -> None:
         super().__init__(f"{sum(d.is_error for d in diagnostics)} spec error(s)")
         self.diagnostics = diagnostics
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """A finished backtest and its registry id (None when not recorded)."""
+
+    result: Any
+    run_id: str | None
+
+
+def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
+             start: str | None = None, end: str | None = None,
+             overrides: Sequence[str] = (), fee_bps: float | None = None,
+             capital: float = 10_000.0, record: bool = True) -> BacktestRun:
+    """Compile ``spec``, load its data, run it, and (by default) record it in the registry.
+
+    Raises ``SpecError`` with diagnostics for spec, override or data problems.
+    """
+    from .backtest import run_backtest
+    from .compile.artifacts import dump_model, sha256
+    from .compile.models import StrategyArtifact
+    from .data import DataError
+    from .data.select import load_for
+    from .lang.project import UsageError, find_root
+    from .overrides import resolve_overrides
+
+    project_root = find_root(root or Path(spec).resolve().parent)
+    artifact = compile_spec(spec, project_root)
+    if not isinstance(artifact, StrategyArtifact):
+        kind = getattr(artifact, "kind", "?")
+        raise UsageError(diag("U003", f"`peak backtest` runs strategies; {spec} is a {kind}",
+                              spec, help="portfolio backtests arrive with the portfolio "
+                              "engine; backtest its components one by one for now"))
+    params, problems = resolve_overrides(artifact.config, overrides)
+    if problems:
+        raise SpecError(tuple(problems))
+    try:
+        candles = load_for(artifact.config.market.symbol, artifact.config.timeframe,
+                           root=project_root, data=data, start=_timestamp(start, "--from"),
+                           end=_timestamp(end, "--to"))
+    except DataError as exc:
+        raise SpecError(tuple(exc.diagnostics)) from None
+    source = Path(spec).read_text(encoding="utf-8")
+    result = run_backtest(artifact, candles, source, sha256(dump_model(artifact)), params,
+                          capital=capital, fee_bps=fee_bps)
+    run_id = None
+    if record:
+        from .registry.store import Registry
+
+        with Registry(project_root) as registry:
+            run_id = registry.record_backtest(result)
+    return BacktestRun(result, run_id)
+
+
+def _timestamp(text: str | None, option: str) -> Any:
+    if text is None:
+        return None
+    import pandas as pd
+
+    from .lang.project import UsageError
+
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise UsageError(diag("U005", f"{option} {text!r} is not a date", option,
+                              help="use ISO dates like 2024-01-31 or 2024-01-31T12:00")) from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from . import __version__
 from .compile import models as m
@@ -46,7 +47,7 @@ class BacktestResult:
 
     @property
     def times(self) -> pd.DatetimeIndex:
-        return self.candles.frame.index  # type: ignore[no-any-return]
+        return self.candles.frame.index
 
     def trades_frame(self) -> pd.DataFrame:
         """Closed trades with bar times and readable sides and exit reasons."""
@@ -113,4 +114,83 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
         metrics=metrics, warnings=tuple(warnings),
         timing={"signals": t_signals - clock, "simulate": t_sim - t_signals,
                 "metrics": done - t_sim, "total": done - clock},
+    )
+
+
+# ---------------------------------------------------------------- `--json` document
+
+JSON_SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricsDoc(_Frozen):
+    """Every metric under a stable key; null where undefined (no trades, zero variance)."""
+
+    total_return: float | None
+    cagr: float | None
+    volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    max_drawdown: float | None
+    max_drawdown_bars: int | None
+    profit_factor: float | None
+    win_rate: float | None
+    expectancy: float | None
+    trades: int | None
+    avg_trade: float | None
+    best_trade: float | None
+    worst_trade: float | None
+    exposure: float | None
+    fees_paid: float | None
+    ambiguous_bars: int | None
+
+
+class DataDoc(_Frozen):
+    source: str
+    synthetic: bool
+    fingerprint: str
+    bars: int
+    start: str
+    end: str
+
+
+class BacktestDoc(_Frozen):
+    """`peak backtest --json`: see docs/backtest.md; schema in docs/schemas/."""
+
+    schema_version: int
+    run_id: str | None
+    spec: str
+    source_path: str
+    artifact_sha256: str
+    engine_version: str
+    market: str
+    timeframe: str
+    data: DataDoc
+    params: dict[str, float]
+    settings: dict[str, float | int | str]
+    metrics: MetricsDoc
+    warnings: list[str]
+
+
+def backtest_doc(result: BacktestResult, run_id: str | None) -> BacktestDoc:
+    """The machine-readable summary of a run (deterministic apart from ``run_id``)."""
+    times = result.times
+    settings = {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in asdict(result.settings).items()}
+    return BacktestDoc(
+        schema_version=JSON_SCHEMA_VERSION, run_id=run_id, spec=result.spec,
+        source_path=result.source_path, artifact_sha256=result.artifact_sha256,
+        engine_version=result.engine_version, market=result.market,
+        timeframe=result.timeframe,
+        data=DataDoc(source=result.candles.source, synthetic=result.candles.synthetic,
+                     fingerprint=result.candles.fingerprint, bars=len(times),
+                     start=times[0].isoformat() if len(times) else "",
+                     end=times[-1].isoformat() if len(times) else ""),
+        params=dict(sorted(result.params.items())),
+        settings={k: v for k, v in sorted(settings.items()) if v is not None},
+        metrics=MetricsDoc.model_validate(result.metrics), warnings=list(result.warnings),
     )

@@ -19,6 +19,7 @@ from .lang.diagnostics import Diagnostic, diag, has_errors
 from .lang.project import UsageError
 from .lang.render import render_json, render_text
 from .lang.source import SourceFile
+from .registry.cli import runs_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="peak — spec-driven research and trading for crypto quant teams.")
@@ -181,6 +182,75 @@ def graph_cmd(spec: Annotated[str, typer.Argument(help="a strategy spec file")],
         raise UsageError(diag("U003", f"`peak graph` needs a strategy; {spec} is a "
                               f"{getattr(artifact, 'kind', '?')}", spec))
     sys.stdout.write(RENDERERS[format.value](artifact.config))
+
+
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="override a param: name=value (repeatable)", metavar="NAME=VALUE")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="candles file (CSV or Parquet) "
+                                              "instead of the cache / synthetic demo")]
+
+
+@app.command("backtest")
+@guarded
+def backtest_cmd(
+    spec: Annotated[str, typer.Argument(help="a strategy spec file")],
+    data: DataOpt = None,
+    start: Annotated[str | None, typer.Option("--from", help="first bar (ISO date)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="end, exclusive (ISO date)")] = None,
+    set_: SetOpt = None,
+    fee_bps: Annotated[float | None, typer.Option("--fee-bps", help="fee per fill, bps")] = None,
+    capital: Annotated[float, typer.Option("--capital", help="starting equity")] = 10_000.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON summary")] = False,
+    trades: Annotated[Path | None, typer.Option("--trades", help="write trades CSV")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="write FILE.html or FILE.md")
+                      ] = None,
+    record: Annotated[bool, typer.Option("--record/--no-record",
+                                         help="record the run in .peak/registry")] = True,
+) -> None:
+    """Backtest a strategy on its market's data (cache, --data, or the synthetic demo)."""
+    from . import api
+
+    if report is not None and report.suffix.lower() not in (".html", ".htm", ".md"):
+        raise UsageError(diag("U005", f"--report {report}: use a .html or .md file",
+                              "--report"))
+    if fee_bps is not None and not 0 <= fee_bps <= 1000:
+        raise UsageError(diag("U005", f"--fee-bps {fee_bps:g} is outside 0..1000", "--fee-bps"))
+    try:
+        run = api.backtest(spec, data=data, start=start, end=end, overrides=set_ or (),
+                           fee_bps=fee_bps, capital=capital, record=record)
+    except api.SpecError as exc:
+        emit(exc.diagnostics, Format.json if as_json else Format.text)
+        raise typer.Exit(EXIT_SPEC) from None
+    _write_outputs(run, trades, report)
+    if as_json:
+        from .backtest import backtest_doc
+
+        sys.stdout.write(backtest_doc(run.result, run.run_id).model_dump_json(indent=2) + "\n")
+    else:
+        from .backtest_view import print_summary
+
+        print_summary(run.result, run.run_id, trades, report)
+    raise typer.Exit(EXIT_OK)
+
+
+def _write_outputs(run: Any, trades: Path | None, report: Path | None) -> None:
+    from .atomic import write_atomic
+
+    if trades is not None:
+        frame = run.result.trades_frame()
+        write_atomic(trades, frame.to_csv(index=False, float_format="%.10g").encode())
+    if report is not None:
+        from .report import write_report
+
+        write_report(run.result, report)
+
+
+app.add_typer(runs_app, name="runs")
+
+
+from .data.cli import data_app  # noqa: E402  (light: typer only; see peakdsl/data/cli.py)
+
+app.add_typer(data_app, name="data")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

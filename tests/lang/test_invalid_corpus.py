@@ -29,7 +29,8 @@ CASES = sorted(p for p in CORPUS.iterdir() if p.suffix == ".peak" or p.is_dir())
 # Codes no stored file triggers: generated below (P004, P006), or usage and internal
 # errors (U, I), which come from the command line, not from a spec.
 GENERATED = {"P004", "P006"}
-NOT_FROM_SPECS = {code for code in CODES if code[0] in "UI"}
+# data (D), usage (U) and internal (I) codes never come from a spec file
+NOT_FROM_SPECS = {code for code in CODES if code[0] in "DUI"}
 
 Marks = Counter[tuple[str, int, str]]
 

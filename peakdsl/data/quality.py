@@ -1,0 +1,201 @@
+"""Checks on candles: row validity, bar spacing, gaps and anomalies.
+
+Pure functions over numpy arrays (times as int64 ns); the importer, the fetcher, the cache
+check and ``peak data check`` all use the same rules, so a dataset means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .candles import NS, CandleSet, format_duration, format_time
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """One invalid row: its position in the input, the code, a message and the column at fault."""
+
+    row: int
+    code: str
+    message: str
+    column: str | None
+
+
+def row_problems(values: Mapping[str, FloatArray],
+                 bad_text: Mapping[str, npt.NDArray[np.object_]] | None = None
+                 ) -> list[RowProblem]:
+    """D004 missing / non-finite, D005 non-positive price, D006 inconsistent, D007 negative volume.
+
+    ``values`` maps open…volume to float arrays (NaN where missing or unparseable);
+    ``bad_text`` optionally gives the original text of each cell, for messages.
+    A row with a missing value gets no price checks; a row with a non-positive price is not
+    also reported as inconsistent.
+    """
+    o, h, lo, c, v = (values[k] for k in ("open", "high", "low", "close", "volume"))
+    out: list[RowProblem] = []
+    missing = np.zeros(len(o), dtype=bool)
+    for col in ("open", "high", "low", "close", "volume"):
+        bad = ~np.isfinite(values[col])
+        missing |= bad
+        for i in np.flatnonzero(bad):
+            raw = "" if bad_text is None else str(bad_text[col][i]).strip()
+            what = ("missing value" if raw in ("", "nan", "NaN", "None", "null")
+                    else f"`{raw[:40]}` is not a finite number")
+            out.append(RowProblem(int(i), "D004", f"{what} in column `{col}`", col))
+    priced = ~missing
+    nonpos = np.zeros(len(o), dtype=bool)
+    for col in ("open", "high", "low", "close"):
+        bad = priced & (values[col] <= 0)
+        nonpos |= bad
+        for i in np.flatnonzero(bad):
+            out.append(RowProblem(int(i), "D005",
+                                  f"{col} is {_num(values[col][i])}; prices must be > 0", col))
+    ok = priced & ~nonpos
+    with np.errstate(invalid="ignore"):
+        incons = ok & ((lo > np.minimum(o, c)) | (h < np.maximum(o, c)) | (lo > h))
+    for i in np.flatnonzero(incons):
+        out.append(RowProblem(int(i), "D006", _inconsistency(o[i], h[i], lo[i], c[i]), None))
+    for i in np.flatnonzero(~missing & (v < 0)):
+        out.append(RowProblem(int(i), "D007", f"volume is {_num(v[i])}; volume must be >= 0",
+                              "volume"))
+    return out
+
+
+def _num(x: float) -> str:
+    return f"{x:.10g}"
+
+
+def _inconsistency(o: float, h: float, lo: float, c: float) -> str:
+    if lo > h:
+        why = f"low {_num(lo)} > high {_num(h)}"
+    elif h < max(o, c):
+        which = "open" if o >= c else "close"
+        why = f"high {_num(h)} < {which} {_num(max(o, c))}"
+    else:
+        which = "open" if o <= c else "close"
+        why = f"low {_num(lo)} > {which} {_num(min(o, c))}"
+    return f"inconsistent candle: {why} (need low <= open, close <= high)"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Missing bars between position ``after`` and ``after + 1`` of a sorted series."""
+
+    after: int
+    prev_ns: int
+    next_ns: int
+    missing: int
+
+    @property
+    def seconds(self) -> int:
+        return (self.next_ns - self.prev_ns) // NS
+
+    def describe(self) -> str:
+        return (f"{self.missing} missing bar{'s' * (self.missing != 1)} between "
+                f"{format_time(self.prev_ns)} and {format_time(self.next_ns)} "
+                f"({format_duration(self.seconds)} apart)")
+
+
+def find_gaps(times_ns: IntArray, bar_seconds: int) -> list[Gap]:
+    """Steps longer than one bar that are whole multiples of it (others are spacing errors)."""
+    step = bar_seconds * NS
+    diffs = np.diff(times_ns)
+    where = np.flatnonzero((diffs > step) & (diffs % step == 0))
+    return [Gap(int(i), int(times_ns[i]), int(times_ns[i + 1]), int(diffs[i] // step - 1))
+            for i in where]
+
+
+def off_grid(times_ns: IntArray, bar_seconds: int) -> IntArray:
+    """Positions ``i`` whose step from bar ``i - 1`` is not a whole number of bars."""
+    step = bar_seconds * NS
+    diffs = np.diff(times_ns)
+    return (np.flatnonzero(diffs % step != 0) + 1).astype(np.int64)
+
+
+def typical_spacing(times_ns: IntArray) -> int | None:
+    """The most common step in seconds (ties: the smallest), or None with fewer than 2 bars."""
+    if len(times_ns) < 2:
+        return None
+    steps, counts = np.unique(np.diff(times_ns), return_counts=True)
+    return int(steps[int(np.argmax(counts))]) // NS
+
+
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    """Coverage, gaps and anomalies of one dataset (what ``peak data check`` prints)."""
+
+    bars: int
+    start_ns: int | None
+    end_ns: int | None
+    expected: int
+    gaps: tuple[Gap, ...]
+    zero_volume: int
+    extreme_returns: int
+    flat_bars: int
+    off_grid: int
+
+    @property
+    def coverage(self) -> float:
+        return self.bars / self.expected if self.expected else 1.0
+
+    @property
+    def missing(self) -> int:
+        return sum(g.missing for g in self.gaps)
+
+    @property
+    def largest_gap(self) -> Gap | None:
+        return max(self.gaps, key=lambda g: g.missing) if self.gaps else None
+
+    def as_dict(self) -> dict[str, object]:
+        largest = self.largest_gap
+        return {
+            "bars": self.bars,
+            "from": format_time(self.start_ns) if self.start_ns is not None else None,
+            "to": format_time(self.end_ns) if self.end_ns is not None else None,
+            "expected_bars": self.expected, "coverage": round(self.coverage, 6),
+            "gaps": len(self.gaps), "missing_bars": self.missing,
+            "largest_gap": None if largest is None else {
+                "after": format_time(largest.prev_ns), "before": format_time(largest.next_ns),
+                "missing_bars": largest.missing},
+            "zero_volume_bars": self.zero_volume, "extreme_returns": self.extreme_returns,
+            "flat_bars": self.flat_bars, "off_grid_bars": self.off_grid,
+        }
+
+
+EXTREME_SIGMA = 10.0
+
+
+def assess(candles: CandleSet) -> QualityReport:
+    """Coverage against the timeframe's grid, gaps, and anomalies worth a look.
+
+    Anomalies: bars with zero volume, close-to-close log returns more than 10 standard
+    deviations from the mean, and flat bars (open = high = low = close).
+    """
+    f = candles.frame
+    times = f.index.as_unit("ns").asi8
+    bars = len(f)
+    step = candles.bar_seconds * NS
+    if bars == 0:
+        return QualityReport(0, None, None, 0, (), 0, 0, 0, 0)
+    expected = int((times[-1] - times[0]) // step) + 1
+    close = f["close"].to_numpy()
+    returns = np.diff(np.log(close))
+    extreme = 0
+    if len(returns) > 2:
+        sigma = float(np.std(returns))
+        if sigma > 0:
+            extreme = int(np.sum(np.abs(returns - np.mean(returns)) > EXTREME_SIGMA * sigma))
+    o, h, lo = f["open"].to_numpy(), f["high"].to_numpy(), f["low"].to_numpy()
+    flat = int(np.sum((o == h) & (h == lo) & (lo == close)))
+    return QualityReport(
+        bars=bars, start_ns=int(times[0]), end_ns=int(times[-1]), expected=expected,
+        gaps=tuple(find_gaps(times, candles.bar_seconds)),
+        zero_volume=int(np.sum(f["volume"].to_numpy() == 0)), extreme_returns=extreme,
+        flat_bars=flat, off_grid=len(off_grid(times, candles.bar_seconds)))

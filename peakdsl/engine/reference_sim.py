@@ -1,0 +1,289 @@
+"""The slow, obvious reference simulator: plain Python, one bar at a time.
+
+Written from the execution semantics in ``docs/backtest.md`` (not from ``simulate.py``) so
+that the property test comparing the two checks the fast loop against the text. Clarity
+over speed: small dataclasses, one function per step of a bar, no numpy in the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .results import EXIT_REASONS, TRADE_COLUMNS, SimResult, SimSettings
+
+LONG, SHORT = 1, -1
+
+
+@dataclass
+class Position:
+    side: int  # +1 long, -1 short
+    qty: float  # > 0
+    entry_price: float  # slipped fill price
+    entry_bar: int  # the fill bar
+    entry_fee: float
+    best: float  # highest high (long) / lowest low (short) since the fill bar, and the entry
+
+
+@dataclass
+class Trade:
+    entry_bar: int
+    exit_bar: int
+    side: int
+    qty: float
+    entry_price: float
+    exit_price: float
+    fees: float
+    pnl: float
+    ret: float
+    exit_reason: str
+
+
+@dataclass
+class Bar:
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+@dataclass
+class Signal:
+    entry_long: bool
+    exit_long: bool
+    entry_short: bool
+    exit_short: bool
+
+
+class Book:
+    """Cash, the open position and the closed trades, with the fill arithmetic."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.s = settings
+        self.cash = settings.capital
+        self.position: Position | None = None
+        self.trades: list[Trade] = []
+        self.fees_paid = 0.0
+        self.ambiguous = 0
+
+    def fill_price(self, price: float, buying: bool) -> float:
+        return price * (1 + self.s.slippage) if buying else price * (1 - self.s.slippage)
+
+    def enter(self, side: int, qty: float, price: float, bar: int) -> None:
+        fill = self.fill_price(price, buying=side == LONG)
+        fee = self.s.fees * qty * fill
+        if side == LONG:
+            self.cash -= qty * fill  # buy
+        else:
+            self.cash += qty * fill  # sell short
+        self.cash -= fee
+        self.fees_paid += fee
+        self.position = Position(side, qty, fill, bar, fee, fill)
+
+    def exit(self, price: float, bar: int, reason: str) -> None:
+        pos = self.position
+        assert pos is not None
+        fill = self.fill_price(price, buying=pos.side == SHORT)
+        fee = self.s.fees * pos.qty * fill
+        if pos.side == LONG:
+            self.cash += pos.qty * fill  # sell
+        else:
+            self.cash -= pos.qty * fill  # buy back
+        self.cash -= fee
+        self.fees_paid += fee
+        fees = pos.entry_fee + fee
+        if pos.side == LONG:
+            gross = pos.qty * (fill - pos.entry_price)
+        else:
+            gross = pos.qty * (pos.entry_price - fill)
+        pnl = gross - fees
+        self.trades.append(Trade(pos.entry_bar, bar, pos.side, pos.qty, pos.entry_price, fill,
+                                 fees, pnl, pnl / (pos.qty * pos.entry_price), reason))
+        self.position = None
+
+    def signed_qty(self) -> float:
+        if self.position is None:
+            return 0.0
+        return self.position.qty if self.position.side == LONG else -self.position.qty
+
+
+def realised_vol(closes: list[float], signal_bar: int, lookback: int,
+                 bars_per_year: float) -> float | None:
+    """Annualised stdev of the last ``lookback`` log returns up to ``signal_bar``, or None."""
+    if lookback < 2 or signal_bar - lookback < 0:
+        return None
+    returns = [math.log(closes[k] / closes[k - 1])
+               for k in range(signal_bar - lookback + 1, signal_bar + 1)]
+    vol = statistics.stdev(returns) * math.sqrt(bars_per_year)
+    if math.isnan(vol) or vol <= 0:
+        return None
+    return vol
+
+
+def order_qty(s: SimSettings, equity: float, price: float, closes: list[float],
+              signal_bar: int) -> float | None:
+    """The sized, rounded entry quantity, or None for no entry."""
+    if s.sizing_mode == "equity_fraction":
+        qty = equity * s.sizing_value / price
+    elif s.sizing_mode == "notional":
+        qty = s.sizing_value / price
+    elif s.sizing_mode == "quantity":
+        qty = s.sizing_value
+    elif s.sizing_mode == "vol_target":
+        vol = realised_vol(closes, signal_bar, s.vol_lookback, s.bars_per_year)
+        if vol is None:
+            return None
+        fraction = min(1.0, s.sizing_value / vol)
+        qty = equity * fraction / price
+    else:
+        raise ValueError(f"unknown sizing mode {s.sizing_mode!r}")
+    if s.qty_step > 0:
+        steps = math.floor(qty / s.qty_step + 1e-9)
+        qty = steps * s.qty_step
+    if math.isnan(qty) or math.isinf(qty) or qty <= 0:
+        return None
+    if s.min_notional > 0 and qty * price < s.min_notional:
+        return None
+    return qty
+
+
+def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price: float,
+                  closes: list[float], entries_allowed: bool) -> None:
+    """One fill point: the pending exit (or reversal's exit), then the pending entry."""
+    if signal_bar < book.s.warmup:
+        return
+    entry_long, entry_short = sig.entry_long, sig.entry_short
+    if entry_long and entry_short:
+        entry_long = entry_short = False  # ambiguous: neither entry acts
+    held = book.position.side if book.position is not None else 0
+
+    if held == LONG and (sig.exit_long or entry_short):
+        book.exit(price, fill_bar, "signal")
+    if held == SHORT and (sig.exit_short or entry_long):
+        book.exit(price, fill_bar, "signal")
+
+    if book.position is not None or not entries_allowed:
+        return
+    wanted = 0
+    if entry_long and held != LONG:
+        wanted = LONG
+    if entry_short and held != SHORT:
+        wanted = SHORT
+    if wanted == 0:
+        return
+    qty = order_qty(book.s, book.cash, price, closes, signal_bar)
+    if qty is not None:
+        book.enter(wanted, qty, price, fill_bar)
+
+
+def is_off(x: float) -> bool:
+    return math.isnan(x)
+
+
+def check_stops(book: Book, bar: Bar, t: int) -> None:
+    """Intrabar stop-loss / take-profit / trailing stop for a position filled before bar t."""
+    pos = book.position
+    assert pos is not None
+    s = book.s
+    if pos.side == LONG:
+        fixed = None if is_off(s.stop_loss) else pos.entry_price * (1 - s.stop_loss)
+        trail = None if is_off(s.trailing_stop) else pos.best * (1 - s.trailing_stop)
+        target = None if is_off(s.take_profit) else pos.entry_price * (1 + s.take_profit)
+        stop, stop_reason = None, "stop_loss"
+        if fixed is not None:
+            stop = fixed
+        if trail is not None and (stop is None or trail > stop):
+            stop, stop_reason = trail, "trailing_stop"
+        stop_hit_at_open = stop is not None and bar.open <= stop
+        target_hit_at_open = target is not None and bar.open >= target
+        stop_touched = stop is not None and bar.low <= stop
+        target_touched = target is not None and bar.high >= target
+    else:
+        fixed = None if is_off(s.stop_loss) else pos.entry_price * (1 + s.stop_loss)
+        trail = None if is_off(s.trailing_stop) else pos.best * (1 + s.trailing_stop)
+        target = None if is_off(s.take_profit) else pos.entry_price * (1 - s.take_profit)
+        stop, stop_reason = None, "stop_loss"
+        if fixed is not None:
+            stop = fixed
+        if trail is not None and (stop is None or trail < stop):
+            stop, stop_reason = trail, "trailing_stop"
+        stop_hit_at_open = stop is not None and bar.open >= stop
+        target_hit_at_open = target is not None and bar.open <= target
+        stop_touched = stop is not None and bar.high >= stop
+        target_touched = target is not None and bar.low <= target
+
+    if stop_hit_at_open:
+        book.exit(bar.open, t, stop_reason)  # gap through the stop: the open
+    elif target_hit_at_open:
+        book.exit(bar.open, t, "take_profit")  # gap through the target: the open
+    elif stop_touched and target_touched:
+        book.ambiguous += 1  # both inside the bar: assume the stop came first
+        assert stop is not None
+        book.exit(stop, t, stop_reason)
+    elif stop_touched:
+        assert stop is not None
+        book.exit(stop, t, stop_reason)
+    elif target_touched:
+        assert target is not None
+        book.exit(target, t, "take_profit")
+    elif pos.side == LONG:
+        pos.best = max(pos.best, bar.high)
+    else:
+        pos.best = min(pos.best, bar.low)
+
+
+def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
+                       rules: Mapping[str, Any], settings: SimSettings) -> SimResult:
+    """Same contract as ``simulate.simulate``, one bar at a time in plain Python."""
+    n = len(close)
+    bars = [Bar(float(open_[t]), float(high[t]), float(low[t]), float(close[t]))
+            for t in range(n)]
+    closes = [b.close for b in bars]
+
+    def slot(name: str) -> list[bool]:
+        if name not in rules:
+            return [False] * n
+        return [bool(v) for v in rules[name]]
+
+    el, xl, es, xs = (slot(k) for k in ("entry_long", "exit_long", "entry_short", "exit_short"))
+    signals = [Signal(el[t], xl[t], es[t], xs[t]) for t in range(n)]
+    stops_on = not (is_off(settings.stop_loss) and is_off(settings.take_profit)
+                    and is_off(settings.trailing_stop))
+
+    book = Book(settings)
+    equity: list[float] = []
+    position: list[float] = []
+    for t, bar in enumerate(bars):
+        final_bar = t == n - 1
+        # 1. next_open: yesterday's signals fill at today's open
+        if settings.fill == "next_open" and t > 0:
+            act_on_signal(book, signals[t - 1], t - 1, t, bar.open, closes, True)
+        # 2. stops and targets, from the bar after the fill bar
+        if stops_on and book.position is not None and book.position.entry_bar < t:
+            check_stops(book, bar, t)
+        # 3. close: today's signals fill at today's close (no new entries on the last bar)
+        if settings.fill == "close":
+            act_on_signal(book, signals[t], t, t, bar.close, closes, not final_bar)
+        # 4. end of data
+        if final_bar and book.position is not None:
+            book.exit(bar.close, t, "end_of_data")
+        # 5. mark to the close
+        equity.append(book.cash + book.signed_qty() * bar.close)
+        position.append(book.signed_qty())
+
+    columns: dict[str, list[float]] = {c: [] for c in TRADE_COLUMNS}
+    for tr in book.trades:
+        values = (tr.entry_bar, tr.exit_bar, tr.side, tr.qty, tr.entry_price, tr.exit_price,
+                  tr.fees, tr.pnl, tr.ret, EXIT_REASONS.index(tr.exit_reason))
+        for c, v in zip(TRADE_COLUMNS, values, strict=True):
+            columns[c].append(float(v))
+    return SimResult(
+        equity=np.array(equity, dtype=np.float64),
+        position=np.array(position, dtype=np.float64),
+        trades={c: np.array(v, dtype=np.float64) for c, v in columns.items()},
+        ambiguous_bars=book.ambiguous, fees_paid=book.fees_paid)

@@ -1,0 +1,316 @@
+"""The fast bar-loop simulator: signals + OHLC + settings → trades, equity and position.
+
+One ``numba.njit(cache=True)`` loop over plain float64 / bool arrays implements the execution
+semantics of ``docs/backtest.md`` (the contract); ``reference_sim.reference_simulate`` is the
+slow, obvious implementation of the same text, and a property test requires both to agree.
+
+Per bar ``t`` the loop does, in order:
+
+1. ``fill next_open``: the fill point at ``open[t]`` for the signals of bar ``t - 1``;
+2. the intrabar stop-loss / take-profit / trailing-stop check (positions filled before ``t``);
+3. ``fill close``: the fill point at ``close[t]`` for the signals of bar ``t``;
+4. on the last bar, the ``end_of_data`` close of a position still open;
+5. the mark: ``equity[t] = cash + qty * close[t]``, ``position[t] = qty`` (signed).
+
+Settings and signals are converted to arrays and scalars here, outside the jitted code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from .results import EXIT_REASONS, TRADE_COLUMNS, SimResult, SimSettings
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
+SIZING_CODES = {"equity_fraction": 0, "notional": 1, "quantity": 2, "vol_target": 3}
+QTY_STEP_TOLERANCE = 1e-9  # qty / step within this of the next integer counts as that integer
+
+# exit reasons (indices into EXIT_REASONS) and trade columns, as numba compile-time constants
+_SIGNAL = EXIT_REASONS.index("signal")
+_STOP = EXIT_REASONS.index("stop_loss")
+_TARGET = EXIT_REASONS.index("take_profit")
+_TRAIL = EXIT_REASONS.index("trailing_stop")
+_END = EXIT_REASONS.index("end_of_data")
+_NCOL = len(TRADE_COLUMNS)
+
+# slots of the mutable state vector shared by the jitted helpers
+_CASH, _SIDE, _QTY, _ENTRY_PRICE, _ENTRY_BAR, _ENTRY_FEE, _EXTREME, _FEES, _AMBIG, _NTRADES = (
+    range(10))
+_NSTATE = 10
+
+
+def _jit(fn: _F) -> _F:
+    """``numba.njit(cache=True)`` keeping the Python signature for the type checker."""
+    return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+
+
+@_jit
+def _open(state: FloatArray, bar: int, side: int, price: float, qty: float, fees: float,
+          slippage: float) -> None:
+    fill = price * (1.0 + slippage) if side > 0 else price * (1.0 - slippage)
+    fee = fees * qty * fill
+    state[_CASH] -= side * qty * fill + fee
+    state[_SIDE] = side
+    state[_QTY] = qty
+    state[_ENTRY_PRICE] = fill
+    state[_ENTRY_BAR] = bar
+    state[_ENTRY_FEE] = fee
+    state[_EXTREME] = fill
+    state[_FEES] += fee
+
+
+@_jit
+def _close(state: FloatArray, trades: FloatArray, bar: int, price: float, reason: int,
+           fees: float, slippage: float) -> None:
+    side = state[_SIDE]
+    qty = state[_QTY]
+    entry = state[_ENTRY_PRICE]
+    fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
+    fee = fees * qty * fill
+    state[_CASH] += side * qty * fill - fee
+    state[_FEES] += fee
+    total_fees = state[_ENTRY_FEE] + fee
+    pnl = side * qty * (fill - entry) - total_fees
+    k = int(state[_NTRADES])
+    row = trades[k]
+    row[0] = state[_ENTRY_BAR]
+    row[1] = bar
+    row[2] = side
+    row[3] = qty
+    row[4] = entry
+    row[5] = fill
+    row[6] = total_fees
+    row[7] = pnl
+    row[8] = pnl / (qty * entry)
+    row[9] = reason
+    state[_NTRADES] = k + 1
+    state[_SIDE] = 0.0
+    state[_QTY] = 0.0
+
+
+@_jit
+def _quantity(equity: float, price: float, close: FloatArray, signal_bar: int, mode: int,
+              value: float, qty_step: float, min_notional: float, bars_per_year: float,
+              vol_lookback: int) -> float:
+    """Order quantity for an entry at ``price`` (raw, pre-slippage); 0 means no entry."""
+    if mode == 0:
+        qty = equity * value / price
+    elif mode == 1:
+        qty = value / price
+    elif mode == 2:
+        qty = value
+    else:
+        first = signal_bar - vol_lookback + 1  # first return: log(close[first] / close[first-1])
+        if vol_lookback < 2 or first < 1:
+            return 0.0
+        mean = 0.0
+        for k in range(first, signal_bar + 1):
+            mean += math.log(close[k] / close[k - 1])
+        mean /= vol_lookback
+        ss = 0.0
+        for k in range(first, signal_bar + 1):
+            d = math.log(close[k] / close[k - 1]) - mean
+            ss += d * d
+        vol = math.sqrt(ss / (vol_lookback - 1)) * math.sqrt(bars_per_year)
+        if not vol > 0.0:
+            return 0.0
+        qty = equity * min(1.0, value / vol) / price
+    if qty_step > 0.0:
+        qty = math.floor(qty / qty_step + QTY_STEP_TOLERANCE) * qty_step
+    if not qty > 0.0 or not math.isfinite(qty):
+        return 0.0
+    if min_notional > 0.0 and qty * price < min_notional:
+        return 0.0
+    return qty
+
+
+@_jit
+def _fill_point(state: FloatArray, trades: FloatArray, signal_bar: int, bar: int, price: float,
+                allow_entry: bool, entry_long: BoolArray, exit_long: BoolArray,
+                entry_short: BoolArray, exit_short: BoolArray, close: FloatArray, warmup: int,
+                fees: float, slippage: float, mode: int, value: float, qty_step: float,
+                min_notional: float, bars_per_year: float, vol_lookback: int) -> None:
+    """Act on the signals of ``signal_bar`` at ``price`` on ``bar``: exit, then enter."""
+    if signal_bar < warmup:
+        return
+    go_long = entry_long[signal_bar]
+    go_short = entry_short[signal_bar]
+    if go_long and go_short:  # ambiguous: both entries cancel
+        go_long = False
+        go_short = False
+    held = int(state[_SIDE])
+    if (held > 0 and (exit_long[signal_bar] or go_short)) or (
+            held < 0 and (exit_short[signal_bar] or go_long)):
+        _close(state, trades, bar, price, _SIGNAL, fees, slippage)
+    if not allow_entry or state[_SIDE] != 0.0:
+        return
+    side = 0
+    if go_long and held <= 0:
+        side = 1
+    elif go_short and held >= 0:
+        side = -1
+    if side == 0:
+        return
+    qty = _quantity(state[_CASH], price, close, signal_bar, mode, value, qty_step,
+                    min_notional, bars_per_year, vol_lookback)
+    if qty > 0.0:
+        _open(state, bar, side, price, qty, fees, slippage)
+
+
+@_jit
+def _check_exits(state: FloatArray, trades: FloatArray, bar: int, open_: float, high: float,
+                 low: float, stop_loss: float, take_profit: float, trailing_stop: float,
+                 fees: float, slippage: float) -> None:
+    """Intrabar stop / target / trailing check on one bar; updates the trailing extreme."""
+    side = state[_SIDE]
+    entry = state[_ENTRY_PRICE]
+    extreme = state[_EXTREME]
+    reason = _STOP
+    if side > 0:
+        stop = -math.inf
+        if not math.isnan(stop_loss):
+            stop = entry * (1.0 - stop_loss)
+        if not math.isnan(trailing_stop):
+            trail = extreme * (1.0 - trailing_stop)
+            if trail > stop:
+                stop = trail
+                reason = _TRAIL
+        target = math.inf if math.isnan(take_profit) else entry * (1.0 + take_profit)
+        if open_ <= stop:
+            _close(state, trades, bar, open_, reason, fees, slippage)
+        elif open_ >= target:
+            _close(state, trades, bar, open_, _TARGET, fees, slippage)
+        elif low <= stop and high >= target:
+            state[_AMBIG] += 1.0
+            _close(state, trades, bar, stop, reason, fees, slippage)
+        elif low <= stop:
+            _close(state, trades, bar, stop, reason, fees, slippage)
+        elif high >= target:
+            _close(state, trades, bar, target, _TARGET, fees, slippage)
+        else:
+            state[_EXTREME] = max(extreme, high)
+    else:
+        stop = math.inf
+        if not math.isnan(stop_loss):
+            stop = entry * (1.0 + stop_loss)
+        if not math.isnan(trailing_stop):
+            trail = extreme * (1.0 + trailing_stop)
+            if trail < stop:
+                stop = trail
+                reason = _TRAIL
+        target = -math.inf if math.isnan(take_profit) else entry * (1.0 - take_profit)
+        if open_ >= stop:
+            _close(state, trades, bar, open_, reason, fees, slippage)
+        elif open_ <= target:
+            _close(state, trades, bar, open_, _TARGET, fees, slippage)
+        elif high >= stop and low <= target:
+            state[_AMBIG] += 1.0
+            _close(state, trades, bar, stop, reason, fees, slippage)
+        elif high >= stop:
+            _close(state, trades, bar, stop, reason, fees, slippage)
+        elif low <= target:
+            _close(state, trades, bar, target, _TARGET, fees, slippage)
+        else:
+            state[_EXTREME] = min(extreme, low)
+
+
+@_jit
+def _run(open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray,
+         entry_long: BoolArray, exit_long: BoolArray, entry_short: BoolArray,
+         exit_short: BoolArray, capital: float, fill_close: bool, fees: float, slippage: float,
+         mode: int, value: float, stop_loss: float, take_profit: float, trailing_stop: float,
+         qty_step: float, min_notional: float, warmup: int, bars_per_year: float,
+         vol_lookback: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    n = len(close)
+    equity = np.empty(n)
+    position = np.empty(n)
+    trades = np.empty((n, _NCOL))
+    state = np.zeros(_NSTATE)
+    state[_CASH] = capital
+    stops = not (math.isnan(stop_loss) and math.isnan(take_profit) and math.isnan(trailing_stop))
+    for t in range(n):
+        last = t == n - 1
+        if not fill_close and t >= 1:
+            _fill_point(state, trades, t - 1, t, open_[t], True, entry_long, exit_long,
+                        entry_short, exit_short, close, warmup, fees, slippage, mode, value,
+                        qty_step, min_notional, bars_per_year, vol_lookback)
+        if stops and state[_SIDE] != 0.0 and state[_ENTRY_BAR] < t:
+            _check_exits(state, trades, t, open_[t], high[t], low[t], stop_loss, take_profit,
+                         trailing_stop, fees, slippage)
+        if fill_close:
+            _fill_point(state, trades, t, t, close[t], not last, entry_long, exit_long,
+                        entry_short, exit_short, close, warmup, fees, slippage, mode, value,
+                        qty_step, min_notional, bars_per_year, vol_lookback)
+        if last and state[_SIDE] != 0.0:
+            _close(state, trades, t, close[t], _END, fees, slippage)
+        qty = state[_SIDE] * state[_QTY]
+        equity[t] = state[_CASH] + qty * close[t]
+        position[t] = qty
+    return equity, position, trades[: int(state[_NTRADES])], state
+
+
+def _column(values: Any, n: int, name: str) -> FloatArray:
+    out = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+    if out.shape != (n,):
+        raise ValueError(f"`{name}` has shape {out.shape}, expected ({n},)")
+    return out
+
+
+def prepare_rules(rules: Mapping[str, Any], n: int) -> tuple[BoolArray, ...]:
+    """The four rule slots as contiguous bool arrays of length ``n`` (missing: all False)."""
+    out: list[BoolArray] = []
+    for slot in RULE_SLOTS:
+        if slot in rules:
+            arr = np.ascontiguousarray(np.asarray(rules[slot], dtype=np.bool_))
+            if arr.shape != (n,):
+                raise ValueError(f"rule `{slot}` has shape {arr.shape}, expected ({n},)")
+        else:
+            arr = np.zeros(n, dtype=np.bool_)
+        out.append(arr)
+    return tuple(out)
+
+
+def trades_dict(rows: FloatArray) -> dict[str, FloatArray]:
+    """Trade rows (one per closed trade, columns in ``TRADE_COLUMNS`` order) as named arrays."""
+    rows = rows.reshape(-1, _NCOL)
+    return {name: np.ascontiguousarray(rows[:, i]) for i, name in enumerate(TRADE_COLUMNS)}
+
+
+def _nan_or(x: float) -> float:
+    """A stop setting: NaN (off) stays NaN; anything else as float."""
+    return math.nan if math.isnan(x) else float(x)
+
+
+def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
+             settings: SimSettings) -> SimResult:
+    """Simulate one strategy's signals on OHLC arrays (see docs/backtest.md)."""
+    n = len(close)
+    o = _column(open_, n, "open")
+    h = _column(high, n, "high")
+    lo = _column(low, n, "low")
+    c = _column(close, n, "close")
+    el, xl, es, xs = prepare_rules(rules, n)
+    if settings.sizing_mode not in SIZING_CODES:
+        raise ValueError(f"unknown sizing mode {settings.sizing_mode!r}")
+    if settings.fill not in ("next_open", "close"):
+        raise ValueError(f"unknown fill {settings.fill!r}")
+    equity, position, rows, state = _run(
+        o, h, lo, c, el, xl, es, xs, float(settings.capital), settings.fill == "close",
+        float(settings.fees), float(settings.slippage), SIZING_CODES[settings.sizing_mode],
+        float(settings.sizing_value), _nan_or(settings.stop_loss),
+        _nan_or(settings.take_profit), _nan_or(settings.trailing_stop),
+        float(settings.qty_step), float(settings.min_notional), int(settings.warmup),
+        float(settings.bars_per_year), int(settings.vol_lookback))
+    return SimResult(equity=equity, position=position, trades=trades_dict(rows),
+                     ambiguous_bars=int(state[_AMBIG]), fees_paid=float(state[_FEES]))

@@ -1,0 +1,35 @@
+"""Backtest reports: a self-contained HTML page and a Markdown summary.
+
+``write_report(result, path)`` picks the format from the file suffix (``.html``/``.htm`` or
+``.md``) and writes atomically. See docs/reports.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..atomic import write_atomic
+from .html import render_html
+from .markdown import render_markdown
+
+if TYPE_CHECKING:
+    from ..backtest import BacktestResult
+
+__all__ = ["REPORT_SUFFIXES", "render_html", "render_markdown", "write_report"]
+
+REPORT_SUFFIXES = (".html", ".htm", ".md")
+
+
+def write_report(result: BacktestResult, path: Path) -> None:
+    """Write the HTML report (``.html``/``.htm``) or the Markdown summary (``.md``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        text = render_html(result)
+    elif suffix == ".md":
+        text = render_markdown(result)
+    else:
+        raise ValueError(f"cannot tell the report format of {str(path)!r}: "
+                         f"use a .html, .htm or .md file name (got {suffix or 'no suffix'!r})")
+    write_atomic(path, text.encode("utf-8"))

@@ -1,0 +1,273 @@
+"""Importing CSV and Parquet candles: detection, normalisation and every row diagnostic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from peakdsl.data.importer import CAP, import_file
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def rows(n: int, start: str = "2024-01-01T00:00:00Z", step: str = "1h") -> list[str]:
+    times = pd.date_range(start, periods=n, freq=step)
+    return [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i},{102 + i},{99 + i},{101 + i},{i}"
+            for i, t in enumerate(times)]
+
+
+def write(tmp_path: Path, text: str, name: str = "c.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def codes(result) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    return [(d.code, d.span.line) for d in result.diagnostics]
+
+
+def test_clean_csv_imports(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "\n".join(rows(24)) + "\n")
+    result = import_file(path, "BTC/EUR", "1h")
+    assert result.ok and result.diagnostics == ()
+    c = result.candles
+    assert c is not None
+    assert c.bars == 24 and c.market == "BTC/EUR" and c.timeframe == "1h"
+    assert list(c.frame.columns) == ["open", "high", "low", "close", "volume"]
+    assert str(c.frame.index.tz) == "UTC" and c.frame.index.name == "time"
+    assert all(c.frame.dtypes == np.float64)
+    assert c.source == f"file: {path.as_posix()}" and not c.synthetic
+    assert c.frame.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def test_timeframe_is_inferred(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "\n".join(rows(10, step="15min")) + "\n")
+    result = import_file(path, "BTC/EUR")
+    assert result.candles is not None and result.candles.timeframe == "15m"
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("s", 1), ("ms", 1_000), ("us", 1_000_000)])
+def test_epoch_timestamps_detected(tmp_path: Path, unit: str, scale: int) -> None:
+    base = 1_704_067_200  # 2024-01-01T00:00Z
+    lines = [f"{(base + 3600 * i) * scale},1,2,0.5,1.5,3" for i in range(5)]
+    path = write(tmp_path, HEADER + "\n".join(lines) + "\n")
+    result = import_file(path, "BTC/EUR", "1h")
+    assert result.time_format == unit
+    assert result.candles is not None
+    assert result.candles.frame.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
+    explicit = import_file(path, "BTC/EUR", "1h", time_format=unit)
+    assert explicit.candles == result.candles
+
+
+def test_offsets_are_normalised_to_utc_and_naive_is_utc(tmp_path: Path) -> None:
+    text = HEADER + ("2024-01-01T02:00:00+02:00,1,2,0.5,1.5,3\n"
+                     "2024-01-01 01:00:00,1,2,0.5,1.5,3\n"
+                     "2023-12-31T21:00:00-05:00,1,2,0.5,1.5,3\n")
+    result = import_file(write(tmp_path, text), "BTC/EUR", "1h")
+    assert result.candles is not None
+    assert list(result.candles.frame.index) == [
+        pd.Timestamp("2024-01-01T00:00Z"), pd.Timestamp("2024-01-01T01:00Z"),
+        pd.Timestamp("2024-01-01T02:00Z")]
+
+
+def test_unsorted_rows_are_sorted(tmp_path: Path) -> None:
+    lines = rows(6)
+    result = import_file(write(tmp_path, HEADER + "\n".join(reversed(lines)) + "\n"),
+                         "BTC/EUR", "1h")
+    assert result.candles is not None and result.candles.frame.index.is_monotonic_increasing
+
+
+@pytest.mark.parametrize("header", [
+    "Date,Open,High,Low,Close,Volume",
+    "time,o,h,l,c,v",
+    "Timestamp,OPEN,HIGH,LOW,CLOSE,Volume BTC",
+    "open_time,open,high,low,close,volume",
+    "datetime;open;high;low;close;volume",
+])
+def test_column_names_detected(tmp_path: Path, header: str) -> None:
+    sep = ";" if ";" in header else ","
+    body = "\n".join(r.replace(",", sep) for r in rows(4))
+    result = import_file(write(tmp_path, header + "\n" + body + "\n"), "BTC/EUR", "1h")
+    assert result.ok, result.diagnostics
+    assert result.candles is not None and result.candles.bars == 4
+
+
+def test_headerless_csv_uses_positions(tmp_path: Path) -> None:
+    result = import_file(write(tmp_path, "\n".join(rows(4)) + "\n"), "BTC/EUR", "1h")
+    assert result.ok and result.candles is not None and result.candles.bars == 4
+
+
+def test_ambiguous_and_missing_columns_are_d002(tmp_path: Path) -> None:
+    text = ("unix,date,open,high,low,close,Volume BTC,Volume USDT\n"
+            "1704067200,2024-01-01,1,2,0.5,1.5,3,4\n")
+    path = write(tmp_path, text)
+    result = import_file(path, "BTC/EUR", "1h")
+    assert [d.code for d in result.diagnostics] == ["D002"]
+    assert "ambiguous volume column" in result.diagnostics[0].message
+    assert "--column volume=NAME" in result.diagnostics[0].help
+    fixed = import_file(path, "BTC/EUR", "1d", columns={"volume": "Volume BTC"})
+    assert fixed.ok and fixed.columns["time"] == "date"  # the earlier alias wins
+    missing = import_file(write(tmp_path, "time,open,high,low,volume\n", "m.csv"),
+                          "BTC/EUR", "1h")
+    assert [d.code for d in missing.diagnostics] == ["D002"]
+    assert "no close column" in missing.diagnostics[0].message
+
+
+def test_explicit_mapping_with_a_typo_suggests(tmp_path: Path) -> None:
+    path = write(tmp_path, "when,open,high,low,close,volume\n" + "\n".join(rows(3)) + "\n")
+    result = import_file(path, "BTC/EUR", "1h", columns={"time": "wehn"})
+    assert [d.code for d in result.diagnostics] == ["D002"]
+    assert "`when`" in result.diagnostics[0].help
+    assert import_file(path, "BTC/EUR", "1h", columns={"time": "when"}).ok
+
+
+def test_every_row_code_with_line_numbers(tmp_path: Path) -> None:
+    good = rows(8)
+    bad = [
+        good[0],
+        "not-a-date,1,2,0.5,1.5,3",              # line 3: D003
+        good[2].replace(",101,", ",,"),          # line 4: D004 (low missing)
+        good[3].replace(",103,", ",-103,", 1),   # line 5: D005 (open <= 0)
+        "2024-01-01T04:00:00Z,10,11,9,12,1",     # line 6: D006 (high < close)
+        "2024-01-01T05:00:00Z,10,11,9,10.5,-1",  # line 7: D007
+        good[6],
+    ]
+    path = write(tmp_path, HEADER + "\n".join(bad) + "\n")
+    result = import_file(path, "BTC/EUR", "1h")
+    assert result.candles is None and not result.ok
+    assert codes(result) == [("D003", 3), ("D004", 4), ("D005", 5), ("D006", 6), ("D007", 7)]
+    by_code = {d.code: d for d in result.diagnostics}
+    assert by_code["D004"].span.col == bad[2].index(",,") + 2  # points at the empty field
+    assert "low" in by_code["D004"].message
+    assert by_code["D005"].help and by_code["D007"].help
+    assert all(d.path == path.as_posix() for d in result.diagnostics)
+
+
+def test_non_numeric_and_infinite_values_are_d004(tmp_path: Path) -> None:
+    text = HEADER + "2024-01-01T00:00:00Z,abc,2,1,1,1\n2024-01-01T01:00:00Z,1,inf,1,1,1\n"
+    result = import_file(write(tmp_path, text), "BTC/EUR", "1h")
+    assert codes(result) == [("D004", 2), ("D004", 3)]
+    assert "`abc` is not a finite number" in result.diagnostics[0].message
+
+
+def test_many_bad_rows_are_capped_with_a_summary(tmp_path: Path) -> None:
+    lines = [r.replace(",", ",-", 1) for r in rows(CAP + 30)]  # every open negative
+    result = import_file(write(tmp_path, HEADER + "\n".join(lines) + "\n"), "BTC/EUR", "1h")
+    assert len(result.diagnostics) == CAP + 1
+    last = result.diagnostics[-1]
+    assert last.code == "D005" and "and 30 more" in last.message and last.span.line == CAP + 2
+
+
+def test_nothing_is_written_on_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from peakdsl.cli import app
+
+    path = write(tmp_path, HEADER + "2024-01-01T00:00:00Z,1,2,3,1,1\n")
+    run = CliRunner().invoke(app, ["data", "import", str(path), "--market", "BTC/EUR",
+                                   "--timeframe", "1h", "--root", str(tmp_path)])
+    assert run.exit_code == 1
+    assert not (tmp_path / ".peak").exists()
+
+
+def test_duplicates_keep_last_with_d008(tmp_path: Path) -> None:
+    lines = [*rows(3), "2024-01-01T01:00:00Z,7,8,6,7.5,9"]
+    result = import_file(write(tmp_path, HEADER + "\n".join(lines) + "\n"), "BTC/EUR", "1h")
+    assert result.ok and result.duplicates == 1
+    assert codes(result) == [("D008", 3)]
+    assert "keeping line 5" in result.diagnostics[0].message
+    assert result.diagnostics[0].severity.value == "warning"
+    assert result.candles is not None
+    assert result.candles.frame.loc["2024-01-01T01:00Z", "open"] == 7
+
+
+def test_gaps_are_reported_not_filled(tmp_path: Path) -> None:
+    lines = rows(10)
+    kept = lines[:3] + lines[6:]  # drop 3 bars
+    result = import_file(write(tmp_path, HEADER + "\n".join(kept) + "\n"), "BTC/EUR", "1h")
+    assert result.ok and result.gaps == 1
+    assert codes(result) == [("D009", 5)]
+    assert "3 missing bars" in result.diagnostics[0].message
+    assert result.candles is not None and result.candles.bars == 7
+
+
+def test_spacing_that_does_not_match_the_timeframe_is_d010(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "\n".join(rows(10)) + "\n")
+    result = import_file(path, "BTC/EUR", "4h")
+    assert [d.code for d in result.diagnostics] == ["D010"]
+    assert "--timeframe 1h" in result.diagnostics[0].help
+    stray = [*rows(5), "2024-01-01T05:30:00Z,1,2,0.5,1.5,3"]
+    result = import_file(write(tmp_path, HEADER + "\n".join(stray) + "\n", "s.csv"),
+                         "BTC/EUR", "1h")
+    assert codes(result) == [("D010", 7)]
+
+
+def test_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
+    lines = rows(3)
+    text = HEADER + lines[0] + "\n\n" + lines[1] + "\n" + "2024-01-01T02:00:00Z,-1,2,1,1,1\n"
+    result = import_file(write(tmp_path, text), "BTC/EUR", "1h")
+    assert codes(result) == [("D005", 5)]
+
+
+def test_unreadable_files_are_d001(tmp_path: Path) -> None:
+    assert [d.code for d in import_file(write(tmp_path, ""), "BTC/EUR").diagnostics] == ["D001"]
+    junk = tmp_path / "junk.parquet"
+    junk.write_bytes(b"not parquet at all")
+    assert [d.code for d in import_file(junk, "BTC/EUR").diagnostics] == ["D001"]
+    other = write(tmp_path, "x", "c.json")
+    assert [d.code for d in import_file(other, "BTC/EUR").diagnostics] == ["D001"]
+    only_header = write(tmp_path, HEADER, "h.csv")
+    assert [d.code for d in import_file(only_header, "BTC/EUR").diagnostics] == ["D001"]
+
+
+def test_parquet_with_datetime_index_and_row_numbers(tmp_path: Path) -> None:
+    index = pd.date_range("2024-01-01", periods=5, freq="1h", tz="Europe/Berlin", name="Date")
+    frame = pd.DataFrame({"Open": [1.0, 2, 3, 4, 5], "High": [2.0, 3, 4, 5, 6],
+                          "Low": [0.5, 1, 2, 3, 4], "Close": [1.5, 2.5, 3.5, 4.5, 5.5],
+                          "Volume": [1.0, 1, 1, 1, 1]}, index=index)
+    path = tmp_path / "c.parquet"
+    frame.to_parquet(path)
+    result = import_file(path, "BTC/EUR", "1h")
+    assert result.ok and result.candles is not None
+    assert result.candles.frame.index[0] == pd.Timestamp("2023-12-31T23:00Z")
+    frame.iloc[3, 2] = 99.0  # low above everything in row index 3 → row 4
+    frame.to_parquet(path)
+    bad = import_file(path, "BTC/EUR", "1h")
+    assert codes(bad) == [("D006", 4)]
+    assert bad.diagnostics[0].message.startswith("row 4: ")
+
+
+def test_parquet_epoch_ms_column(tmp_path: Path) -> None:
+    ms = 1_704_067_200_000 + 3_600_000 * np.arange(4)
+    frame = pd.DataFrame({"timestamp": ms, "open": 1.0, "high": 2.0, "low": 0.5,
+                          "close": 1.5, "volume": 1.0})
+    path = tmp_path / "c.parquet"
+    frame.to_parquet(path)
+    result = import_file(path, "BTC/EUR")
+    assert result.time_format == "ms" and result.candles is not None
+    assert result.candles.timeframe == "1h"
+
+
+def test_strptime_format(tmp_path: Path) -> None:
+    text = HEADER + "31/12/2023 23:00,1,2,0.5,1.5,3\n01/01/2024 00:00,1,2,0.5,1.5,3\n"
+    path = write(tmp_path, text)
+    assert [d.code for d in import_file(path, "BTC/EUR", "1h").diagnostics] == ["D003", "D003"]
+    result = import_file(path, "BTC/EUR", "1h", time_format="%d/%m/%Y %H:%M")
+    assert result.ok
+
+
+def test_identical_data_identical_fingerprint(tmp_path: Path) -> None:
+    csv = write(tmp_path, HEADER + "\n".join(rows(5)) + "\n")
+    a = import_file(csv, "BTC/EUR", "1h").candles
+    assert a is not None
+    frame = a.frame.reset_index()
+    frame["time"] = frame["time"].astype("int64") // 1_000_000
+    pq_path = tmp_path / "c.parquet"
+    frame.to_parquet(pq_path)
+    b = import_file(pq_path, "BTC/EUR", "1h").candles
+    assert b is not None and a.fingerprint == b.fingerprint
+    c = import_file(csv, "ETH/EUR", "1h").candles
+    assert c is not None and c.fingerprint != a.fingerprint

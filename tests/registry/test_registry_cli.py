@@ -1,0 +1,186 @@
+"""`peak runs list|show|compare` in a fresh interpreter: exit codes, output, JSON, no traceback."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peakdsl.registry.cli import fmt_delta, fmt_metric, fmt_value
+from peakdsl.registry.store import Registry
+
+
+def peak(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "peakdsl.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A project with three runs: done, done with other params and data, failed."""
+    root = tmp_path_factory.mktemp("runs")
+    (root / "specs").mkdir()
+    with Registry(root) as reg:
+        ids = []
+        for fast, fingerprint, sharpe in ((20, "f" * 64, 1.25), (10, "e" * 64, 0.5)):
+            run_id = reg.start_run(
+                "backtest", "ma_crossover", "a" * 64, fingerprint, "synthetic:gbm",
+                {"fast": fast, "slow": 60}, None, "0.3.0",
+                {"fees": 0.001, "stop_loss": math.nan}, market="BTC/EUR", timeframe="1h")
+            reg.finish_run(run_id, {"sharpe": sharpe, "total_return": 0.1, "trades": 9,
+                                    "max_drawdown": -0.05, "profit_factor": math.inf},
+                           {"total": 0.02}, 9, ["data source: synthetic:gbm"])
+            ids.append(run_id)
+        failed = reg.start_run("backtest", "rsi_reversion", "b" * 64, "f" * 64, "cache",
+                               {}, 1, "0.3.0", {})
+        reg.fail_run(failed, "DataError: [bold]no data[/]")
+        ids.append(failed)
+    return root, ids
+
+
+def test_list_text(project: tuple[Path, list[str]]) -> None:
+    root, ids = project
+    proc = peak(root, "runs", "list")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["id", "created", "(UTC)"]
+    order = [line.split()[0] for line in lines[2:]]
+    assert order == ids[::-1]
+    assert "1.25" in proc.stdout and "10.00%" in proc.stdout and "failed" in proc.stdout
+
+
+def test_list_filters_and_json(project: tuple[Path, list[str]]) -> None:
+    root, ids = project
+    proc = peak(root, "runs", "list", "--spec", "ma_crossover", "--limit", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [r["id"] for r in doc["runs"]] == [ids[1]]
+    run = doc["runs"][0]
+    assert run["metrics"]["profit_factor"] == "inf" and run["settings"]["stop_loss"] is None
+    assert run["params"] == {"fast": 10, "slow": 60}
+    failed = json.loads(peak(root, "runs", "list", "--status", "failed", "--json").stdout)
+    assert [r["id"] for r in failed["runs"]] == [ids[2]]
+    none = peak(root, "runs", "list", "--spec", "nope")
+    assert none.returncode == 0 and none.stdout == "" and "no matching runs" in none.stderr
+
+
+def test_show(project: tuple[Path, list[str]]) -> None:
+    root, ids = project
+    proc = peak(root, "runs", "show", ids[0])
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for text in (ids[0], "done", "ma_crossover", "a" * 64, "f" * 64, "fast=20, slow=60",
+                 "fees=0.001", "sharpe", "1.25", "∞", "warning: data source"):
+        assert text in out, text
+    failed = peak(root, "runs", "show", ids[2])
+    assert "error: DataError: [bold]no data[/]" in failed.stdout  # shown, not interpreted
+    doc = json.loads(peak(root, "runs", "show", ids[0][:-1], "--json").stdout)
+    assert doc["id"] == ids[0] and doc["metrics"]["sharpe"] == 1.25
+
+
+def test_compare(project: tuple[Path, list[str]]) -> None:
+    root, ids = project
+    proc = peak(root, "runs", "compare", ids[0], ids[1])
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "params that differ" in out and "settings: identical" in out
+    data_line = next(line for line in out.splitlines() if line.startswith("data"))
+    assert data_line.split()[-1] == "differs"
+    artifact_line = next(line for line in out.splitlines() if line.startswith("artifact"))
+    assert artifact_line.split()[-1] == "same"
+    sharpe = next(line for line in out.splitlines() if line.startswith("sharpe"))
+    assert sharpe.split() == ["sharpe", "1.25", "0.50", "-0.75"]
+    doc = json.loads(peak(root, "runs", "compare", ids[0], ids[1], "--json").stdout)
+    assert doc["same"] == {"spec": True, "artifact": True, "data": False, "engine": True,
+                           "seed": True}
+    assert doc["params"] == [{"name": "fast", "a": 20, "b": 10}]
+    assert {m["name"]: m["delta"] for m in doc["metrics"]}["sharpe"] == -0.75
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), [
+    (("runs", "show", "r000000000000"), "U004", "no run matches"),
+    (("runs", "show", "r0"), "U004", "too short"),
+    (("runs", "show", "hello"), "U004", "not a run id"),
+    (("runs", "compare", "r000000000000", "r000000000001"), "U004", "no run matches"),
+    (("runs", "list", "--limit", "0"), "U005", "--limit 0"),
+    (("runs", "list", "--status", "don"), "U005", "did you mean `done`"),
+    (("runs", "list", "--root", "missing-folder"), "U001", "no such folder"),
+])
+def test_usage_errors(project: tuple[Path, list[str]], args: tuple[str, ...], code: str,
+                      needle: str) -> None:
+    root, _ = project
+    proc = peak(root, *args)
+    assert proc.returncode == 2
+    assert f"error[{code}]" in proc.stderr and needle in proc.stderr
+    as_json = peak(root, *args, "--json")
+    assert as_json.returncode == 2
+    doc = json.loads(as_json.stdout)
+    assert [d["code"] for d in doc["diagnostics"]] == [code]
+
+
+def test_ambiguous_prefix_lists_candidates(project: tuple[Path, list[str]]) -> None:
+    root, ids = project
+    common = os.path.commonprefix(ids)  # noqa: RUF071 (strings)
+    if len(common) < 4:
+        pytest.skip("ids made in the same run share their time digits")
+    proc = peak(root, "runs", "show", common)
+    assert proc.returncode == 2 and "error[U004]" in proc.stderr
+    assert all(run_id in proc.stderr for run_id in ids)
+
+
+def test_empty_and_missing_registry(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    proc = peak(tmp_path, "runs", "list")
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert "no runs recorded" in proc.stderr
+    assert not (tmp_path / ".peak").exists()  # reading never creates the registry
+    assert json.loads(peak(tmp_path, "runs", "list", "--json").stdout) == {"runs": []}
+    show = peak(tmp_path, "runs", "show", "r0123")
+    assert show.returncode == 2 and "no runs recorded yet" in show.stderr
+
+
+def test_root_is_found_from_a_subfolder_and_overridable(project: tuple[Path, list[str]],
+                                                        tmp_path: Path) -> None:
+    root, ids = project
+    sub = root / "specs"
+    assert json.loads(peak(sub, "runs", "list", "--json").stdout)["runs"]
+    elsewhere = peak(tmp_path, "runs", "show", ids[0], "--root", str(root), "--json")
+    assert elsewhere.returncode == 0 and json.loads(elsewhere.stdout)["id"] == ids[0]
+
+
+def test_a_broken_registry_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / ".peak").mkdir()
+    (tmp_path / ".peak" / "registry.sqlite").write_bytes(b"not a database" * 100)
+    proc = peak(tmp_path, "runs", "list")
+    assert proc.returncode == 2 and "error[I001]" in proc.stderr
+    assert "run registry" in proc.stderr
+
+
+def test_formatting() -> None:
+    assert fmt_metric("total_return", 0.1234) == "12.34%"
+    assert fmt_metric("sharpe", 1.0) == "1.00" and fmt_metric("trades", 1234) == "1,234"
+    assert fmt_metric("profit_factor", math.inf) == "∞" and fmt_metric("x", None) == "—"
+    assert fmt_value("fees", 0.001) == "0.001" and fmt_value("fill", "close") == "close"
+    assert fmt_value("stop", math.nan) == "—" and fmt_value("flag", True) == "True"
+    assert fmt_delta("sharpe", 0.5) == "+0.50" and fmt_delta("sharpe", -0.5) == "-0.50"
+    assert fmt_delta("sharpe", None) == ""
+
+
+def test_runs_is_mounted_and_light(project: tuple[Path, list[str]]) -> None:
+    root, _ = project
+    proc = peak(root, "runs", "--help")
+    assert proc.returncode == 0 and "compare" in proc.stdout
+    code = ("import sys; import peakdsl.cli; "
+            "print(sorted(m for m in ('pandas', 'numpy', 'rich', 'sqlite3') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
