@@ -37,7 +37,9 @@ def _style(text: str, code: str, color: bool) -> str:
 
 def _render_one(d: Diagnostic, sources: SourceLookup, color: bool) -> str:
     level = _style(d.severity.value, "1;31" if d.severity is Severity.ERROR else "1;33", color)
-    head = f"{d.path}:{d.span.line}:{d.span.col}: {level}[{d.code}] {_printable(d.message)}"
+    where = d.path if d.path.startswith("--") or d.path == "<peak>" else \
+        f"{d.path}:{d.span.line}:{d.span.col}"  # options and pseudo-files have no position
+    head = f"{where}: {level}[{d.code}] {_printable(d.message)}"
     lines = [head]
     src = sources(d.path)
     if src is not None and src.text:
