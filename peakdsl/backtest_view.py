@@ -22,11 +22,11 @@ LABELS = {
 def format_metric(name: str, value: float | int | None) -> str:
     if value is None:
         return "—"
-    if name in PERCENT:
-        return f"{value * 100:,.2f}%"
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:,.2f}" if name == "fees_paid" else f"{value:.2f}"
+    text = f"{value * 100:,.2f}%" if name in PERCENT else f"{value:,.2f}"
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) \
+        else text  # no "-0.00%"
 
 
 def print_summary(result: BacktestResult, run_id: str | None, trades: Path | None,
