@@ -1,0 +1,1 @@
+"""Research on top of the backtest engine: parameter sweeps and walk-forward analysis."""
