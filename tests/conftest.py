@@ -76,3 +76,12 @@ def valid_text() -> Callable[[str, str], str]:
         return templates[kind].format(name=name)
 
     return make
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch project: a copy of the repository's spec library, nothing cached."""
+    import shutil
+
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    return tmp_path

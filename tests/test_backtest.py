@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +22,6 @@ SCHEMA = ROOT / "docs" / "schemas" / "backtest.schema.json"
 STRATEGIES = sorted((ROOT / "specs" / "strategies").glob("*.peak"))
 MA = "specs/strategies/ma_crossover.peak"
 
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    return tmp_path
 
 
 def peak(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

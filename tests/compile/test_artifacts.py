@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +16,6 @@ from peakdsl.compile import models
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    return tmp_path
 
 
 def peak(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
