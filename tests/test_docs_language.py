@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from peakdsl.api import check
+from peakdsl.api import compile as compile_
 from peakdsl.lang import schema
 from peakdsl.lang.builtins import BUILTINS, LOOKAHEAD, SOURCES
 from peakdsl.lang.types import PARAM_TYPES
@@ -79,6 +80,11 @@ def test_peak_examples_check_cleanly(tmp_path: Path) -> None:
     assert not shown, "\n".join(shown)
     assert result.ok
     assert set(result.project.requested) == {Path(f).stem for f in files}
+    compiled = compile_(root=tmp_path, out_dir=tmp_path / "compiled")  # CI compiles them too
+    assert compiled.ok, compiled.diagnostics
+    for name in result.project.requested:
+        kind = result.project.specs[name].kind
+        assert (tmp_path / "compiled" / kind / f"{name}.json").is_file()
 
 
 def test_text_fragments_are_not_complete_declarations_in_disguise() -> None:

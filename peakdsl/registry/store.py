@@ -38,7 +38,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..backtest import BacktestResult
+
+    NDArray = np.ndarray[Any, Any]
 
 REGISTRY_DIR = ".peak"
 REGISTRY_FILE = "registry.sqlite"
@@ -69,6 +73,15 @@ class RunNotFoundError(RegistryError, LookupError):
         self.reason = reason or (f"`{query}` matches {len(self.candidates)} runs"
                                  if self.candidates else f"no run matches `{query}`")
         super().__init__(self.reason)
+
+
+class SweepNotFoundError(RunNotFoundError):
+    """No sweep, or more than one sweep, matches an id or id prefix."""
+
+    def __init__(self, query: str, candidates: Sequence[str] = (), reason: str = "") -> None:
+        super().__init__(query, candidates, reason or (
+            f"`{query}` matches {len(candidates)} sweeps" if candidates
+            else f"no sweep matches `{query}`"))
 
 
 # ------------------------------------------------------------------------------ schema
@@ -153,6 +166,30 @@ MIGRATIONS: tuple[Migration, ...] = (
            BEGIN SELECT RAISE(ABORT, 'metrics are immutable'); END""",
         """CREATE TRIGGER metrics_append_only BEFORE DELETE ON metrics
            BEGIN SELECT RAISE(ABORT, 'metrics are never deleted'); END""",
+    )),
+    Migration(2, "sweep status, summary and owner", (
+        "ALTER TABLE sweeps ADD COLUMN spec TEXT",
+        """ALTER TABLE sweeps ADD COLUMN status TEXT NOT NULL DEFAULT 'running'
+           CHECK (status IN ('running', 'done', 'failed'))""",
+        "ALTER TABLE sweeps ADD COLUMN finished_at TEXT",
+        "ALTER TABLE sweeps ADD COLUMN summary TEXT",
+        "ALTER TABLE sweeps ADD COLUMN pid INTEGER",
+        "ALTER TABLE sweeps ADD COLUMN hostname TEXT",
+        "ALTER TABLE sweeps ADD COLUMN process TEXT",
+        "CREATE INDEX sweeps_by_lineage ON sweeps (lineage, id)",
+        """CREATE TRIGGER sweeps_finish_once BEFORE UPDATE ON sweeps
+           WHEN OLD.status != 'running'
+           BEGIN SELECT RAISE(ABORT, 'a finished sweep is immutable'); END""",
+        """CREATE TRIGGER sweeps_keep_identity BEFORE UPDATE OF id, spec, lineage, created_at,
+               config ON sweeps
+           BEGIN SELECT RAISE(ABORT, 'what a sweep was is immutable'); END""",
+        """CREATE TRIGGER sweeps_consistent BEFORE UPDATE ON sweeps
+           WHEN (NEW.status = 'running') != (NEW.finished_at IS NULL)
+               OR (NEW.status = 'running') = (NEW.summary IS NOT NULL)
+           BEGIN SELECT RAISE(ABORT, 'a finished sweep has a finish time and a summary');
+           END""",
+        """CREATE TRIGGER sweeps_append_only BEFORE DELETE ON sweeps
+           BEGIN SELECT RAISE(ABORT, 'sweeps are never deleted'); END""",
     )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -339,6 +376,29 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class SweepRecord:
+    """One recorded sweep. ``state`` adds ``incomplete`` for a ``running`` sweep whose
+    process is gone (it can be resumed); ``runs`` counts its recorded trials."""
+
+    id: str
+    spec: str
+    lineage: str
+    status: Status
+    state: State
+    created_at: str
+    finished_at: str | None
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    runs: int
+    pid: int | None
+    hostname: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _plain(asdict(self))
+        return out
+
+
+@dataclass(frozen=True)
 class Difference:
     name: str
     a: Any
@@ -429,6 +489,32 @@ def _record(row: sqlite3.Row) -> RunRecord:
         trades=row["trades"], warnings=tuple(json.loads(row["warnings"] or "[]")),
         error=row["error"], pid=row["pid"], hostname=row["hostname"],
     )
+
+
+def _sweep_record(row: sqlite3.Row, runs: int) -> SweepRecord:
+    status: Status = row["status"]
+    state: State = status
+    if status == "running" and (row["pid"] is None or process_alive(
+            row["pid"], row["hostname"], row["process"]) is False):
+        state = "incomplete"  # its process is gone (or it predates recorded owners)
+    return SweepRecord(
+        id=row["id"], spec=row["spec"] or row["lineage"], lineage=row["lineage"],
+        status=status, state=state, created_at=row["created_at"],
+        finished_at=row["finished_at"], config=_decode(row["config"]),
+        summary=None if row["summary"] is None else _decode(row["summary"]), runs=runs,
+        pid=row["pid"], hostname=row["hostname"])
+
+
+INT_METRICS = frozenset({"trades", "max_drawdown_bars", "ambiguous_bars"})
+
+
+def _block_value(name: str, value: float) -> float | int | None:
+    """One metric of one combination as ``finish_run`` would store it (NaN → None)."""
+    if math.isnan(value):
+        return None
+    if name in INT_METRICS and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
 
 
 # ------------------------------------------------------------------------ registry
@@ -565,13 +651,130 @@ class Registry:
 
     def start_sweep(self, spec: str, config: Mapping[str, Any], *,
                     lineage: str | None = None) -> str:
-        """Open a sweep (a group of trials); pass its id as ``sweep_id`` to ``start_run``."""
+        """Open a sweep (a group of trials), owned by this process; record its trials with
+        ``record_sweep_block`` (or pass its id as ``sweep_id`` to ``start_run``) and close it
+        with ``finish_sweep``."""
         config_json = canonical_json(config)
         with self._write() as conn:
             return self._insert_with_new_id(
                 conn, SWEEP_PREFIX,
-                "INSERT INTO sweeps (id, created_at, lineage, config) VALUES (?, ?, ?, ?)",
-                (lineage or spec, config_json))
+                "INSERT INTO sweeps (id, created_at, spec, lineage, config, pid, hostname, "
+                "process) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (spec, lineage or spec, config_json, self._pid, self._host, self._process))
+
+    def record_sweep_block(self, sweep_id: str, spec: str, artifact_sha256: str,
+                           data_fingerprint: str, data_source: str, engine_version: str,
+                           settings: Mapping[str, Any], names: Sequence[str],
+                           combos: NDArray, metrics: Mapping[str, NDArray],
+                           timing_per_combo: float | Sequence[float] | NDArray, *,
+                           seed: int | None = None, kind: str = "sweep_trial",
+                           market: str | None = None, timeframe: str | None = None,
+                           data_start: str | None = None, data_end: str | None = None,
+                           data_bars: int | None = None) -> list[str]:
+        """Record a block of finished trials of a running sweep; returns their run ids in
+        row order.
+
+        One run per row of ``combos`` (params: ``names`` → the row's values), already
+        ``done``, with ``metrics[name][row]`` as its metrics (NaN: undefined, stored as null)
+        and ``timing_per_combo`` (seconds, one number for all rows or one per row) as its
+        timing. All runs and metric rows are written in one transaction: a crash leaves the
+        whole block or none of it. The runs take the sweep's lineage, so ``trial_count``
+        counts them.
+        """
+        import numpy as np
+
+        values = np.asarray(combos, dtype=np.float64)
+        k = values.shape[0] if values.ndim == 2 else 0
+        if values.shape != (k, len(names)) and values.size:
+            raise ValueError(f"combos has shape {values.shape}, expected (K, {len(names)})")
+        columns: dict[str, list[float]] = {}
+        for name, column in sorted(metrics.items()):
+            array = np.asarray(column, dtype=np.float64)
+            if array.shape != (k,):
+                raise ValueError(f"metric {name!r} has shape {array.shape}, expected ({k},)")
+            columns[str(name)] = array.tolist()
+        timing = np.broadcast_to(np.asarray(timing_per_combo, dtype=np.float64), (k,)).tolist()
+        if k == 0:
+            return []
+        params = [canonical_json(dict(zip(names, row, strict=True))) for row in values.tolist()]
+        per_run = [{name: _block_value(name, column[i]) for name, column in columns.items()}
+                   for i in range(k)]
+        metrics_json = [canonical_json(row) for row in per_run]
+        timing_json = [canonical_json({"total": t}) for t in timing]
+        trades = [row.get("trades") if isinstance(row.get("trades"), int) else None
+                  for row in per_run]
+        settings_json = canonical_json(settings)
+        finished = _iso(_now_ms())
+        sql = ("INSERT INTO runs (id, created_at, status, finished_at, kind, spec, lineage, "
+               "sweep_id, artifact_sha256, data_fingerprint, data_source, data_start, "
+               "data_end, data_bars, market, timeframe, params, seed, engine_version, "
+               "settings, metrics, timing, trades, warnings, pid, hostname, process) "
+               "VALUES (?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+               "?, '[]', ?, ?, ?)")
+        with self._write() as conn:
+            row = conn.execute("SELECT lineage, status FROM sweeps WHERE id = ?",
+                               (sweep_id,)).fetchone()
+            if row is None:
+                raise RegistryError(f"no sweep `{sweep_id}` in the registry")
+            if row["status"] != "running":
+                raise RegistryError(f"sweep {sweep_id} is already {row['status']}")
+            lineage = row["lineage"]
+            for _ in range(ID_RETRIES):
+                ids = [new_id(RUN_PREFIX) for _ in range(k)]
+                rows = [(run_id, id_time(run_id), finished, kind, spec, lineage, sweep_id,
+                         artifact_sha256, data_fingerprint, data_source, data_start, data_end,
+                         data_bars, market, timeframe, params[i], seed, engine_version,
+                         settings_json, metrics_json[i], timing_json[i], trades[i], self._pid,
+                         self._host, self._process) for i, run_id in enumerate(ids)]
+                conn.execute("SAVEPOINT block")
+                try:
+                    conn.executemany(sql, rows)
+                except sqlite3.IntegrityError as exc:
+                    conn.execute("ROLLBACK TO block")
+                    conn.execute("RELEASE block")
+                    if "UNIQUE" not in str(exc) or ".id" not in str(exc):
+                        raise
+                    continue
+                conn.execute("RELEASE block")
+                break
+            else:  # pragma: no cover
+                raise RegistryError("could not draw unique ids")
+            conn.executemany("INSERT INTO metrics (run_id, name, value) VALUES (?, ?, ?)",
+                             [(run_id, name, _metric_value(name, value))
+                              for run_id, run in zip(ids, per_run, strict=True)
+                              for name, value in run.items()])
+        return ids
+
+    def finish_sweep(self, sweep_id: str, summary: Mapping[str, Any], *,
+                     status: Literal["done", "failed"] = "done") -> None:
+        """Close a running sweep with its summary (best result, deflated Sharpe ratio, …).
+
+        ``failed`` records a sweep that stopped for good; an interrupted sweep that may be
+        resumed is left running (shown as ``incomplete`` once its process is gone).
+        """
+        if status not in ("done", "failed"):
+            raise ValueError(f"a sweep finishes done or failed, not {status!r}")
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            if row is None:
+                raise SweepNotFoundError(sweep_id)
+            if row["status"] != "running":
+                raise RegistryError(f"sweep {sweep_id} is already {row['status']}")
+            conn.execute("UPDATE sweeps SET status = ?, finished_at = ?, summary = ? "
+                         "WHERE id = ?",
+                         (status, _iso(_now_ms()), canonical_json(summary), sweep_id))
+
+    def resume_sweep(self, sweep_id: str) -> SweepRecord:
+        """Take over a running (or incomplete) sweep: this process becomes its owner."""
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            if row is None:
+                raise SweepNotFoundError(sweep_id)
+            if row["status"] != "running":
+                raise RegistryError(f"sweep {sweep_id} is already {row['status']}")
+            conn.execute("UPDATE sweeps SET pid = ?, hostname = ?, process = ? WHERE id = ?",
+                         (self._pid, self._host, self._process, sweep_id))
+        return self.get_sweep(sweep_id)
 
     def start_run(self, kind: str, spec: str, artifact_sha256: str, data_fingerprint: str,
                   data_source: str, params: Mapping[str, Any], seed: int | None,
@@ -706,6 +909,51 @@ class Registry:
     def compare(self, a: str, b: str) -> RunComparison:
         return compare_records(self.get_run(a), self.get_run(b))
 
+    def get_sweep(self, id_or_prefix: str) -> SweepRecord:
+        """The sweep with this id, or the only sweep whose id starts with it (≥ 4 characters)."""
+        query = id_or_prefix.strip().lower()
+        if len(query) < MIN_PREFIX:
+            raise SweepNotFoundError(id_or_prefix, reason=f"`{id_or_prefix}` is too short to "
+                                     f"name a sweep (give at least {MIN_PREFIX} characters)")
+        if not re.fullmatch(rf"{SWEEP_PREFIX}[0-9a-f]{{0,{ID_HEX}}}", query):
+            raise SweepNotFoundError(id_or_prefix, reason=f"`{id_or_prefix}` is not a sweep id "
+                                     f"(ids look like {SWEEP_PREFIX}0123456789ab)")
+        with self._lock:
+            conn = self._connection()
+            rows = conn.execute("SELECT * FROM sweeps WHERE id GLOB ? ORDER BY id LIMIT 11",
+                                (query + "*",)).fetchall()
+            if len(rows) != 1:
+                raise SweepNotFoundError(id_or_prefix, [row["id"] for row in rows])
+            count = conn.execute("SELECT count(*) FROM runs WHERE sweep_id = ?",
+                                 (rows[0]["id"],)).fetchone()[0]
+        return _sweep_record(rows[0], int(count))
+
+    def list_sweeps(self, spec: str | None = None, *, lineage: str | None = None,
+                    limit: int | None = 50) -> list[SweepRecord]:
+        """Newest first, optionally only those of one spec or lineage."""
+        where, args = [], []
+        if spec is not None:
+            where.append("coalesce(s.spec, s.lineage) = ?")
+            args.append(spec)
+        if lineage is not None:
+            where.append("s.lineage = ?")
+            args.append(lineage)
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        sql = ("SELECT s.*, (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id) AS n_runs "
+               "FROM sweeps s" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY s.id DESC" + (f" LIMIT {int(limit)}" if limit is not None else ""))
+        with self._lock:
+            rows = self._connection().execute(sql, args).fetchall()
+        return [_sweep_record(row, int(row["n_runs"])) for row in rows]
+
+    def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
+        """Every run of a sweep, oldest first (a block's runs in its row order)."""
+        with self._lock:
+            rows = self._connection().execute(
+                "SELECT * FROM runs WHERE sweep_id = ? ORDER BY id", (sweep_id,)).fetchall()
+        return [_record(row) for row in rows]
+
     def trial_count(self, lineage: str) -> int:
         """Every run ever started for this lineage, except those that failed.
 
@@ -722,6 +970,6 @@ class Registry:
 
 __all__ = [
     "MIGRATIONS", "SCHEMA_VERSION", "Difference", "MetricRow", "Registry", "RegistryError",
-    "RunComparison", "RunNotFoundError", "RunRecord", "canonical_json", "new_id",
-    "registry_path",
+    "RunComparison", "RunNotFoundError", "RunRecord", "SweepNotFoundError", "SweepRecord",
+    "canonical_json", "new_id", "registry_path",
 ]
