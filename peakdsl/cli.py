@@ -252,6 +252,14 @@ from .data.cli import data_app  # noqa: E402  (light: typer only; see peakdsl/da
 
 app.add_typer(data_app, name="data")
 
+from .research.wf_cli import walkforward_cmd  # noqa: E402  (light: typer only)
+
+app.command("walkforward")(walkforward_cmd)
+
+from .research.cli import sweep_cmd  # noqa: E402  (light: typer only)
+
+app.command("sweep")(sweep_cmd)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 from .compile import models as m
 from .lang.diagnostics import Diagnostic, diag, did_you_mean
+from .lang.parser import unit_value
 
 VALUE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(%|bps)?\s*$")
-SCALE = {None: 1.0, "%": 0.01, "bps": 0.0001}
+SCALE = {None: 0, "%": -2, "bps": -4}  # decimal exponents, exactly as the parser applies them
 WHERE = "--set"
 
 
@@ -44,7 +45,7 @@ def _value(param: m.Param, raw: str) -> float | str:
         want = {"%": "a percentage like 3%", "bps": "basis points like 10bps"}.get(
             expected or "", "a plain number")
         return f"`{param.name}` is a {param.type} param: give {want}"
-    value = number * SCALE[unit]
+    value = unit_value(match.group(1), SCALE[unit])
     if param.type == "int" and not number.is_integer():
         return f"`{param.name}` is an int param"
     return value

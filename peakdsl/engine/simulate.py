@@ -45,9 +45,12 @@ _END = EXIT_REASONS.index("end_of_data")
 _NCOL = len(TRADE_COLUMNS)
 
 # slots of the mutable state vector shared by the jitted helpers
-_CASH, _SIDE, _QTY, _ENTRY_PRICE, _ENTRY_BAR, _ENTRY_FEE, _EXTREME, _FEES, _AMBIG, _NTRADES = (
-    range(10))
-_NSTATE = 10
+(_CASH, _SIDE, _QTY, _ENTRY_PRICE, _ENTRY_BAR, _ENTRY_FEE, _EXTREME, _FEES, _AMBIG, _NTRADES,
+ _EXPOSED) = range(11)
+_NSTATE = 11
+# public names for callers of ``loop`` (the sweep engine)
+NSTATE = _NSTATE
+STATE_FEES, STATE_AMBIGUOUS, STATE_TRADES, STATE_EXPOSED = _FEES, _AMBIG, _NTRADES, _EXPOSED
 
 
 def _jit(fn: _F) -> _F:
@@ -55,7 +58,12 @@ def _jit(fn: _F) -> _F:
     return cast(_F, numba.njit(cache=True, nogil=True)(fn))
 
 
-@_jit
+def _inline(fn: _F) -> _F:
+    """A fill helper, inlined into the bar loop at numba IR level (fewer refcounted calls)."""
+    return cast(_F, numba.njit(cache=True, nogil=True, inline="always")(fn))
+
+
+@_inline
 def _open(state: FloatArray, bar: int, side: int, price: float, qty: float, fees: float,
           slippage: float) -> None:
     fill = price * (1.0 + slippage) if side > 0 else price * (1.0 - slippage)
@@ -70,7 +78,7 @@ def _open(state: FloatArray, bar: int, side: int, price: float, qty: float, fees
     state[_FEES] += fee
 
 
-@_jit
+@_inline
 def _close(state: FloatArray, trades: FloatArray, bar: int, price: float, reason: int,
            fees: float, slippage: float) -> None:
     side = state[_SIDE]
@@ -99,7 +107,7 @@ def _close(state: FloatArray, trades: FloatArray, bar: int, price: float, reason
     state[_QTY] = 0.0
 
 
-@_jit
+@_inline
 def _quantity(equity: float, price: float, close: FloatArray, signal_bar: int, mode: int,
               value: float, qty_step: float, min_notional: float, bars_per_year: float,
               vol_lookback: int) -> float:
@@ -135,23 +143,19 @@ def _quantity(equity: float, price: float, close: FloatArray, signal_bar: int, m
     return qty
 
 
-@_jit
+@_inline
 def _fill_point(state: FloatArray, trades: FloatArray, signal_bar: int, bar: int, price: float,
-                allow_entry: bool, entry_long: BoolArray, exit_long: BoolArray,
-                entry_short: BoolArray, exit_short: BoolArray, close: FloatArray, warmup: int,
-                fees: float, slippage: float, mode: int, value: float, qty_step: float,
-                min_notional: float, bars_per_year: float, vol_lookback: int) -> None:
-    """Act on the signals of ``signal_bar`` at ``price`` on ``bar``: exit, then enter."""
-    if signal_bar < warmup:
-        return
-    go_long = entry_long[signal_bar]
-    go_short = entry_short[signal_bar]
+                allow_entry: bool, go_long: bool, exit_long: bool, go_short: bool,
+                exit_short: bool, close: FloatArray, fees: float, slippage: float, mode: int,
+                value: float, qty_step: float, min_notional: float, bars_per_year: float,
+                vol_lookback: int) -> None:
+    """Act on the signals of ``signal_bar`` (a bar at or after the warm-up; the four rule
+    values passed in) at ``price`` on ``bar``: exit, then enter."""
     if go_long and go_short:  # ambiguous: both entries cancel
         go_long = False
         go_short = False
     held = int(state[_SIDE])
-    if (held > 0 and (exit_long[signal_bar] or go_short)) or (
-            held < 0 and (exit_short[signal_bar] or go_long)):
+    if (held > 0 and (exit_long or go_short)) or (held < 0 and (exit_short or go_long)):
         _close(state, trades, bar, price, _SIGNAL, fees, slippage)
     if not allow_entry or state[_SIDE] != 0.0:
         return
@@ -169,13 +173,15 @@ def _fill_point(state: FloatArray, trades: FloatArray, signal_bar: int, bar: int
 
 
 @_jit
-def _check_exits(state: FloatArray, trades: FloatArray, bar: int, open_: float, high: float,
-                 low: float, stop_loss: float, take_profit: float, trailing_stop: float,
-                 fees: float, slippage: float) -> None:
-    """Intrabar stop / target / trailing check on one bar; updates the trailing extreme."""
-    side = state[_SIDE]
-    entry = state[_ENTRY_PRICE]
-    extreme = state[_EXTREME]
+def _exit_check(side: float, entry: float, extreme: float, open_: float, high: float,
+                low: float, stop_loss: float, take_profit: float,
+                trailing_stop: float) -> tuple[int, float, int, float]:
+    """Intrabar stop / target / trailing decision on one bar, from scalars only.
+
+    Returns ``(action, price, reason, extreme)``: action 0 = stay in (``extreme`` is the
+    updated trailing extreme), 1 = close at ``price`` for ``reason``, 2 = the same for an
+    ambiguous bar (stop and target both inside it; the stop wins).
+    """
     reason = _STOP
     if side > 0:
         stop = -math.inf
@@ -188,41 +194,97 @@ def _check_exits(state: FloatArray, trades: FloatArray, bar: int, open_: float, 
                 reason = _TRAIL
         target = math.inf if math.isnan(take_profit) else entry * (1.0 + take_profit)
         if open_ <= stop:
-            _close(state, trades, bar, open_, reason, fees, slippage)
-        elif open_ >= target:
-            _close(state, trades, bar, open_, _TARGET, fees, slippage)
-        elif low <= stop and high >= target:
-            state[_AMBIG] += 1.0
-            _close(state, trades, bar, stop, reason, fees, slippage)
-        elif low <= stop:
-            _close(state, trades, bar, stop, reason, fees, slippage)
-        elif high >= target:
-            _close(state, trades, bar, target, _TARGET, fees, slippage)
-        else:
-            state[_EXTREME] = max(extreme, high)
-    else:
-        stop = math.inf
-        if not math.isnan(stop_loss):
-            stop = entry * (1.0 + stop_loss)
-        if not math.isnan(trailing_stop):
-            trail = extreme * (1.0 + trailing_stop)
-            if trail < stop:
-                stop = trail
-                reason = _TRAIL
-        target = -math.inf if math.isnan(take_profit) else entry * (1.0 - take_profit)
-        if open_ >= stop:
-            _close(state, trades, bar, open_, reason, fees, slippage)
-        elif open_ <= target:
-            _close(state, trades, bar, open_, _TARGET, fees, slippage)
-        elif high >= stop and low <= target:
-            state[_AMBIG] += 1.0
-            _close(state, trades, bar, stop, reason, fees, slippage)
-        elif high >= stop:
-            _close(state, trades, bar, stop, reason, fees, slippage)
-        elif low <= target:
-            _close(state, trades, bar, target, _TARGET, fees, slippage)
-        else:
-            state[_EXTREME] = min(extreme, low)
+            return 1, open_, reason, extreme
+        if open_ >= target:
+            return 1, open_, _TARGET, extreme
+        if low <= stop and high >= target:
+            return 2, stop, reason, extreme
+        if low <= stop:
+            return 1, stop, reason, extreme
+        if high >= target:
+            return 1, target, _TARGET, extreme
+        return 0, 0.0, 0, max(extreme, high)
+    stop = math.inf
+    if not math.isnan(stop_loss):
+        stop = entry * (1.0 + stop_loss)
+    if not math.isnan(trailing_stop):
+        trail = extreme * (1.0 + trailing_stop)
+        if trail < stop:
+            stop = trail
+            reason = _TRAIL
+    target = -math.inf if math.isnan(take_profit) else entry * (1.0 - take_profit)
+    if open_ >= stop:
+        return 1, open_, reason, extreme
+    if open_ <= target:
+        return 1, open_, _TARGET, extreme
+    if high >= stop and low <= target:
+        return 2, stop, reason, extreme
+    if high >= stop:
+        return 1, stop, reason, extreme
+    if low <= target:
+        return 1, target, _TARGET, extreme
+    return 0, 0.0, 0, min(extreme, low)
+
+
+@_jit
+def loop(open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray,
+         entry_long: BoolArray, exit_long: BoolArray, entry_short: BoolArray,
+         exit_short: BoolArray, capital: float, fill_close: bool, fees: float, slippage: float,
+         mode: int, value: float, stop_loss: float, take_profit: float, trailing_stop: float,
+         qty_step: float, min_notional: float, warmup: int, bars_per_year: float,
+         vol_lookback: int, equity: FloatArray, position: FloatArray, trades: FloatArray,
+         state: FloatArray) -> None:
+    """The bar loop into caller-owned buffers (reused across runs by the sweep engine).
+
+    ``equity`` has ``len(close)`` floats, ``trades`` ``len(close)`` rows; ``position`` is
+    either that long or empty (not recorded). ``state`` (``_NSTATE`` floats) is reset here
+    and ends with the cash, fees, ambiguous bars, trade count and exposed bars.
+    """
+    n = len(close)
+    keep_position = position.shape[0] == n
+    for i in range(state.shape[0]):
+        state[i] = 0.0
+    state[_CASH] = capital
+    stops = not (math.isnan(stop_loss) and math.isnan(take_profit) and math.isnan(trailing_stop))
+    for t in range(n):
+        last = t == n - 1
+        # fill points act on the signals of bars >= warmup; with no signal one is a no-op
+        if not fill_close and t >= 1 and t - 1 >= warmup:
+            el = entry_long[t - 1]
+            xl = exit_long[t - 1]
+            es = entry_short[t - 1]
+            xs = exit_short[t - 1]
+            if el or xl or es or xs:
+                _fill_point(state, trades, t - 1, t, open_[t], True, el, xl, es, xs, close,
+                            fees, slippage, mode, value, qty_step, min_notional,
+                            bars_per_year, vol_lookback)
+        if stops and state[_SIDE] != 0.0 and state[_ENTRY_BAR] < t:
+            action, price, reason, extreme = _exit_check(
+                state[_SIDE], state[_ENTRY_PRICE], state[_EXTREME], open_[t], high[t], low[t],
+                stop_loss, take_profit, trailing_stop)
+            if action == 0:
+                state[_EXTREME] = extreme
+            else:
+                if action == 2:
+                    state[_AMBIG] += 1.0
+                _close(state, trades, t, price, reason, fees, slippage)
+        if fill_close and t >= warmup:
+            el = entry_long[t]
+            xl = exit_long[t]
+            es = entry_short[t]
+            xs = exit_short[t]
+            if el or xl or es or xs:
+                _fill_point(state, trades, t, t, close[t], not last, el, xl, es, xs, close,
+                            fees, slippage, mode, value, qty_step, min_notional,
+                            bars_per_year, vol_lookback)
+        if last and state[_SIDE] != 0.0:
+            _close(state, trades, t, close[t], _END, fees, slippage)
+        qty = state[_SIDE] * state[_QTY]
+        equity[t] = state[_CASH] + qty * close[t]
+        if keep_position:
+            position[t] = qty
+        if qty != 0.0:
+            state[_EXPOSED] += 1.0
 
 
 @_jit
@@ -237,26 +299,10 @@ def _run(open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray
     position = np.empty(n)
     trades = np.empty((n, _NCOL))
     state = np.zeros(_NSTATE)
-    state[_CASH] = capital
-    stops = not (math.isnan(stop_loss) and math.isnan(take_profit) and math.isnan(trailing_stop))
-    for t in range(n):
-        last = t == n - 1
-        if not fill_close and t >= 1:
-            _fill_point(state, trades, t - 1, t, open_[t], True, entry_long, exit_long,
-                        entry_short, exit_short, close, warmup, fees, slippage, mode, value,
-                        qty_step, min_notional, bars_per_year, vol_lookback)
-        if stops and state[_SIDE] != 0.0 and state[_ENTRY_BAR] < t:
-            _check_exits(state, trades, t, open_[t], high[t], low[t], stop_loss, take_profit,
-                         trailing_stop, fees, slippage)
-        if fill_close:
-            _fill_point(state, trades, t, t, close[t], not last, entry_long, exit_long,
-                        entry_short, exit_short, close, warmup, fees, slippage, mode, value,
-                        qty_step, min_notional, bars_per_year, vol_lookback)
-        if last and state[_SIDE] != 0.0:
-            _close(state, trades, t, close[t], _END, fees, slippage)
-        qty = state[_SIDE] * state[_QTY]
-        equity[t] = state[_CASH] + qty * close[t]
-        position[t] = qty
+    loop(open_, high, low, close, entry_long, exit_long, entry_short, exit_short, capital,
+         fill_close, fees, slippage, mode, value, stop_loss, take_profit, trailing_stop,
+         qty_step, min_notional, warmup, bars_per_year, vol_lookback, equity, position, trades,
+         state)
     return equity, position, trades[: int(state[_NTRADES])], state
 
 

@@ -5,13 +5,21 @@ by the per-bar equity, so a run of ``n`` bars has ``n`` bar returns
 ``r[t] = E[t] / E[t-1] - 1``; annualisation uses ``bars_per_year = 365 * 86400 /
 timeframe_seconds`` (crypto trades every day). Every value is a finite float, an int or
 ``None`` (undefined: e.g. a Sharpe ratio of a flat curve), so the result is JSON-safe.
+
+The arithmetic lives in one ``numba`` function, :func:`metrics_core`, shared by
+``compute_metrics`` (one run) and the sweep engine (many runs inside one parallel loop), so a
+sweep and ``peak backtest`` give bit-identical numbers. Sums and means reproduce numpy's
+pairwise summation exactly (:func:`pairwise_sum`), so the values are also bit-identical to
+the plain numpy formulas (``np.mean``, ``np.std(ddof=1)``, ``.sum()``) they replace.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -22,29 +30,275 @@ METRIC_KEYS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calma
                "max_drawdown", "max_drawdown_bars", "profit_factor", "win_rate", "expectancy",
                "trades", "avg_trade", "best_trade", "worst_trade", "exposure", "fees_paid",
                "ambiguous_bars")
+INT_METRICS = frozenset({"max_drawdown_bars", "trades", "ambiguous_bars"})
+N_METRICS = len(METRIC_KEYS)
+
+(_TOTAL_RETURN, _CAGR, _VOLATILITY, _SHARPE, _SORTINO, _CALMAR, _MAX_DD, _MAX_DD_BARS,
+ _PROFIT_FACTOR, _WIN_RATE, _EXPECTANCY, _TRADES, _AVG_TRADE, _BEST, _WORST, _EXPOSURE,
+ _FEES, _AMBIGUOUS) = range(N_METRICS)
+
+_PW_BLOCK = 128  # numpy's PW_BLOCKSIZE
+_PW_DEPTH = 64  # stack depth of the pairwise tree (halves until <= 128: < 64 levels)
 
 Metric = float | int | None
+FloatArray = npt.NDArray[np.float64]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None
+def _jit(fn: _F) -> _F:
+    """``numba.njit(cache=True)`` with numpy float semantics (x / 0 is inf or NaN, no raise)."""
+    return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
 
 
-def _longest_drawdown(curve: npt.NDArray[np.float64]) -> int:
-    """The longest run of consecutive points strictly below the running peak."""
-    peak = -math.inf
-    run = longest = 0
-    for v in curve.tolist():
-        if v >= peak:
-            peak = v
-            run = 0
+@_jit
+def _pairwise_leaf(a: FloatArray, lo: int, n: int) -> float:
+    """numpy's pairwise_sum for ``n <= 128``: 8 accumulators, combined as a tree."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    m = n - n % 8
+    while i < m:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return float(res)
+
+
+@_jit
+def pairwise_sum(a: FloatArray, lo: int, n: int) -> float:
+    """``a[lo:lo+n].sum()`` with numpy's pairwise summation (same tree, same bits).
+
+    numpy splits ``n > 128`` into ``n2 = n // 2 - (n // 2) % 8`` and the rest and adds the
+    two halves' sums; this walks the same tree with an explicit stack (numba cannot cache
+    recursive functions).
+    """
+    if n <= _PW_BLOCK:
+        return _pairwise_leaf(a, lo, n)
+    los = np.empty(_PW_DEPTH, dtype=np.int64)
+    ns = np.empty(_PW_DEPTH, dtype=np.int64)
+    phase = np.empty(_PW_DEPTH, dtype=np.int64)
+    left = np.empty(_PW_DEPTH)
+    right = np.empty(_PW_DEPTH)
+    los[0] = lo
+    ns[0] = n
+    phase[0] = 0
+    sp = 1
+    result = 0.0
+    while sp > 0:
+        top = sp - 1
+        size = ns[top]
+        if size <= _PW_BLOCK or phase[top] == 2:
+            if size <= _PW_BLOCK:
+                value = _pairwise_leaf(a, los[top], size)
+            else:
+                value = left[top] + right[top]
+            sp -= 1
+            if sp == 0:
+                result = value
+            elif phase[sp - 1] == 1:
+                left[sp - 1] = value
+            else:
+                right[sp - 1] = value
+            continue
+        half = size // 2
+        half -= half % 8
+        if phase[top] == 0:  # descend left
+            phase[top] = 1
+            los[sp] = los[top]
+            ns[sp] = half
+        else:  # left done: descend right
+            phase[top] = 2
+            los[sp] = los[top] + half
+            ns[sp] = size - half
+        phase[sp] = 0
+        sp += 1
+    return result
+
+
+@_jit
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else math.nan
+
+
+@_jit
+def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatArray,
+                 returns: FloatArray, fees_paid: float, ambiguous: float, bpy: float,
+                 scratch: FloatArray, out: FloatArray) -> None:
+    """Every metric into ``out`` (``METRIC_KEYS`` order, NaN = undefined).
+
+    ``exposed`` is the number of bars with a non-zero position; ``scratch`` is a work buffer
+    of at least ``scratch_size(len(equity), len(pnl))`` floats (overwritten).
+    """
+    for i in range(out.shape[0]):
+        out[i] = math.nan
+    n = equity.shape[0]
+    initial = capital
+    final = equity[n - 1] if n > 0 else capital
+    cagr = math.nan
+    if initial > 0:
+        out[_TOTAL_RETURN] = _finite(final / initial - 1.0)
+        if n > 0:
+            if final <= 0:
+                cagr = -1.0
+            else:  # exp(log) form: a huge annualised growth is undefined (inf), no overflow
+                log_growth = bpy / n * math.log(final / initial)
+                if log_growth < 700:
+                    cagr = _finite(math.expm1(log_growth))
+            out[_CAGR] = cagr
+    if n > 0 and initial > 0:
+        # bar returns into scratch (a loop the compiler can vectorise)
+        scratch[0] = equity[0] / initial - 1.0
+        for t in range(1, n):
+            scratch[t] = equity[t] / equity[t - 1] - 1.0
+        finite = True
+        for t in range(n):
+            if not math.isfinite(scratch[t]):
+                finite = False
+                break
+        # drawdown from the running peak (NaN-propagating like np.maximum.accumulate and
+        # np.min) and its longest run (a point strictly below the peak seen with >=)
+        peak = initial
+        drawdown = initial / initial - 1.0
+        run = 0
+        longest = 0
+        if finite and math.isfinite(initial):
+            # finite returns: every point is finite and no NaN can arise. A point at or above
+            # the peak has a drawdown of exactly 0; below it, v / peak - 1 is monotone in v
+            # (correctly rounded), so each peak's deepest point is found without dividing
+            low = math.inf
+            for t in range(n):
+                v = equity[t]
+                if v >= peak:
+                    if low < peak:
+                        d = low / peak - 1.0
+                        drawdown = min(drawdown, d)
+                    peak = v
+                    low = math.inf
+                    run = 0
+                else:
+                    low = min(low, v)
+                    run += 1
+                    longest = max(longest, run)
+            if low < peak:
+                d = low / peak - 1.0
+                drawdown = min(drawdown, d)
         else:
-            run += 1
-            longest = max(longest, run)
-    return longest
+            run_peak = initial
+            for t in range(n):
+                v = equity[t]
+                if math.isnan(peak) or math.isnan(v):
+                    peak = math.nan
+                elif v > peak:
+                    peak = v
+                d = v / peak - 1.0
+                if math.isnan(drawdown) or math.isnan(d):
+                    drawdown = math.nan
+                elif d < drawdown:
+                    drawdown = d
+                if v >= run_peak:
+                    run_peak = v
+                    run = 0
+                else:
+                    run += 1
+                    longest = max(longest, run)
+        if n >= 2 and finite:
+            mean = pairwise_sum(scratch, 0, n) / n
+            for t in range(n):
+                low = min(scratch[t], 0.0)
+                scratch[n + t] = low * low
+            downside = math.sqrt(pairwise_sum(scratch, n, n) / n)
+            for t in range(n):
+                dev = scratch[t] - mean
+                scratch[n + t] = dev * dev
+            std = math.sqrt(pairwise_sum(scratch, n, n) / (n - 1))
+            out[_VOLATILITY] = _finite(std * math.sqrt(bpy))
+            if std > 0:
+                out[_SHARPE] = _finite(mean / std * math.sqrt(bpy))
+            if downside > 0:
+                out[_SORTINO] = _finite(mean / downside * math.sqrt(bpy))
+        out[_MAX_DD] = _finite(drawdown)
+        out[_MAX_DD_BARS] = longest
+        if drawdown < 0 and not math.isnan(cagr):
+            out[_CALMAR] = _finite(cagr / abs(drawdown))
+        out[_EXPOSURE] = _finite(exposed / n)
+
+    count = pnl.shape[0]
+    out[_TRADES] = count
+    if count:
+        k = 0
+        wins = 0
+        for i in range(count):
+            if pnl[i] > 0:
+                scratch[k] = pnl[i]
+                k += 1
+                wins += 1
+        gross_profit = pairwise_sum(scratch, 0, k)
+        k = 0
+        for i in range(count):
+            if pnl[i] < 0:
+                scratch[k] = -pnl[i]
+                k += 1
+        gross_loss = pairwise_sum(scratch, 0, k)
+        if gross_loss > 0:
+            out[_PROFIT_FACTOR] = _finite(gross_profit / gross_loss)
+        out[_WIN_RATE] = _finite(wins / count)
+        best = returns[0]
+        worst = returns[0]
+        for i in range(count):
+            scratch[i] = returns[i]
+            x = returns[i]
+            if math.isnan(best) or math.isnan(x):
+                best = math.nan
+                worst = math.nan
+            else:
+                best = max(best, x)
+                worst = min(worst, x)
+        avg = _finite(pairwise_sum(scratch, 0, count) / count)
+        out[_EXPECTANCY] = avg
+        out[_AVG_TRADE] = avg
+        out[_BEST] = _finite(best)
+        out[_WORST] = _finite(worst)
+    out[_FEES] = _finite(fees_paid)
+    out[_AMBIGUOUS] = ambiguous
+
+
+def scratch_size(bars: int, trades: int) -> int:
+    """Floats of work space ``metrics_core`` needs for ``bars`` bars and ``trades`` trades."""
+    return max(2 * bars, trades, 1)
+
+
+def metrics_dict(values: FloatArray) -> dict[str, Metric]:
+    """``metrics_core`` output as the metric table: ``None`` for NaN, ints where counted."""
+    out: dict[str, Metric] = {}
+    for key, v in zip(METRIC_KEYS, values.tolist(), strict=True):
+        if math.isnan(v):
+            out[key] = None
+        else:
+            out[key] = int(v) if key in INT_METRICS else v
+    return out
 
 
 def compute_metrics(sim: SimResult, settings: SimSettings,
@@ -53,54 +307,12 @@ def compute_metrics(sim: SimResult, settings: SimSettings,
     if timeframe_seconds <= 0:
         raise ValueError("timeframe_seconds must be positive")
     bpy = YEAR_SECONDS / timeframe_seconds
-    equity = np.asarray(sim.equity, dtype=np.float64)
-    curve = np.concatenate([[float(settings.capital)], equity])
-    n = len(equity)
-    out: dict[str, Metric] = dict.fromkeys(METRIC_KEYS)
-
-    initial, final = curve[0], curve[-1]
-    if initial > 0:
-        out["total_return"] = _finite(final / initial - 1.0)
-        if n > 0:
-            if final <= 0:
-                out["cagr"] = -1.0
-            else:  # exp(log) form: a huge annualised growth is None (inf), not an overflow
-                log_growth = bpy / n * math.log(final / initial)
-                out["cagr"] = _finite(math.expm1(log_growth)) if log_growth < 700 else None
-    if n > 0 and initial > 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = curve[1:] / curve[:-1] - 1.0
-        if n >= 2 and np.isfinite(r).all():
-            mean = float(np.mean(r))
-            std = float(np.std(r, ddof=1))
-            downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
-            out["volatility"] = _finite(std * math.sqrt(bpy))
-            if std > 0:
-                out["sharpe"] = _finite(mean / std * math.sqrt(bpy))
-            if downside > 0:
-                out["sortino"] = _finite(mean / downside * math.sqrt(bpy))
-        peaks = np.maximum.accumulate(curve)
-        drawdown = float(np.min(curve / peaks - 1.0))
-        out["max_drawdown"] = _finite(drawdown)
-        out["max_drawdown_bars"] = _longest_drawdown(curve)
-        cagr = out["cagr"]
-        if drawdown < 0 and cagr is not None:
-            out["calmar"] = _finite(float(cagr) / abs(drawdown))
-        out["exposure"] = _finite(np.count_nonzero(np.asarray(sim.position) != 0) / n)
-
-    pnl = np.asarray(sim.trades["pnl"], dtype=np.float64)
-    returns = np.asarray(sim.trades["return"], dtype=np.float64)
-    count = len(pnl)
-    out["trades"] = count
-    if count:
-        gross_profit = float(pnl[pnl > 0].sum())
-        gross_loss = float(-pnl[pnl < 0].sum())
-        if gross_loss > 0:
-            out["profit_factor"] = _finite(gross_profit / gross_loss)
-        out["win_rate"] = _finite(np.count_nonzero(pnl > 0) / count)
-        out["expectancy"] = out["avg_trade"] = _finite(np.mean(returns))
-        out["best_trade"] = _finite(np.max(returns))
-        out["worst_trade"] = _finite(np.min(returns))
-    out["fees_paid"] = _finite(sim.fees_paid)
-    out["ambiguous_bars"] = int(sim.ambiguous_bars)
-    return out
+    equity = np.ascontiguousarray(sim.equity, dtype=np.float64).reshape(-1)
+    pnl = np.ascontiguousarray(sim.trades["pnl"], dtype=np.float64).reshape(-1)
+    returns = np.ascontiguousarray(sim.trades["return"], dtype=np.float64).reshape(-1)
+    exposed = np.count_nonzero(np.asarray(sim.position) != 0) if len(equity) else 0
+    scratch = np.empty(scratch_size(len(equity), len(pnl)))
+    values = np.empty(N_METRICS)
+    metrics_core(float(settings.capital), equity, float(exposed), pnl, returns,
+                 float(sim.fees_paid), float(int(sim.ambiguous_bars)), bpy, scratch, values)
+    return metrics_dict(values)

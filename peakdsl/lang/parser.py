@@ -31,6 +31,17 @@ MAX_MAGNITUDE = 1e15
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def unit_value(text: str, exponent: int = 0) -> float:
+    """The double nearest the decimal ``text × 10^exponent``: ``0.7%`` is exactly the double
+    of 0.007 (0.7 × 0.01 and 0.7 / 100 both miss it by one ulp)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return float(Decimal(text).scaleb(exponent))
+    except InvalidOperation:
+        return math.nan
+
+
 @dataclass(frozen=True, slots=True)
 class ParseResult:
     module: ast.Module | None
@@ -373,14 +384,15 @@ class _Builder:
             return ast.Name(self.ident(node), _tok_span(node))
         return self.exprs[node.data](node, self.span(node))
 
-    def _number(self, tok: Token, scale: float = 1.0, strip: int = 0) -> float:
-        value = float(tok.value[: len(tok.value) - strip] if strip else tok.value)
-        if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+    def _number(self, tok: Token, exponent: int = 0, strip: int = 0) -> float:
+        """The literal's value; a unit shifts the decimal point (see ``unit_value``)."""
+        text = str(tok.value[: len(tok.value) - strip] if strip else tok.value)
+        if not math.isfinite(float(text)) or abs(float(text)) > MAX_MAGNITUDE:
             self.diagnostics.append(diag(
                 "P008", f"number `{tok.value[:40]}` is out of range", self.src.path,
                 _tok_span(tok), help=f"numbers must be finite and at most {MAX_MAGNITUDE:g}"))
             return 0.0
-        return value * scale
+        return unit_value(text, exponent)
 
     def number(self, t: Tree[Token], s: Span) -> ast.Expr:
         tok = t.children[0]
@@ -392,17 +404,17 @@ class _Builder:
     def percent(self, t: Tree[Token], s: Span) -> ast.Expr:
         tok = t.children[0]
         assert isinstance(tok, Token)
-        return ast.Percent(self._number(tok, 0.01, 1), str(tok.value), s)
+        return ast.Percent(self._number(tok, -2, 1), str(tok.value), s)
 
     def bps(self, t: Tree[Token], s: Span) -> ast.Expr:
         tok = t.children[0]
         assert isinstance(tok, Token)
-        return ast.Bps(self._number(tok, 0.0001, 3), str(tok.value), s)
+        return ast.Bps(self._number(tok, -4, 3), str(tok.value), s)
 
     def duration(self, t: Tree[Token], s: Span) -> ast.Expr:
         tok = t.children[0]
         assert isinstance(tok, Token)
-        count = self._number(tok, 1.0, 1)
+        count = self._number(tok, 0, 1)
         return ast.Duration(int(count) * DURATION_SECONDS[tok.value[-1]], str(tok.value), s)
 
     def money(self, t: Tree[Token], s: Span) -> ast.Expr:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..compile import models as m
 from ..lang.diagnostics import Diagnostic, diag, did_you_mean
+from ..lang.parser import unit_value
 from ..overrides import SCALE, VALUE
 from .types import Array, ParamSpace
 
@@ -98,7 +99,7 @@ def _number(param: m.Param, raw: str, unit: str | None) -> float | str:
         return f"`{param.name}` is a {param.type} param: give {want}"
     if param.type == "int" and not number.is_integer():
         return f"`{param.name}` is an int param"
-    return number * SCALE[unit]
+    return unit_value(match.group(1), SCALE[unit])
 
 
 def _unit_of(parts: Sequence[str]) -> str | Literal[False] | None:
@@ -171,7 +172,7 @@ def _override_axis(param: m.Param, text: str) -> _Axis | Diagnostic:
 def _example_step(param: m.Param) -> str:
     step = (param.high - param.low) / 10 or 1.0
     unit = UNITS.get(param.type)
-    scaled = step / SCALE[unit]
+    scaled = step * 10.0 ** -SCALE[unit]
     return f"{scaled:.3g}{unit or ''}"
 
 
@@ -181,7 +182,7 @@ def _declared_axis(param: m.Param) -> _Axis | Diagnostic:
         return _Axis(param.low, param.low, 1.0)
     if step is None:
         unit = UNITS.get(param.type)
-        lo, hi = param.low / SCALE[unit], param.high / SCALE[unit]
+        lo, hi = param.low * 10.0 ** -SCALE[unit], param.high * 10.0 ** -SCALE[unit]
         suffix = unit or ""
         return diag("U005", f"`{param.name}` is a {param.type} param without a step: a grid "
                     "needs one", WHERE,

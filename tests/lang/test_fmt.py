@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from peakdsl.lang import ast
 from peakdsl.lang.fmt import format_expr, format_module, format_paths, format_source
-from peakdsl.lang.parser import DURATION_SECONDS, parse_text
+from peakdsl.lang.parser import DURATION_SECONDS, parse_text, unit_value
 from peakdsl.lang.project import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -333,8 +333,8 @@ names = st.sampled_from(NAMES).map(ast.Name)
 numbers = num_text.map(number)
 literals = st.one_of(
     numbers,
-    st.one_of(int_text, dec_text).map(lambda t: ast.Percent(float(t) * 0.01, t + "%")),
-    int_text.map(lambda t: ast.Bps(float(t) * 0.0001, t + "bps")),
+    st.one_of(int_text, dec_text).map(lambda t: ast.Percent(unit_value(t, -2), t + "%")),
+    int_text.map(lambda t: ast.Bps(unit_value(t, -4), t + "bps")),
     st.tuples(st.integers(1, 99), st.sampled_from("smhdw")).map(
         lambda t: ast.Duration(t[0] * DURATION_SECONDS[t[1]], f"{t[0]}{t[1]}")),
     st.tuples(int_text, st.sampled_from(["EUR", "USDT"])).map(

@@ -1,0 +1,755 @@
+"""Walk-forward analysis: optimise on a train window, trade the winner out of sample, repeat.
+
+The contract is docs/walkforward.md. In short:
+
+- **Windows** (``plan_windows``) are half-open bar ranges ``[start, end)`` on the candle
+  timestamps. Lengths are bar counts (``500``, ``500bars``) or durations (``180d``, ``12h``,
+  ``4w``, ``90m``); durations are laid on the clock from the first bar (``T0 + k·step``) and
+  each boundary becomes the first bar at or after it, so gaps in the data shorten a window and
+  never shift the later ones. Rolling: train ``[s, s+train)``, test ``[s+train, s+train+test)``,
+  ``s`` advancing by ``step`` (default: ``test``); anchored: train always starts at bar 0 and
+  grows by ``step``. A last test window cut short by the end of the data is kept when it has at
+  least half the test length (in bars; for durations ``test / bar`` bars), else dropped.
+- **Optimisation**: every combination of the param space is scored on the train slice with the
+  sweep engine (``evaluate_block``); the winner is the argmax of the objective (NaN loses, ties
+  go to the first combination in canonical order).
+- **Out of sample**: the winner runs on an extended slice that starts ``warmup(params)`` bars
+  before the test window, with the simulator's warm-up set to the test window's first bar, so
+  indicators are warm and no signal before the window is acted upon; only the test bars count.
+- **Stitching**: every window is simulated from the same starting capital and the stitched
+  curve chains the window returns multiplicatively; OOS metrics are ``compute_metrics`` of the
+  stitched curve (trades, fees and quantities scaled by the chain factor of their window).
+- **Efficiency and stability**: see ``wf_efficiency`` and ``param_stability``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..engine.results import SimResult, SimSettings
+from ..engine.stats import METRIC_KEYS
+from ..lang.diagnostics import Diagnostic, diag
+from ..lang.project import UsageError
+from .types import OBJECTIVES, ParamSpace, RunConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..compile import models as m
+    from ..data.candles import CandleSet
+
+Array = np.ndarray[Any, Any]
+Metric = float | int | None
+BlockEvaluator = Callable[..., dict[str, Array]]
+
+DEFAULT_RUN = RunConfig()
+YEAR_SECONDS = 365 * 86_400
+PROMOTION_KEYS = ("oos_sharpe", "oos_total_return", "oos_max_drawdown", "wf_efficiency")
+UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_LENGTH = re.compile(r"^\s*(\d+)\s*(bars?|m|h|d|w)?\s*$", re.IGNORECASE)
+
+
+class WindowError(ValueError):
+    """The data cannot hold the requested windows (carries a U005 diagnostic)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+# --------------------------------------------------------------------------- window lengths
+
+
+@dataclass(frozen=True)
+class Length:
+    """A window length: a bar count or a duration (exactly one is set)."""
+
+    text: str
+    bars: int | None = None
+    seconds: int | None = None
+
+    @property
+    def is_bars(self) -> bool:
+        return self.bars is not None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_length(text: str, option: str) -> Length:
+    """``500`` / ``500bars`` → bars; ``180d`` / ``12h`` / ``4w`` / ``90m`` → a duration.
+
+    Raises ``UsageError`` (U005) for anything else or a zero length.
+    """
+    match = _LENGTH.match(text)
+    if match is None or int(match.group(1)) <= 0:
+        raise UsageError(diag(
+            "U005", f"{option} {text!r} is not a window length", option,
+            help="give a positive bar count (500 or 500bars) or a duration "
+                 "(90m, 12h, 180d, 4w)"))
+    count = int(match.group(1))
+    unit = (match.group(2) or "").lower()
+    if unit in ("", "bar", "bars"):
+        return Length(f"{count} bars", bars=count)
+    return Length(f"{count}{unit}", seconds=count * UNITS[unit])
+
+
+def check_lengths(train: Length, test: Length, step: Length | None) -> Length:
+    """The step to use (default: the test length); U005 for mixed kinds or overlapping tests."""
+    step = step or Length(test.text, test.bars, test.seconds)
+    kinds = {length.is_bars for length in (train, test, step)}
+    if len(kinds) > 1:
+        raise UsageError(diag(
+            "U005", f"--train {train}, --test {test}, --step {step}: mix bar counts and "
+                    "durations", "--train",
+            help="give all three as bar counts (500) or all as durations (30d)"))
+    if (step.bars or step.seconds or 0) < (test.bars or test.seconds or 0):
+        raise UsageError(diag(
+            "U005", f"--step {step} is shorter than --test {test}: test windows would overlap",
+            "--step", help="use a step at least as long as the test window (the default "
+                           "equals it)"))
+    return step
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """One train/test pair as half-open bar ranges, with the first and last bar times."""
+
+    number: int  # 1-based
+    train_start: int
+    train_end: int
+    test_start: int
+    test_end: int
+    train_first: pd.Timestamp
+    train_last: pd.Timestamp
+    test_first: pd.Timestamp
+    test_last: pd.Timestamp
+    partial: bool = False  # the last test window, cut short by the end of the data
+
+    @property
+    def train_bars(self) -> int:
+        return self.train_end - self.train_start
+
+    @property
+    def test_bars(self) -> int:
+        return self.test_end - self.test_start
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    windows: tuple[Window, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _fmt_seconds(seconds: float) -> str:
+    from ..data.candles import format_duration
+
+    return format_duration(seconds)
+
+
+def plan_windows(times: pd.DatetimeIndex, bar_seconds: int, train: Length, test: Length,
+                 step: Length | None = None, anchored: bool = False) -> WindowPlan:
+    """The train/test windows over ``times`` (see the module docstring and the docs).
+
+    Raises ``WindowError`` (U005, with the numbers) when not even one window fits.
+    """
+    step = check_lengths(train, test, step)
+    n = len(times)
+    stamps = times.as_unit("ns").asi8 if n else np.zeros(0, dtype=np.int64)
+    windows: list[Window] = []
+    notes: list[str] = []
+    by_bars = train.is_bars
+
+    if by_bars:
+        tr, te, st = int(train.bars or 0), int(test.bars or 0), int(step.bars or 0)
+        expected = te
+    else:
+        ns = 1_000_000_000
+        tr, te, st = (int(x.seconds or 0) * ns for x in (train, test, step))
+        expected = max(1, int(test.seconds or 0) // bar_seconds)
+        t0 = int(stamps[0]) if n else 0
+        data_end = int(stamps[-1]) + bar_seconds * ns if n else 0
+
+    def index(t: int) -> int:
+        return int(np.searchsorted(stamps, t, side="left"))
+
+    k = 0
+    while n:
+        if by_bars:
+            a = 0 if anchored else k * st
+            b = tr + k * st
+            c, nominal_end = b + te, b + te
+            if b >= n:
+                break
+            full = c <= n
+        else:
+            ta = t0 if anchored else t0 + k * st
+            tb = t0 + tr + k * st
+            tc = tb + te
+            if tb >= data_end:
+                break
+            a, b, c = index(ta), index(tb), index(tc)
+            full = tc <= data_end
+            nominal_end = c
+        c = min(c, n)
+        k += 1
+        if not full:
+            got = c - b
+            if 2 * got >= expected:
+                notes.append(f"the last test window is partial ({got:,} of {expected:,} bars) "
+                             "and kept (at least half the test length)")
+            else:
+                notes.append(f"the last test window would have {got:,} of {expected:,} bars "
+                             "(less than half the test length) and is dropped")
+                break
+        if c <= b or b - a < 2:
+            notes.append(f"window at bars {a:,}..{nominal_end:,} skipped: "
+                         f"{'no test bars' if c <= b else 'fewer than 2 train bars'} "
+                         "(gap in the data)")
+            if not full:
+                break
+            continue
+        windows.append(Window(
+            number=len(windows) + 1, train_start=a, train_end=b, test_start=b, test_end=c,
+            train_first=times[a], train_last=times[b - 1], test_first=times[b],
+            test_last=times[c - 1], partial=not full))
+        if not full:
+            break
+
+    if not windows:
+        if by_bars:
+            need = f"{tr + (te + 1) // 2:,} bars (train {tr:,} + at least half of test {te:,})"
+            have = f"{n:,} bars"
+        else:
+            need = (f"{_fmt_seconds((tr + te // 2) / 1e9)} (train {train} + at least half of "
+                    f"test {test})")
+            have = (f"{_fmt_seconds((data_end - t0) / 1e9)} ({n:,} bars)" if n else "no bars")
+        raise WindowError(diag(
+            "U005", f"too few bars for one walk-forward window: need {need}, the data has "
+                    f"{have}", "--train",
+            help="shorten --train/--test, or use more data (--from/--to, --data, "
+                 "peak data fetch)"))
+    return WindowPlan(tuple(windows), tuple(notes))
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def pick_best(scores: Array) -> int:
+    """The winner as ``peak sweep`` ranks: highest objective, NaN last, ties to the first row."""
+    from .sweep import ranking
+
+    values = np.asarray(scores, dtype=np.float64)
+    if len(values) == 0:
+        raise ValueError("no combinations to choose from")
+    return int(ranking(values)[0])
+
+
+def _row_metrics(metrics: Mapping[str, Array], row: int) -> dict[str, Metric]:
+    out: dict[str, Metric] = {}
+    for key in METRIC_KEYS:
+        value = float(metrics[key][row])
+        if math.isnan(value):
+            out[key] = None
+        elif key in ("trades", "max_drawdown_bars", "ambiguous_bars"):
+            out[key] = int(value)
+        else:
+            out[key] = value
+    return out
+
+
+def optimise(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace,
+             objective: str, run: RunConfig = DEFAULT_RUN,
+             evaluator: BlockEvaluator | None = None) -> tuple[int, dict[str, Metric]]:
+    """The winning row of ``space`` on ``candles`` and its metrics (all ``METRIC_KEYS``)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    if not space.names or len(space) == 0:
+        from .types import reference_block
+
+        block = reference_block(artifact, candles, (), np.zeros((1, 0)), run)
+        return 0, _row_metrics(block, 0)
+    from .sweep import DEFAULT_MAX_MEMORY, block_size, evaluate, new_kernel_cache
+
+    cache = new_kernel_cache()  # one per train slice: indicators shared by its combinations
+    size = block_size(len(candles), DEFAULT_MAX_MEMORY)
+    parts: list[dict[str, Array]] = []
+    for lo in range(0, len(space), size):
+        combos = space.combos[lo:lo + size]
+        if evaluator is not None:
+            parts.append(evaluator(artifact, candles, space.names, combos, run))
+        else:
+            parts.append(evaluate(artifact, candles, space.names, combos, run, cache))
+    metrics = {key: np.concatenate([p[key] for p in parts]) for key in METRIC_KEYS}
+    row = pick_best(metrics[objective])
+    return row, _row_metrics(metrics, row)
+
+
+# --------------------------------------------------------------------------- out of sample
+
+
+@dataclass(frozen=True)
+class OosRun:
+    """The winner on one test window: the window's own SimResult (bars 0 … test_bars-1)."""
+
+    sim: SimResult
+    settings: SimSettings
+    metrics: dict[str, Metric]
+    params: dict[str, float]
+    lead: int  # bars evaluated before the test window (indicator warm-up)
+    warmup: int  # the strategy's warm-up for these params
+    ext_start: int  # first bar of the extended slice
+
+
+def bar_slice(candles: CandleSet, start: int, end: int) -> CandleSet:
+    """Bars ``start <= i < end`` as a CandleSet (same market, source and provenance)."""
+    from ..data.candles import CandleSet as _CandleSet
+
+    return _CandleSet.of(candles.frame.iloc[start:end], candles.market, candles.timeframe,
+                         candles.source, candles.synthetic)
+
+
+def evaluate_oos(artifact: m.StrategyArtifact, candles: CandleSet, window: Window,
+                 params: Mapping[str, float], run: RunConfig = DEFAULT_RUN) -> OosRun:
+    """The winner on ``window``'s test bars, warmed up on the bars before them.
+
+    Signals are evaluated on ``[test_start - warmup(params), test_end)`` (clipped at bar 0) and
+    simulated there with ``settings.warmup = test_start - ext_start`` (or the strategy's own
+    warm-up when the data before the window is shorter), so no signal before the test window is
+    acted upon and nothing happens before it; the result keeps the test bars only.
+    """
+    from ..backtest import sim_settings
+    from ..engine.evaluate import evaluate, resolve_params
+    from ..engine.simulate import simulate
+    from ..engine.stats import compute_metrics
+
+    cfg = artifact.config
+    resolved = resolve_params(cfg, params)
+    warmup = cfg.warmup.evaluate(resolved)
+    ext_start = max(0, window.test_start - warmup)
+    lead = window.test_start - ext_start
+    frame = candles.frame.iloc[ext_start:window.test_end]
+    signals = evaluate(cfg, frame, resolved)
+    settings = sim_settings(cfg, signals.params, max(lead, signals.warmup), run.capital,
+                            run.fee_bps)
+    full = simulate(frame["open"].to_numpy(), frame["high"].to_numpy(),
+                    frame["low"].to_numpy(), frame["close"].to_numpy(), signals.rules,
+                    settings)
+    sim = restrict(full, lead)
+    metrics = compute_metrics(sim, settings, cfg.timeframe_seconds)
+    return OosRun(sim, settings, metrics, dict(signals.params), lead, warmup, ext_start)
+
+
+def restrict(sim: SimResult, lead: int) -> SimResult:
+    """Drop the first ``lead`` bars of a run in which nothing happened before bar ``lead``."""
+    trades = {k: np.asarray(v).copy() for k, v in sim.trades.items()}
+    if len(trades["entry_bar"]) and float(np.min(trades["entry_bar"])) < lead:
+        raise AssertionError("a trade entered before the test window")
+    trades["entry_bar"] = trades["entry_bar"] - lead
+    trades["exit_bar"] = trades["exit_bar"] - lead
+    return SimResult(equity=np.asarray(sim.equity)[lead:].copy(),
+                     position=np.asarray(sim.position)[lead:].copy(), trades=trades,
+                     ambiguous_bars=sim.ambiguous_bars, fees_paid=sim.fees_paid)
+
+
+def stitch(runs: Sequence[SimResult], offsets: Sequence[int], capital: float) -> SimResult:
+    """Chain window runs (each from ``capital``) into one curve: window ``i`` is scaled by the
+    factor ``f_i = Π_{j<i} E_j[-1] / capital``; trade bars become global (``offsets[i] + bar``),
+    trade pnl, fees and quantities and positions are scaled by ``f_i``, trade returns are not."""
+    equity: list[Array] = []
+    position: list[Array] = []
+    trade_parts: list[dict[str, Array]] = []
+    factor = 1.0
+    fees = 0.0
+    ambiguous = 0
+    for sim, offset in zip(runs, offsets, strict=True):
+        eq = np.asarray(sim.equity, dtype=np.float64)
+        equity.append(eq * factor)
+        position.append(np.asarray(sim.position, dtype=np.float64) * factor)
+        t = {k: np.asarray(v, dtype=np.float64).copy() for k, v in sim.trades.items()}
+        for key in ("entry_bar", "exit_bar"):
+            t[key] = t[key] + offset
+        for key in ("qty", "fees", "pnl"):
+            t[key] = t[key] * factor
+        trade_parts.append(t)
+        fees += sim.fees_paid * factor
+        ambiguous += sim.ambiguous_bars
+        if len(eq):
+            factor *= float(eq[-1]) / capital
+    from ..engine.results import TRADE_COLUMNS
+
+    trades = {k: (np.concatenate([p[k] for p in trade_parts]) if trade_parts
+                  else np.zeros(0)) for k in TRADE_COLUMNS}
+    return SimResult(
+        equity=np.concatenate(equity) if equity else np.zeros(0),
+        position=np.concatenate(position) if position else np.zeros(0),
+        trades=trades, ambiguous_bars=ambiguous, fees_paid=fees)
+
+
+# --------------------------------------------------------------------------- summary numbers
+
+
+def pooled_annual_return(total_returns: Sequence[float | None], bars: Sequence[int],
+                         bars_per_year: float) -> float | None:
+    """``(Π (1 + R_i)) ** (bars_per_year / Σ n_i) - 1``: the windows' returns chained as if
+    run back to back, annualised over their bars. None when a return is missing, a window
+    lost everything, or the growth overflows."""
+    if not total_returns or any(r is None for r in total_returns) or sum(bars) <= 0:
+        return None
+    growth = [1.0 + float(r) for r in total_returns if r is not None]
+    if min(growth) <= 0:
+        return -1.0
+    log_growth = bars_per_year / sum(bars) * sum(math.log(g) for g in growth)
+    return math.expm1(log_growth) if log_growth < 700 else None
+
+
+def wf_efficiency(oos_annual: float | None, is_annual: float | None) -> float | None:
+    """Walk-forward efficiency: annualised OOS return / annualised in-sample return.
+
+    None when either is undefined or the in-sample return is not positive.
+    """
+    if oos_annual is None or is_annual is None or not is_annual > 0:
+        return None
+    value = oos_annual / is_annual
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class ParamStability:
+    """How one param's winning value moved across windows."""
+
+    name: str
+    values: tuple[float, ...]
+    mean: float
+    std: float  # population (ddof=0)
+    cv: float | None  # std / |mean|; None when the mean is 0
+    mode: float  # the most frequent value (ties: the smallest)
+    mode_share: float  # share of windows that picked ``mode``
+    changes: int  # windows whose value differs from the previous window's
+
+
+def param_stability(names: Sequence[str],
+                    chosen: Sequence[Mapping[str, float]]) -> dict[str, ParamStability]:
+    """Per param: coefficient of variation and the modal value's share across windows."""
+    out: dict[str, ParamStability] = {}
+    for name in names:
+        values = tuple(float(c[name]) for c in chosen)
+        if not values:
+            continue
+        arr = np.asarray(values)
+        mean = float(np.mean(arr))
+        std = float(np.std(arr, ddof=0))
+        counts = Counter(values)
+        top = max(counts.values())
+        mode = min(v for v, c in counts.items() if c == top)
+        out[name] = ParamStability(
+            name=name, values=values, mean=mean, std=std,
+            cv=std / abs(mean) if mean != 0 else None, mode=mode,
+            mode_share=top / len(values),
+            changes=sum(1 for a, b in itertools.pairwise(values) if a != b))
+    return out
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One window: where it lies, what won in sample, and how it did out of sample."""
+
+    window: Window
+    params: dict[str, float]  # every param of the winner (swept ones and defaults)
+    chosen: dict[str, float]  # the swept params only
+    row: int  # the winner's row in the param space
+    objective: float | None  # the in-sample objective value of the winner
+    is_metrics: dict[str, Metric]
+    oos_metrics: dict[str, Metric]
+    lead: int  # bars evaluated before the test window to warm the indicators
+    warmup: int  # the strategy's warm-up for these params
+    oos_equity: Array  # the window's own OOS equity (starts from the capital)
+    oos_trades: dict[str, Array]  # the window's trades, bars relative to test_start
+
+    @property
+    def warm(self) -> bool:
+        return self.lead >= self.warmup
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """Everything ``peak walkforward`` prints, writes as JSON or draws in the report."""
+
+    spec: str
+    source_path: str
+    artifact_sha256: str
+    market: str
+    timeframe: str
+    candles: CandleSet
+    objective: str
+    mode: str  # "grid" | "random"
+    seed: int | None
+    combinations: int
+    anchored: bool
+    train: str
+    test: str
+    step: str
+    capital: float
+    fee_bps: float | None
+    param_names: tuple[str, ...]
+    windows: tuple[WindowResult, ...]
+    oos_bars: Array  # global bar indices of the stitched OOS curve
+    oos_sim: SimResult  # stitched: equity, position, trades (global bars), fees
+    oos_metrics: dict[str, Metric]
+    is_annual_return: float | None
+    oos_annual_return: float | None
+    wf_efficiency: float | None
+    stability: dict[str, ParamStability]
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    engine_version: str = __version__
+    timing: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def oos_equity(self) -> Array:
+        return np.asarray(self.oos_sim.equity)
+
+    @property
+    def oos_times(self) -> pd.DatetimeIndex:
+        return self.candles.frame.index[self.oos_bars]
+
+    @property
+    def promotion_metrics(self) -> dict[str, float | None]:
+        """The values promotion criteria read (``require oos_sharpe >= 1.0``)."""
+        m = self.oos_metrics
+
+        def f(v: Metric) -> float | None:
+            return None if v is None else float(v)
+
+        return {"oos_sharpe": f(m.get("sharpe")), "oos_total_return": f(m.get("total_return")),
+                "oos_max_drawdown": f(m.get("max_drawdown")),
+                "wf_efficiency": self.wf_efficiency}
+
+
+def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace | None,
+                    train: Length, test: Length, step: Length | None = None, *,
+                    anchored: bool = False, objective: str = "sharpe",
+                    run: RunConfig = DEFAULT_RUN, source_text: str = "",
+                    artifact_sha256: str = "",
+                    evaluator: BlockEvaluator | None = None) -> WalkForwardResult:
+    """Plan the windows, optimise on each train slice, trade the winner on each test slice,
+    stitch, and summarise. Raises ``WindowError`` when no window fits the data."""
+    import time
+
+    from ..engine.stats import compute_metrics
+
+    del source_text  # the spec text is not part of the result (the artifact hash is)
+    clock = time.perf_counter()
+    cfg = artifact.config
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    step = check_lengths(train, test, step)
+    plan = plan_windows(candles.frame.index, cfg.timeframe_seconds, train, test, step, anchored)
+    if space is None:
+        space = ParamSpace(names=(), combos=np.zeros((1, 0)), mode="grid", candidates=1)
+    results: list[WindowResult] = []
+    runs: list[SimResult] = []
+    t_opt = t_oos = 0.0
+    for window in plan.windows:
+        t0 = time.perf_counter()
+        train_set = bar_slice(candles, window.train_start, window.train_end)
+        row, is_metrics = optimise(artifact, train_set, space, objective, run, evaluator)
+        chosen = space.params(row) if space.names else {}
+        t1 = time.perf_counter()
+        oos = evaluate_oos(artifact, candles, window, chosen, run)
+        t_opt += t1 - t0
+        t_oos += time.perf_counter() - t1
+        score = is_metrics.get(objective)
+        results.append(WindowResult(
+            window=window, params=dict(sorted(oos.params.items())), chosen=chosen, row=row,
+            objective=None if score is None else float(score), is_metrics=is_metrics,
+            oos_metrics=oos.metrics, lead=oos.lead, warmup=oos.warmup,
+            oos_equity=np.asarray(oos.sim.equity), oos_trades=oos.sim.trades))
+        runs.append(oos.sim)
+
+    offsets = [w.window.test_start for w in results]
+    stitched = stitch(runs, offsets, run.capital)
+    bars = np.concatenate([np.arange(w.window.test_start, w.window.test_end, dtype=np.int64)
+                           for w in results])
+    settings = SimSettings(capital=run.capital,
+                           bars_per_year=YEAR_SECONDS / cfg.timeframe_seconds)
+    oos_metrics = compute_metrics(stitched, settings, cfg.timeframe_seconds)
+    bpy = YEAR_SECONDS / cfg.timeframe_seconds
+    is_annual = pooled_annual_return(
+        [r.is_metrics.get("total_return") for r in results],
+        [r.window.train_bars for r in results], bpy)
+    oos_cagr = oos_metrics.get("cagr")
+    oos_annual = None if oos_cagr is None else float(oos_cagr)
+    warnings: list[str] = []
+    cold = [r.window.number for r in results if not r.warm]
+    if cold:
+        warnings.append("window(s) " + ", ".join(map(str, cold)) + ": fewer bars before the "
+                        "test window than the warm-up; the test started with cold indicators")
+    if cfg.execution.fill == "close":
+        warnings.append("fill close: orders fill at the signal bar's close (optimistic)")
+    if candles.synthetic:
+        warnings.append(f"data source: {candles.source}")
+    return WalkForwardResult(
+        spec=cfg.name, source_path=artifact.source.path, artifact_sha256=artifact_sha256,
+        market=cfg.market.symbol, timeframe=cfg.timeframe, candles=candles,
+        objective=objective, mode=space.mode, seed=space.seed, combinations=len(space),
+        anchored=anchored, train=str(train), test=str(test), step=str(step),
+        capital=run.capital, fee_bps=run.fee_bps, param_names=tuple(space.names),
+        windows=tuple(results), oos_bars=bars, oos_sim=stitched, oos_metrics=oos_metrics,
+        is_annual_return=is_annual, oos_annual_return=oos_annual,
+        wf_efficiency=wf_efficiency(oos_annual, is_annual),
+        stability=param_stability(space.names, [r.chosen for r in results]),
+        notes=plan.notes, warnings=tuple(warnings),
+        timing={"optimise": t_opt, "out_of_sample": t_oos,
+                "total": time.perf_counter() - clock})
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
+                anchored: bool = False, objective: str = "sharpe", mode: str = "grid",
+                n: int | None = None, seed: int | None = None, sets: Sequence[str] = (),
+                root: Path | None = None, data: Path | None = None, start: str | None = None,
+                end: str | None = None, capital: float = 10_000.0,
+                fee_bps: float | None = None,
+                evaluator: BlockEvaluator | None = None) -> WalkForwardResult:
+    """Compile ``spec``, build its param space, load its data and walk forward.
+
+    Raises ``UsageError`` for malformed options (exit 2) and ``api.SpecError`` with the
+    diagnostics for spec, space, data and window problems (exit 1).
+    """
+    from .. import api
+    from ..compile.artifacts import dump_model, sha256
+    from ..compile.models import StrategyArtifact
+    from ..data import DataError
+    from ..data.select import load_for
+    from ..lang.diagnostics import has_errors
+    from ..lang.project import find_root
+
+    train_len = parse_length(train, "--train")
+    test_len = parse_length(test, "--test")
+    step_len = check_lengths(train_len, test_len,
+                             parse_length(step, "--step") if step is not None else None)
+    if objective not in OBJECTIVES:
+        raise UsageError(diag("U005", f"--objective {objective!r} is not an objective",
+                              "--objective", help="use one of " + ", ".join(OBJECTIVES)))
+    project_root = find_root(root or Path(spec).resolve().parent)
+    artifact = api.compile_spec(spec, project_root)
+    if not isinstance(artifact, StrategyArtifact):
+        kind = getattr(artifact, "kind", "?")
+        raise UsageError(diag("U003", f"`peak walkforward` runs strategies; {spec} is a {kind}",
+                              spec, help="walk forward the portfolio's components one by one"))
+    from .space import build_space
+
+    space, problems = build_space(artifact.config, tuple(sets),
+                                  mode="random" if mode == "random" else "grid", n=n, seed=seed)
+    if has_errors(problems) or space is None:
+        raise api.SpecError(tuple(problems) or (diag(
+            "U005", "the param space is empty", "--set"),))
+    try:
+        candles = load_for(artifact.config.market.symbol, artifact.config.timeframe,
+                           root=project_root, data=data,
+                           start=api._timestamp(start, "--from"),
+                           end=api._timestamp(end, "--to"))
+    except DataError as exc:
+        raise api.SpecError(tuple(exc.diagnostics)) from None
+    source = Path(spec).read_text(encoding="utf-8")
+    try:
+        return run_walkforward(artifact, candles, space, train_len, test_len, step_len,
+                               anchored=anchored, objective=objective,
+                               run=RunConfig(capital=capital, fee_bps=fee_bps),
+                               source_text=source,
+                               artifact_sha256=sha256(dump_model(artifact)),
+                               evaluator=evaluator)
+    except WindowError as exc:
+        raise api.SpecError((exc.diagnostic,)) from None
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _iso(ts: Any) -> str:
+    return str(ts.isoformat())
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.floating):
+        return _clean(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def walkforward_doc(result: WalkForwardResult) -> dict[str, Any]:
+    """The ``--json`` document (deterministic: no clock, no run id)."""
+    times = result.candles.frame.index
+    windows = []
+    for w in result.windows:
+        win = w.window
+        windows.append({
+            "number": win.number,
+            "train": {"start_bar": win.train_start, "end_bar": win.train_end,
+                      "bars": win.train_bars, "first": _iso(win.train_first),
+                      "last": _iso(win.train_last)},
+            "test": {"start_bar": win.test_start, "end_bar": win.test_end,
+                     "bars": win.test_bars, "first": _iso(win.test_first),
+                     "last": _iso(win.test_last), "partial": win.partial},
+            "params": {k: _clean(v) for k, v in sorted(w.params.items())},
+            "chosen": {k: _clean(v) for k, v in sorted(w.chosen.items())},
+            "objective_value": _clean(w.objective),
+            "warmup_bars": w.lead,
+            "in_sample": {k: _clean(v) for k, v in w.is_metrics.items()},
+            "out_of_sample": {k: _clean(v) for k, v in w.oos_metrics.items()},
+        })
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "spec": result.spec, "source_path": result.source_path,
+        "artifact_sha256": result.artifact_sha256, "engine_version": result.engine_version,
+        "market": result.market, "timeframe": result.timeframe,
+        "data": {"source": result.candles.source, "synthetic": result.candles.synthetic,
+                 "fingerprint": result.candles.fingerprint, "bars": len(times),
+                 "start": _iso(times[0]) if len(times) else "",
+                 "end": _iso(times[-1]) if len(times) else ""},
+        "config": {"train": result.train, "test": result.test, "step": result.step,
+                   "anchored": result.anchored, "objective": result.objective,
+                   "mode": result.mode, "seed": result.seed,
+                   "combinations": result.combinations, "capital": result.capital,
+                   "fee_bps": result.fee_bps, "params": list(result.param_names)},
+        "windows": windows,
+        "out_of_sample": {
+            "bars": len(result.oos_bars),
+            "metrics": {k: _clean(v) for k, v in result.oos_metrics.items()},
+            "annual_return": _clean(result.oos_annual_return),
+        },
+        "in_sample_annual_return": _clean(result.is_annual_return),
+        "wf_efficiency": _clean(result.wf_efficiency),
+        "promotion_metrics": {k: _clean(v) for k, v in result.promotion_metrics.items()},
+        "stability": {name: {"values": list(s.values), "mean": s.mean, "std": s.std,
+                             "cv": _clean(s.cv), "mode": s.mode, "mode_share": s.mode_share,
+                             "changes": s.changes}
+                      for name, s in result.stability.items()},
+        "notes": list(result.notes),
+        "warnings": list(result.warnings),
+    }
