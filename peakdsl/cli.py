@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from .cli_options import CapitalOpt, DataOpt, FeeOpt, FromOpt, ToOpt
 from .lang.diagnostics import Diagnostic, diag, has_errors
 from .lang.project import UsageError
 from .lang.render import render_json, render_text
@@ -186,8 +187,6 @@ def graph_cmd(spec: Annotated[str, typer.Argument(help="a strategy spec file")],
 
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="override a param: name=value (repeatable)", metavar="NAME=VALUE")]
-DataOpt = Annotated[Path | None, typer.Option("--data", help="candles file (CSV or Parquet) "
-                                              "instead of the cache / synthetic demo")]
 
 
 @app.command("backtest")
@@ -195,11 +194,11 @@ DataOpt = Annotated[Path | None, typer.Option("--data", help="candles file (CSV 
 def backtest_cmd(
     spec: Annotated[str, typer.Argument(help="a strategy spec file")],
     data: DataOpt = None,
-    start: Annotated[str | None, typer.Option("--from", help="first bar (ISO date)")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="end, exclusive (ISO date)")] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
     set_: SetOpt = None,
-    fee_bps: Annotated[float | None, typer.Option("--fee-bps", help="fee per fill, bps")] = None,
-    capital: Annotated[float, typer.Option("--capital", help="starting equity")] = 10_000.0,
+    fee_bps: FeeOpt = None,
+    capital: CapitalOpt = 10_000.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON summary")] = False,
     trades: Annotated[Path | None, typer.Option("--trades", help="write trades CSV")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="write FILE.html or FILE.md")

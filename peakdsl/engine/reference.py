@@ -343,7 +343,7 @@ class _Interpreter:
     def const(self, value: float | bool) -> Array:
         return np.full(self.size, value, dtype=bool if isinstance(value, bool) else np.float64)
 
-    def eval(self, expr: ast.Expr) -> Array:
+    def value_of(self, expr: ast.Expr) -> Array:
         match expr:
             case ast.Number() | ast.Percent() | ast.Bps():
                 return self.const(float(expr.value))
@@ -354,16 +354,16 @@ class _Interpreter:
             case ast.Name():
                 return self.name(expr.id)
             case ast.Neg():
-                return -self.eval(expr.operand)
+                return -self.value_of(expr.operand)
             case ast.Not():
-                return np.logical_not(self.eval(expr.operand))
+                return np.logical_not(self.value_of(expr.operand))
             case ast.Binary():
-                return self.binary(expr.op, self.eval(expr.left), self.eval(expr.right))
+                return self.binary(expr.op, self.value_of(expr.left), self.value_of(expr.right))
             case ast.IfElse():
-                cond = self.eval(expr.cond)
-                return np.where(cond, self.eval(expr.then), self.eval(expr.orelse))
+                cond = self.value_of(expr.cond)
+                return np.where(cond, self.value_of(expr.then), self.value_of(expr.orelse))
             case ast.Lag():
-                return ref_lag(self.eval(expr.target), self.integer(expr.lag))
+                return ref_lag(self.value_of(expr.target), self.integer(expr.lag))
             case ast.Call():
                 return self.call(expr)
         raise TypeError(f"cannot evaluate {type(expr).__name__} in a signal expression")
@@ -408,10 +408,10 @@ class _Interpreter:
             if kind is Arg.WINDOW:
                 args.append(self.integer(arg))
             elif kind is Arg.SCALAR:
-                value = self.eval(arg)
+                value = self.value_of(arg)
                 args.append(float(value[0]) if self.size else 0.0)
             else:
-                args.append(self.eval(arg))
+                args.append(self.value_of(arg))
         return REFERENCE[expr.func](*args)
 
 
@@ -435,9 +435,9 @@ def reference_evaluate(spec: CheckedSpec, frame: Any,
     out: dict[str, Array] = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Let):
-            interp.lets[item.name] = interp.eval(item.expr)
+            interp.lets[item.name] = interp.value_of(item.expr)
             out[item.name] = interp.lets[item.name].copy()
     for item in spec.decl.items:
         if isinstance(item, ast.Rule):
-            out[item.slot] = np.asarray(interp.eval(item.expr), dtype=bool)
+            out[item.slot] = np.asarray(interp.value_of(item.expr), dtype=bool)
     return out

@@ -17,6 +17,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..cli_options import (
+    CapitalOpt,
+    DataOpt,
+    FeeOpt,
+    FromOpt,
+    GridOpt,
+    RandomOpt,
+    SeedOpt,
+    SpaceSetOpt,
+    ToOpt,
+)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -29,14 +41,10 @@ DEFAULT_MAX_MEMORY = "2GiB"
 
 def sweep_cmd(
     spec: Annotated[str, typer.Argument(help="a strategy spec file")],
-    grid: Annotated[bool, typer.Option(
-        "--grid", help="run every combination of the param space (the default)")] = False,
-    random: Annotated[int | None, typer.Option(
-        "--random", help="run N combinations drawn with --seed", metavar="N")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="seed of --random")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="narrow or pin a param axis: name=value, name=lo..hi, "
-        "name=lo..hi:step (repeatable)", metavar="NAME=RANGE")] = None,
+    grid: GridOpt = False,
+    random: RandomOpt = None,
+    seed: SeedOpt = None,
+    set_: SpaceSetOpt = None,
     objective: Annotated[str, typer.Option(
         "--objective", help="what ranks the combinations: "
         + ", ".join(OBJECTIVE_NAMES))] = "sharpe",
@@ -57,14 +65,11 @@ def sweep_cmd(
     heatmap: Annotated[str | None, typer.Option(
         "--heatmap", help="the two params of the report's heatmap: x,y [default: the first "
         "two that vary]", metavar="X,Y")] = None,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="candles file (CSV or Parquet) instead of the cache / synthetic demo")
-    ] = None,
-    start: Annotated[str | None, typer.Option("--from", help="first bar (ISO date)")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="end, exclusive (ISO date)")] = None,
-    fee_bps: Annotated[float | None, typer.Option("--fee-bps", help="fee per fill, bps")
-                       ] = None,
-    capital: Annotated[float, typer.Option("--capital", help="starting equity")] = 10_000.0,
+    data: DataOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    fee_bps: FeeOpt = None,
+    capital: CapitalOpt = 10_000.0,
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="record every combination in .peak/registry")] = True,
 ) -> None:

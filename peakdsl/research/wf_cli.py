@@ -16,6 +16,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..cli_options import (
+    CapitalOpt,
+    DataOpt,
+    FeeOpt,
+    FromOpt,
+    GridOpt,
+    RandomOpt,
+    SeedOpt,
+    SpaceSetOpt,
+    ToOpt,
+)
+
 if TYPE_CHECKING:
     from .walkforward import WalkForwardResult
 
@@ -36,22 +48,15 @@ def walkforward_cmd(
     objective: Annotated[str, typer.Option(
         "--objective", help="what the train optimisation maximises: "
         + ", ".join(OBJECTIVE_NAMES))] = "sharpe",
-    grid: Annotated[bool, typer.Option(
-        "--grid", help="try every combination of the param space (the default)")] = False,
-    random: Annotated[int | None, typer.Option(
-        "--random", help="try N combinations drawn with --seed", metavar="N")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="seed of --random")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="narrow or pin a param axis: name=value, name=lo..hi, "
-        "name=lo..hi:step (repeatable)", metavar="NAME=RANGE")] = None,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="candles file (CSV or Parquet) instead of the cache / synthetic demo")
-    ] = None,
-    start: Annotated[str | None, typer.Option("--from", help="first bar (ISO date)")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="end, exclusive (ISO date)")] = None,
-    fee_bps: Annotated[float | None, typer.Option("--fee-bps", help="fee per fill, bps")
-                       ] = None,
-    capital: Annotated[float, typer.Option("--capital", help="starting equity")] = 10_000.0,
+    grid: GridOpt = False,
+    random: RandomOpt = None,
+    seed: SeedOpt = None,
+    set_: SpaceSetOpt = None,
+    data: DataOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    fee_bps: FeeOpt = None,
+    capital: CapitalOpt = 10_000.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON document")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="write an HTML report")
                       ] = None,
