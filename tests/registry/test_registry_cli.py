@@ -82,7 +82,10 @@ def test_show(project: tuple[Path, list[str]]) -> None:
         assert text in out, text
     failed = peak(root, "runs", "show", ids[2])
     assert "error: DataError: [bold]no data[/]" in failed.stdout  # shown, not interpreted
-    doc = json.loads(peak(root, "runs", "show", ids[0][:-1], "--json").stdout)
+    # a unique prefix of ids[0]: ids made in one millisecond can share all but the last char
+    prefix = next((ids[0][:n] for n in range(5, len(ids[0]))
+                   if not any(other.startswith(ids[0][:n]) for other in ids[1:])), ids[0])
+    doc = json.loads(peak(root, "runs", "show", prefix, "--json").stdout)
     assert doc["id"] == ids[0] and doc["metrics"]["sharpe"] == 1.25
 
 
