@@ -141,9 +141,18 @@ _LOGIC = {"and": np.logical_and, "or": np.logical_or}
 
 def _bool_tree(nodes: list[m.GraphNode], node_id: int, materialised: frozenset[int],
                root: bool = True) -> BoolTree | None:
-    """The comparison/logic tree of a rule step, or None when it holds anything else."""
+    """The comparison/logic tree of a rule step, or None when it holds anything else.
+
+    A materialised input that is a lag by a constant window of another materialised node
+    becomes ``("lag", node, target, window)``: past the first ``window`` bars it is just the
+    target shifted, so it can be read as a view of the target instead of as its own array
+    (crossover rules then stream each moving average once instead of twice)."""
     node = nodes[node_id]
     if not root and node_id in materialised:
+        if node.op == "lag" and nodes[node.inputs[1]].op == "const":
+            window = int(cast(float, nodes[node.inputs[1]].value))
+            if window > 0:
+                return ("lag", node_id, node.inputs[0], window)
         return ("var", node_id)
     if node.op == "const":
         return ("const", node.value)
@@ -155,14 +164,33 @@ def _bool_tree(nodes: list[m.GraphNode], node_id: int, materialised: frozenset[i
     return (node.op, *children)
 
 
-def _eval_bool(tree: BoolTree, values: Mapping[int, Any], out: Array | None = None) -> Any:
-    """Evaluate a ``_bool_tree`` with numpy, the root written into ``out``."""
-    op = tree[0]
-    if op == "var":
-        return values[tree[1]]
-    if op == "const":
+def _max_lag(tree: BoolTree) -> int:
+    if tree[0] == "lag":
+        return int(tree[3])
+    if tree[0] in ("var", "const"):
+        return 0
+    return max((_max_lag(child) for child in tree[1:]), default=0)
+
+
+def _leaf_value(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int,
+                shifted: bool) -> Any:
+    """A leaf over bars [lo, hi): arrays sliced; lags as views of their target if allowed."""
+    if tree[0] == "const":
         return tree[1]
-    args = [_eval_bool(child, values) for child in tree[1:]]
+    if tree[0] == "lag" and shifted:
+        target = values[tree[2]]
+        if isinstance(target, np.ndarray) and target.ndim == 1:
+            return target[lo - tree[3]: hi - tree[3]]
+    value = values[tree[1]]
+    return value[lo:hi] if isinstance(value, np.ndarray) and value.ndim == 1 else value
+
+
+def _eval_region(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int, shifted: bool,
+                 out: Array | None = None) -> Any:
+    op = tree[0]
+    if op in ("var", "const", "lag"):
+        return _leaf_value(tree, values, lo, hi, shifted)
+    args = [_eval_region(child, values, lo, hi, shifted) for child in tree[1:]]
     if op == "not":
         return np.logical_not(args[0], out=out)
     if op == "ne":  # NaN compares False, as the compiler's numexpr template says
@@ -173,6 +201,17 @@ def _eval_bool(tree: BoolTree, values: Mapping[int, Any], out: Array | None = No
         return result
     ufunc = _COMPARE.get(op) or _LOGIC[op]
     return ufunc(args[0], args[1], out=out)
+
+
+def _eval_bool(tree: BoolTree, values: Mapping[int, Any], out: Array) -> None:
+    """Evaluate a ``_bool_tree`` into ``out`` with numpy: the first bars (where a lag is
+    still filling) from the lag arrays, the rest reading lags as shifted views."""
+    n = out.shape[0]
+    head = min(_max_lag(tree), n)
+    if head:
+        _eval_region(tree, values, 0, head, False, out=out[:head])
+    if head < n:
+        _eval_region(tree, values, head, n, True, out=out[head:])
 
 
 def _plan(cfg: m.StrategyConfig) -> _Plan:
