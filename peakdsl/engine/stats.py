@@ -226,14 +226,13 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
                     longest = max(longest, run)
         if n >= 2 and finite:
             mean = pairwise_sum(scratch, 0, n) / n
-            for t in range(n):
+            for t in range(n):  # downside squares and squared deviations in one pass
                 low = min(scratch[t], 0.0)
                 scratch[n + t] = low * low
-            downside = math.sqrt(pairwise_sum(scratch, n, n) / n)
-            for t in range(n):
                 dev = scratch[t] - mean
-                scratch[n + t] = dev * dev
-            std = math.sqrt(pairwise_sum(scratch, n, n) / (n - 1))
+                scratch[2 * n + t] = dev * dev
+            downside = math.sqrt(pairwise_sum(scratch, n, n) / n)
+            std = math.sqrt(pairwise_sum(scratch, 2 * n, n) / (n - 1))
             out[_VOLATILITY] = _finite(std * math.sqrt(bpy))
             if std > 0:
                 out[_SHARPE] = _finite(mean / std * math.sqrt(bpy))
@@ -287,7 +286,7 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
 
 def scratch_size(bars: int, trades: int) -> int:
     """Floats of work space ``metrics_core`` needs for ``bars`` bars and ``trades`` trades."""
-    return max(2 * bars, trades, 1)
+    return max(3 * bars, trades, 1)
 
 
 def metrics_dict(values: FloatArray) -> dict[str, Metric]:

@@ -429,7 +429,7 @@ def _simulate_block(open_: Array, high: Array, low: Array, close: Array, signals
         position = np.empty(0)
         trades = np.empty((n, _NCOL))
         state = np.empty(NSTATE)
-        scratch = np.empty(max(2 * n, 1))  # stats.scratch_size(n, n): trades <= bars
+        scratch = np.empty(max(3 * n, 1))  # stats.scratch_size(n, n): trades <= bars
         for j in range(g, k, groups):  # interleaved: neighbouring combos cost alike
             f = fpar[j]
             p = ipar[j]
