@@ -27,14 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peakdsl.compile.artifacts import build_artifact
+from peakdsl.api import compile_source
 from peakdsl.compile.models import StrategyArtifact
 from peakdsl.engine.evaluate import evaluate
 from peakdsl.engine.results import SimSettings
 from peakdsl.engine.simulate import simulate
 from peakdsl.engine.stats import compute_metrics
-from peakdsl.lang.checker import check_module
-from peakdsl.lang.parser import parse_text
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "binance_BTCUSDT_1h.csv"
@@ -60,11 +58,7 @@ strategy bench_sma {
 
 
 def artifact() -> StrategyArtifact:
-    module = parse_text(SPEC, "bench_sma.peak").module
-    assert module is not None
-    spec, diags = check_module(module)
-    assert not [d for d in diags if d.is_error], diags
-    art = build_artifact(spec, SPEC.encode(), "bench_sma.peak", {})
+    art = compile_source(SPEC, "bench_sma")
     assert isinstance(art, StrategyArtifact)
     return art
 

@@ -36,12 +36,10 @@ import numexpr as ne
 import numpy as np
 import pandas as pd
 
-from peakdsl.compile.artifacts import build_artifact
+from peakdsl.api import compile_source
 from peakdsl.compile.models import StrategyArtifact
 from peakdsl.data.candles import CandleSet
 from peakdsl.engine.stats import METRIC_KEYS
-from peakdsl.lang.checker import check_module
-from peakdsl.lang.parser import parse_text
 from peakdsl.research.engine import (
     DEFAULT_BLOCK_MEMORY,
     BlockTimings,
@@ -74,11 +72,7 @@ strategy bench_sweep {
 
 
 def artifact() -> StrategyArtifact:
-    module = parse_text(SPEC, "bench_sweep.peak").module
-    assert module is not None
-    spec, diags = check_module(module)
-    assert not [d for d in diags if d.is_error], diags
-    art = build_artifact(spec, SPEC.encode(), "bench_sweep.peak", {})
+    art = compile_source(SPEC, "bench_sweep")
     assert isinstance(art, StrategyArtifact)
     return art
 

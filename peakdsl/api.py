@@ -75,6 +75,26 @@ def compile_spec(path: str, root: Path | None = None) -> object:
     return compiled.artifacts[name]
 
 
+def compile_source(text: str, name: str) -> object:
+    """Compile one self-contained spec given as text (notebooks, benchmarks, tests).
+
+    ``name`` is the declaration's name (the file stem it would have). References to other
+    specs cannot resolve here; use ``compile_spec`` on files for portfolios.
+    """
+    from .compile.artifacts import build_artifact
+    from .lang.checker import check_module
+    from .lang.parser import parse_text
+
+    path = f"{name}.peak"
+    parsed = parse_text(text, path)
+    if parsed.module is None:
+        raise SpecError(parsed.diagnostics)
+    spec, diags = check_module(parsed.module)
+    if has_errors(diags):
+        raise SpecError(tuple(diags))
+    return build_artifact(spec, text.encode("utf-8"), path, {})
+
+
 class SpecError(Exception):
     """Raised by API functions that need a valid spec; carries the diagnostics."""
 

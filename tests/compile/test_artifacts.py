@@ -118,3 +118,16 @@ def test_spec_errors_write_nothing(project: Path) -> None:
     assert "N001" in run.stderr and "Traceback" not in run.stderr
     assert tree(project / "compiled") == before
     assert not list((project / "compiled").rglob("*.tmp"))
+
+
+def test_compile_source_from_text() -> None:
+    text = (ROOT / "specs" / "strategies" / "macd.peak").read_text()
+    artifact = api.compile_source(text, "macd")
+    assert isinstance(artifact, models.StrategyArtifact)
+    assert artifact.config.name == "macd" and artifact.config.warmup_bars > 0
+    with pytest.raises(api.SpecError) as info:
+        api.compile_source(text.replace("(close,", "(clsoe,", 1), "macd")
+    assert [d.code for d in info.value.diagnostics] == ["N001"]
+    with pytest.raises(api.SpecError) as info:
+        api.compile_source("strategy macd {", "macd")
+    assert info.value.diagnostics[0].code == "P003"
