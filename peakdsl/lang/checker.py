@@ -269,20 +269,6 @@ def _value_timeframe(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
     return None
 
 
-def _value_percent(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
-    if _expect_literal(ctx, spec, v, ast.Percent, "a percentage"):
-        assert isinstance(v, ast.Percent)
-        return v.value
-    return None
-
-
-def _value_bps(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
-    if _expect_literal(ctx, spec, v, ast.Bps, "basis points like 10bps"):
-        assert isinstance(v, ast.Bps)
-        return v.value
-    return None
-
-
 def _value_int(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
     if isinstance(v, ast.Number) and v.is_int:
         return v.value
@@ -293,25 +279,21 @@ def _value_int(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
     return None
 
 
-def _value_number(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
-    if _expect_literal(ctx, spec, v, ast.Number, "a number"):
-        assert isinstance(v, ast.Number)
-        return v.value
-    return None
+def _literal_reader(kind: type, what: str, attr: str = "value"
+                    ) -> Callable[[Ctx, SettingSpec, ast.Expr], float | None]:
+    """A value check for settings that take one literal of ``kind`` (its number is bounded)."""
+    def read(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
+        if _expect_literal(ctx, spec, v, kind, what):
+            return float(getattr(v, attr))
+        return None
+    return read
 
 
-def _value_money(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
-    if _expect_literal(ctx, spec, v, ast.Money, "an amount like 1000 EUR"):
-        assert isinstance(v, ast.Money)
-        return v.amount
-    return None
-
-
-def _value_duration(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
-    if _expect_literal(ctx, spec, v, ast.Duration, "a duration like 7d"):
-        assert isinstance(v, ast.Duration)
-        return v.seconds
-    return None
+_value_percent = _literal_reader(ast.Percent, "a percentage")
+_value_bps = _literal_reader(ast.Bps, "basis points like 10bps")
+_value_number = _literal_reader(ast.Number, "a number")
+_value_money = _literal_reader(ast.Money, "an amount like 1000 EUR", "amount")
+_value_duration = _literal_reader(ast.Duration, "a duration like 7d", "seconds")
 
 
 def _value_choice(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:

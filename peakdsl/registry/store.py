@@ -883,20 +883,28 @@ class Registry:
 
     def get_run(self, id_or_prefix: str) -> RunRecord:
         """The run with this id, or the only run whose id starts with it (≥ 4 characters)."""
-        query = id_or_prefix.strip().lower()
-        if len(query) < MIN_PREFIX:
-            raise RunNotFoundError(id_or_prefix, reason=f"`{id_or_prefix}` is too short to "
-                                   f"name a run (give at least {MIN_PREFIX} characters)")
-        if not re.fullmatch(rf"{RUN_PREFIX}[0-9a-f]{{0,{ID_HEX}}}", query):
-            raise RunNotFoundError(id_or_prefix, reason=f"`{id_or_prefix}` is not a run id "
-                                   f"(ids look like {RUN_PREFIX}0123456789ab)")
         with self._lock:
-            rows = self._connection().execute(
-                "SELECT * FROM runs WHERE id GLOB ? ORDER BY id LIMIT 11",
-                (query + "*",)).fetchall()
+            row = self._by_prefix("runs", RUN_PREFIX, id_or_prefix, RunNotFoundError)
+        return _record(row)
+
+    def _by_prefix(self, table: str, prefix: str, query_text: str,
+                   error: type[RunNotFoundError]) -> sqlite3.Row:
+        """The one row of ``table`` whose id is or starts with ``query_text`` (lock held)."""
+        noun = "run" if table == "runs" else "sweep"
+        query = query_text.strip().lower()
+        if len(query) < MIN_PREFIX:
+            raise error(query_text, reason=f"`{query_text}` is too short to name a {noun} "
+                        f"(give at least {MIN_PREFIX} characters)")
+        if not re.fullmatch(rf"{prefix}[0-9a-f]{{0,{ID_HEX}}}", query):
+            raise error(query_text, reason=f"`{query_text}` is not a {noun} id "
+                        f"(ids look like {prefix}0123456789ab)")
+        # `table` is "runs" or "sweeps", never user input
+        rows = self._connection().execute(
+            f"SELECT * FROM {table} WHERE id GLOB ? ORDER BY id LIMIT 11",
+            (query + "*",)).fetchall()
         if len(rows) != 1:
-            raise RunNotFoundError(id_or_prefix, [row["id"] for row in rows])
-        return _record(rows[0])
+            raise error(query_text, [row["id"] for row in rows])
+        return rows[0]  # type: ignore[no-any-return]
 
     def metric_rows(self, run_id: str) -> dict[str, float | None]:
         """The normalised ``metrics`` rows of one run (empty unless it is done)."""
@@ -911,22 +919,11 @@ class Registry:
 
     def get_sweep(self, id_or_prefix: str) -> SweepRecord:
         """The sweep with this id, or the only sweep whose id starts with it (≥ 4 characters)."""
-        query = id_or_prefix.strip().lower()
-        if len(query) < MIN_PREFIX:
-            raise SweepNotFoundError(id_or_prefix, reason=f"`{id_or_prefix}` is too short to "
-                                     f"name a sweep (give at least {MIN_PREFIX} characters)")
-        if not re.fullmatch(rf"{SWEEP_PREFIX}[0-9a-f]{{0,{ID_HEX}}}", query):
-            raise SweepNotFoundError(id_or_prefix, reason=f"`{id_or_prefix}` is not a sweep id "
-                                     f"(ids look like {SWEEP_PREFIX}0123456789ab)")
         with self._lock:
-            conn = self._connection()
-            rows = conn.execute("SELECT * FROM sweeps WHERE id GLOB ? ORDER BY id LIMIT 11",
-                                (query + "*",)).fetchall()
-            if len(rows) != 1:
-                raise SweepNotFoundError(id_or_prefix, [row["id"] for row in rows])
-            count = conn.execute("SELECT count(*) FROM runs WHERE sweep_id = ?",
-                                 (rows[0]["id"],)).fetchone()[0]
-        return _sweep_record(rows[0], int(count))
+            row = self._by_prefix("sweeps", SWEEP_PREFIX, id_or_prefix, SweepNotFoundError)
+            count = self._connection().execute("SELECT count(*) FROM runs WHERE sweep_id = ?",
+                                               (row["id"],)).fetchone()[0]
+        return _sweep_record(row, int(count))
 
     def list_sweeps(self, spec: str | None = None, *, lineage: str | None = None,
                     limit: int | None = 50) -> list[SweepRecord]:
