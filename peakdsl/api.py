@@ -6,7 +6,7 @@ that need them, so ``peak check`` never pays for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ class CheckResult:
 
 def check(paths: Sequence[str] = ("specs",), root: Path | None = None) -> CheckResult:
     """Parse and check specs (and what they reference); never raises on bad specs."""
+    regular_paths(paths)
     project = load_project(list(paths), root)
     return CheckResult(project, tuple(project.diagnostics))
 
@@ -49,7 +50,7 @@ def compile(root: Path | None = None, out_dir: Path | None = None,
     from .compile.artifacts import compile_specs, stale_files, write_compiled
     from .lang.project import find_root
 
-    root = find_root(root or Path.cwd())
+    root = find_root(project_folder(root) or Path.cwd())
     out_dir = out_dir or root / "compiled"
     project = load_project([str(root / "specs")], root)
     if not project.ok:
@@ -59,14 +60,57 @@ def compile(root: Path | None = None, out_dir: Path | None = None,
         changed = stale_files(out_dir, compiled.files)
     else:
         changed = write_compiled(out_dir, compiled.files)
-    return CompileResult(tuple(project.diagnostics), tuple(changed), out_dir,
+    return CompileResult((*project.diagnostics, *compiled.notes), tuple(changed), out_dir,
                          dict(compiled.artifacts))
+
+
+def project_folder(root: Path | None) -> Path | None:
+    """An explicit ``--root``, checked: U001 when it does not exist, U007 when it is a file."""
+    if root is None or root.is_dir():
+        return root
+    from .lang.project import UsageError, display_path
+
+    shown = display_path(root)
+    if root.exists():
+        raise UsageError(diag("U007", f"--root {shown}: is a file, not a folder", "--root",
+                              help="--root takes the project folder (the one holding specs/)"))
+    raise UsageError(diag("U001", f"--root {shown}: no such folder", "--root",
+                          help="--root takes the project folder (the one holding specs/)"))
+
+
+def regular_paths(paths: Sequence[str]) -> None:
+    """U007 for a spec path that is neither a file nor a folder: reading ``/dev/zero`` or a
+    pipe as a spec would never end."""
+    from .lang.project import UsageError
+
+    for raw in paths:
+        path = Path(raw)
+        if path.exists() and not (path.is_file() or path.is_dir()):
+            raise UsageError(diag("U007", f"{raw} is not a regular file (a device, pipe or "
+                                  "socket)", raw, help="give a .peak file or a folder of them"))
+
+
+def _one_spec_file(path: str) -> None:
+    """U007 when a command that runs one spec is given a folder (it would pick one at random)
+    or something that is not a file at all."""
+    regular_paths([path])
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    from .lang.project import UsageError
+
+    found = sorted(folder.rglob("*.peak"), key=lambda p: ("strategies" not in p.parts, p))
+    example = next(iter(found), None)
+    raise UsageError(diag("U007", f"{path} is a folder; this command takes one spec file",
+                          path, help=f"e.g. {example.as_posix()}" if example
+                          else "give the path of a .peak file"))
 
 
 def compile_spec(path: str, root: Path | None = None) -> object:
     """Compile one spec in memory (with what it references) and return its artifact model."""
     from .compile.artifacts import compile_specs
 
+    _one_spec_file(path)
     project = load_project([path], root)
     if not project.ok:
         raise SpecError(tuple(project.diagnostics))
@@ -114,10 +158,15 @@ class BacktestRun:
 def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
              start: str | None = None, end: str | None = None,
              overrides: Sequence[str] = (), fee_bps: float | None = None,
-             capital: float = 10_000.0, record: bool = True) -> BacktestRun:
-    """Compile ``spec``, load its data, run it, and (by default) record it in the registry.
+             capital: float = 10_000.0, record: bool = True,
+             outputs: Callable[[Any], None] | None = None) -> BacktestRun:
+    """Compile ``spec``, load its data, run it, write its outputs, and (by default) record it.
 
-    Raises ``SpecError`` with diagnostics for spec, override or data problems.
+    ``outputs(result)`` writes what the caller asked for (reports, trades); the run is recorded
+    only after it returned, so a run whose outputs failed leaves no registry row. The registry
+    is opened before the run, so a project that cannot record (read-only, a damaged registry)
+    fails in a second, not after the run. Raises ``SpecError`` with diagnostics for spec,
+    override or data problems and ``UsageError`` for bad input and unwritable paths.
     """
     from .backtest import run_backtest
     from .compile.artifacts import dump_model, sha256
@@ -144,27 +193,76 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
     except DataError as exc:
         raise SpecError(tuple(exc.diagnostics)) from None
     source = Path(spec).read_text(encoding="utf-8")
-    result = run_backtest(artifact, candles, source, sha256(dump_model(artifact)), params,
-                          capital=capital, fee_bps=fee_bps)
-    run_id = None
-    if record:
-        from .registry.store import Registry
-
-        with Registry(project_root) as registry:
-            run_id = registry.record_backtest(result)
+    registry = _open_registry(project_root) if record else None
+    try:
+        result = run_backtest(artifact, candles, source, sha256(dump_model(artifact)), params,
+                              capital=capital, fee_bps=fee_bps)
+        if outputs is not None:
+            outputs(result)
+        run_id = _record(registry, result) if registry is not None else None
+    finally:
+        if registry is not None:
+            registry.close()
     return BacktestRun(result, run_id)
 
 
+def _open_registry(root: Path) -> Any:
+    """The project's run registry, or ``UsageError`` (U006/U007/U009) saying why not."""
+    import sqlite3
+
+    from .failures import registry_failure
+    from .lang.project import UsageError
+    from .registry.store import Registry, RegistryError, registry_path
+
+    try:
+        return Registry(root)
+    except (OSError, sqlite3.DatabaseError, RegistryError) as exc:
+        raise UsageError(registry_failure(exc, registry_path(root))) from None
+
+
+def _record(registry: Any, result: Any) -> str:
+    import sqlite3
+
+    from .failures import registry_failure
+    from .lang.project import UsageError
+    from .registry.store import RegistryError
+
+    try:
+        return str(registry.record_backtest(result))
+    except (OSError, sqlite3.DatabaseError, RegistryError) as exc:
+        raise UsageError(registry_failure(exc, registry.path)) from None
+
+
+DATES = ("1970-01-01", "2200-01-01")  # the range a candle time may have (as D003)
+
+
+def _utc(text: str) -> Any:
+    """``text`` as a UTC timestamp (naive means UTC), or None when pandas cannot place it."""
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(text)
+        if stamp is pd.NaT:
+            return None
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
 def _timestamp(text: str | None, option: str) -> Any:
+    """``--from``/``--to`` as a UTC timestamp, or U005: unreadable, NaT, or outside 1970–2200."""
     if text is None:
         return None
     import pandas as pd
 
     from .lang.project import UsageError
 
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
+    stamp = _utc(text)
+    if stamp is None:
         raise UsageError(diag("U005", f"{option} {text!r} is not a date", option,
-                              help="use ISO dates like 2024-01-31 or 2024-01-31T12:00")) from None
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+                              help="use ISO dates like 2024-01-31 or 2024-01-31T12:00"))
+    if not pd.Timestamp(DATES[0], tz="UTC") <= stamp < pd.Timestamp(DATES[1], tz="UTC"):
+        raise UsageError(diag("U005", f"{option} {text!r} is outside {DATES[0][:4]}.."
+                              f"{DATES[1][:4]}", option,
+                              help="market data lies between 1970 and 2200; check the year"))
+    return stamp

@@ -20,7 +20,9 @@ from . import __version__
 from .compile import models as m
 from .data.candles import CandleSet
 from .engine.evaluate import Signals, evaluate
+from .engine.explain import no_trade_notes
 from .engine.results import EXIT_REASONS, SimResult, SimSettings
+from .engine.stats import bars_per_year, calendar_warning
 
 YEAR_SECONDS = 365 * 86_400
 
@@ -50,8 +52,10 @@ class BacktestResult:
         return self.candles.frame.index
 
     def trades_frame(self) -> pd.DataFrame:
-        """Closed trades with bar times and readable sides and exit reasons."""
-        t = self.sim.trades
+        """Closed trades with bar times and readable sides and exit reasons; then the position
+        an ``end_of_data mark`` run left open (exit reason ``open``, valued at the last close)."""
+        t = {k: np.concatenate([self.sim.trades[k], self.sim.open_trades[k]])
+             for k in self.sim.trades}
         times = self.times
         return pd.DataFrame({
             "entry_time": times[t["entry_bar"].astype(int)],
@@ -60,6 +64,7 @@ class BacktestResult:
             "qty": t["qty"], "entry_price": t["entry_price"], "exit_price": t["exit_price"],
             "fees": t["fees"], "pnl": t["pnl"], "return": t["return"],
             "exit_reason": [EXIT_REASONS[int(i)] for i in t["exit_reason"]],
+            "reduced": t["reduced"] != 0,
         })
 
 
@@ -80,7 +85,8 @@ def sim_settings(cfg: m.StrategyConfig, params: Mapping[str, float], warmup: int
         take_profit=scalar(cfg.take_profit), trailing_stop=scalar(cfg.trailing_stop),
         qty_step=ex.qty_step or 0.0,
         min_notional=ex.min_notional.amount if ex.min_notional else 0.0,
-        warmup=warmup, bars_per_year=YEAR_SECONDS / cfg.timeframe_seconds,
+        warmup=warmup, bars_per_year=bars_per_year(cfg.timeframe_seconds, cfg.calendar),
+        end_of_data=ex.end_of_data, leverage=ex.leverage, calendar=cfg.calendar,
     )
 
 
@@ -107,6 +113,11 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
         warnings.append("fill close: orders fill at the signal bar's close (optimistic)")
     if candles.synthetic:
         warnings.append(f"data source: {candles.source}")
+    calendar = calendar_warning(f.index, cfg.timeframe_seconds, cfg.calendar,
+                                cfg.calendar_declared)
+    if calendar:
+        warnings.append(calendar)
+    warnings.extend(no_trade_notes(signals, sim, len(f)))
     return BacktestResult(
         spec=cfg.name, source_path=artifact.source.path, source_text=source_text,
         artifact_sha256=artifact_sha256, market=cfg.market.symbol, timeframe=cfg.timeframe,
@@ -147,6 +158,7 @@ class MetricsDoc(_Frozen):
     exposure: float | None
     fees_paid: float | None
     ambiguous_bars: int | None
+    orders_reduced: int | None
 
 
 class DataDoc(_Frozen):
@@ -156,6 +168,20 @@ class DataDoc(_Frozen):
     bars: int
     start: str
     end: str
+
+
+class OpenTradeDoc(_Frozen):
+    """The position an ``end_of_data mark`` run leaves open, valued at the last close."""
+
+    side: str
+    qty: float
+    entry_time: str
+    entry_price: float
+    mark_price: float
+    fees: float
+    unrealised_pnl: float
+    unrealised_return: float
+    reduced: bool
 
 
 class BacktestDoc(_Frozen):
@@ -173,6 +199,8 @@ class BacktestDoc(_Frozen):
     params: dict[str, float]
     settings: dict[str, float | int | str]
     metrics: MetricsDoc
+    final_equity: float
+    open_trade: OpenTradeDoc | None
     warnings: list[str]
 
 
@@ -192,5 +220,19 @@ def backtest_doc(result: BacktestResult, run_id: str | None) -> BacktestDoc:
                      end=times[-1].isoformat() if len(times) else ""),
         params=dict(sorted(result.params.items())),
         settings={k: v for k, v in sorted(settings.items()) if v is not None},
-        metrics=MetricsDoc.model_validate(result.metrics), warnings=list(result.warnings),
+        metrics=MetricsDoc.model_validate(result.metrics),
+        final_equity=float(result.sim.equity[-1]) if len(times) else result.settings.capital,
+        open_trade=_open_trade(result), warnings=list(result.warnings),
     )
+
+
+def _open_trade(result: BacktestResult) -> OpenTradeDoc | None:
+    t = result.sim.open_trades
+    if not len(t["entry_bar"]):
+        return None
+    return OpenTradeDoc(
+        side="long" if t["side"][0] > 0 else "short", qty=float(t["qty"][0]),
+        entry_time=result.times[int(t["entry_bar"][0])].isoformat(),
+        entry_price=float(t["entry_price"][0]), mark_price=float(t["exit_price"][0]),
+        fees=float(t["fees"][0]), unrealised_pnl=float(t["pnl"][0]),
+        unrealised_return=float(t["return"][0]), reduced=bool(t["reduced"][0]))

@@ -16,6 +16,7 @@ LABELS = {
     "trades": "Trades", "avg_trade": "Average trade", "best_trade": "Best trade",
     "worst_trade": "Worst trade", "exposure": "Exposure", "fees_paid": "Fees paid",
     "ambiguous_bars": "Ambiguous bars (stop and target in one bar)",
+    "orders_reduced": "Orders reduced to fit the account",
 }
 
 
@@ -51,6 +52,11 @@ def print_summary(result: BacktestResult, run_id: str | None, trades: Path | Non
     for name, label in LABELS.items():
         table.add_row(label, format_metric(name, result.metrics.get(name)))
     console.print(table)
+    equity = result.sim.equity
+    final = float(equity[-1]) if len(equity) else result.settings.capital
+    still_open = len(result.sim.open_trades["entry_bar"])
+    console.print(f"final equity: {final:,.2f}"
+                  + (" (a position left open, valued at the last close)" if still_open else ""))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"artifact sha256 {result.artifact_sha256[:16]}…  data "

@@ -1,7 +1,11 @@
 """The `peak` command line: parses arguments, calls ``peakdsl.api``, prints, exits.
 
-The only module that prints. Exit codes: 0 ok, 1 spec errors, 2 usage or internal error.
-Tracebacks never reach the user: internal errors are reported as such (I001).
+The only module that prints. Exit codes: 0 ok, 1 spec or data errors, 2 usage or internal
+error. Every bad input is a coded diagnostic: click's own parse errors (an unknown option, a
+value of the wrong type, a missing argument) are turned into U005/U008 by ``PeakGroup``,
+options validate themselves while parsed (``peakdsl.cli_options``), and an exception a
+command lets through becomes the diagnostic ``peakdsl.failures`` has for it (an unwritable
+path, a damaged registry) or, only for peak's own bugs, I001. Tracebacks never reach the user.
 """
 
 from __future__ import annotations
@@ -14,16 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
-from .cli_options import CapitalOpt, DataOpt, FeeOpt, FromOpt, ToOpt
+from .cli_options import CapitalOpt, DataOpt, FeeOpt, FromOpt, ToOpt, check_period
 from .lang.diagnostics import Diagnostic, diag, has_errors
 from .lang.project import UsageError
 from .lang.render import render_json, render_text
 from .lang.source import SourceFile
 from .registry.cli import runs_app
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="peak — spec-driven research and trading for crypto quant teams.")
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,28 +36,122 @@ class Format(str, Enum):
     json = "json"
 
 
+# The click exceptions typer raises: recent typers vendor click (typer._click), older ones
+# use click itself; typer.BadParameter is public in both and names the module.
+CLICK: Any = sys.modules[typer.BadParameter.__module__]
+# click's parse errors, most specific first: a missing argument is a BadParameter too.
+CLICK_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (CLICK.MissingParameter, "U008"), (CLICK.BadParameter, "U005"), (CLICK.UsageError, "U008"))
+
+
+class _NeverRaised(Exception):
+    """Stands in for click's NoArgsIsHelpError where click predates it (before 8.2)."""
+
+
+NO_ARGS_IS_HELP: type[Exception] = getattr(CLICK, "NoArgsIsHelpError", _NeverRaised)
+
+
+def click_diagnostic(exc: Exception) -> Diagnostic:
+    """A click parse error as U005 (a value of the wrong type or not in the list) or U008."""
+    code = next(code for kind, code in CLICK_CODES if isinstance(exc, kind))
+    opts = getattr(getattr(exc, "param", None), "opts", None) or [
+        getattr(exc, "option_name", None) or ""]
+    where = opts[0] if opts[0].startswith("-") else "<peak>"
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "peak"
+    return diag(code, exc.format_message(), where,  # type: ignore[attr-defined]
+                help=f"see `{command} --help`")
+
+
+class PeakGroup(TyperGroup):
+    """The root command: every error it sees leaves as a coded diagnostic and exit code 2.
+
+    click would print its own boxed message without a code for a parse error, and an option
+    callback's ``UsageError`` would escape as a traceback; both are rendered here, once.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        run = super().main
+        if not standalone_mode:
+            return run(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = run(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except NO_ARGS_IS_HELP as exc:
+            sys.exit(getattr(exc, "exit_code", EXIT_USAGE))  # the help is already printed
+        except CLICK.UsageError as exc:
+            emit([click_diagnostic(exc)])
+            sys.exit(EXIT_USAGE)
+        except UsageError as exc:
+            emit([exc.diagnostic])
+            sys.exit(EXIT_USAGE)
+        except CLICK.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.stderr.write("Aborted!\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+app = typer.Typer(cls=PeakGroup, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
+                  help="peak — spec-driven research and trading for crypto quant teams.")
+
+
+def internal_error(exc: BaseException) -> Diagnostic:
+    return diag("I001", f"internal error: {type(exc).__name__}: {exc}", "<peak>",
+                help="this is a bug in peak, not in your spec; please report it")
+
+
+def _format_of(kwargs: dict[str, Any]) -> Format:
+    """Diagnostics as JSON when the command was asked for JSON (``--format json``, ``--json``)."""
+    if kwargs.get("as_json"):
+        return Format.json
+    fmt = kwargs.get("format", Format.text)
+    return fmt if isinstance(fmt, Format) else Format.text
+
+
 def guarded(func: F) -> F:
-    """Turn usage errors and unexpected exceptions into diagnostics and exit code 2."""
+    """Turn what a command raises into one diagnostic and exit code 2 (no traceback).
+
+    Usage errors carry their diagnostic; an unwritable path or a damaged registry gets the
+    one ``peakdsl.failures`` knows; anything else is peak's bug (I001).
+    """
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .failures import diagnostic_for
+
         try:
             return func(*args, **kwargs)
-        except UsageError as exc:
-            emit([exc.diagnostic], kwargs.get("format", Format.text))
-            raise typer.Exit(EXIT_USAGE) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
-            d = diag("I001", f"internal error: {type(exc).__name__}: {exc}", "<peak>",
-                     help="this is a bug in peak, not in your spec; please report it")
-            emit([d], kwargs.get("format", Format.text))
+            emit([diagnostic_for(exc) or internal_error(exc)], _format_of(kwargs))
             raise typer.Exit(EXIT_USAGE) from None
     return wrapper  # type: ignore[return-value]
 
 
+def exit_code(diags: Sequence[Diagnostic]) -> int:
+    """2 when every error is a usage error (U…: a date outside the data, an oversized grid),
+    1 when any is a spec, param or data error."""
+    errors = [d for d in diags if d.is_error]
+    return EXIT_USAGE if errors and all(d.code.startswith("U") for d in errors) \
+        else EXIT_SPEC
+
+
 def _source_lookup(path: str) -> SourceFile | None:
+    """A snippet's text: regular text files only (a device such as ``/dev/zero`` never ends)."""
+    from .lang.parser import MAX_FILE_BYTES
+
+    file = Path(path)
+    if file.suffix.lower() in (".parquet", ".pq"):  # binary data files: no snippet
+        return None
     try:
-        return SourceFile.of(path, Path(path).read_text("utf-8", errors="replace"))
+        if not file.is_file() or file.stat().st_size > MAX_FILE_BYTES:
+            return None
+        return SourceFile.of(path, file.read_text("utf-8", errors="replace"))
     except OSError:
         return None
 
@@ -107,8 +203,10 @@ def check_cmd(paths: PathsArg = None, format: FormatOpt = Format.text) -> None:
 def fmt_cmd(paths: PathsArg = None, check: FmtCheckOpt = False,
             format: FormatOpt = Format.text) -> None:
     """Format specs canonically (idempotent; comments kept)."""
+    from .api import regular_paths
     from .lang.fmt import format_paths
 
+    regular_paths(paths or ["specs"])
     results = format_paths(paths or ["specs"], check)
     diags = [d for r in results for d in r.diagnostics]
     if diags:
@@ -129,8 +227,15 @@ class GraphFormat(str, Enum):
     mermaid = "mermaid"
 
 
+def _root_folder(value: Path | None) -> Path | None:
+    from .api import project_folder
+
+    return project_folder(value)
+
+
 RootOpt = Annotated[Path | None,
-                    typer.Option("--root", help="project folder [default: nearest with specs/]")]
+                    typer.Option("--root", help="project folder [default: nearest with specs/]",
+                                 callback=_root_folder)]
 CompileCheckOpt = Annotated[bool, typer.Option(
     "--check", help="only report whether compiled/ is stale (exit 1 if so)")]
 
@@ -178,7 +283,7 @@ def graph_cmd(spec: Annotated[str, typer.Argument(help="a strategy spec file")],
         artifact = api.compile_spec(spec)
     except api.SpecError as exc:
         emit(exc.diagnostics, Format.text)
-        raise typer.Exit(EXIT_SPEC) from None
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
     if not isinstance(artifact, StrategyArtifact):
         raise UsageError(diag("U003", f"`peak graph` needs a strategy; {spec} is a "
                               f"{getattr(artifact, 'kind', '?')}", spec))
@@ -207,20 +312,21 @@ def backtest_cmd(
                                          help="record the run in .peak/registry")] = True,
 ) -> None:
     """Backtest a strategy on its market's data (cache, --data, or the synthetic demo)."""
+    from functools import partial
+
     from . import api
 
-    if report is not None and report.suffix.lower() not in (".html", ".htm", ".md"):
-        raise UsageError(diag("U005", f"--report {report}: use a .html or .md file",
-                              "--report"))
-    if fee_bps is not None and not 0 <= fee_bps <= 1000:
-        raise UsageError(diag("U005", f"--fee-bps {fee_bps:g} is outside 0..1000", "--fee-bps"))
+    _check_outputs(spec, data, trades, report)
+    check_period(start, end)
     try:
         run = api.backtest(spec, data=data, start=start, end=end, overrides=set_ or (),
-                           fee_bps=fee_bps, capital=capital, record=record)
+                           fee_bps=fee_bps, capital=capital, record=record,
+                           outputs=partial(_write_outputs, trades=trades, report=report))
     except api.SpecError as exc:
         emit(exc.diagnostics, Format.json if as_json else Format.text)
-        raise typer.Exit(EXIT_SPEC) from None
-    _write_outputs(run, trades, report)
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
+    if run.result.candles.warnings:  # --data: the import's D008/D009 (stderr, also with --json)
+        emit(run.result.candles.warnings, Format.text)
     if as_json:
         from .backtest import backtest_doc
 
@@ -232,16 +338,36 @@ def backtest_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-def _write_outputs(run: Any, trades: Path | None, report: Path | None) -> None:
-    from .atomic import write_atomic
+REPORT_SUFFIXES = (".html", ".htm", ".md")  # as peakdsl.report.REPORT_SUFFIXES (import-light)
+
+
+def _check_outputs(spec: str, data: Path | None, trades: Path | None,
+                   report: Path | None) -> None:
+    """Refuse outputs that cannot be written before the backtest runs (nothing is recorded)."""
+    from .outputs import check_distinct, check_output
+
+    if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
+        raise UsageError(diag("U005", f"--report {report}: use a .html or .md file",
+                              "--report"))
+    inputs = [Path(spec), *([data] if data is not None else [])]
+    check_distinct([("--trades", trades), ("--report", report)], inputs)
+    for option, path in (("--trades", trades), ("--report", report)):
+        if path is not None:
+            check_output(path, option)
+
+
+def _write_outputs(result: Any, trades: Path | None, report: Path | None) -> None:
+    """Write the trades CSV and the report; called by the API before the run is recorded."""
+    from .outputs import write_output
 
     if trades is not None:
-        frame = run.result.trades_frame()
-        write_atomic(trades, frame.to_csv(index=False, float_format="%.10g").encode())
+        frame = result.trades_frame()
+        write_output(trades, frame.to_csv(index=False, float_format="%.10g").encode(),
+                     "--trades")
     if report is not None:
         from .report import write_report
 
-        write_report(run.result, report)
+        write_report(result, report)
 
 
 app.add_typer(runs_app, name="runs")

@@ -90,14 +90,12 @@ def resolve_overrides(cfg: m.StrategyConfig, items: Sequence[str]
 
 
 def _check_requires(cfg: m.StrategyConfig, values: dict[str, float]) -> list[Diagnostic]:
-    import numexpr as ne
-    import numpy as np
+    from .engine.evaluate import require_masks
 
     merged = {p.name: p.default for p in cfg.params} | values
-    local = {f"p_{k}": np.float64(v) for k, v in merged.items()}
     out = []
-    for req in cfg.requires:
-        if not bool(ne.evaluate(req.expr, local_dict=local, global_dict={})):
+    for req, holds in require_masks(cfg, merged):
+        if not bool(holds):
             out.append(diag("T010", f"overrides violate `require {req.source}`", WHERE,
                             help=", ".join(f"{k} = {v:g}" for k, v in sorted(merged.items()))))
     return out

@@ -50,7 +50,33 @@ def test_json_output_validates_and_is_deterministic(project: Path) -> None:
     assert doc["data"]["source"].startswith("synthetic demo")
     assert any("synthetic demo" in w for w in doc["warnings"])
     assert doc["metrics"]["trades"] > 0
-    assert set(doc["metrics"]) >= {"sharpe", "max_drawdown", "profit_factor", "trades"}
+    assert set(doc["metrics"]) >= {"sharpe", "max_drawdown", "profit_factor", "trades",
+                                   "orders_reduced"}
+    assert doc["final_equity"] == pytest.approx(10_000 * (1 + doc["metrics"]["total_return"]))
+    assert doc["open_trade"] is None  # `end_of_data close` (the default) closes everything
+    assert doc["settings"]["end_of_data"] == "close" and doc["settings"]["leverage"] == 1
+
+
+def test_end_of_data_mark_in_the_json_and_the_trades_csv(project: Path) -> None:
+    """A position left open is valued at the last close: `final_equity` includes it, the
+    JSON has it as `open_trade` and the trades CSV as a last row with exit reason `open`."""
+    spec = project / "specs" / "strategies" / "hold.peak"
+    spec.write_text("strategy hold {\n market BTC/USDT\n timeframe 1h\n"
+                    " entry long when close > 0\n size 100% of equity\n"
+                    " execution { end_of_data mark fees 10bps slippage 0bps }\n}\n")
+    run = peak("backtest", str(spec), "--json", "--no-record", "--trades", "t.csv", cwd=project)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(doc)
+    assert doc["metrics"]["trades"] == 0 and doc["metrics"]["exposure"] > 0.99
+    opened = doc["open_trade"]
+    assert opened["side"] == "long" and opened["reduced"] is False
+    # bought with all 10,000 (fee included) at the second bar's open, marked at the last close
+    assert opened["qty"] * opened["entry_price"] * 1.001 == pytest.approx(10_000)
+    assert doc["final_equity"] == pytest.approx(10_000 + opened["unrealised_pnl"])
+    trades = pd.read_csv(project / "t.csv")
+    assert trades["exit_reason"].tolist() == ["open"]
+    assert trades["reduced"].tolist() == [False]
 
 
 def test_text_output_says_where_the_data_came_from(project: Path) -> None:
@@ -121,6 +147,7 @@ def test_outputs_and_registry(project: Path) -> None:
     assert len(trades) == doc["metrics"]["trades"]
     assert set(trades["exit_reason"]) <= {"signal", "stop_loss", "take_profit", "trailing_stop",
                                           "end_of_data"}
+    assert "reduced" in trades.columns
     assert doc["artifact_sha256"] in (project / "r.md").read_text()
     shown = peak("runs", "show", doc["run_id"], "--json", cwd=project)
     assert shown.returncode == 0, shown.stderr

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from .. import __version__
 from ..atomic import write_atomic
 from ..lang.checker import CheckedSpec
+from ..lang.diagnostics import Diagnostic, diag
+from ..lang.lookback import MAX_FORMS
 from ..lang.project import Project
 from . import models as m
 from .emit import emit_portfolio, emit_promotion, emit_risk, emit_strategy
@@ -54,6 +56,7 @@ class Compiled:
     """Everything ``compiled/`` should contain, by path relative to it."""
 
     files: dict[str, bytes] = field(default_factory=dict)
+    notes: list[Diagnostic] = field(default_factory=list)  # warnings found while compiling
     artifacts: dict[str, m.StrategyArtifact | m.PortfolioArtifact | m.RiskArtifact
                     | m.PromotionArtifact] = field(default_factory=dict)
 
@@ -94,6 +97,7 @@ def compile_specs(project: Project) -> Compiled:
         source = path.read_bytes()
         rel_source = relative_source(project.root, path)
         artifact = build_artifact(spec, source, rel_source, hashes)
+        out.notes.extend(compile_notes(spec, artifact, str(path)))
         data = dump_model(artifact)
         rel = f"{spec.kind}/{spec.name}.json"
         out.files[rel] = data
@@ -108,6 +112,17 @@ def compile_specs(project: Project) -> Compiled:
     out.files[MANIFEST] = dump_model(manifest)
     validate_files(out.files)
     return out
+
+
+def compile_notes(spec: CheckedSpec, artifact: m._Artifact, path: str) -> list[Diagnostic]:
+    """W005 for a strategy whose warm-up had to be bounded (lang/lookback.py)."""
+    config = getattr(artifact, "config", None)
+    if not isinstance(config, m.StrategyConfig) or config.warmup.exact:
+        return []
+    return [diag("W005", f"the warm-up of `{spec.name}` is an upper bound "
+                 f"({config.warmup_bars} bars at the defaults)", path, spec.decl.name_span,
+                 f"its lets stack more than {MAX_FORMS} window combinations; the first "
+                 "signals may come a little later than the exact warm-up would allow")]
 
 
 def validate_files(files: Mapping[str, bytes]) -> None:

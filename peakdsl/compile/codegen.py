@@ -10,31 +10,24 @@ constants are printed by the compiler, so numexpr only ever sees compiler-made t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .ir import LEAVES, Node, SignalGraph
+from .ops import OPS
 
 MAX_OPERANDS = 31  # numexpr/NumPy iterator limit, output included
-
-TEMPLATES = {
-    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
-    "neg": "(-{0})", "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})",
-    "ge": "({0} >= {1})", "eq": "({0} == {1})",
-    "ne": "(({0} != {1}) & ({0} == {0}) & ({1} == {1}))",  # NaN compares False, always
-    "and": "({0} & {1})",
-    "or": "({0} | {1})", "not": "(~{0})", "where": "where({0}, {1}, {2})", "abs": "abs({0})",
-    "log": "log({0})", "sqrt": "sqrt({0})", "min": "where({0} < {1}, {0}, {1})",
-    "max": "where({0} > {1}, {0}, {1})",
-}
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """Compute one node: a kernel call (``expr`` None) or a numexpr expression."""
+    """Compute one node: a kernel call, a numexpr expression over series, or a ``scalar``
+    operator over params and constants (``ops.apply``, never numexpr)."""
 
     node: int
     expr: str | None = None
     inputs: tuple[tuple[str, int], ...] = ()  # numexpr variable → node id
+    kind: str = "kernel"
 
 
 def var(node_id: int) -> str:
@@ -42,23 +35,32 @@ def var(node_id: int) -> str:
 
 
 def const_text(value: float | str | bool | None) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    assert isinstance(value, float)
+    assert isinstance(value, float) and math.isfinite(value), value
     text = repr(value)
     return f"({text})" if value < 0 else text
 
 
+def _inline_const(node: Node) -> bool:
+    """Finite numbers are printed into the text; anything else is passed as a variable."""
+    return node.op == "const" and isinstance(node.value, float) and math.isfinite(node.value)
+
+
 def materialised(graph: SignalGraph) -> set[int]:
-    """Nodes that must exist as arrays (see module docstring)."""
+    """Nodes that must exist as arrays (see module docstring), plus every operator over
+    params only (a ``scalar`` step) and every non-leaf operand that a template repeats."""
     consumers = graph.consumers()
-    keep = set(graph.rules.values()) | set(graph.lets.values())
+    keep = set(graph.rules.values()) | set(graph.lets.values()) | set(graph.requires)
     for node in graph.nodes:
         if not node.elementwise:
             keep.add(node.id)
             keep.update(i for i in node.inputs)
-        elif len(consumers[node.id]) > 1:
+            continue
+        if len(consumers[node.id]) > 1 or not node.series:
             keep.add(node.id)
+        for k in OPS[node.op].repeated:
+            child = graph.nodes[node.inputs[k]]
+            if child.elementwise:
+                keep.add(child.id)
     return keep
 
 
@@ -70,20 +72,21 @@ class _Emitter:
     def text(self, node_id: int, root: int, used: set[int]) -> str:
         """Expression text for ``node_id`` inside the expression computing ``root``."""
         node = self.graph.nodes[node_id]
-        if node.op == "const":
+        if _inline_const(node):
             return const_text(node.value)
         if node_id != root and (node_id in self.keep or not node.elementwise):
             used.add(node_id)
             return var(node_id)
         args = [self.text(i, root, used) for i in node.inputs]
-        return TEMPLATES[node.op].format(*args)
+        constant = [_inline_const(self.graph.nodes[i]) for i in node.inputs]
+        return OPS[node.op].text(args, constant)
 
     def step(self, node: Node) -> Step:
         while True:
             used: set[int] = set()
             text = self.text(node.id, node.id, used)
             if len(used) + 1 <= MAX_OPERANDS:
-                return Step(node.id, text, tuple((var(i), i) for i in sorted(used)))
+                return Step(node.id, text, tuple((var(i), i) for i in sorted(used)), "expr")
             self.keep.add(self._largest_inlined(node))
 
     def _largest_inlined(self, node: Node) -> int:
@@ -116,6 +119,8 @@ def emit_program(graph: SignalGraph) -> tuple[Step, ...]:
             continue
         if not node.elementwise:
             steps.append(Step(node.id))
+        elif not node.series:
+            steps.append(Step(node.id, kind="scalar"))
         elif node.id in emitter.keep:
             steps.append(emitter.step(node))
     # splitting may have materialised nodes that come earlier than their consumer's step

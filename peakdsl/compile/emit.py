@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from ..lang import ast
 from ..lang.checker import CheckedSpec
@@ -13,51 +14,18 @@ from .codegen import Step, emit_program
 from .ir import SignalGraph
 from .lower import lower_strategy
 
-SCALAR_OPS = {"+": "+", "-": "-", "*": "*", "/": "/", "<": "<", "<=": "<=", ">": ">",
-              ">=": ">=", "==": "==", "!=": "!=", "and": "&", "or": "|"}
-SCALAR_FUNCS = {"abs": "abs({0})", "sqrt": "sqrt({0})", "log": "log({0})",
-                "min": "where({0} < {1}, {0}, {1})", "max": "where({0} > {1}, {0}, {1})",
-                "clip": "where(where({0} > {1}, {0}, {1}) < {2}, where({0} > {1}, {0}, {1}), {2})"}
-
-
-def param_var(name: str) -> str:
-    """numexpr variable for a param in `require` expressions (never a numexpr function name)."""
-    return f"p_{name}"
-
-
-def scalar_expr(expr: ast.Expr) -> str:
-    """numexpr text of a constant expression over params (checked beforehand)."""
-    match expr:
-        case ast.Number(value=v) | ast.Percent(value=v) | ast.Bps(value=v):
-            return repr(float(v))
-        case ast.Bool(value=b):
-            return "True" if b else "False"
-        case ast.Name(id=name):
-            return param_var(name)
-        case ast.Neg(operand=o):
-            return f"(-{scalar_expr(o)})"
-        case ast.Not(operand=o):
-            return f"(~{scalar_expr(o)})"
-        case ast.Binary(op=op, left=a, right=b):
-            return f"({scalar_expr(a)} {SCALAR_OPS[op]} {scalar_expr(b)})"
-        case ast.IfElse(cond=c, then=t, orelse=e):
-            return f"where({scalar_expr(c)}, {scalar_expr(t)}, {scalar_expr(e)})"
-        case ast.Call(func=f, args=args) if f in SCALAR_FUNCS:
-            return SCALAR_FUNCS[f].format(*(scalar_expr(a) for a in args))
-    raise ValueError(f"not a constant expression: {type(expr).__name__}")
-
 
 def lookback_model(lb: SymLookback) -> m.Lookback:
     forms = [m.LinearForm(const=f.const, terms=dict(f.terms)) for f in lb.forms]
-    return m.Lookback(forms=forms, text=lb.text())
+    return m.Lookback(forms=forms, text=lb.text(), exact=lb.exact)
 
 
 def graph_model(graph: SignalGraph, program: tuple[Step, ...]) -> m.Graph:
     nodes = [m.GraphNode(id=n.id, op=n.op, inputs=list(n.inputs), value=n.value, unit=n.unit,
                          series=n.series, lookback=lookback_model(n.lookback),
                          names=list(n.names)) for n in graph.nodes]
-    steps = [m.Step(node=s.node, kind="kernel" if s.expr is None else "expr", expr=s.expr,
-                    inputs=dict(s.inputs)) for s in program]
+    steps = [m.Step(node=s.node, kind=s.kind, expr=s.expr, inputs=dict(s.inputs))
+             for s in program]
     return m.Graph(nodes=nodes, program=steps, lets=graph.lets, rules=graph.rules)
 
 
@@ -97,13 +65,16 @@ def _sizing(spec: CheckedSpec, market: ast.Market) -> m.Sizing:
 def _execution(spec: CheckedSpec) -> m.Execution:
     block = spec.block("execution")
     fields: dict[str, object] = {}
-    if "fill" in block and isinstance(block["fill"].value, ast.Name):
-        fields["fill"] = block["fill"].value.id
+    for key in ("fill", "end_of_data"):
+        choice = block[key].value if key in block else None
+        if isinstance(choice, ast.Name):
+            fields[key] = choice.id
     for key in ("fees", "slippage"):
         if key in block:
             fields[key] = _scalar(block[key].value)
-    if "qty_step" in block:
-        fields["qty_step"] = _scalar(block["qty_step"].value).const
+    for key in ("qty_step", "leverage"):
+        if key in block:
+            fields[key] = _scalar(block[key].value).const
     if "min_notional" in block:
         fields["min_notional"] = _money(block["min_notional"].value)
     return m.Execution.model_validate(fields)
@@ -117,9 +88,10 @@ def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
     timeframe = settings["timeframe"].value
     assert isinstance(market, ast.Market) and isinstance(timeframe, ast.Duration)
     defaults = {p.name: p.default for p in spec.params}
-    requires = [m.Require(expr=scalar_expr(r.expr), source=source[r.expr.span.start:
-                                                                   r.expr.span.end])
-                for r in spec.items(ast.Require) if isinstance(r, ast.Require)]
+    texts = [source[r.expr.span.start:r.expr.span.end]
+             for r in spec.items(ast.Require) if isinstance(r, ast.Require)]
+    requires = [m.Require(node=node, source=text)
+                for node, text in zip(graph.requires, texts, strict=True)]
     stops = {k: _scalar(settings[k].value) for k in ("stop_loss", "take_profit", "trailing_stop")
              if k in settings}
     return m.StrategyConfig(
@@ -132,7 +104,16 @@ def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
         requires=requires, graph=graph_model(graph, program),
         warmup=lookback_model(graph.warmup), warmup_bars=graph.warmup.evaluate(defaults),
         sizing=_sizing(spec, market), execution=_execution(spec), **stops,
+        calendar=_calendar(settings), calendar_declared="calendar" in settings,
     )
+
+
+def _calendar(settings: Mapping[str, ast.Setting]) -> m.CalendarName:
+    """The declared annualisation calendar; crypto markets trade 24/7 (``always``)."""
+    setting = settings.get("calendar")
+    if setting is not None and isinstance(setting.value, ast.Name):
+        return cast(m.CalendarName, setting.value.id)
+    return "always"
 
 
 def _timeframe_name(seconds: int) -> str:

@@ -10,12 +10,10 @@ from dataclasses import dataclass
 
 from ..lang.lookback import Lookback
 from ..lang.typecheck import ParamInfo
+from .ops import OPS
 
 # Elementwise operators the code generator fuses into numexpr expressions.
-ELEMENTWISE = frozenset({
-    "add", "sub", "mul", "div", "neg", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not",
-    "where", "abs", "log", "sqrt", "min", "max",
-})
+ELEMENTWISE = frozenset(OPS)
 COMMUTATIVE = frozenset({"add", "mul", "eq", "ne", "and", "or"})
 LEAVES = frozenset({"source", "param", "const"})
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "lt", "<=": "le",
@@ -50,6 +48,7 @@ class SignalGraph:
     lets: dict[str, int]
     rules: dict[str, int]  # "entry_long" | "exit_long" | "entry_short" | "exit_short" → node
     params: tuple[ParamInfo, ...]
+    requires: tuple[int, ...] = ()  # one boolean node over params per `require`
 
     @property
     def warmup(self) -> Lookback:

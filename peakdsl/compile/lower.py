@@ -14,6 +14,7 @@ from ..lang.builtins import BUILTINS, DERIVED_SOURCES, SOURCES, Arg
 from ..lang.checker import CheckedSpec
 from ..lang.lookback import ZERO, Lookback
 from .ir import BINARY_OPS, COMMUTATIVE, Node, SignalGraph, Value
+from .ops import OPS, fold
 
 RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 
@@ -22,7 +23,7 @@ class Lowerer:
     def __init__(self, spec: CheckedSpec) -> None:
         self.spec = spec
         self.nodes: list[Node] = []
-        self.memo: dict[tuple[str, tuple[int, ...], Value], int] = {}
+        self.memo: dict[tuple[str, tuple[int, ...], object], int] = {}
         self.params = {p.name: p for p in spec.params}
         self.lets: dict[str, int] = {}
         self.handlers: dict[type, Callable[[ast.Expr], int]] = {
@@ -35,9 +36,13 @@ class Lowerer:
     # node construction ----------------------------------------------------
     def add(self, op: str, inputs: tuple[int, ...], value: Value = None, unit: str = "number",
             series: bool | None = None, lookback: Lookback | None = None) -> int:
+        if op in OPS:
+            simpler = self._simplify(op, inputs, unit)
+            if simpler is not None:
+                return simpler
         if op in COMMUTATIVE:
             inputs = tuple(sorted(inputs))
-        key = (op, inputs, value)
+        key = (op, inputs, _memo_value(value))
         found = self.memo.get(key)
         if found is not None:
             return found
@@ -52,6 +57,22 @@ class Lowerer:
         self.memo[key] = node.id
         return node.id
 
+    def const(self, value: float | bool, unit: str) -> int:
+        return self.add("const", (), value, "bool" if isinstance(value, bool) else unit,
+                        series=False)
+
+    def _simplify(self, op: str, inputs: tuple[int, ...], unit: str) -> int | None:
+        """Fold an operator on constants with the engine's own arithmetic (``ops.fold``), and
+        drop boolean constants from logic, so numexpr never sees a constant-only subtree."""
+        values = [self.nodes[i].value if self.nodes[i].op == "const" else None for i in inputs]
+        if all(v is not None for v in values):
+            return self.const(fold(op, *(v for v in values if isinstance(v, float | bool))),
+                              unit)
+        rule = _BOOL_RULES.get(op)
+        if rule is None or not any(isinstance(v, bool) for v in values):
+            return None
+        return rule(self, inputs, values)
+
     def unit_of(self, expr: ast.Expr, fallback: str = "number") -> str:
         ty = self.spec.types.get(id(expr))
         return ty.unit.value if ty is not None else fallback
@@ -62,13 +83,11 @@ class Lowerer:
 
     # leaves -------------------------------------------------------------
     def _const(self, expr: ast.Expr) -> int:
-        value = float(expr.value)  # type: ignore[union-attr]
-        unit = self.unit_of(expr)
-        return self.add("const", (), value, unit, series=False)
+        return self.const(float(expr.value), self.unit_of(expr))  # type: ignore[union-attr]
 
     def _bool(self, expr: ast.Expr) -> int:
         assert isinstance(expr, ast.Bool)
-        return self.add("const", (), expr.value, "bool", series=False)
+        return self.const(expr.value, "bool")
 
     def source(self, name: str) -> int:
         if name in DERIVED_SOURCES:
@@ -76,7 +95,7 @@ class Lowerer:
             total = cols[0]
             for col in cols[1:]:
                 total = self.add("add", (total, col), unit="price")
-            count = self.add("const", (), float(len(cols)), "int", series=False)
+            count = self.const(float(len(cols)), "int")
             return self.add("div", (total, count), unit="price")
         return self.add("source", (), name, SOURCES[name].value, series=True)
 
@@ -102,20 +121,22 @@ class Lowerer:
         if expr.func == "clip":
             x, lo, hi = (self.lower(a) for a in expr.args)
             return self.add("min", (self.add("max", (x, lo), unit=unit), hi), unit=unit)
+        args = expr.args[:len(builtin.args)]  # a trailing mode is the node's value, not an input
         inputs = tuple(self.source(c) for c in builtin.implicit)
-        inputs += tuple(self.lower(a) for a in expr.args)
+        inputs += tuple(self.lower(a) for a in args)
         if builtin.elementwise:
             return self.add(expr.func, inputs, unit=unit)
         values: list[Lookback] = []
         windows: list[Lookback] = []
-        for (_, kind), arg, node_id in zip(builtin.args, expr.args,
+        for (_, kind), arg, node_id in zip(builtin.args, args,
                                            inputs[len(builtin.implicit):], strict=True):
             if kind is Arg.WINDOW:
                 windows.append(self.window(arg))
             elif kind is Arg.SERIES:
                 values.append(self.nodes[node_id].lookback)
         lookback = builtin.lookback(values, windows)
-        return self.add(expr.func, inputs, unit=unit, series=True, lookback=lookback)
+        return self.add(expr.func, inputs, builtin.call_mode(expr), unit=unit, series=True,
+                        lookback=lookback)
 
     def window(self, arg: ast.Expr) -> Lookback:
         if isinstance(arg, ast.Name):
@@ -125,7 +146,7 @@ class Lowerer:
 
     def _cross(self, expr: ast.Call, unit: str) -> int:
         a, b = (self.lower(x) for x in expr.args)
-        one = self.add("const", (), 1.0, "int", series=False)
+        one = self.const(1.0, "int")
         a1 = self.lag_node(a, one, Lookback.const(1))
         b1 = self.lag_node(b, one, Lookback.const(1))
         now, before = ("gt", "le") if expr.func == "crossover" else ("lt", "ge")
@@ -151,9 +172,6 @@ class Lowerer:
     # operators ----------------------------------------------------------
     def _neg(self, expr: ast.Expr) -> int:
         assert isinstance(expr, ast.Neg)
-        if isinstance(expr.operand, ast.Number | ast.Percent | ast.Bps):
-            value = -float(expr.operand.value)
-            return self.add("const", (), value, self.unit_of(expr.operand), series=False)
         return self.add("neg", (self.lower(expr.operand),), unit=self.unit_of(expr))
 
     def _not(self, expr: ast.Expr) -> int:
@@ -172,26 +190,95 @@ class Lowerer:
 
 
 def lower_strategy(spec: CheckedSpec) -> SignalGraph:
-    """Lower lets and rules; each let names its node, each rule slot points at one."""
+    """Lower lets, rules and requires; each let names its node, each rule slot and each
+    ``require`` points at one. Nodes nothing points at (left behind by folding) are dropped."""
     lowerer = Lowerer(spec)
-    named: dict[int, list[str]] = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Let):
-            node_id = lowerer.lower(item.expr)
-            lowerer.lets[item.name] = node_id
-            named.setdefault(node_id, []).append(item.name)
+            lowerer.lets[item.name] = lowerer.lower(item.expr)
     rules = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Rule):
             rules[item.slot] = lowerer.lower(item.expr)
-    nodes = tuple(_with_names(n, named.get(n.id, [])) for n in lowerer.nodes)
+    requires = [lowerer.lower(r.expr) for r in spec.decl.items if isinstance(r, ast.Require)]
     ordered = {slot: rules[slot] for slot in RULE_SLOTS if slot in rules}
-    return SignalGraph(nodes, dict(lowerer.lets), ordered, spec.params)
+    return _pruned(lowerer.nodes, dict(lowerer.lets), ordered, requires, spec)
 
 
-def _with_names(node: Node, names: list[str]) -> Node:
-    if not names:
-        return node
-    return Node(node.id, node.op, node.inputs, node.value, node.unit, node.series,
-                node.lookback, tuple(names))
+def _pruned(nodes: list[Node], lets: dict[str, int], rules: dict[str, int],
+            requires: list[int], spec: CheckedSpec) -> SignalGraph:
+    """The graph of the nodes reachable from lets, rules and requires, renumbered in order."""
+    live: set[int] = set()
+    todo = [*lets.values(), *rules.values(), *requires]
+    while todo:
+        i = todo.pop()
+        if i not in live:
+            live.add(i)
+            todo.extend(nodes[i].inputs)
+    new_id = {old: new for new, old in enumerate(sorted(live))}
+    named: dict[int, list[str]] = {}
+    for name, i in lets.items():
+        named.setdefault(i, []).append(name)
+    kept = tuple(
+        Node(new_id[n.id], n.op, tuple(new_id[i] for i in n.inputs), n.value, n.unit, n.series,
+             n.lookback, tuple(named.get(n.id, ()))) for n in nodes if n.id in live)
+    return SignalGraph(kept, {k: new_id[v] for k, v in lets.items()},
+                       {k: new_id[v] for k, v in rules.items()}, spec.params,
+                       tuple(new_id[i] for i in requires))
 
+
+def _memo_value(value: Value) -> object:
+    """Memo key of a node value: ``True`` and ``1.0`` (equal in Python) stay apart."""
+    return (type(value).__name__, repr(value) if isinstance(value, float) else value)
+
+
+# Boolean constants in logic: each rule gets the inputs and their constant values (None for
+# a non-constant input; at least one is a bool) and returns the node to use instead.
+BoolRule = Callable[[Lowerer, tuple[int, ...], list[Value]], int | None]
+
+
+def _and(lw: Lowerer, ins: tuple[int, ...], vals: list[Value]) -> int:
+    k = 0 if isinstance(vals[0], bool) else 1
+    return ins[1 - k] if vals[k] else lw.const(False, "bool")
+
+
+def _or(lw: Lowerer, ins: tuple[int, ...], vals: list[Value]) -> int:
+    k = 0 if isinstance(vals[0], bool) else 1
+    return lw.const(True, "bool") if vals[k] else ins[1 - k]
+
+
+def _eq(lw: Lowerer, ins: tuple[int, ...], vals: list[Value], negate: bool = False) -> int:
+    k = 0 if isinstance(vals[0], bool) else 1
+    other = ins[1 - k]
+    return other if bool(vals[k]) != negate else lw.add("not", (other,), unit="bool")
+
+
+def _ne(lw: Lowerer, ins: tuple[int, ...], vals: list[Value]) -> int:
+    return _eq(lw, ins, vals, negate=True)
+
+
+def _where(lw: Lowerer, ins: tuple[int, ...], vals: list[Value]) -> int | None:
+    """``if c then a else b`` with a boolean constant: the condition or a branch."""
+    c, a, b = ins
+    if isinstance(vals[0], bool):
+        return a if vals[0] else b
+    if isinstance(vals[1], bool) and isinstance(vals[2], bool):
+        return _branches(lw, c, vals[1], vals[2])
+    if isinstance(vals[1], bool):  # c ? const : b  ==  c or b  |  not c and b
+        return lw.add("or", (c, b), unit="bool") if vals[1] else \
+            lw.add("and", (lw.add("not", (c,), unit="bool"), b), unit="bool")
+    if isinstance(vals[2], bool):  # c ? a : const  ==  not c or a  |  c and a
+        return lw.add("or", (lw.add("not", (c,), unit="bool"), a), unit="bool") if vals[2] \
+            else lw.add("and", (c, a), unit="bool")
+    return None
+
+
+def _branches(lw: Lowerer, c: int, a: bool, b: bool) -> int:
+    if a == b:
+        return lw.const(a, "bool")
+    return c if a else lw.add("not", (c,), unit="bool")
+
+
+_BOOL_RULES: dict[str, BoolRule] = {
+    "and": _and, "or": _or, "eq": _eq, "ne": _ne, "where": _where,
+}

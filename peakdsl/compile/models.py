@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
+CalendarName = Literal["always", "weekdays"]  # the `calendar` setting (annualisation)
 
 
 class Frozen(BaseModel):
@@ -55,6 +56,7 @@ class Lookback(Frozen):
 
     forms: list[LinearForm]
     text: str
+    exact: bool = True  # False: a safe upper bound (too many forms to keep; W005)
 
     def evaluate(self, params: dict[str, float]) -> int:
         return max(0, *(f.const + sum(int(c * params[n]) for n, c in f.terms.items())
@@ -71,9 +73,9 @@ class Param(Frozen):
 
 
 class Require(Frozen):
-    """A param constraint: ``expr`` is a numexpr string over ``p_<name>`` variables."""
+    """A param constraint: ``node`` is its boolean node (over params only) in the graph."""
 
-    expr: str
+    node: int
     source: str
 
 
@@ -90,7 +92,7 @@ class GraphNode(Frozen):
 
 class Step(Frozen):
     node: int
-    kind: Literal["kernel", "expr"]
+    kind: Literal["kernel", "expr", "scalar"]
     expr: str | None = None
     inputs: dict[str, int] = Field(default_factory=dict)
 
@@ -113,6 +115,8 @@ class Execution(Frozen):
     slippage: Scalar = Scalar(const=0.0005)
     qty_step: float | None = None
     min_notional: Money | None = None
+    end_of_data: Literal["close", "mark"] = "close"
+    leverage: float = Field(default=1.0, gt=0, le=100)
 
 
 class StrategyConfig(Frozen):
@@ -130,6 +134,8 @@ class StrategyConfig(Frozen):
     stop_loss: Scalar | None = None
     take_profit: Scalar | None = None
     trailing_stop: Scalar | None = None
+    calendar: CalendarName = "always"
+    calendar_declared: bool = False  # written in the spec (else the crypto default, 24/7)
     execution: Execution
 
 

@@ -14,18 +14,22 @@ def node_label(node: m.GraphNode) -> str:
         return f"param {node.value}"
     if node.op == "const":
         return repr(node.value)
+    if isinstance(node.value, str):  # a built-in's mode: `stdev[sample]`
+        return f"{node.op}[{node.value}]"
     return node.op
 
 
 def _names(node: m.GraphNode, cfg: m.StrategyConfig) -> list[str]:
     rules = [slot for slot, i in cfg.graph.rules.items() if i == node.id]
-    return [*node.names, *rules]
+    requires = [f"require {r.source}" for r in cfg.requires if r.node == node.id]
+    return [*node.names, *rules, *requires]
 
 
 def render_text(cfg: m.StrategyConfig) -> str:
     steps = {s.node: s for s in cfg.graph.program}
     lines = [f"strategy {cfg.name}  ({cfg.market.symbol} {cfg.timeframe})",
-             f"warm-up: {cfg.warmup.text} bars ({cfg.warmup_bars} at defaults)",
+             f"warm-up: {cfg.warmup.text} bars ({cfg.warmup_bars} at defaults"
+             + ("" if cfg.warmup.exact else "; an upper bound, see W005") + ")",
              f"{len(cfg.graph.nodes)} nodes, {len(cfg.graph.program)} steps", ""]
     for node in cfg.graph.nodes:
         inputs = ", ".join(f"%{i}" for i in node.inputs)

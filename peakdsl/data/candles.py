@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..lang.schema import TIMEFRAMES
 
+if TYPE_CHECKING:
+    from ..lang.diagnostics import Diagnostic
+
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICES: tuple[str, ...] = ("open", "high", "low", "close")
 NS = 1_000_000_000
+# Bars must open in [EARLIEST, LATEST): before 1970 is almost always a unit mistake (ms read
+# as s), and nanosecond timestamps end in 2262. The importer, synth and fetch share the range.
+EARLIEST = pd.Timestamp("1970-01-01T00:00:00Z")
+LATEST = pd.Timestamp("2200-01-01T00:00:00Z")
 
 _MARKET = re.compile(r"^([A-Z0-9]{1,20})/([A-Z0-9]{1,20})(?::([A-Z0-9]{1,20}))?$")
 
@@ -92,7 +99,9 @@ class CandleSet:
     """Validated candles: sorted, unique UTC index named ``time``; float64 OHLCV columns.
 
     Build with :meth:`of`, which canonicalises the frame and computes the fingerprint.
-    Equality is by fingerprint (identical data and identity → equal).
+    Equality is by fingerprint (identical data and identity → equal). ``warnings`` are what
+    loading found but tolerated (duplicate rows, gaps: D008, D009), kept with the candles so
+    that every command that runs on them can show them, as ``peak data import`` does.
     """
 
     frame: pd.DataFrame
@@ -101,6 +110,7 @@ class CandleSet:
     source: str
     synthetic: bool
     fingerprint: str
+    warnings: tuple[Diagnostic, ...] = ()
 
     @staticmethod
     def of(frame: pd.DataFrame, market: str, timeframe: str, source: str,
@@ -136,11 +146,14 @@ class CandleSet:
             frame = frame[frame.index >= _utc(start)]
         if end is not None:
             frame = frame[frame.index < _utc(end)]
-        return CandleSet.of(frame, self.market, self.timeframe, self.source, self.synthetic)
+        return CandleSet.of(frame, self.market, self.timeframe, self.source, self.synthetic
+                            ).with_warnings(self.warnings)
 
     def with_source(self, source: str) -> CandleSet:
-        return CandleSet(self.frame, self.market, self.timeframe, source, self.synthetic,
-                         self.fingerprint)
+        return replace(self, source=source)
+
+    def with_warnings(self, warnings: tuple[Diagnostic, ...]) -> CandleSet:
+        return replace(self, warnings=warnings)
 
 
 def _utc(ts: Any) -> pd.Timestamp:

@@ -94,18 +94,48 @@ def _timeframe(timeframe: str) -> str:
 
 
 def _when(text: str | None, option: str) -> pd.Timestamp | None:
+    """An option's date in UTC; U005 when it is not a date or lies outside 1970–2200."""
     if text is None:
         return None
     import pandas as pd
 
-    from .candles import utc
+    from .candles import EARLIEST, LATEST, format_time, utc
 
     try:
-        return utc(pd.Timestamp(text))
-    except (ValueError, TypeError):
+        when = utc(pd.Timestamp(text))
+    except (ValueError, TypeError, OverflowError):
         raise _usage(f"{option} `{text}` is not a date",
                      help="write an ISO-8601 date or time, e.g. 2024-01-31 or "
                           "2024-01-31T13:00Z (UTC unless an offset is given)") from None
+    if not EARLIEST <= when <= LATEST:
+        raise _usage(f"{option} `{text}` is outside {format_time(EARLIEST)} … "
+                     f"{format_time(LATEST)}", help="peak's candles lie between 1970 and 2200; "
+                     "a date outside is usually a typo")
+    return when
+
+
+def _bars_fit(bars: int, timeframe: str, end: pd.Timestamp | None) -> None:
+    """U005 unless ``bars`` bars of ``timeframe`` ending at ``end`` start in 1970 or later."""
+    from .candles import EARLIEST, NS, format_time, timeframe_seconds
+    from .synth import DEMO_END
+
+    stop = DEMO_END if end is None else end
+    first_ns = int(stop.value) - bars * timeframe_seconds(timeframe) * NS
+    if first_ns < int(EARLIEST.value):
+        raise _usage(f"--bars {bars:,} of {timeframe} ending {format_time(stop)} would start "
+                     f"before {format_time(EARLIEST)}",
+                     help="give fewer --bars or a later --end")
+
+
+def _existing_file(file: Path) -> None:
+    """U001 for a path that does not exist, U007 for one that is not a file."""
+    if not file.exists():
+        raise UsageError(diag("U001", f"no such file: {file}", str(file),
+                              help="give a CSV or Parquet file of candles"))
+    if not file.is_file():
+        what = "a folder" if file.is_dir() else "not a regular file"
+        raise UsageError(diag("U007", f"{file} is {what}", str(file),
+                              help="give a CSV or Parquet file of candles"))
 
 
 def _span(candles: CandleSet) -> str:
@@ -140,15 +170,16 @@ def import_cmd(
 ) -> None:
     """Import candles from a file into the cache (validated; nothing written on errors)."""
     from ..lang.project import display_path
-    from .cache import Meta, cache_path, load_cached, merge, read_meta, store
-    from .importer import import_file
+    from .cache import Meta, cache_path, merge, read_meta, store
+    from .importer import import_file, time_format_problem
 
     market = _market(market)
     if timeframe is not None:
         timeframe = _timeframe(timeframe)
-    if not file.exists():
-        raise UsageError(diag("U001", f"no such file: {file}", str(file),
-                              help="give a CSV or Parquet file of candles"))
+    _existing_file(file)
+    problem = time_format_problem(time_format)
+    if problem is not None:
+        raise _usage(problem)
     mapping: dict[str, str] = {}
     for item in column or []:
         role, sep, name = item.partition("=")
@@ -165,7 +196,7 @@ def import_cmd(
     base = _root(root)
     path = cache_path(base, market, candles.timeframe)
     old_meta = read_meta(path)
-    old = None if replace else load_cached(base, market, candles.timeframe)
+    old = None if replace else _merge_base(base, market, candles.timeframe, format)
     if old is not None and old.synthetic:
         old = None
     source = f"cache: {display_path(path)}"
@@ -192,6 +223,25 @@ def import_cmd(
     raise typer.Exit(EXIT_OK)
 
 
+def _merge_base(base: Path, market: str, timeframe: str, format: Format) -> CandleSet | None:
+    """The cached dataset an import merges into; exit 1 (nothing written) when it cannot be
+    trusted: damaged (D013, now quarantined) or without a checksum (D014)."""
+    from . import DataError
+    from .cache import load_cached
+
+    try:
+        return load_cached(base, market, timeframe, quarantined_ok=True)
+    except DataError as exc:
+        _emit(exc.diagnostics, format)
+        if format is Format.text:
+            sys.stderr.write("nothing was imported: the cached dataset it would merge into "
+                             "cannot be trusted. Pass --replace to start the dataset afresh"
+                             + (", or run the import again: the damaged file is out of the "
+                                "way" if any(d.code == "D013" for d in exc.diagnostics)
+                                else "") + "\n")
+        raise typer.Exit(EXIT_SPEC) from None
+
+
 # ------------------------------------------------------------------------------ fetch
 
 @data_app.command("fetch")
@@ -202,6 +252,8 @@ def fetch_cmd(
     since: Annotated[str, typer.Option("--since", help="first bar, ISO-8601 (UTC)")],
     until: Annotated[str | None, typer.Option(
         "--until", help="end, exclusive, ISO-8601 [default: the last closed bar]")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="replace the cached dataset instead of merging into it")] = False,
     root: RootOpt = None, format: FormatOpt = Format.text,
 ) -> None:
     """Fetch candles from an exchange into the cache (resumable: only what is missing)."""
@@ -217,7 +269,8 @@ def fetch_cmd(
     if end is not None and end <= start:
         raise _usage("--until must be after --since")
     try:
-        report = fetch_ohlcv(exchange, market, timeframe, start, end, root=_root(root))
+        report = fetch_ohlcv(exchange, market, timeframe, start, end, root=_root(root),
+                             replace=replace)
     except DataError as exc:
         _emit(exc.diagnostics, format)
         raise typer.Exit(EXIT_SPEC) from None
@@ -268,6 +321,8 @@ def synth_cmd(
         raise _usage(f"--bars must be between 1 and {MAX_BARS:,}")
     if seed is not None and not 0 <= seed < 2**63:
         raise _usage("--seed must be between 0 and 2**63 - 1")
+    stop = _when(end, "--end")
+    _bars_fit(bars, timeframe, stop)
     base = _root(root)
     path = cache_path(base, market, timeframe)
     meta = read_meta(path)
@@ -277,7 +332,7 @@ def synth_cmd(
                      "replace it",
                      help="pass --force to replace it, or synthesise another market")
     seed = demo_seed(market, timeframe) if seed is None else seed
-    candles = synth_market(market, timeframe, bars, seed, _when(end, "--end"))
+    candles = synth_market(market, timeframe, bars, seed, stop)
     store(base, candles, Meta(market, timeframe, "synth", True, f"seed {seed}", None, seed))
     if format is Format.json:
         sys.stdout.write(json.dumps({"market": market, "timeframe": timeframe,
@@ -295,7 +350,7 @@ def synth_cmd(
 @data_app.command("list")
 @guarded
 def list_cmd(root: RootOpt = None, format: FormatOpt = Format.text) -> None:
-    """List the cached datasets: market, timeframe, bars, from, to, source."""
+    """List the cached datasets: market, timeframe, bars, from, to, source, status."""
     from ..lang.project import display_path
     from .cache import DATA_DIR, list_cached
     from .candles import format_time
@@ -305,7 +360,8 @@ def list_cmd(root: RootOpt = None, format: FormatOpt = Format.text) -> None:
     rows = [{"market": e.market, "timeframe": e.timeframe, "bars": e.bars,
              "from": format_time(e.start) if e.start is not None else "",
              "to": format_time(e.end) if e.end is not None else "",
-             "source": e.source, "synthetic": e.synthetic, "path": display_path(e.path)}
+             "source": e.source, "status": e.status, "synthetic": e.synthetic,
+             "path": display_path(e.path)}
             for e in entries]
     if format is Format.json:
         sys.stdout.write(json.dumps({"datasets": rows}, indent=2) + "\n")
@@ -314,17 +370,24 @@ def list_cmd(root: RootOpt = None, format: FormatOpt = Format.text) -> None:
         sys.stdout.write(f"no datasets in {display_path(base / DATA_DIR)}/; runs use the "
                          "synthetic demo market (data source: synthetic demo)\n")
         raise typer.Exit(EXIT_OK)
-    header = {"market": "market", "timeframe": "timeframe", "bars": "bars", "from": "from",
-              "to": "to", "source": "source"}
-    table = [header] + [{k: (f"{v:,}" if k == "bars" else str(v)) for k, v in r.items()}
-                        for r in rows]
-    keys = list(header)
-    widths = {k: max(len(str(r[k])) for r in table) for k in keys}
-    for r in table:
-        cells = [str(r[k]).rjust(widths[k]) if k == "bars" else str(r[k]).ljust(widths[k])
-                 for k in keys]
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+    sys.stdout.write(_table(rows))
+    if any(r["status"] != "ok" for r in rows):
+        sys.stdout.write("`peak data check` says what is wrong with a dataset whose status is "
+                         "not ok, and how to fix it\n")
     raise typer.Exit(EXIT_OK)
+
+
+LIST_COLUMNS = ("market", "timeframe", "bars", "from", "to", "source", "status")
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """Aligned columns; bars right-aligned with thousands separators."""
+    table = [{k: k for k in LIST_COLUMNS}] + [
+        {k: (f"{r[k]:,}" if k == "bars" else str(r[k])) for k in LIST_COLUMNS} for r in rows]
+    widths = {k: max(len(r[k]) for r in table) for k in LIST_COLUMNS}
+    lines = ["  ".join(r[k].rjust(widths[k]) if k == "bars" else r[k].ljust(widths[k])
+                       for k in LIST_COLUMNS).rstrip() for r in table]
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------ check
@@ -334,27 +397,17 @@ def list_cmd(root: RootOpt = None, format: FormatOpt = Format.text) -> None:
 def check_cmd(market: Annotated[str | None, typer.Argument(help="only this market")] = None,
               timeframe: Annotated[str | None, typer.Argument(
                   help="only this timeframe")] = None,
+              adopt: Annotated[bool, typer.Option(
+                  "--adopt", help="record the checksum of datasets cached before peak "
+                  "verified its cache, if they pass the checks")] = False,
               root: RootOpt = None, format: FormatOpt = Format.text) -> None:
-    """Report coverage, gaps and anomalies per cached dataset (exit 1 on invalid data)."""
+    """Verify every cached dataset and report coverage, gaps and anomalies (exit 1 on
+    damaged, unverified or invalid data)."""
     from ..lang.project import display_path
-    from . import DataError
-    from .cache import DATA_DIR, cache_path, list_cached, load_cached
-    from .candles import format_duration, format_time
+    from .cache import DATA_DIR
 
     base = _root(root)
-    if market is not None:
-        market = _market(market)
-        if timeframe is None:
-            targets = [(e.market, e.timeframe) for e in list_cached(base)
-                       if e.market == market]
-        else:
-            targets = [(market, _timeframe(timeframe))]
-        if not targets or not cache_path(base, *targets[0]).exists():
-            raise _usage(f"nothing cached for {market}" + (f" {timeframe}" if timeframe
-                                                             else ""),
-                         help="`peak data list` shows the cached datasets")
-    else:
-        targets = [(e.market, e.timeframe) for e in list_cached(base)]
+    targets = _check_targets(base, market, timeframe)
     if not targets:
         if format is Format.json:
             sys.stdout.write(json.dumps({"datasets": [], "diagnostics": []}, indent=2) + "\n")
@@ -366,31 +419,10 @@ def check_cmd(market: Annotated[str | None, typer.Argument(help="only this marke
     docs: list[dict[str, Any]] = []
     out: list[str] = []
     for mkt, tf in targets:
-        path = cache_path(base, mkt, tf)
-        shown = display_path(path)
-        try:
-            candles = load_cached(base, mkt, tf)
-        except DataError as exc:
-            diags.extend(exc.diagnostics)
-            continue
-        assert candles is not None
-        report, found = _check_one(candles, shown)
+        doc, lines, found = _check_dataset(base, mkt, tf, adopt)
+        docs.append(doc)
+        out.extend(lines)
         diags.extend(found)
-        docs.append({"market": mkt, "timeframe": tf, "path": shown, "source": candles.source,
-                     "synthetic": candles.synthetic, **report.as_dict()})
-        largest = report.largest_gap
-        out.append(f"{mkt} {tf}  {shown}" + ("  (synthetic)" if candles.synthetic else ""))
-        if report.bars:
-            out.append(f"  bars       {report.bars:,}  {format_time(report.start_ns)} … "
-                       f"{format_time(report.end_ns)}")
-        out.append(f"  coverage   {report.coverage * 100:.2f} % of {report.expected:,} "
-                   "expected bars")
-        out.append(f"  gaps       {len(report.gaps):,}" + (
-            f" ({report.missing:,} missing bars); largest {largest.missing:,} bars "
-            f"({format_duration(largest.seconds)}) after {format_time(largest.prev_ns)}"
-            if largest else ""))
-        out.append(f"  anomalies  zero volume {report.zero_volume:,}, extreme returns "
-                   f"(>10σ) {report.extreme_returns:,}, flat bars {report.flat_bars:,}")
     if format is Format.json:
         doc = json.loads(_json(diags))
         doc["datasets"] = docs
@@ -399,6 +431,90 @@ def check_cmd(market: Annotated[str | None, typer.Argument(help="only this marke
         sys.stdout.write("\n".join(out) + "\n")
         _emit(diags, format)
     raise typer.Exit(EXIT_SPEC if has_errors(diags) else EXIT_OK)
+
+
+def _check_targets(base: Path, market: str | None,
+                   timeframe: str | None) -> list[tuple[str, str]]:
+    """(market, timeframe) of the datasets to check; U005 when a named one is not cached."""
+    from .cache import list_cached
+
+    entries = [(e.market, e.timeframe) for e in list_cached(base)]
+    if market is None:
+        return entries
+    market = _market(market)
+    tf = None if timeframe is None else _timeframe(timeframe)
+    chosen = [(m, t) for m, t in entries if m == market and tf in (None, t)]
+    if not chosen:
+        raise _usage(f"nothing cached for {market}" + (f" {tf}" if tf else ""),
+                     help="`peak data list` shows the cached datasets")
+    return chosen
+
+
+STATUS_OF = {"D013": "damaged", "D014": "unverified", "D001": "unreadable"}
+
+
+def _check_dataset(base: Path, market: str, timeframe: str, adopt: bool
+                   ) -> tuple[dict[str, Any], list[str], list[Diagnostic]]:
+    """One dataset: (its JSON doc, its text lines, its diagnostics)."""
+    from ..lang.project import display_path
+    from . import DataError
+    from .cache import cache_path, load_cached
+
+    shown = display_path(cache_path(base, market, timeframe))
+    found: list[Diagnostic] = []
+    adopted = False
+    try:
+        if adopt:
+            adopted, found = _adopt(base, market, timeframe, shown)
+        candles = load_cached(base, market, timeframe)
+    except DataError as exc:
+        found.extend(exc.diagnostics)
+        status = next((STATUS_OF[d.code] for d in exc.diagnostics if d.code in STATUS_OF),
+                      "invalid")
+        return ({"market": market, "timeframe": timeframe, "path": shown, "status": status},
+                [f"{market} {timeframe}  {shown}  ({status}; see below)"], found)
+    assert candles is not None
+    report, problems = _check_one(candles, shown)
+    lines = _report_lines(candles, report, shown)
+    if adopted:
+        lines.insert(1, "  checksum   adopted: recorded the current contents' sha256")
+    return ({"market": market, "timeframe": timeframe, "path": shown, "source": candles.source,
+             "synthetic": candles.synthetic, "status": "ok", "adopted": adopted,
+             **report.as_dict()}, lines, problems)
+
+
+def _adopt(base: Path, market: str, timeframe: str, shown: str
+           ) -> tuple[bool, list[Diagnostic]]:
+    """Seal a pre-checksum dataset if it passes the checks; the errors that stopped it."""
+    from .cache import adopt
+
+    errors: list[Diagnostic] = []
+
+    def accept(candles: CandleSet) -> bool:
+        errors.extend(d for d in _check_one(candles, shown)[1] if d.is_error)
+        return not errors
+
+    return adopt(base, market, timeframe, accept), errors
+
+
+def _report_lines(candles: CandleSet, report: Any, shown: str) -> list[str]:
+    from .candles import format_duration, format_time
+
+    largest = report.largest_gap
+    out = [f"{candles.market} {candles.timeframe}  {shown}"
+           + ("  (synthetic)" if candles.synthetic else "")]
+    if report.bars:
+        out.append(f"  bars       {report.bars:,}  {format_time(report.start_ns)} … "
+                   f"{format_time(report.end_ns)}")
+    out.append(f"  coverage   {report.coverage * 100:.2f} % of {report.expected:,} "
+               "expected bars")
+    out.append(f"  gaps       {len(report.gaps):,}" + (
+        f" ({report.missing:,} missing bars); largest {largest.missing:,} bars "
+        f"({format_duration(largest.seconds)}) after {format_time(largest.prev_ns)}"
+        if largest else ""))
+    out.append(f"  anomalies  zero volume {report.zero_volume:,}, extreme returns "
+               f"(>10σ) {report.extreme_returns:,}, flat bars {report.flat_bars:,}")
+    return out
 
 
 def _json(diags: Sequence[Diagnostic]) -> str:

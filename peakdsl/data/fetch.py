@@ -82,8 +82,12 @@ def fetch_ohlcv(exchange_id: str, market: str, timeframe: str, since: pd.Timesta
                 until: pd.Timestamp | None = None, *, root: Path, exchange: Any = None,
                 sleep: Callable[[float], None] = time.sleep, limit: int = 1000,
                 max_retries: int = 5, base_delay: float = 1.0, max_delay: float = 60.0,
-                flush_pages: int = 10, now: pd.Timestamp | None = None) -> FetchReport:
+                flush_pages: int = 10, now: pd.Timestamp | None = None,
+                replace: bool = False) -> FetchReport:
     """Fetch ``[since, until)`` of ``market`` at ``timeframe`` into the cache under ``root``.
+
+    ``replace``: start the dataset afresh instead of merging into (and resuming) the cached
+    one — the way to re-create a dataset that cannot be verified (D013, D014).
 
     Raises DataError (D012) for an unknown exchange, market or timeframe. Transient errors
     (network, rate limit, DDoS protection, exchange unavailable) are retried ``max_retries``
@@ -123,9 +127,11 @@ def fetch_ohlcv(exchange_id: str, market: str, timeframe: str, since: pd.Timesta
     except _GaveUp as exc:
         report.diagnostics.append(exc.diagnostic)
         return report
+    except ccxt.BaseError as exc:  # not transient: authentication, exchange errors, …
+        report.diagnostics.append(_refused(exchange_id, exc))
+        return report
 
-    cached = load_cached(root, market, timeframe)
-    meta = read_meta(path)
+    cached, meta = _previous(root, market, timeframe, replace)
     if cached is not None and meta is not None and meta.synthetic:
         report.notes.append(f"replaced the synthetic data in {display_path(path)}")
         cached, meta = None, None
@@ -146,14 +152,28 @@ def fetch_ohlcv(exchange_id: str, market: str, timeframe: str, since: pd.Timesta
         report.diagnostics.append(diag("D012", f"{exchange_id} rejected {market}: "
                                        f"{str(exc)[:200]}", where))
     except ccxt.BaseError as exc:
-        report.diagnostics.append(diag("D011", f"{exchange_id} request failed: "
-                                       f"{type(exc).__name__}: {str(exc)[:200]}", where,
-                                       help="this error is not transient; check the market, "
-                                            "timeframe and dates"))
+        report.diagnostics.append(_refused(exchange_id, exc))
     finally:
         sink.flush()
     _finish(report, sink.candles, start_ms, end_ms, bar_ms)
     return report
+
+
+def _previous(root: Path, market: str, timeframe: str, replace: bool
+              ) -> tuple[CandleSet | None, Meta | None]:
+    """The verified cached dataset and its provenance to merge into; none with ``replace``.
+    Raises DataError when it cannot be trusted (D013: quarantined now; D014)."""
+    if replace:
+        return None, None
+    cached = load_cached(root, market, timeframe, quarantined_ok=True)
+    return cached, read_meta(cache_path(root, market, timeframe)) if cached is not None else None
+
+
+def _refused(exchange_id: str, exc: Exception) -> Diagnostic:
+    """D011 for an error retrying cannot fix (the request itself is wrong or refused)."""
+    return diag("D011", f"{exchange_id} request failed: {type(exc).__name__}: "
+                f"{str(exc)[:200]}", f"<{exchange_id}>",
+                help="this error is not transient; check the market, timeframe and dates")
 
 
 def _ts(ms: int) -> pd.Timestamp:

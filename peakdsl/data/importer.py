@@ -22,6 +22,8 @@ from ..lang.diagnostics import Diagnostic, diag, did_you_mean, has_errors
 from ..lang.source import Span
 from .candles import (
     COLUMNS,
+    EARLIEST,
+    LATEST,
     NS,
     CandleSet,
     format_duration,
@@ -48,8 +50,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 PREFIXES: dict[str, str] = {"volume": "volume", "time": "timestamp"}
 TIME_FORMATS = ("auto", "iso", "s", "ms", "us", "ns")
 _UNIT_NS = {"s": NS, "ms": 1_000_000, "us": 1_000, "ns": 1}
-_LOW_NS = 0  # 1970-01-01
-_HIGH_NS = int(pd.Timestamp("2200-01-01").value)
+_LOW_NS = int(EARLIEST.value)
+_HIGH_NS = int(LATEST.value)
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -98,7 +100,14 @@ class _Raw:
 def import_file(path: Path, market: str, timeframe: str | None = None, *,
                 columns: Mapping[str, str] | None = None, time_format: str = "auto",
                 display: str | None = None) -> ImportResult:
-    """Read, validate and normalise one file. ``timeframe`` None: inferred from the spacing."""
+    """Read, validate and normalise one file. ``timeframe`` None: inferred from the spacing.
+
+    Raises ValueError for a ``time_format`` that is not one (see :func:`time_format_problem`;
+    the CLI reports it as a usage error before calling this).
+    """
+    problem = time_format_problem(time_format)
+    if problem is not None:
+        raise ValueError(problem)
     shown = display if display is not None else path.as_posix()
     try:
         raw = _read(path, shown)
@@ -106,6 +115,27 @@ def import_file(path: Path, market: str, timeframe: str | None = None, *,
     except ImportFailed as exc:
         return ImportResult(None, exc.diagnostics)
     return _Import(raw, shown, market, timeframe, mapping, time_format).run()
+
+
+def time_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` is not a usable ``--time-format``, or None when it is.
+
+    Checked before any row is read: pandas rejects a bad strptime directive (``%Q``) with an
+    exception in the middle of parsing, and a word that is not a format name (``millis``) is
+    a typo of one far more often than a pattern without a directive.
+    """
+    if fmt in TIME_FORMATS:
+        return None
+    if "%" not in fmt:
+        hint = did_you_mean(fmt, TIME_FORMATS)
+        return (f"--time-format `{fmt}` is not a format: use one of {', '.join(TIME_FORMATS)} "
+                "or a strptime pattern such as '%d/%m/%Y %H:%M'" + (f"; {hint}" if hint else ""))
+    try:
+        pd.to_datetime(pd.Series(["2000-01-02 03:04:05"]), format=fmt, errors="coerce",
+                       utc=True)
+    except (ValueError, TypeError) as exc:
+        return f"--time-format `{fmt}` is not a strptime pattern: {_short(exc)}"
+    return None
 
 
 # ------------------------------------------------------------------------------ reading
@@ -347,9 +377,7 @@ class _Import:
                     text.where(text.str.fullmatch(_NUMERIC.pattern), None), errors="coerce")
                 series = _from_numbers(nums, _UNIT_NS[fmt])
             else:
-                blank = text.isin(["", "nan", "NaT", "None"])
-                series = pd.to_datetime(text.where(~blank, None), utc=True, errors="coerce",
-                                        format="ISO8601" if fmt == "iso" else fmt)
+                series = _parse_text_times(text, fmt)
         ns = series.astype("datetime64[ns, UTC]")
         values = np.full(len(column), _BAD, dtype=np.int64)
         valid = ns.notna().to_numpy()
@@ -361,9 +389,9 @@ class _Import:
             if not shown or shown in ("nan", "NaT", "None", "<NA>"):
                 msg = "missing timestamp"
             elif out_of_range[i]:
-                msg = f"timestamp `{shown}` is outside 1970–2200 read as {_FMT_NAME[fmt]}"
+                msg = f"timestamp `{shown}` is outside 1970–2200 read as {_fmt_name(fmt)}"
             else:
-                msg = f"cannot read timestamp `{shown}` as {_FMT_NAME.get(fmt, fmt)}"
+                msg = f"cannot read timestamp `{shown}` as {_fmt_name(fmt)}"
             self.report("D003", msg, int(self.raw.lines[i]), _TIME_COLUMN, _time_help(fmt))
         values[out_of_range] = _BAD
         return values, fmt
@@ -462,6 +490,20 @@ _HELP = {
 }
 
 
+def _parse_text_times(text: pd.Series, fmt: str) -> pd.Series:
+    """ISO or strptime text → UTC datetimes, NaT where unreadable (each becomes a D003).
+
+    A pattern is validated up front (:func:`time_format_problem`); should pandas still raise
+    on some value, every row is reported as unreadable rather than crashing the import.
+    """
+    blank = text.isin(["", "nan", "NaT", "None"])
+    try:
+        return pd.to_datetime(text.where(~blank, None), utc=True, errors="coerce",
+                              format="ISO8601" if fmt == "iso" else fmt)
+    except (ValueError, TypeError, OverflowError):
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+
+
 def _from_numbers(nums: pd.Series, scale: int) -> pd.Series:
     """Epoch numbers × scale → UTC datetimes; out of range → a sentinel the range check catches.
 
@@ -488,6 +530,10 @@ def _unit_for(numbers: pd.Series) -> str:
         return "s"
     median = float(values.median())
     return "ns" if median >= 1e17 else "us" if median >= 1e14 else "ms" if median >= 1e11 else "s"
+
+
+def _fmt_name(fmt: str) -> str:
+    return _FMT_NAME.get(fmt, f"`{fmt}`")
 
 
 def _time_help(fmt: str) -> str:

@@ -16,6 +16,7 @@ import numexpr as ne
 import numpy as np
 
 from ..compile import models as m
+from ..compile.ops import apply
 from ..lang.builtins import BUILTINS, Arg
 from .kernels import KERNELS
 
@@ -68,7 +69,7 @@ def _scalar(node: m.GraphNode, params: Mapping[str, float]) -> Any:
 
 
 def _kernel(node: m.GraphNode, values: dict[int, Any], nodes: list[m.GraphNode],
-            params: Mapping[str, float]) -> Array:
+            params: Mapping[str, float], length: int) -> Array:
     if node.op == "lag":
         target, n = node.inputs
         return KERNELS["lag"](values[target], int(_scalar(nodes[n], params)))
@@ -80,9 +81,9 @@ def _kernel(node: m.GraphNode, values: dict[int, Any], nodes: list[m.GraphNode],
             args.append(int(_scalar(nodes[i], params)))
         elif kind is Arg.SCALAR:
             args.append(float(values[i]))
-        else:
-            args.append(values[i])
-    return KERNELS[node.op](*args)
+        else:  # a series argument that happens to be constant (`sma(5, 10)`) is one
+            args.append(_broadcast(values[i], length).astype(np.float64, copy=False))
+    return KERNELS[node.op](*args, *builtin.mode_args(node.value))
 
 
 def _leaf(node: m.GraphNode, cols: Mapping[str, Array], params: Mapping[str, float]) -> Any:
@@ -103,14 +104,16 @@ def evaluate(cfg: m.StrategyConfig, frame: Any, params: Mapping[str, float] | No
     nodes = cfg.graph.nodes
     values: dict[int, Any] = {n.id: _leaf(n, cols, values_p) for n in nodes
                               if n.op in ("source", "param", "const")}
+    length = len(cols["close"])
     for step in cfg.graph.program:
         node = nodes[step.node]
         if step.kind == "kernel":
-            values[node.id] = _kernel(node, values, nodes, values_p)
+            values[node.id] = _kernel(node, values, nodes, values_p, length)
+        elif step.kind == "scalar":
+            values[node.id] = apply(node.op, *(values[i] for i in node.inputs))
         else:
             local = {name: values[i] for name, i in step.inputs.items()}
             values[node.id] = ne.evaluate(step.expr, local_dict=local, global_dict={})
-    length = len(cols["close"])
     warmup = min(cfg.warmup.evaluate(values_p), length)
     series = {name: _broadcast(values[i], length) for name, i in cfg.graph.lets.items()}
     rules = {}
@@ -124,3 +127,22 @@ def evaluate(cfg: m.StrategyConfig, frame: Any, params: Mapping[str, float] | No
 def _broadcast(value: Any, length: int) -> Array:
     arr = np.asarray(value)
     return np.broadcast_to(arr, (length,)).copy() if arr.ndim == 0 else arr
+
+
+def require_masks(cfg: m.StrategyConfig, params: Mapping[str, Any]
+                  ) -> list[tuple[m.Require, Array]]:
+    """Whether each ``require`` of ``cfg`` holds, for params given as numbers or as equally
+    long columns (one row per combination): the same folded nodes and the same operators
+    (``ops.apply``) as the signal graph, so a constraint means what it means in a rule."""
+    nodes = cfg.graph.nodes
+    values: dict[int, Any] = {}
+    for node in nodes:
+        if node.op == "param":
+            values[node.id] = np.asarray(params[str(node.value)], dtype=np.float64)
+        elif node.op == "const":
+            values[node.id] = _leaf(node, {}, {})
+    for step in cfg.graph.program:
+        if step.kind == "scalar":
+            node = nodes[step.node]
+            values[node.id] = apply(node.op, *(values[i] for i in node.inputs))
+    return [(req, np.asarray(values[req.node], dtype=bool)) for req in cfg.requires]

@@ -9,8 +9,13 @@ with the builtin's arguments in declared order and, for builtins whose ``implici
     KERNELS["macd_signal"](x, fast, slow, signal)
     KERNELS["lag"](x, n)
 
-Windows are ints >= 1 (a lag >= 0), scalars floats. Every kernel returns a new array of the
-input's length: float64, or bool for ``rising``/``falling`` (and ``lag`` of a bool array).
+Windows are ints >= 1 (a lag >= 0), scalars floats. A builtin with a ``mode`` takes it as
+an optional last argument, a string, defaulting to the first choice (today's behaviour)::
+
+    KERNELS["stdev"](x, n, "sample")     KERNELS["adx"](high, low, close, n, "talib")
+
+Every kernel returns a new array of the input's length: float64, or bool for
+``rising``/``falling`` (and ``lag`` of a bool array).
 
 Missing values. A non-finite input (NaN, ±inf) is *missing*. Upstream warm-up produces
 leading NaNs; every kernel starts over at the first finite value, so for an input whose
@@ -23,7 +28,8 @@ False before). Gaps after the start follow two rules, the same in ``reference.py
   (False for the bool kernels);
 * recursive kernels (ema rma rsi atr macd* plus_di minus_di adx) *skip* missing bars:
   the output there is NaN and the state is carried over unchanged; the seed is the
-  simple mean of the first ``n`` valid values, wherever they are.
+  simple mean of the first ``n`` valid values, wherever they are (the ``talib`` seeding of
+  macd* plus_di minus_di adx differs only in the seed: see those kernels).
 
 Rolling sums are computed in O(len) with a shifted running sum that is re-summed exactly
 every ``n`` bars (no cumsum drift); a window whose ``n`` values are all equal has a mean
@@ -39,6 +45,8 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+
+from ..lang.builtins import DEVIATION, SEEDING, Mode
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -61,6 +69,18 @@ def _window(n: int | float, least: int = 1) -> int:
     if w != n or w < least:
         raise ValueError(f"window must be an integer >= {least}, got {n!r}")
     return w
+
+
+def _choice(value: str, mode: Mode) -> str:
+    """A mode argument, checked: the checker only lets known keywords through, so anything
+    else is a caller's bug, reported instead of silently falling back to the default."""
+    if value not in mode.choices:
+        raise ValueError(f"mode must be one of {', '.join(mode.choices)}, got {value!r}")
+    return value
+
+
+def _talib(mode: str) -> bool:
+    return _choice(mode, SEEDING) == "talib"
 
 
 # ---------------------------------------------------------------- numba loops
@@ -164,8 +184,28 @@ def _extreme(x: FloatArray, n: int, sign: float) -> FloatArray:
 
 
 @_jit
-def _smooth(x: FloatArray, n: int, alpha: float) -> FloatArray:
-    """s = alpha·x + (1 - alpha)·s[prev valid], seeded with the mean of the first n valid."""
+def _mean_last(x: FloatArray, i: int, n: int) -> float:
+    """Mean of the last ``n`` finite values of ``x`` up to index ``i`` (there are at least
+    ``n``), summed oldest first, the order a running seed sum would use."""
+    j = i
+    found = 0
+    while found < n:
+        if math.isfinite(x[j]):
+            found += 1
+        j -= 1
+    total = 0.0
+    for k in range(j + 1, i + 1):
+        if math.isfinite(x[k]):
+            total += x[k]
+    return total / n
+
+
+@_jit
+def _smooth(x: FloatArray, n: int, alpha: float, seed_at: int) -> FloatArray:
+    """s = alpha·x + (1 - alpha)·s[prev valid] over the valid values, seeded at the
+    ``seed_at``-th valid value (``>= n``) with the mean of the last ``n`` valid values up to
+    it. ``seed_at = n`` is the classic seed (the mean of the first n); a later one aligns a
+    short average with a longer one, as TA-Lib's MACD does."""
     size = x.shape[0]
     out = np.full(size, np.nan)
     count = 0
@@ -174,14 +214,11 @@ def _smooth(x: FloatArray, n: int, alpha: float) -> FloatArray:
         v = x[i]
         if not math.isfinite(v):
             continue
-        if count < n:
-            state += v
-            count += 1
-            if count < n:
-                continue
-            state /= n
-        else:
-            state = alpha * v + (1.0 - alpha) * state
+        count += 1
+        if count < seed_at:
+            continue
+        seeded = count > seed_at
+        state = alpha * v + (1.0 - alpha) * state if seeded else _mean_last(x, i, n)
         out[i] = state
     return out
 
@@ -234,9 +271,35 @@ def _true_range(h: FloatArray, lo: FloatArray, c: FloatArray) -> FloatArray:
 
 
 @_jit
-def _dmi(h: FloatArray, lo: FloatArray, c: FloatArray,
-         n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """+DI, -DI and ADX (Wilder) in one pass; see ``plus_di`` for the rules."""
+def _wilder(s: float, x: float, n: int, count: int, talib: bool) -> float:
+    """Wilder's smoothing ``s`` after its ``count``-th value ``x`` (counting from 1).
+
+    peak: the mean of the first n, then ``(s·(n-1) + x)/n``. TA-Lib: the *sum* of the first
+    n - 1, then ``s - s/n + x`` from the n-th on (n times a mean; the DIs are ratios of two
+    such sums, so the scale cancels but the different seed does not)."""
+    if count < n:
+        return s + x
+    if talib:
+        return s - s / n + x
+    if count == n:
+        return (s + x) / n
+    return (s * (n - 1) + x) / n
+
+
+@_jit
+def _percent(a: float, b: float, talib: bool) -> float:
+    """``100·a/b``, 0 when ``b`` is not positive; TA-Lib's order ``100·(a/b)`` for
+    ``talib`` (equal up to rounding, which only shows with subnormal sums: after a thousand
+    bars without directional movement)."""
+    if not b > 0.0:
+        return 0.0
+    return 100.0 * (a / b) if talib else 100.0 * a / b
+
+
+@_jit
+def _dmi(h: FloatArray, lo: FloatArray, c: FloatArray, n: int,
+         talib: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """+DI, -DI and ADX (Wilder) in one pass; see ``plus_di`` and ``adx`` for the rules."""
     size = h.shape[0]
     plus = np.full(size, np.nan)
     minus = np.full(size, np.nan)
@@ -254,37 +317,25 @@ def _dmi(h: FloatArray, lo: FloatArray, c: FloatArray,
         tr = max(h[i] - lo[i], abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1]))
         up = h[i] - h[i - 1]
         down = lo[i - 1] - lo[i]
-        pdm = up if up > down and up > 0.0 else 0.0
-        mdm = down if down > up and down > 0.0 else 0.0
+        count += 1
+        s_tr = _wilder(s_tr, tr, n, count, talib)
+        s_p = _wilder(s_p, up if up > down and up > 0.0 else 0.0, n, count, talib)
+        s_m = _wilder(s_m, down if down > up and down > 0.0 else 0.0, n, count, talib)
         if count < n:
-            s_tr += tr
-            s_p += pdm
-            s_m += mdm
-            count += 1
-            if count < n:
-                continue
-            s_tr /= n
-            s_p /= n
-            s_m /= n
-        else:
-            s_tr = (s_tr * (n - 1) + tr) / n
-            s_p = (s_p * (n - 1) + pdm) / n
-            s_m = (s_m * (n - 1) + mdm) / n
-        pdi = 100.0 * s_p / s_tr if s_tr > 0.0 else 0.0
-        mdi = 100.0 * s_m / s_tr if s_tr > 0.0 else 0.0
+            continue
+        pdi = _percent(s_p, s_tr, talib)
+        mdi = _percent(s_m, s_tr, talib)
         plus[i] = pdi
         minus[i] = mdi
-        total = pdi + mdi
-        dx = 100.0 * abs(pdi - mdi) / total if total > 0.0 else 0.0
-        if count_dx < n:
-            s_dx += dx
-            count_dx += 1
-            if count_dx < n:
-                continue
-            s_dx /= n
-        else:
-            s_dx = (s_dx * (n - 1) + dx) / n
-        adx[i] = s_dx
+        # DX from the DIs (peak) or, as TA-Lib does, from the smoothed DMs (TR cancels)
+        a, b = (s_p, s_m) if talib else (pdi, mdi)
+        count_dx += 1
+        if talib and count_dx > n and not a + b > 0.0:
+            adx[i] = s_dx  # TA-Lib leaves the ADX unchanged on a bar without a DX
+            continue
+        s_dx = _wilder(s_dx, _percent(abs(a - b), a + b, talib), n, count_dx, False)
+        if count_dx >= n:
+            adx[i] = s_dx
     return plus, minus, adx
 
 
@@ -342,12 +393,13 @@ def ema(x: npt.ArrayLike, n: int) -> FloatArray:
     (``first_valid + n - 1`` without gaps). Missing bars are skipped (NaN out, state kept).
     """
     w = _window(n)
-    return _smooth(_f64(x), w, 2.0 / (w + 1.0))
+    return _smooth(_f64(x), w, 2.0 / (w + 1.0), w)
 
 
 def rma(x: npt.ArrayLike, n: int) -> FloatArray:
     """Wilder's moving average, ``alpha = 1/n``; seeded and gap-skipping like ``ema``."""
-    return _smooth(_f64(x), _window(n), 1.0 / _window(n))
+    w = _window(n)
+    return _smooth(_f64(x), w, 1.0 / w, w)
 
 
 def wma(x: npt.ArrayLike, n: int) -> FloatArray:
@@ -379,21 +431,27 @@ def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -
     return rma(true_range(high, low, close), n)
 
 
-def stdev(x: npt.ArrayLike, n: int) -> FloatArray:
-    """Population standard deviation (ddof 0) of the last ``n`` values; exactly 0 when they
-    are all equal."""
-    xs = _f64(x)
+def _deviation(xs: FloatArray, n: int, mode: str) -> tuple[FloatArray, FloatArray]:
+    """Rolling mean and standard deviation of the last ``n`` values: the population one
+    (squares / n) or the sample one (squares / (n - 1), pandas' default; NaN for n = 1)."""
+    w = _window(n)
     mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, _window(n), mean, var)
-    return np.sqrt(var)
+    _moments(xs, w, mean, var)
+    if _choice(mode, DEVIATION) == "sample":
+        var = var * (w / (w - 1.0)) if w > 1 else np.full_like(var, np.nan)
+    return mean, np.sqrt(var)
 
 
-def zscore(x: npt.ArrayLike, n: int) -> FloatArray:
-    """``(x - sma(x, n)) / stdev(x, n)``; NaN where the deviation is 0."""
+def stdev(x: npt.ArrayLike, n: int, mode: str = "population") -> FloatArray:
+    """Standard deviation of the last ``n`` values, ``population`` (ddof 0) or ``sample``
+    (ddof 1); exactly 0 when they are all equal."""
+    return _deviation(_f64(x), n, mode)[1]
+
+
+def zscore(x: npt.ArrayLike, n: int, mode: str = "population") -> FloatArray:
+    """``(x - sma(x, n)) / stdev(x, n, mode)``; NaN where the deviation is 0."""
     xs = _f64(x)
-    mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, _window(n), mean, var)
-    sd = np.sqrt(var)
+    mean, sd = _deviation(xs, n, mode)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (xs - mean) / sd
     out[sd == 0.0] = np.nan
@@ -425,68 +483,82 @@ def lowest(x: npt.ArrayLike, n: int) -> FloatArray:
     return _extreme(_f64(x), _window(n), -1.0)
 
 
-def bb_upper(x: npt.ArrayLike, n: int, k: float) -> FloatArray:
-    """Upper Bollinger band ``sma(x, n) + k·stdev(x, n)`` (population deviation)."""
+def bb_upper(x: npt.ArrayLike, n: int, k: float, mode: str = "population") -> FloatArray:
+    """Upper Bollinger band ``sma(x, n) + k·stdev(x, n, mode)``."""
+    mean, sd = _deviation(_f64(x), n, mode)
+    return mean + float(k) * sd
+
+
+def bb_lower(x: npt.ArrayLike, n: int, k: float, mode: str = "population") -> FloatArray:
+    """Lower Bollinger band ``sma(x, n) - k·stdev(x, n, mode)``."""
+    mean, sd = _deviation(_f64(x), n, mode)
+    return mean - float(k) * sd
+
+
+def macd(x: npt.ArrayLike, fast: int, slow: int, mode: str = "peak") -> FloatArray:
+    """``ema(x, fast) - ema(x, slow)``; first valid at ``max(fast, slow) - 1``.
+
+    ``peak``: each EMA seeded with the mean of its own first n valid values. ``talib``:
+    both seeded at the ``max(fast, slow)``-th valid value, the shorter one with the mean of
+    the last ``min(fast, slow)`` values up to there (TA-Lib computes the fast EMA from the
+    slow one's first bar). Fast and slow are never swapped (TA-Lib swaps them when
+    ``slow < fast``)."""
     xs = _f64(x)
-    mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, _window(n), mean, var)
-    return mean + float(k) * np.sqrt(var)
+    f, s = _window(fast), _window(slow)
+    start = max(f, s) if _talib(mode) else 0
+    fast_ema = _smooth(xs, f, 2.0 / (f + 1.0), max(f, start))
+    return fast_ema - _smooth(xs, s, 2.0 / (s + 1.0), max(s, start))
 
 
-def bb_lower(x: npt.ArrayLike, n: int, k: float) -> FloatArray:
-    """Lower Bollinger band ``sma(x, n) - k·stdev(x, n)`` (population deviation)."""
-    xs = _f64(x)
-    mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, _window(n), mean, var)
-    return mean - float(k) * np.sqrt(var)
+def macd_signal(x: npt.ArrayLike, fast: int, slow: int, signal: int,
+                mode: str = "peak") -> FloatArray:
+    """``ema(macd(x, fast, slow, mode), signal)``, seeded with the mean of the macd line's
+    first ``signal`` valid values (both modes); first valid at
+    ``max(fast, slow) + signal - 2``."""
+    return ema(macd(x, fast, slow, mode), signal)
 
 
-def macd(x: npt.ArrayLike, fast: int, slow: int) -> FloatArray:
-    """``ema(x, fast) - ema(x, slow)``; first valid at ``max(fast, slow) - 1``."""
-    xs = _f64(x)
-    return ema(xs, fast) - ema(xs, slow)
-
-
-def macd_signal(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> FloatArray:
-    """``ema(macd(x, fast, slow), signal)``, seeded on the macd series' first valid values;
-    first valid at ``max(fast, slow) + signal - 2``."""
-    return ema(macd(x, fast, slow), signal)
-
-
-def macd_hist(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> FloatArray:
+def macd_hist(x: npt.ArrayLike, fast: int, slow: int, signal: int,
+              mode: str = "peak") -> FloatArray:
     """``macd - macd_signal``."""
-    line = macd(x, fast, slow)
+    line = macd(x, fast, slow, mode)
     return line - ema(line, signal)
 
 
 def _dmi_all(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
-             n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    return _dmi(_f64(high), _f64(low), _f64(close), _window(n))
+             n: int, mode: str) -> tuple[FloatArray, FloatArray, FloatArray]:
+    return _dmi(_f64(high), _f64(low), _f64(close), _window(n), _talib(mode))
 
 
 def plus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
-            n: int) -> FloatArray:
+            n: int, mode: str = "peak") -> FloatArray:
     """+DI (Wilder), 0..100.
 
     ``up = high - high[1]``, ``down = low[1] - low``; ``+DM = up`` if ``up > down`` and
     ``up > 0`` else 0 (``-DM`` symmetric); TR as ``true_range``. A bar counts when high and
     low of it and of the previous bar and the previous close are finite; TR, +DM and -DM
-    are smoothed jointly over counted bars with ``rma(n)`` (seed: mean of the first n).
-    ``+DI = 100·rma(+DM)/rma(TR)`` (0 when ``rma(TR)`` is 0). First valid at index ``n``.
+    are smoothed jointly over counted bars with Wilder's smoothing, seeded (``peak``) with
+    the mean of the first n counted bars or (``talib``) with the sum of the first n - 1 then
+    one step ``s - s/n + x``. ``+DI = 100·+DM_s/TR_s`` (0 when ``TR_s`` is 0). First valid
+    at the n-th counted bar (index ``n`` without gaps) in both modes.
     """
-    return _dmi_all(high, low, close, n)[0]
+    return _dmi_all(high, low, close, n, mode)[0]
 
 
 def minus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
-             n: int) -> FloatArray:
-    """-DI (Wilder), 0..100: ``100·rma(-DM)/rma(TR)``; see ``plus_di``."""
-    return _dmi_all(high, low, close, n)[1]
+             n: int, mode: str = "peak") -> FloatArray:
+    """-DI (Wilder), 0..100: ``100·-DM_s/TR_s``; see ``plus_di``."""
+    return _dmi_all(high, low, close, n, mode)[1]
 
 
-def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -> FloatArray:
-    """Average directional index: ``rma(dx, n)`` with ``dx = 100·|+DI - -DI|/(+DI + -DI)``
-    (0 when the sum is 0); first valid at index ``2n - 1``."""
-    return _dmi_all(high, low, close, n)[2]
+def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int,
+        mode: str = "peak") -> FloatArray:
+    """Average directional index: ``rma(dx, n)`` over the DI bars, with
+    ``dx = 100·|+DI - -DI|/(+DI + -DI)``; first valid at index ``2n - 1``.
+
+    Where ``+DI + -DI`` is 0, ``dx`` counts as 0 (``peak``); ``talib`` counts it as 0 in
+    the seed too but afterwards leaves the ADX unchanged on such a bar, as TA-Lib does."""
+    return _dmi_all(high, low, close, n, mode)[2]
 
 
 def percent_rank(x: npt.ArrayLike, n: int) -> FloatArray:

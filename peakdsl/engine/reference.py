@@ -11,10 +11,12 @@ Semantics (the same contract as ``kernels.py``):
   read to be finite, recursive ones (ema rma rsi atr macd* plus_di minus_di adx) skip
   missing bars, keeping their state, and seed with the mean of the first ``n`` valid
   values;
-* comparisons with a NaN operand are False (``!=`` included); ``and or not`` on bools;
+* comparisons with a NaN operand are False, except ``!=``, which is ``not ==``; ``and or
+  not`` on bools; ``a / b`` is NaN when ``b`` is 0 or not finite; ``log(x)`` is NaN for
+  ``x <= 0``; the integer ``not`` of numexpr never appears: booleans are booleans;
 * ``x[n]`` shifts with NaN (False for bools); ``if c then a else b`` is ``where(c, a, b)``;
-* ``min(a, b) = where(a < b, a, b)``, ``max(a, b) = where(a > b, a, b)`` (so ``b`` when ``a``
-  is NaN), ``clip(x, lo, hi) = min(max(x, lo), hi)``;
+* ``min``/``max`` are NaN when either operand is NaN, else the smaller / larger;
+  ``clip(x, lo, hi) = min(max(x, lo), hi)``;
 * ``crossover(a, b) = a > b and a[1] <= b[1]``, ``crossunder(a, b) = a < b and
   a[1] >= b[1]``, NaN never crosses.
 """
@@ -29,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..lang import ast
-from ..lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
+from ..lang.builtins import BUILTINS, DERIVED_SOURCES, DEVIATION, SEEDING, Arg, Mode
 from ..lang.checker import CheckedSpec
 from ..lang.types import Unit
 
@@ -77,27 +79,52 @@ def _pstdev(w: list[float]) -> float:
     return math.sqrt(math.fsum((v - m) ** 2 for v in w) / len(w))
 
 
+def _sstdev(w: list[float]) -> float:
+    """The sample deviation (squares over n - 1); undefined for a single value."""
+    if len(w) < 2:
+        return NAN
+    if max(w) == min(w):
+        return 0.0
+    m = _mean(w)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in w) / (len(w) - 1))
+
+
+_DEVIATIONS: dict[str, Callable[[list[float]], float]] = {
+    "population": _pstdev, "sample": _sstdev,
+}
+
+
+def _checked(mode: str, choices: Mode) -> str:
+    if mode not in choices.choices:
+        raise ValueError(f"unknown mode {mode!r}")
+    return mode
+
+
 def ref_sma(x: npt.ArrayLike, n: int) -> Array:
     return _windows(x, n, _mean)
 
 
-def ref_stdev(x: npt.ArrayLike, n: int) -> Array:
-    return _windows(x, n, _pstdev)
+def ref_stdev(x: npt.ArrayLike, n: int, mode: str = "population") -> Array:
+    return _windows(x, n, _DEVIATIONS[_checked(mode, DEVIATION)])
 
 
-def ref_zscore(x: npt.ArrayLike, n: int) -> Array:
+def ref_zscore(x: npt.ArrayLike, n: int, mode: str = "population") -> Array:
+    deviation = _DEVIATIONS[_checked(mode, DEVIATION)]
+
     def z(w: list[float]) -> float:
-        sd = _pstdev(w)
+        sd = deviation(w)
         return NAN if sd == 0.0 else (w[-1] - _mean(w)) / sd
     return _windows(x, n, z)
 
 
-def ref_bb_upper(x: npt.ArrayLike, n: int, k: float) -> Array:
-    return _windows(x, n, lambda w: _mean(w) + k * _pstdev(w))
+def ref_bb_upper(x: npt.ArrayLike, n: int, k: float, mode: str = "population") -> Array:
+    deviation = _DEVIATIONS[_checked(mode, DEVIATION)]
+    return _windows(x, n, lambda w: _mean(w) + k * deviation(w))
 
 
-def ref_bb_lower(x: npt.ArrayLike, n: int, k: float) -> Array:
-    return _windows(x, n, lambda w: _mean(w) - k * _pstdev(w))
+def ref_bb_lower(x: npt.ArrayLike, n: int, k: float, mode: str = "population") -> Array:
+    deviation = _DEVIATIONS[_checked(mode, DEVIATION)]
+    return _windows(x, n, lambda w: _mean(w) - k * deviation(w))
 
 
 def ref_wma(x: npt.ArrayLike, n: int) -> Array:
@@ -129,17 +156,18 @@ def ref_roc(x: npt.ArrayLike, n: int) -> Array:
     return _result(out)
 
 
-def _smoothed(x: npt.ArrayLike, n: int, alpha: float) -> Array:
-    """Recursive smoothing over the valid values only, seeded with their first n's mean."""
+def _smoothed(x: npt.ArrayLike, n: int, alpha: float, start: int = 0) -> Array:
+    """Recursive smoothing over the valid values only, seeded with the mean of n of them:
+    the first n, or (``start`` > n) the n ending at the ``start``-th valid value."""
     xs = _floats(x)
     out = [NAN] * len(xs)
     valid = [i for i, v in enumerate(xs) if _ok(v)]
-    if len(valid) < n:
+    seed = max(n, start)  # the seed's position among the valid values, from 1
+    if len(valid) < seed:
         return _result(out)
-    seed_at = valid[n - 1]
-    state = math.fsum(xs[i] for i in valid[:n]) / n
-    out[seed_at] = state
-    for i in valid[n:]:
+    state = math.fsum(xs[i] for i in valid[seed - n : seed]) / n
+    out[valid[seed - 1]] = state
+    for i in valid[seed:]:
         state = alpha * xs[i] + (1 - alpha) * state
         out[i] = state
     return _result(out)
@@ -187,9 +215,41 @@ def ref_atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: in
     return ref_rma(ref_true_range(high, low, close), n)
 
 
+def _wilder_sums(x: npt.ArrayLike, n: int) -> Array:
+    """TA-Lib's Wilder smoothing over the valid values: the plain sum of the first n - 1,
+    then ``s - s/n + x`` from the n-th on (n times peak's ``rma`` scale)."""
+    xs = _floats(x)
+    out = [NAN] * len(xs)
+    valid = [i for i, v in enumerate(xs) if _ok(v)]
+    if len(valid) < n:
+        return _result(out)
+    state = math.fsum(xs[i] for i in valid[: n - 1])
+    for i in valid[n - 1 :]:
+        state = state - state / n + xs[i]
+        out[i] = state
+    return _result(out)
+
+
+def _held_rma(dx: list[float], flat: list[bool], n: int) -> Array:
+    """TA-Lib's ADX: the mean of the first n DX, then Wilder steps, except that a bar whose
+    DIs sum to 0 (``flat``) leaves the value unchanged once the seed is taken."""
+    out = [NAN] * len(dx)
+    valid = [i for i, v in enumerate(dx) if _ok(v)]
+    if len(valid) < n:
+        return _result(out)
+    state = math.fsum(dx[i] for i in valid[:n]) / n
+    out[valid[n - 1]] = state
+    for i in valid[n:]:
+        if not flat[i]:
+            state = (state * (n - 1) + dx[i]) / n
+        out[i] = state
+    return _result(out)
+
+
 def _directional(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
-                 n: int) -> tuple[Array, Array, Array]:
+                 n: int, mode: str = "peak") -> tuple[Array, Array, Array]:
     """(+DI, -DI, ADX): the bar counts when h, l, h[1], l[1], c[1] are all finite."""
+    talib = _checked(mode, SEEDING) == "talib"
     h, lo = _floats(high), _floats(low)
     tr = _floats(ref_true_range(high, low, close))
     size = len(h)
@@ -201,42 +261,55 @@ def _directional(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
         up, down = h[i] - h[i - 1], lo[i - 1] - lo[i]
         pdm[i] = up if up > down and up > 0 else 0.0
         mdm[i] = down if down > up and down > 0 else 0.0
-    s_tr, s_p, s_m = ref_rma(tr, n), ref_rma(pdm, n), ref_rma(mdm, n)
+    smooth = _wilder_sums if talib else ref_rma
+    s_tr, s_p, s_m = smooth(tr, n), smooth(pdm, n), smooth(mdm, n)
     plus, minus, dx = [NAN] * size, [NAN] * size, [NAN] * size
+    flat = [False] * size
+
+    def percent(a: float, b: float) -> float:  # TA-Lib divides first
+        return 0.0 if not b > 0 else 100 * (a / b) if talib else 100 * a / b
     for i in range(size):
         if math.isnan(s_tr[i]):
             continue
-        plus[i] = 100 * s_p[i] / s_tr[i] if s_tr[i] > 0 else 0.0
-        minus[i] = 100 * s_m[i] / s_tr[i] if s_tr[i] > 0 else 0.0
-        total = plus[i] + minus[i]
-        dx[i] = 100 * abs(plus[i] - minus[i]) / total if total > 0 else 0.0
-    return _result(plus), _result(minus), ref_rma(dx, n)
+        plus[i], minus[i] = percent(s_p[i], s_tr[i]), percent(s_m[i], s_tr[i])
+        # TA-Lib's DX uses the smoothed DMs (the TR cancels); peak's the DIs
+        up, down = (s_p[i], s_m[i]) if talib else (plus[i], minus[i])
+        flat[i] = not up + down > 0
+        dx[i] = percent(abs(up - down), up + down)
+    adx = _held_rma(dx, flat, n) if talib else ref_rma(dx, n)
+    return _result(plus), _result(minus), adx
 
 
 def ref_plus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
-                n: int) -> Array:
-    return _directional(high, low, close, n)[0]
+                n: int, mode: str = "peak") -> Array:
+    return _directional(high, low, close, n, mode)[0]
 
 
 def ref_minus_di(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
-                 n: int) -> Array:
-    return _directional(high, low, close, n)[1]
+                 n: int, mode: str = "peak") -> Array:
+    return _directional(high, low, close, n, mode)[1]
 
 
-def ref_adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int) -> Array:
-    return _directional(high, low, close, n)[2]
+def ref_adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int,
+            mode: str = "peak") -> Array:
+    return _directional(high, low, close, n, mode)[2]
 
 
-def ref_macd(x: npt.ArrayLike, fast: int, slow: int) -> Array:
-    return ref_ema(x, fast) - ref_ema(x, slow)
+def ref_macd(x: npt.ArrayLike, fast: int, slow: int, mode: str = "peak") -> Array:
+    """peak: two independent EMAs. talib: both seeded at the longer one's first bar, the
+    shorter with the mean of its last ``n`` values there."""
+    start = max(fast, slow) if _checked(mode, SEEDING) == "talib" else 0
+    return _smoothed(x, fast, 2 / (fast + 1), start) - _smoothed(x, slow, 2 / (slow + 1), start)
 
 
-def ref_macd_signal(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> Array:
-    return ref_ema(ref_macd(x, fast, slow), signal)
+def ref_macd_signal(x: npt.ArrayLike, fast: int, slow: int, signal: int,
+                    mode: str = "peak") -> Array:
+    return ref_ema(ref_macd(x, fast, slow, mode), signal)
 
 
-def ref_macd_hist(x: npt.ArrayLike, fast: int, slow: int, signal: int) -> Array:
-    return ref_macd(x, fast, slow) - ref_macd_signal(x, fast, slow, signal)
+def ref_macd_hist(x: npt.ArrayLike, fast: int, slow: int, signal: int,
+                  mode: str = "peak") -> Array:
+    return ref_macd(x, fast, slow, mode) - ref_macd_signal(x, fast, slow, signal, mode)
 
 
 def _streak(x: npt.ArrayLike, n: int, up: bool) -> Array:
@@ -274,8 +347,9 @@ def ref_abs(x: npt.ArrayLike) -> Array:
 
 
 def ref_log(x: npt.ArrayLike) -> Array:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(np.asarray(x, dtype=np.float64))
+    xs = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(xs) & (xs > 0)
+    return np.where(ok, np.log(np.where(ok, xs, 1.0)), NAN)
 
 
 def ref_sqrt(x: npt.ArrayLike) -> Array:
@@ -283,14 +357,18 @@ def ref_sqrt(x: npt.ArrayLike) -> Array:
         return np.sqrt(np.asarray(x, dtype=np.float64))
 
 
+def _either_nan(a: Array, b: Array) -> Array:
+    return np.isnan(a) | np.isnan(b)
+
+
 def ref_min(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
     a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.where(a_ < b_, a_, b_)
+    return np.where(_either_nan(a_, b_), NAN, np.where(a_ < b_, a_, b_))
 
 
 def ref_max(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
     a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.where(a_ > b_, a_, b_)
+    return np.where(_either_nan(a_, b_), NAN, np.where(a_ > b_, a_, b_))
 
 
 def ref_clip(x: npt.ArrayLike, lo: npt.ArrayLike, hi: npt.ArrayLike) -> Array:
@@ -394,17 +472,20 @@ class _Interpreter:
         if op == "or":
             return np.logical_or(left, right)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if op == "/":
+                a, b = left.astype(np.float64), right.astype(np.float64)
+                return np.where((b == 0) | ~np.isfinite(b), NAN, a / np.where(b == 0, 1.0, b))
             if op in _ARITH:
                 return _ARITH[op](left.astype(np.float64), right.astype(np.float64))
             result = _COMPARE[op](left, right)
-        if left.dtype != np.bool_:
+        if left.dtype != np.bool_ and op != "!=":  # `!=` is `not ==`: True with NaN
             result &= ~np.isnan(left) & ~np.isnan(right)
         return result
 
     def call(self, expr: ast.Call) -> Array:
         builtin = BUILTINS[expr.func]
         args: list[Any] = [self.columns[c] for c in builtin.implicit]
-        for (_, kind), arg in zip(builtin.args, expr.args, strict=True):
+        for (_, kind), arg in zip(builtin.args, expr.args[:len(builtin.args)], strict=True):
             if kind is Arg.WINDOW:
                 args.append(self.integer(arg))
             elif kind is Arg.SCALAR:
@@ -412,7 +493,7 @@ class _Interpreter:
                 args.append(float(value[0]) if self.size else 0.0)
             else:
                 args.append(self.value_of(arg))
-        return REFERENCE[expr.func](*args)
+        return REFERENCE[expr.func](*args, *builtin.mode_args(builtin.call_mode(expr)))
 
 
 def reference_evaluate(spec: CheckedSpec, frame: Any,

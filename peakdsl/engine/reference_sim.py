@@ -28,6 +28,7 @@ class Position:
     entry_bar: int  # the fill bar
     entry_fee: float
     best: float  # highest high (long) / lowest low (short) since the fill bar, and the entry
+    reduced: bool  # the order was cut down to what the account could pay
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Trade:
     pnl: float
     ret: float
     exit_reason: str
+    reduced: bool
 
 
 @dataclass
@@ -74,7 +76,7 @@ class Book:
     def fill_price(self, price: float, buying: bool) -> float:
         return price * (1 + self.s.slippage) if buying else price * (1 - self.s.slippage)
 
-    def enter(self, side: int, qty: float, price: float, bar: int) -> None:
+    def enter(self, side: int, qty: float, price: float, bar: int, reduced: bool) -> None:
         fill = self.fill_price(price, buying=side == LONG)
         fee = self.s.fees * qty * fill
         if side == LONG:
@@ -83,7 +85,7 @@ class Book:
             self.cash += qty * fill  # sell short
         self.cash -= fee
         self.fees_paid += fee
-        self.position = Position(side, qty, fill, bar, fee, fill)
+        self.position = Position(side, qty, fill, bar, fee, fill, reduced)
 
     def exit(self, price: float, bar: int, reason: str) -> None:
         pos = self.position
@@ -103,8 +105,21 @@ class Book:
             gross = pos.qty * (pos.entry_price - fill)
         pnl = gross - fees
         self.trades.append(Trade(pos.entry_bar, bar, pos.side, pos.qty, pos.entry_price, fill,
-                                 fees, pnl, pnl / (pos.qty * pos.entry_price), reason))
+                                 fees, pnl, pnl / (pos.qty * pos.entry_price), reason,
+                                 pos.reduced))
         self.position = None
+
+    def open_trade(self, bar: int, close: float) -> Trade:
+        """The position still held, valued at ``close`` without selling it (no exit fee)."""
+        pos = self.position
+        assert pos is not None
+        if pos.side == LONG:
+            gross = pos.qty * (close - pos.entry_price)
+        else:
+            gross = pos.qty * (pos.entry_price - close)
+        pnl = gross - pos.entry_fee
+        return Trade(pos.entry_bar, bar, pos.side, pos.qty, pos.entry_price, close,
+                     pos.entry_fee, pnl, pnl / (pos.qty * pos.entry_price), "open", pos.reduced)
 
     def signed_qty(self) -> float:
         if self.position is None:
@@ -125,31 +140,47 @@ def realised_vol(closes: list[float], signal_bar: int, lookback: int,
     return vol
 
 
-def order_qty(s: SimSettings, equity: float, price: float, closes: list[float],
-              signal_bar: int) -> float | None:
-    """The sized, rounded entry quantity, or None for no entry."""
+def budget(s: SimSettings, equity: float, closes: list[float], signal_bar: int) -> float | None:
+    """What the sizing mode wants to spend, fee included (None: no entry)."""
     if s.sizing_mode == "equity_fraction":
-        qty = equity * s.sizing_value / price
-    elif s.sizing_mode == "notional":
-        qty = s.sizing_value / price
-    elif s.sizing_mode == "quantity":
-        qty = s.sizing_value
-    elif s.sizing_mode == "vol_target":
+        return equity * s.sizing_value
+    if s.sizing_mode == "notional":
+        return s.sizing_value
+    if s.sizing_mode == "vol_target":
         vol = realised_vol(closes, signal_bar, s.vol_lookback, s.bars_per_year)
         if vol is None:
             return None
-        fraction = min(1.0, s.sizing_value / vol)
-        qty = equity * fraction / price
+        return equity * min(1.0, s.sizing_value / vol)
+    raise ValueError(f"unknown sizing mode {s.sizing_mode!r}")
+
+
+def order_qty(s: SimSettings, equity: float, price: float, fill: float, closes: list[float],
+              signal_bar: int) -> tuple[float, bool] | None:
+    """The sized, capped, rounded entry quantity and whether the cap cut it, or None."""
+    if s.sizing_mode == "quantity":
+        qty = s.sizing_value
     else:
-        raise ValueError(f"unknown sizing mode {s.sizing_mode!r}")
+        spend = budget(s, equity, closes, signal_bar)
+        if spend is None:
+            return None
+        qty = spend / (fill * (1 + s.fees))  # the budget pays the fee too
+    # a cash account (leverage 1) never pays more than its equity, fee included
+    most = s.leverage * equity / (fill * (1 + s.fees))
+    reduced = False
+    if qty > most:
+        qty, reduced = most, True
     if s.qty_step > 0:
         steps = math.floor(qty / s.qty_step + 1e-9)
-        qty = steps * s.qty_step
+        rounded = steps * s.qty_step
+        if rounded > most:
+            rounded = (steps - 1) * s.qty_step
+            reduced = True
+        qty = rounded
     if math.isnan(qty) or math.isinf(qty) or qty <= 0:
         return None
     if s.min_notional > 0 and qty * price < s.min_notional:
         return None
-    return qty
+    return qty, reduced
 
 
 def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price: float,
@@ -176,9 +207,10 @@ def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price
         wanted = SHORT
     if wanted == 0:
         return
-    qty = order_qty(book.s, book.cash, price, closes, signal_bar)
-    if qty is not None:
-        book.enter(wanted, qty, price, fill_bar)
+    fill = book.fill_price(price, buying=wanted == LONG)
+    order = order_qty(book.s, book.cash, price, fill, closes, signal_bar)
+    if order is not None:
+        book.enter(wanted, order[0], price, fill_bar, order[1])
 
 
 def is_off(x: float) -> bool:
@@ -269,21 +301,27 @@ def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
         # 3. close: today's signals fill at today's close (no new entries on the last bar)
         if settings.fill == "close":
             act_on_signal(book, signals[t], t, t, bar.close, closes, not final_bar)
-        # 4. end of data
-        if final_bar and book.position is not None:
+        # 4. end of data: close the position, or (mark) leave it open
+        if final_bar and book.position is not None and settings.end_of_data == "close":
             book.exit(bar.close, t, "end_of_data")
         # 5. mark to the close
         equity.append(book.cash + book.signed_qty() * bar.close)
         position.append(book.signed_qty())
 
-    columns: dict[str, list[float]] = {c: [] for c in TRADE_COLUMNS}
-    for tr in book.trades:
-        values = (tr.entry_bar, tr.exit_bar, tr.side, tr.qty, tr.entry_price, tr.exit_price,
-                  tr.fees, tr.pnl, tr.ret, EXIT_REASONS.index(tr.exit_reason))
-        for c, v in zip(TRADE_COLUMNS, values, strict=True):
-            columns[c].append(float(v))
+    still_open = [book.open_trade(n - 1, closes[-1])] if book.position is not None else []
     return SimResult(
         equity=np.array(equity, dtype=np.float64),
         position=np.array(position, dtype=np.float64),
-        trades={c: np.array(v, dtype=np.float64) for c, v in columns.items()},
-        ambiguous_bars=book.ambiguous, fees_paid=book.fees_paid)
+        trades=trade_table(book.trades), ambiguous_bars=book.ambiguous,
+        fees_paid=book.fees_paid, open_trades=trade_table(still_open))
+
+
+def trade_table(trades: list[Trade]) -> dict[str, np.ndarray[Any, Any]]:
+    """Trades as the column arrays of ``TRADE_COLUMNS``."""
+    columns: dict[str, list[float]] = {c: [] for c in TRADE_COLUMNS}
+    for tr in trades:
+        values = (tr.entry_bar, tr.exit_bar, tr.side, tr.qty, tr.entry_price, tr.exit_price,
+                  tr.fees, tr.pnl, tr.ret, EXIT_REASONS.index(tr.exit_reason), tr.reduced)
+        for c, v in zip(TRADE_COLUMNS, values, strict=True):
+            columns[c].append(float(v))
+    return {c: np.array(v, dtype=np.float64) for c, v in columns.items()}

@@ -2,9 +2,11 @@
 
 Definitions (docs/backtest.md, "Metrics"): the equity curve is the starting capital followed
 by the per-bar equity, so a run of ``n`` bars has ``n`` bar returns
-``r[t] = E[t] / E[t-1] - 1``; annualisation uses ``bars_per_year = 365 * 86400 /
-timeframe_seconds`` (crypto trades every day). Every value is a finite float, an int or
-``None`` (undefined: e.g. a Sharpe ratio of a flat curve), so the result is JSON-safe.
+``r[t] = E[t] / E[t-1] - 1``; annualisation uses the strategy's calendar,
+``bars_per_year(timeframe_seconds, calendar)``: 365 trading days for ``always`` (crypto, the
+default), 252 for ``weekdays``. Every value is a finite float, an int or ``None``
+(undefined: e.g. a Sharpe ratio of a flat curve), so the result is JSON-safe.
+``calendar_warning`` compares the declared calendar with the data's timestamps (W008).
 
 The arithmetic lives in one ``numba`` function, :func:`metrics_core`, shared by
 ``compute_metrics`` (one run) and the sweep engine (many runs inside one parallel loop), so a
@@ -22,20 +24,32 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from ..lang.diagnostics import diag
 from .results import SimResult, SimSettings
 
 YEAR_SECONDS = 365 * 86_400
+DAY_SECONDS = 86_400
+WEEK_SECONDS = 7 * DAY_SECONDS
+# calendar -> (trading days a year, trading days a week)
+CALENDARS: dict[str, tuple[int, int]] = {"always": (365, 7), "weekdays": (252, 5)}
+CALENDAR_WORDS = {"always": "24/7 (`calendar always`)",
+                  "weekdays": "weekdays only (`calendar weekdays`)"}
 METRIC_KEYS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar",
                "max_drawdown", "max_drawdown_bars", "profit_factor", "win_rate", "expectancy",
                "trades", "avg_trade", "best_trade", "worst_trade", "exposure", "fees_paid",
-               "ambiguous_bars")
-INT_METRICS = frozenset({"max_drawdown_bars", "trades", "ambiguous_bars"})
+               "ambiguous_bars", "orders_reduced")
+INT_METRICS = frozenset({"max_drawdown_bars", "trades", "ambiguous_bars", "orders_reduced"})
 N_METRICS = len(METRIC_KEYS)
 
 (_TOTAL_RETURN, _CAGR, _VOLATILITY, _SHARPE, _SORTINO, _CALMAR, _MAX_DD, _MAX_DD_BARS,
  _PROFIT_FACTOR, _WIN_RATE, _EXPECTANCY, _TRADES, _AVG_TRADE, _BEST, _WORST, _EXPOSURE,
- _FEES, _AMBIGUOUS) = range(N_METRICS)
+ _FEES, _AMBIGUOUS, _REDUCED) = range(N_METRICS)
+# calendar inference (W008): spans shorter than this say nothing about the week
+MIN_INFERENCE_DAYS = 14
+EMPTY_DAYS_SHARE = 0.1  # two adjacent weekdays holding less than this share: a 5-day week
+BARS_RATIO_LIMIT = 1.5  # bars a year off the calendar's by more than this factor: warn
 
 _PW_BLOCK = 128  # numpy's PW_BLOCKSIZE
 _PW_DEPTH = 64  # stack depth of the pairwise tree (halves until <= 128: < 64 levels)
@@ -145,12 +159,13 @@ def _finite(x: float) -> float:
 
 @_jit
 def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatArray,
-                 returns: FloatArray, fees_paid: float, ambiguous: float, bpy: float,
-                 scratch: FloatArray, out: FloatArray) -> None:
+                 returns: FloatArray, fees_paid: float, ambiguous: float, reduced: float,
+                 bpy: float, scratch: FloatArray, out: FloatArray) -> None:
     """Every metric into ``out`` (``METRIC_KEYS`` order, NaN = undefined).
 
-    ``exposed`` is the number of bars with a non-zero position; ``scratch`` is a work buffer
-    of at least ``scratch_size(len(equity), len(pnl))`` floats (overwritten).
+    ``exposed`` is the number of bars with a non-zero position, ``pnl`` / ``returns`` those
+    of the closed trades, ``reduced`` the entries cut down to fit the account; ``scratch`` is
+    a work buffer of at least ``scratch_size(len(equity), len(pnl))`` floats (overwritten).
     """
     for i in range(out.shape[0]):
         out[i] = math.nan
@@ -282,6 +297,7 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
         out[_WORST] = _finite(worst)
     out[_FEES] = _finite(fees_paid)
     out[_AMBIGUOUS] = ambiguous
+    out[_REDUCED] = reduced
 
 
 def scratch_size(bars: int, trades: int) -> int:
@@ -300,18 +316,97 @@ def metrics_dict(values: FloatArray) -> dict[str, Metric]:
     return out
 
 
-def compute_metrics(sim: SimResult, settings: SimSettings,
-                    timeframe_seconds: int) -> dict[str, Metric]:
-    """All run metrics (keys: ``METRIC_KEYS``); ``None`` where a metric is undefined."""
+def _read_only(values: Any) -> FloatArray:
+    """A contiguous float64 read-only view: one compiled ``metrics_core`` for every caller."""
+    out = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    view = out.view()
+    view.flags.writeable = False
+    return view
+
+
+def bars_per_year(timeframe_seconds: int, calendar: str = "always") -> float:
+    """Bars in a year of the calendar: trading days a year · bars per trading day.
+
+    ``always`` (crypto): 365 days of 24 h, so ``365 · 86400 / timeframe_seconds``;
+    ``weekdays``: 252 trading days, a week being 5 of them (a ``1w`` bar spans 5 days).
+    """
     if timeframe_seconds <= 0:
         raise ValueError("timeframe_seconds must be positive")
-    bpy = YEAR_SECONDS / timeframe_seconds
-    equity = np.ascontiguousarray(sim.equity, dtype=np.float64).reshape(-1)
-    pnl = np.ascontiguousarray(sim.trades["pnl"], dtype=np.float64).reshape(-1)
-    returns = np.ascontiguousarray(sim.trades["return"], dtype=np.float64).reshape(-1)
+    days, week = CALENDARS[calendar]
+    span = timeframe_seconds
+    if timeframe_seconds % WEEK_SECONDS == 0:
+        span = timeframe_seconds // 7 * week
+    return days * DAY_SECONDS / span
+
+
+def compute_metrics(sim: SimResult, settings: SimSettings,
+                    timeframe_seconds: int) -> dict[str, Metric]:
+    """All run metrics (keys: ``METRIC_KEYS``); ``None`` where a metric is undefined.
+
+    Annualised with ``settings.calendar``; trade metrics count closed trades only (the open
+    position of an ``end_of_data mark`` run is in the equity, not among the trades)."""
+    bpy = bars_per_year(timeframe_seconds, settings.calendar)
+    equity = _read_only(sim.equity)
+    pnl = _read_only(sim.trades["pnl"])
+    returns = _read_only(sim.trades["return"])
     exposed = np.count_nonzero(np.asarray(sim.position) != 0) if len(equity) else 0
     scratch = np.empty(scratch_size(len(equity), len(pnl)))
     values = np.empty(N_METRICS)
     metrics_core(float(settings.capital), equity, float(exposed), pnl, returns,
-                 float(sim.fees_paid), float(int(sim.ambiguous_bars)), bpy, scratch, values)
+                 float(sim.fees_paid), float(int(sim.ambiguous_bars)),
+                 float(sim.orders_reduced), bpy, scratch, values)
     return metrics_dict(values)
+
+
+# ---------------------------------------------------------------- calendar check (W008)
+
+
+def infer_calendar(times: Any, timeframe_seconds: int) -> str | None:
+    """``weekdays`` when two adjacent days of the week (UTC) hold almost no bars, else
+    ``always``; None when the data cannot tell (bars longer than a day, or less than two
+    weeks of data)."""
+    index = pd.DatetimeIndex(times)
+    if timeframe_seconds > DAY_SECONDS or len(index) < 2:
+        return None
+    if (index[-1] - index[0]).total_seconds() < MIN_INFERENCE_DAYS * DAY_SECONDS:
+        return None
+    counts = np.bincount(np.asarray(index.day_of_week), minlength=7)
+    pairs = counts + np.roll(counts, -1)  # (Mon, Tue), …, (Sun, Mon)
+    return "weekdays" if pairs.min() < EMPTY_DAYS_SHARE * len(index) else "always"
+
+
+def observed_bars_per_year(times: Any, timeframe_seconds: int) -> float:
+    """Bars a year the data actually has: its bar count over its span (end bar included)."""
+    index = pd.DatetimeIndex(times)
+    span = float((index[-1] - index[0]).total_seconds()) + timeframe_seconds
+    return len(index) * YEAR_SECONDS / span
+
+
+def calendar_warning(times: Any, timeframe_seconds: int, calendar: str,
+                     declared: bool) -> str | None:
+    """W008 as a warning line when the data contradicts the calendar, else None.
+
+    ``declared`` says whether the spec wrote ``calendar`` (else the 24/7 default applies).
+    Two checks: the data's week (a 5-day week against ``always`` or the reverse), then its
+    bars per year against the calendar's (e.g. 7-hour stock sessions in 1h bars)."""
+    inferred = infer_calendar(times, timeframe_seconds)
+    if inferred is None:
+        return None
+    assumed = bars_per_year(timeframe_seconds, calendar)
+    observed = observed_bars_per_year(times, timeframe_seconds)
+    source = "declared" if declared else "default"
+    if inferred != calendar:
+        message = (f"the data looks {CALENDAR_WORDS[inferred]} but the {source} calendar is "
+                   f"{CALENDAR_WORDS[calendar]}: annualised metrics assume {assumed:,.0f} bars "
+                   f"a year, the data has about {observed:,.0f}")
+        fix = f"declare `calendar {inferred}` in the strategy"
+    elif not 1 / BARS_RATIO_LIMIT <= observed / assumed <= BARS_RATIO_LIMIT:
+        message = (f"the data has about {observed:,.0f} bars a year but the {source} "
+                   f"calendar {CALENDAR_WORDS[calendar]} assumes {assumed:,.0f} (trading "
+                   f"sessions shorter than a day, or long gaps?)")
+        fix = ("annualised metrics (CAGR, volatility, Sharpe, Sortino, Calmar) are off by "
+               "that ratio; compare total returns, or use daily bars")
+    else:
+        return None
+    diagnostic = diag("W008", message, "data", help=fix)
+    return f"{diagnostic.code} {diagnostic.message}; help: {diagnostic.help}"

@@ -2,6 +2,12 @@
 
 One table serves the checker (arity, argument kinds, result type), lowering (lookback,
 kernel name, elementwise or not), the evaluators and ``docs/language.md``.
+
+Some built-ins take an optional last argument, a *mode*: a bare keyword that selects a
+convention other tools use (``stdev(close, 20, sample)``, ``adx(14, talib)``). A mode is not
+a value: lowering keeps it in the node (so ``stdev(x, 20)`` and ``stdev(x, 20, sample)`` are
+different nodes) and the evaluators pass it to the kernel as its last argument. A mode never
+changes the lookback, so the warm-up formulas below hold for every mode.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from . import ast
 from .lookback import Lookback
 from .types import Unit
 
@@ -18,6 +25,40 @@ class Arg(str, Enum):
     SERIES = "series"  # any numeric value, usually a series
     WINDOW = "window"  # a positive int literal or int param
     SCALAR = "scalar"  # a numeric literal or param
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """The optional last argument of a built-in: one keyword of ``choices``.
+
+    The first choice is the default, today's behaviour, so leaving the mode out never changes
+    a spec's meaning. ``least`` raises the smallest window a choice accepts (the sample
+    deviation of one value is undefined, so ``sample`` needs ``n >= 2``).
+    """
+
+    choices: tuple[str, ...]
+    least: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def default(self) -> str:
+        return self.choices[0]
+
+    def least_window(self, choice: str) -> int:
+        return dict(self.least).get(choice, 1)
+
+    def describe(self) -> str:
+        """``population (default) or sample``: the choices as help text shows them."""
+        words = [f"`{self.choices[0]}` (default)", *(f"`{c}`" for c in self.choices[1:])]
+        return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+# Standard deviation: divide the squared deviations by n (population, ddof 0) or by n - 1
+# (sample, ddof 1: pandas' ``rolling().std()`` default).
+DEVIATION = Mode(("population", "sample"), least=(("sample", 2),))
+# Seeding of the Wilder and MACD averages: peak's own (each average seeded with the mean of
+# its own first n values) or TA-Lib's (see docs/language.md, "Seeding").
+SEEDING = Mode(("peak", "talib"))
+MODE_WORDS: frozenset[str] = frozenset(DEVIATION.choices + SEEDING.choices)
 
 
 # A lookback rule gets the lookbacks of the value arguments and the values of the window
@@ -37,10 +78,33 @@ class Builtin:
     implicit: tuple[str, ...] = ()  # OHLCV columns read without being passed
     elementwise: bool = False
     example: str = ""
+    mode: Mode | None = None  # an optional trailing keyword argument
 
     @property
     def signature(self) -> str:
-        return f"{self.name}(" + ", ".join(n for n, _ in self.args) + ")"
+        tail = "[, mode]" if self.mode else ""
+        return f"{self.name}(" + ", ".join(n for n, _ in self.args) + tail + ")"
+
+    @property
+    def arity(self) -> tuple[int, int]:
+        """Fewest and most arguments: a mode may be left out."""
+        return len(self.args), len(self.args) + (self.mode is not None)
+
+    def call_mode(self, call: ast.Call) -> str | None:
+        """The mode a checked call names, None for the default: a call that spells the
+        default out is the same node as one that leaves it out."""
+        if self.mode is None or len(call.args) <= len(self.args):
+            return None
+        word = call.args[len(self.args)]
+        assert isinstance(word, ast.Name), "the checker admits only a keyword here"
+        return None if word.id == self.mode.default else word.id
+
+    def mode_args(self, value: object) -> tuple[str, ...]:
+        """The kernel's trailing mode argument for a node whose ``value`` is its mode (None
+        for the default): ``()`` for a built-in without modes."""
+        if self.mode is None:
+            return ()
+        return (value if isinstance(value, str) else self.mode.default,)
 
 
 def _rolling(offset: int) -> LookbackRule:
@@ -87,42 +151,47 @@ _TABLE: tuple[Builtin, ...] = (
     Builtin("rma", (X, N), SAME, _rolling(-1),
             "Wilder's moving average, alpha = 1/n, seeded with the SMA of the first n",
             example="rma(close, 14)"),
-    Builtin("rsi", (X, N), Unit.NUMBER, _rolling(0),
+    Builtin("rsi", (X, N), Unit.OSCILLATOR, _rolling(0),
             "relative strength index 0..100 with Wilder smoothing", example="rsi(close, 14)"),
     Builtin("true_range", (), Unit.PRICE, lambda xs, ws: Lookback.const(1),
             "max(high - low, |high - close[1]|, |low - close[1]|)", implicit=HLC,
             example="true_range()"),
     Builtin("atr", (N,), Unit.PRICE, _rolling(0), "average true range (Wilder smoothing)",
             implicit=HLC, example="atr(14)"),
-    Builtin("stdev", (X, N), SAME, _rolling(-1), "population standard deviation over n bars",
-            example="stdev(close, 20)"),
+    Builtin("stdev", (X, N), SAME, _rolling(-1),
+            "standard deviation over n bars; mode population (default) or sample",
+            example="stdev(close, 20)", mode=DEVIATION),
     Builtin("zscore", (X, N), Unit.NUMBER, _rolling(-1),
-            "(x - sma(x, n)) / stdev(x, n)", example="zscore(close, 20)"),
-    Builtin("roc", (X, N), Unit.NUMBER, _rolling(0), "rate of change x / x[n] - 1, a fraction",
+            "(x - sma(x, n)) / stdev(x, n, mode)", example="zscore(close, 20)", mode=DEVIATION),
+    Builtin("roc", (X, N), Unit.PERCENT, _rolling(0), "rate of change x / x[n] - 1, a fraction",
             example="roc(close, 20)"),
     Builtin("highest", (X, N), SAME, _rolling(-1), "highest value of the last n bars (incl. now)",
             example="highest(high, 20)"),
     Builtin("lowest", (X, N), SAME, _rolling(-1), "lowest value of the last n bars (incl. now)",
             example="lowest(low, 20)"),
     Builtin("bb_upper", (X, N, ("k", Arg.SCALAR)), SAME, _rolling(-1),
-            "Bollinger upper band sma(x, n) + k·stdev(x, n)", example="bb_upper(close, 20, 2)"),
+            "Bollinger upper band sma(x, n) + k·stdev(x, n, mode)",
+            example="bb_upper(close, 20, 2)", mode=DEVIATION),
     Builtin("bb_lower", (X, N, ("k", Arg.SCALAR)), SAME, _rolling(-1),
-            "Bollinger lower band sma(x, n) - k·stdev(x, n)", example="bb_lower(close, 20, 2)"),
+            "Bollinger lower band sma(x, n) - k·stdev(x, n, mode)",
+            example="bb_lower(close, 20, 2)", mode=DEVIATION),
     Builtin("macd", (X, ("fast", Arg.WINDOW), ("slow", Arg.WINDOW)), SAME, _macd(0),
-            "ema(x, fast) - ema(x, slow)", example="macd(close, 12, 26)"),
+            "ema(x, fast) - ema(x, slow); mode peak (default) or talib seeding",
+            example="macd(close, 12, 26)", mode=SEEDING),
     Builtin("macd_signal", (X, ("fast", Arg.WINDOW), ("slow", Arg.WINDOW),
                             ("signal", Arg.WINDOW)), SAME, _macd(1),
-            "ema(macd(x, fast, slow), signal)", example="macd_signal(close, 12, 26, 9)"),
+            "ema(macd(x, fast, slow, mode), signal)", example="macd_signal(close, 12, 26, 9)",
+            mode=SEEDING),
     Builtin("macd_hist", (X, ("fast", Arg.WINDOW), ("slow", Arg.WINDOW),
                           ("signal", Arg.WINDOW)), SAME, _macd(1),
-            "macd - macd_signal", example="macd_hist(close, 12, 26, 9)"),
-    Builtin("adx", (N,), Unit.NUMBER, _adx, "average directional index 0..100 (Wilder)",
-            implicit=HLC, example="adx(14)"),
-    Builtin("plus_di", (N,), Unit.NUMBER, _rolling(0), "+DI 0..100 (Wilder)", implicit=HLC,
-            example="plus_di(14)"),
-    Builtin("minus_di", (N,), Unit.NUMBER, _rolling(0), "-DI 0..100 (Wilder)", implicit=HLC,
-            example="minus_di(14)"),
-    Builtin("percent_rank", (X, N), Unit.NUMBER, _rolling(0),
+            "macd - macd_signal", example="macd_hist(close, 12, 26, 9)", mode=SEEDING),
+    Builtin("adx", (N,), Unit.OSCILLATOR, _adx, "average directional index 0..100 (Wilder)",
+            implicit=HLC, example="adx(14)", mode=SEEDING),
+    Builtin("plus_di", (N,), Unit.OSCILLATOR, _rolling(0), "+DI 0..100 (Wilder)", implicit=HLC,
+            example="plus_di(14)", mode=SEEDING),
+    Builtin("minus_di", (N,), Unit.OSCILLATOR, _rolling(0), "-DI 0..100 (Wilder)", implicit=HLC,
+            example="minus_di(14)", mode=SEEDING),
+    Builtin("percent_rank", (X, N), Unit.OSCILLATOR, _rolling(0),
             "percentage 0..100 of the previous n values that are <= the current one",
             example="percent_rank(close, 50)"),
     Builtin("crossover", (("a", Arg.SERIES), ("b", Arg.SERIES)), Unit.BOOL, _cross,

@@ -14,6 +14,7 @@ from typing import TypeVar
 from . import ast
 from .builtins import SOURCES
 from .diagnostics import Diagnostic, Label, diag, did_you_mean
+from .rule_lints import RuleFacts
 from .scalar import ScalarError, eval_scalar
 from .schema import (
     BLOCKS,
@@ -566,6 +567,25 @@ def check_rule_pairs(ctx: Ctx) -> None:
                       f"add `entry {rule.side} when …` or remove this rule")
 
 
+def check_rule_lints(ctx: Ctx) -> None:
+    """W007 for a rule that folds to a constant, W006 for one that can never be true
+    (``lang/rule_lints.py``); only on a spec whose expressions are free of errors."""
+    if any(d.is_error for d in [*ctx.diagnostics, *ctx.exprs.diagnostics]):
+        return
+    facts = RuleFacts({let.name: let.expr for let in ctx.items(ast.Let)})
+    for rule in ctx.items(ast.Rule):
+        head = f"`{rule.kind} {rule.side}`"
+        value = facts.constant(rule.expr)
+        if value is not None:
+            ctx.error("W007", f"{head} is always {str(bool(value)).lower()}", rule.expr.span,
+                      "a rule should depend on the data; check the constants and lets it uses")
+            continue
+        reason = facts.never_true(rule.expr)
+        if reason is not None:
+            ctx.error("W006", f"{head} can never be true: {reason}", rule.expr.span,
+                      "as written the strategy never trades on this rule")
+
+
 def check_min_notional(ctx: Ctx) -> None:
     """`min_notional` is in the market's quote currency (it bounds order notional)."""
     setting = next((s for b in ctx.items(ast.Block) if b.key == "execution"
@@ -750,7 +770,7 @@ def _range_text(unit: Unit, lo: float | None, hi: float | None) -> str:
 CHECKS: dict[str, tuple[Check, ...]] = {
     "strategy": (check_statements, check_params, check_settings, check_definitions,
                  check_requires, check_size, check_fill, check_rule_pairs, check_min_notional,
-                 check_usage),
+                 check_usage, check_rule_lints),
     "portfolio": (check_statements, check_settings, check_components, check_risk_refs),
     "risk": (check_statements, check_settings, check_risk_limits),
     "promotion": (check_statements, check_settings, check_criteria),

@@ -88,6 +88,9 @@ CODES: dict[str, str] = {
     "T009": "value out of bounds",
     "T010": "override outside the parameter's range",
     "T011": "unknown parameter type",
+    "T012": "division by zero",
+    "T013": "constant expression is not a number",
+    "T016": "misplaced mode argument",
     # L — look-ahead and warm-up
     "L001": "look-ahead: negative lag",
     "L002": "lag must be a non-negative integer",
@@ -108,6 +111,10 @@ CODES: dict[str, str] = {
     "W002": "unused let binding",
     "W003": "optimistic fill at the signal bar's close",
     "W004": "exit rule without a matching entry",
+    "W005": "warm-up is an upper bound",
+    "W006": "rule can never be true",
+    "W007": "rule is constant",
+    "W008": "data contradicts the annualisation calendar",
     # D — market data
     "D001": "unreadable data file",
     "D002": "missing or ambiguous column",
@@ -121,17 +128,24 @@ CODES: dict[str, str] = {
     "D010": "bar spacing does not match the timeframe",
     "D011": "exchange request failed",
     "D012": "unknown exchange or market",
+    "D013": "cached dataset failed verification",
+    "D014": "cached dataset has no checksum",
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",
     "U003": "wrong kind of spec for this command",
     "U004": "run not found",
     "U005": "invalid option value",
+    "U006": "cannot write a file or folder",
+    "U007": "wrong kind of path",
+    "U008": "malformed command line",
+    "U009": "run registry cannot be used",
     # I — internal
     "I001": "internal compiler error",
 }
 
-WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "D008", "D009"})
+WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008",
+                           "D008", "D009"})
 
 
 def diag(code: str, message: str, path: str, span: Span = NO_SPAN, help: str = "",

@@ -218,6 +218,9 @@ def _expected_words(parser: Lark, names: set[str]) -> list[str]:
     return sorted(words)
 
 
+MULTIPLE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x\b")
+
+
 def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     """Turn a lark exception into a P-diagnostic that says what was expected."""
     parser = build_parser()
@@ -235,6 +238,11 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
         return diag("P003", "unexpected end of file", src.path, src.span_at(len(src.text), 0),
                     help=_expected_help(parser, expected))
     assert isinstance(exc, UnexpectedToken)
+    glued = MULTIPLE.search(src.text, 0, exc.token.start_pos or 0)
+    if glued is not None:  # `leverage 3x`: read as `3` and a setting `x`
+        return diag("P001", f"`{glued.group(0)}` is not a literal", src.path,
+                    src.span_at(glued.start(), len(glued.group(0))),
+                    help=f"write a multiple as a plain number: `{glued.group(1)}`")
     tok = exc.token
     span = _tok_span(tok)
     help_ = _expected_help(parser, _acceptable(exc))

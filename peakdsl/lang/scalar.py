@@ -1,7 +1,11 @@
 """A tiny evaluator for constant expressions over params (``require`` constraints).
 
-Used at check time on defaults and overrides. It interprets the AST directly with Python
-arithmetic: no ``eval``, and anything that is not a constant expression is refused.
+Used at check time on defaults and overrides, and to find constant sub-expressions that
+have no value (``1 / 0``). It interprets the AST directly with Python arithmetic: no
+``eval``, and anything that is not a constant expression is refused. The arithmetic is the
+engine's (``compile/ops.py``; a test holds the two together): division by zero, ``log`` of
+``x <= 0`` and ``sqrt`` of ``x < 0`` are NaN; ``min``/``max``/``clip`` are NaN when an
+operand is; comparisons with NaN are False except ``!=``.
 """
 
 from __future__ import annotations
@@ -19,15 +23,34 @@ class ScalarError(Exception):
 
 Scalar = float | bool
 
+def _div(a: float, b: float) -> float:
+    return a / b if b != 0 and math.isfinite(b) else math.nan
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 and math.isfinite(x) else math.nan
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
+def _min(a: float, b: float) -> float:
+    return a if a < b or math.isnan(a) else b
+
+
+def _max(a: float, b: float) -> float:
+    return a if a > b or math.isnan(a) else b
+
+
 BINARY: dict[str, Callable[[float, float], Scalar]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul,
-    "/": lambda a, b: a / b if b else math.nan,
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": _div,
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
     "==": operator.eq, "!=": operator.ne,
 }
 FUNCTIONS: dict[str, Callable[..., float]] = {
-    "abs": abs, "min": min, "max": max, "sqrt": math.sqrt, "log": math.log,
-    "clip": lambda x, lo, hi: min(max(x, lo), hi),
+    "abs": abs, "min": _min, "max": _max, "sqrt": _sqrt, "log": _log,
+    "clip": lambda x, lo, hi: _min(_max(x, lo), hi),
 }
 
 
@@ -60,3 +83,11 @@ def eval_scalar(expr: ast.Expr, values: Mapping[str, float]) -> Scalar:
             except (ValueError, TypeError) as exc:
                 raise ScalarError(f) from exc
     raise ScalarError(type(expr).__name__)
+
+
+def constant_value(expr: ast.Expr) -> Scalar | None:
+    """The value of a constant expression (no params, no series), else None."""
+    try:
+        return eval_scalar(expr, {})
+    except (ScalarError, OverflowError):
+        return None

@@ -53,6 +53,8 @@ TIMEFRAMES: dict[str, int] = {
     "1w": 604800,
 }
 
+CALENDARS = ("always", "weekdays")  # `calendar` values; crypto's default is `always`
+
 STRATEGY_SETTINGS = _table(
     DESCRIPTION,
     SettingSpec("market", Value.MARKET, "the traded market, BASE/QUOTE", required=True,
@@ -69,6 +71,9 @@ STRATEGY_SETTINGS = _table(
     SettingSpec("vol_target", Value.PERCENT,
                 "size positions to this annualised volatility (instead of `size`)",
                 param_ok=True, low=0, high=10, example="vol_target 20%"),
+    SettingSpec("calendar", Value.CHOICE,
+                "trading days behind annualised metrics: `always` (24/7, 365 days) or "
+                "`weekdays` (252 days)", choices=CALENDARS, example="calendar weekdays"),
 )
 
 EXECUTION_SETTINGS = _table(
@@ -82,6 +87,13 @@ EXECUTION_SETTINGS = _table(
                 example="qty_step 0.0001"),
     SettingSpec("min_notional", Value.MONEY, "smallest order the exchange accepts", low=0,
                 example="min_notional 10 EUR"),
+    SettingSpec("end_of_data", Value.CHOICE,
+                "a position open at the end: `close` it at the last close (exit fee and "
+                "slippage) or `mark` it there, left open", choices=("close", "mark"),
+                example="end_of_data mark"),
+    SettingSpec("leverage", Value.NUMBER,
+                "an entry's notional plus fee may reach this multiple of equity (1: a cash "
+                "account, never borrows)", low=0, high=100, example="leverage 3"),
 )
 
 STRESS_SCENARIOS = ("crash", "vol_spike", "fee_x2", "slippage_x3", "gap_down", "flat_market")
@@ -183,6 +195,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("exposure", P, 0, 1, "share of bars with an open position"),
     _m("fees_paid", N, 0, None, "fees paid, in quote currency"),
     _m("ambiguous_bars", INT, 0, None, "bars where stop and target were both touched"),
+    _m("orders_reduced", INT, 0, None, "entries cut down to what the account could pay"),
     _m("oos_sharpe", N, None, None, "walk-forward out-of-sample Sharpe"),
     _m("oos_total_return", P, -1, None, "walk-forward out-of-sample total return"),
     _m("oos_max_drawdown", P, -1, 0, "walk-forward out-of-sample max drawdown"),

@@ -7,14 +7,16 @@ lowering stage.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import ast
-from .builtins import BUILTINS, JOIN, LOOKAHEAD, SAME, SOURCES, Arg, Builtin
+from .builtins import BUILTINS, JOIN, LOOKAHEAD, MODE_WORDS, SAME, SOURCES, Arg, Builtin
 from .diagnostics import Diagnostic, diag, did_you_mean
+from .scalar import constant_value
 from .source import Span
-from .types import ARITH, PLAIN, Ty, Unit, UnitError, add_units, compare_units
+from .types import ARITH, FRACTIONS, PLAIN, Ty, Unit, UnitError, add_units, compare_units
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class Symbol:
 MAX_WINDOW = 100_000  # bars; beyond this a window is a typo, not a strategy
 WINDOW_HELP = f"windows are whole numbers of bars, from 1 to {MAX_WINDOW:,}"
 
+LITERALS = (ast.Number, ast.Percent, ast.Bps, ast.Duration, ast.Money, ast.Market, ast.String,
+            ast.Bool)
 LITERAL_UNITS: dict[type, Unit] = {
     ast.Percent: Unit.PERCENT, ast.Bps: Unit.BPS, ast.Duration: Unit.DURATION,
     ast.Money: Unit.MONEY, ast.Market: Unit.MARKET, ast.String: Unit.STRING, ast.Bool: Unit.BOOL,
@@ -70,9 +74,31 @@ class ExprChecker:
     def infer(self, expr: ast.Expr) -> Ty | None:
         rule = self.rules.get(type(expr))
         ty = rule(expr) if rule else Ty(LITERAL_UNITS[type(expr)], False)
-        if ty is not None:
-            self.types[id(expr)] = ty
+        if ty is None or (not ty.series and not self._finite(expr)):
+            return None
+        self.types[id(expr)] = ty
         return ty
+
+    def _finite(self, expr: ast.Expr) -> bool:
+        """A constant expression (no params, no series) must have a finite value: the
+        compiler folds it with the same arithmetic, and a NaN or infinite constant is a
+        mistake (``1 / 0``, ``log(0)``), never a signal. Reports T012/T013."""
+        if isinstance(expr, LITERALS):
+            return True
+        value = constant_value(expr)
+        if not isinstance(value, float) or math.isfinite(value):
+            return True
+        if isinstance(expr, ast.Binary) and expr.op == "/" and constant_value(expr.right) == 0:
+            self._division_by_zero(expr)
+        else:
+            self.error("T013", f"this constant expression is {value} (not a number)",
+                       expr.span, "only series and params may produce missing values; "
+                       "check the constants (log and sqrt need positive arguments)")
+        return False
+
+    def _division_by_zero(self, expr: ast.Binary) -> None:
+        self.error("T012", "division by zero: the divisor is the constant 0", expr.right.span,
+                   "divide by a series or a param, or drop the division")
 
     def expect(self, expr: ast.Expr, unit: Unit, what: str) -> Ty | None:
         ty = self.infer(expr)
@@ -125,17 +151,62 @@ class ExprChecker:
             self.error("N002", f"unknown function `{expr.func}`", expr.func_span,
                        did_you_mean(expr.func, BUILTINS) or "see docs/language.md for built-ins")
             return None
-        if len(expr.args) != len(builtin.args):
-            self.error("T003", f"`{expr.func}` takes {len(builtin.args)} argument(s), "
-                       f"got {len(expr.args)}", expr.span, f"signature: {builtin.signature}")
+        low, high = builtin.arity
+        if not low <= len(expr.args) <= high:
+            modes = f"; mode: {builtin.mode.describe()}" if builtin.mode else ""
+            self.error("T003", f"`{expr.func}` takes {low if low == high else f'{low} or {high}'}"
+                       f" argument(s), got {len(expr.args)}", expr.span,
+                       f"signature: {builtin.signature}{modes}")
             return None
-        units = [self._argument(b, arg) for b, arg in zip(builtin.args, expr.args, strict=True)]
-        if any(u is None for u in units):
+        units = [self._argument(b, arg) for b, arg in zip(builtin.args, expr.args[:low],
+                                                          strict=True)]
+        if any(u is None for u in units) or not self._mode(builtin, expr):
             return None
         return self._call_result(builtin, expr, units)
 
+    def _mode(self, builtin: Builtin, expr: ast.Call) -> bool:
+        """The optional last argument: one of the built-in's mode keywords (N015 for an
+        unknown word, T016 for a value), with a window that mode accepts (T004)."""
+        mode = builtin.mode
+        if mode is None or len(expr.args) == len(builtin.args):
+            return True
+        arg = expr.args[-1]
+        if isinstance(arg, ast.Name) and arg.id in mode.choices:
+            return self._mode_window(builtin, expr, arg.id)
+        if isinstance(arg, ast.Name) and arg.id not in self.symbols:
+            self.error("N015", f"unknown mode `{arg.id}` for `{builtin.name}`", arg.span,
+                       did_you_mean(arg.id, mode.choices) or f"modes: {mode.describe()}")
+        else:
+            self.error("T016", f"the last argument of `{builtin.name}` must be a mode keyword: "
+                       f"{mode.describe()}", arg.span, f"signature: {builtin.signature}")
+        return False
+
+    def _mode_window(self, builtin: Builtin, expr: ast.Call, choice: str) -> bool:
+        """A mode may need a longer window (``sample`` deviation: 2 values at least)."""
+        assert builtin.mode is not None
+        least = builtin.mode.least_window(choice)
+        windows = [(n, a) for (n, k), a in zip(builtin.args, expr.args[:len(builtin.args)],
+                                               strict=True) if k is Arg.WINDOW]
+        if least <= 1 or not windows:
+            return True
+        name, arg = windows[0]
+        low = arg.value if isinstance(arg, ast.Number) else \
+            self.params[arg.id].low if isinstance(arg, ast.Name) else least
+        if low >= least:
+            return True
+        self.error("T004", f"window `{name}` of `{builtin.name}(…, {choice})` must be at "
+                   f"least {least}, found {low:g}", arg.span,
+                   f"with `{choice}`, a window of fewer than {least} bars has no value")
+        return False
+
     def _argument(self, spec: tuple[str, Arg], arg: ast.Expr) -> Ty | None:
         name, kind = spec
+        if isinstance(arg, ast.Name) and arg.id in MODE_WORDS and arg.id not in self.symbols:
+            users = [b.name for b in BUILTINS.values() if b.mode and arg.id in b.mode.choices]
+            self.error("T016", f"`{arg.id}` is a mode keyword, not a value for `{name}`",
+                       arg.span, f"a mode goes last, after every other argument, in "
+                       f"{', '.join(users)}: e.g. `{users[0]}(…, {arg.id})`")
+            return None
         if kind is Arg.WINDOW:
             return self.window(arg, name)
         ty = self.infer(arg)
@@ -154,24 +225,30 @@ class ExprChecker:
     def _call_result(self, builtin: Builtin, expr: ast.Call, tys: list[Ty | None]) -> Ty | None:
         values = [t for t, (_, k) in zip(tys, builtin.args, strict=True)
                   if t is not None and k is not Arg.WINDOW]
+        exprs = [a for a, (_, k) in zip(expr.args[:len(builtin.args)], builtin.args,
+                                        strict=True) if k is not Arg.WINDOW]
         series = bool(builtin.implicit) or not builtin.elementwise or any(t.series for t in values)
         if builtin.result == SAME:
             return Ty(values[0].unit, series)
         if builtin.result == JOIN:
-            return self._join(values, expr.span, series)
+            return self._join(values, expr.span, series, exprs)
         assert isinstance(builtin.result, Unit)
         if builtin.name in ("crossover", "crossunder") and \
-                self._join(values, expr.span, True) is None:
+                self._join(values, expr.span, True, exprs, compared=True) is None:
             return None
         return Ty(builtin.result, series)
 
-    def _join(self, tys: list[Ty], span: Span, series: bool) -> Ty | None:
+    def _join(self, tys: list[Ty], span: Span, series: bool,
+              exprs: Sequence[ast.Expr] = (), compared: bool = False) -> Ty | None:
+        sides = list(zip(exprs, tys, strict=False))
+        if compared and not self._literals_fit(sides, "the arguments", span):
+            return None
         unit = tys[0].unit
         try:
             for ty in tys[1:]:
                 unit = add_units(unit, ty.unit)
         except UnitError as exc:
-            self.error("T002", f"unit mismatch: {exc}", span)
+            self.error("T002", f"unit mismatch: {exc}", span, _oscillator_fixit(sides))
             return None
         return Ty(unit, series)
 
@@ -260,6 +337,13 @@ class ExprChecker:
             if not ty.numeric:
                 self.error("T001", f"`{expr.op}` needs numbers, found {ty.describe()}", side.span)
                 return None
+        if expr.op == "/" and constant_value(expr.right) == 0:
+            self._division_by_zero(expr)
+            return None
+        sides = [(expr.left, left), (expr.right, right)]
+        if expr.op in ast.COMPARE_OPS and not self._literals_fit(
+                sides, f"`{expr.op}`", expr.op_span):
+            return None
         try:
             if expr.op in ast.COMPARE_OPS:
                 compare_units(left.unit, right.unit)
@@ -267,8 +351,23 @@ class ExprChecker:
             return Ty(ARITH[expr.op](left.unit, right.unit), series)
         except UnitError as exc:
             self.error("T002", f"unit mismatch in `{expr.op}`: {exc}", expr.op_span,
-                       _unit_help(left.unit, right.unit))
+                       _oscillator_fixit(sides) or _unit_help(left.unit, right.unit))
             return None
+
+    def _literals_fit(self, sides: list[tuple[ast.Expr, Ty]], where: str, span: Span) -> bool:
+        """A bare number compared with a percentage is read as a fraction: `roc(x, 10) > 2`
+        means 200 %. Zero and numbers below 1 in size are fine; 1 and above are a T002
+        (arithmetic such as `1 + 2%` is not a comparison and stays allowed)."""
+        if not any(ty.unit in FRACTIONS for _, ty in sides):
+            return True
+        for expr, ty in sides:
+            value = _literal(expr, ast.Number)
+            if value is not None and ty.unit in PLAIN and abs(value) >= 1:
+                self.error("T002", f"unit mismatch in {where}: a bare number next to a "
+                           "percentage", span, f"did you mean `{_text(value)}%`? a bare "
+                           f"`{_text(value)}` here means {_text(value * 100)} %")
+                return False
+        return True
 
     def _logic(self, expr: ast.Binary, left: Ty, right: Ty, series: bool) -> Ty | None:
         for side, ty in ((expr.left, left), (expr.right, right)):
@@ -296,6 +395,32 @@ class ExprChecker:
     def _list(self, expr: ast.Expr) -> Ty | None:
         self.error("T001", "a list is not a value in an expression", expr.span)
         return None
+
+
+def _literal(expr: ast.Expr, kind: type) -> float | None:
+    """The value of a literal of ``kind`` (``Number``, ``Percent``), negated or not."""
+    if isinstance(expr, ast.Neg):
+        inner = _literal(expr.operand, kind)
+        return None if inner is None else -inner
+    if isinstance(expr, ast.Number | ast.Percent) and isinstance(expr, kind):
+        return float(expr.value)
+    return None
+
+
+def _text(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def _oscillator_fixit(sides: Sequence[tuple[ast.Expr, Ty]]) -> str:
+    """`rsi(close, 14) < 30%` compares with 0.3: the oscillator runs 0–100."""
+    if not any(ty.unit is Unit.OSCILLATOR for _, ty in sides):
+        return ""
+    for expr, _ in sides:
+        value = _literal(expr, ast.Percent)
+        if value is not None:
+            return (f"did you mean `{_text(value * 100)}`? an oscillator runs 0–100, so "
+                    f"`{_text(value * 100)}%` would compare with {_text(value)}")
+    return "oscillators (rsi, adx, ±DI, percent_rank) run 0–100: compare them with plain numbers"
 
 
 def _unit_help(a: Unit, b: Unit) -> str:

@@ -53,35 +53,27 @@ def _emit(diags: Sequence[Diagnostic], as_json: bool) -> None:
 
 
 def _guarded(func: F) -> F:
-    """Usage errors and unexpected exceptions become diagnostics and exit code 2."""
+    """Usage errors and unexpected exceptions become diagnostics and exit code 2.
+
+    A registry that cannot be read or written (damaged, locked, read-only) is the
+    U006/U009 of ``peakdsl.failures``; only peak's own bugs are I001.
+    """
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..failures import diagnostic_for
+
         as_json = bool(kwargs.get("as_json", False))
         try:
             return func(*args, **kwargs)
-        except UsageError as exc:
-            _emit([exc.diagnostic], as_json)
-            raise typer.Exit(EXIT_USAGE) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
-            from .store import RegistryError
-
-            if isinstance(exc, RegistryError | _sqlite_error()):
-                d = diag("I001", f"run registry: {type(exc).__name__}: {exc}", "<peak>",
-                         help="the run registry (.peak/registry.sqlite) could not be used")
-            else:
-                d = diag("I001", f"internal error: {type(exc).__name__}: {exc}", "<peak>",
-                         help="this is a bug in peak, not in your spec; please report it")
+            d = diagnostic_for(exc) or diag(
+                "I001", f"internal error: {type(exc).__name__}: {exc}", "<peak>",
+                help="this is a bug in peak, not in your spec; please report it")
             _emit([d], as_json)
             raise typer.Exit(EXIT_USAGE) from None
     return wrapper  # type: ignore[return-value]
-
-
-def _sqlite_error() -> type[Exception]:
-    import sqlite3
-
-    return sqlite3.DatabaseError
 
 
 # ------------------------------------------------------------------------ helpers
@@ -91,6 +83,9 @@ def _root(root: Path | None) -> Path:
 
     if root is None:
         return find_root(Path.cwd())
+    if root.exists() and not root.is_dir():
+        raise UsageError(diag("U007", f"--root {display_path(root)}: is a file, not a folder",
+                              "--root", help="--root takes the project folder"))
     if not root.is_dir():
         raise UsageError(diag("U001", f"no such folder: {display_path(root)}",
                               display_path(root), help="--root takes the project folder"))

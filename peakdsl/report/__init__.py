@@ -1,7 +1,8 @@
 """Backtest reports: a self-contained HTML page and a Markdown summary.
 
 ``write_report(result, path)`` picks the format from the file suffix (``.html``/``.htm`` or
-``.md``) and writes atomically. See docs/reports.md.
+``.md``) and writes atomically; a path the OS refuses is a ``UsageError`` on ``--report``
+(U006/U007), never an internal error. See docs/reports.md.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import write_atomic
+from ..outputs import write_output
 from .html import render_html
 from .markdown import render_markdown
 
@@ -32,4 +33,4 @@ def write_report(result: BacktestResult, path: Path) -> None:
     else:
         raise ValueError(f"cannot tell the report format of {str(path)!r}: "
                          f"use a .html, .htm or .md file name (got {suffix or 'no suffix'!r})")
-    write_atomic(path, text.encode("utf-8"))
+    write_output(path, text.encode("utf-8"), "--report")

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from .sweep import SweepPlan, SweepResult
 
-EXIT_OK, EXIT_SPEC, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
 OBJECTIVE_NAMES = ("sharpe", "sortino", "calmar", "total_return", "profit_factor")  # types.py
 DEFAULT_MAX_MEMORY = "2GiB"
 
@@ -106,7 +106,8 @@ def _sweep(*, spec: str, grid: bool, random: int | None, seed: int | None, sets:
            data: Path | None, start: str | None, end: str | None, fee_bps: float | None,
            capital: float, record: bool) -> None:
     from .. import api
-    from ..cli import Format, emit
+    from ..cli import Format, emit, exit_code
+    from ..cli_options import check_run_inputs
     from .store import parse_size
     from .types import RunConfig
 
@@ -115,10 +116,7 @@ def _sweep(*, spec: str, grid: bool, random: int | None, seed: int | None, sets:
                      help="--grid runs every combination; --random N --seed S draws N")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise _usage(f"--report {report}: use a .html file", "--report")
-    if fee_bps is not None and not 0 <= fee_bps <= 1000:
-        raise _usage(f"--fee-bps {fee_bps:g} is outside 0..1000", "--fee-bps")
-    if not capital > 0:
-        raise _usage(f"--capital {capital:g} must be positive", "--capital")
+    check_run_inputs(spec, data, report, start, end)
     if top < 0:
         raise _usage(f"--top {top}: give a non-negative number of rows", "--top")
     try:
@@ -138,14 +136,14 @@ def _sweep(*, spec: str, grid: bool, random: int | None, seed: int | None, sets:
                           record=record)
     except api.SpecError as exc:
         emit(exc.diagnostics, fmt)
-        raise typer.Exit(EXIT_SPEC) from None
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
     if axes is not None:
         for name in axes:
             if name not in plan.space.names:
                 raise _usage(f"--heatmap: `{name}` is not a param of {plan.spec}",
                              "--heatmap", help="params: " + ", ".join(plan.space.names))
-    if plan.diagnostics:
-        emit(plan.diagnostics, Format.text)
+    if plan.diagnostics or plan.candles.warnings:  # --data: the import's D008/D009 too
+        emit((*plan.diagnostics, *plan.candles.warnings), Format.text)
     err = _console(stderr=True)
     _print_plan(err, plan)
     try:
@@ -162,10 +160,11 @@ def _sweep(*, spec: str, grid: bool, random: int | None, seed: int | None, sets:
                   f"{_shown(plan.store.path)}/; run the same command again to resume")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if report is not None:
-        from ..atomic import write_atomic
+        from ..outputs import write_output
         from ..report.sweep import render_sweep_html
 
-        write_atomic(report, render_sweep_html(result, axes, top=max(top, 1)).encode("utf-8"))
+        write_output(report, render_sweep_html(result, axes, top=max(top, 1)).encode("utf-8"),
+                     "--report")
     if as_json:
         doc = result.to_dict(top)
         doc["report"] = str(report) if report is not None else None

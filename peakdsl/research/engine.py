@@ -21,7 +21,8 @@ number goes through the same code:
   per-combination equity or trade arrays are kept) with ``simulate.loop`` — the bar loop of
   ``simulate`` — and computes its metrics with ``stats.metrics_core`` — the core of
   ``compute_metrics``. Warm-up and every execution setting (fees, slippage, sizing, stops:
-  any may be a param) are resolved per combination with ``backtest.sim_settings``.
+  any may be a param; end of data, leverage) are resolved per combination with
+  ``backtest.sim_settings``, and the metrics are annualised with the strategy's calendar.
 
 Combinations are processed in chunks of half ``chunk_size(bars, max_memory)``, two in flight:
 the numba call of one chunk runs in a helper thread (it releases the GIL) while the next
@@ -44,6 +45,7 @@ import numpy as np
 
 from ..backtest import sim_settings
 from ..compile import models as m
+from ..compile.ops import apply
 from ..data.candles import CandleSet
 from ..engine import kernels as kernel_module
 from ..engine.evaluate import EvaluationError, columns_of
@@ -55,10 +57,12 @@ from ..engine.simulate import (
     STATE_AMBIGUOUS,
     STATE_EXPOSED,
     STATE_FEES,
+    STATE_REDUCED,
     STATE_TRADES,
+    check_settings,
     loop,
 )
-from ..engine.stats import METRIC_KEYS, N_METRICS, YEAR_SECONDS, metrics_core, scratch_size
+from ..engine.stats import METRIC_KEYS, N_METRICS, bars_per_year, metrics_core, scratch_size
 from ..lang.builtins import BUILTINS, Arg
 from .kernel_cache import DEFAULT_CACHE_BYTES, KernelCache
 from .types import Array, RunConfig
@@ -73,10 +77,10 @@ _RETURN = TRADE_COLUMNS.index("return")
 _NCOL = len(TRADE_COLUMNS)
 # per-combination settings: float columns, int columns
 (_F_CAPITAL, _F_FEES, _F_SLIPPAGE, _F_VALUE, _F_STOP, _F_TARGET, _F_TRAIL, _F_QTY_STEP,
- _F_MIN_NOTIONAL, _F_BARS_PER_YEAR) = range(10)
-_NF = 10
-_I_FILL_CLOSE, _I_MODE, _I_WARMUP, _I_VOL_LOOKBACK = range(4)
-_NI = 4
+ _F_MIN_NOTIONAL, _F_BARS_PER_YEAR, _F_LEVERAGE) = range(11)
+_NF = 11
+_I_FILL_CLOSE, _I_MODE, _I_WARMUP, _I_VOL_LOOKBACK, _I_MARK_END = range(5)
+_NI = 5
 
 Key = Hashable
 _DEFAULT_RUN = RunConfig()  # frozen: the same as a fresh RunConfig()
@@ -135,7 +139,7 @@ class _Plan:
 # than numexpr's boolean opcodes; anything else stays with numexpr.
 BoolTree = tuple[Any, ...]  # ("var", node) | ("const", value) | (op, child, ...)
 _COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-            "eq": np.equal}
+            "eq": np.equal, "ne": np.not_equal}  # IEEE: `!=` is True with NaN, as `ops` says
 _LOGIC = {"and": np.logical_and, "or": np.logical_or}
 
 
@@ -156,7 +160,7 @@ def _bool_tree(nodes: list[m.GraphNode], node_id: int, materialised: frozenset[i
         return ("var", node_id)
     if node.op == "const":
         return ("const", node.value)
-    if node.op not in _COMPARE and node.op not in _LOGIC and node.op not in ("not", "ne"):
+    if node.op not in _COMPARE and node.op not in _LOGIC and node.op != "not":
         return None
     children = [_bool_tree(nodes, i, materialised, False) for i in node.inputs]
     if any(c is None for c in children):
@@ -193,12 +197,6 @@ def _eval_region(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int, sh
     args = [_eval_region(child, values, lo, hi, shifted) for child in tree[1:]]
     if op == "not":
         return np.logical_not(args[0], out=out)
-    if op == "ne":  # NaN compares False, as the compiler's numexpr template says
-        a, b = args
-        result = np.not_equal(a, b, out=out)
-        result &= np.equal(a, a)
-        result &= np.equal(b, b)
-        return result
     ufunc = _COMPARE.get(op) or _LOGIC[op]
     return ufunc(args[0], args[1], out=out)
 
@@ -258,7 +256,7 @@ def _leaf(node: m.GraphNode, cols: Mapping[str, Array], params: Mapping[str, flo
 
 
 def node_key(node: m.GraphNode, keys: Mapping[int, Key], nodes: list[m.GraphNode],
-             params: Mapping[str, float], values: Mapping[int, Any]
+             params: Mapping[str, float], values: Mapping[int, Any], n_bars: int
              ) -> tuple[Key, tuple[Any, ...]]:
     """A kernel node's cache key and its ``KERNELS`` arguments, resolved as ``evaluate``
     resolves them: ``(op, input keys and concrete window / scalar values)``."""
@@ -279,10 +277,13 @@ def node_key(node: m.GraphNode, keys: Mapping[int, Key], nodes: list[m.GraphNode
             scalar = float(values[i])
             args.append(scalar)
             parts.append(("f", scalar))
-        else:
-            args.append(values[i])
+        else:  # a constant series argument is broadcast, as ``evaluate`` does
+            value = values[i]
+            args.append(np.full(n_bars, value, dtype=np.float64) if np.ndim(value) == 0
+                        else value)
             parts.append(keys[i])
-    return ("k", node.op, *parts), tuple(args)
+    modes = builtin.mode_args(node.value)  # ("sample",) etc.: part of the key, never shared
+    return ("k", node.op, *parts, *modes), (*args, *modes)
 
 
 # ---------------------------------------------------------------- the block
@@ -337,13 +338,16 @@ def _run_graph(plan: _Plan, params: dict[str, float], cols: Mapping[str, Array],
     for step in plan.steps:
         node = nodes[step.node]
         if step.kind == "kernel":
-            key, args = node_key(node, keys, nodes, params, values)
+            key, args = node_key(node, keys, nodes, params, values, n)
             value = cache.get(key)
             if value is None:
                 t0 = time.perf_counter()
                 value = kernel_module.KERNELS[node.op](*args)
                 chunk.kernel_seconds += time.perf_counter() - t0
                 cache.put(key, value)
+        elif step.kind == "scalar":
+            value = apply(node.op, *(values[i] for i in node.inputs))
+            key = ("s", node.op, tuple(keys[i] for i in node.inputs))
         else:
             inputs = plan.inputs[node.id]
             key = ("e", step.expr, tuple((name, keys[i]) for name, i in inputs))
@@ -395,10 +399,7 @@ def _fill_combo(plan: _Plan, j: int, params: dict[str, float], cols: Mapping[str
     cfg = plan.cfg
     warmup = min(cfg.warmup.evaluate(params), n)
     st = sim_settings(cfg, params, warmup, run.capital, run.fee_bps)
-    if st.sizing_mode not in SIZING_CODES:
-        raise ValueError(f"unknown sizing mode {st.sizing_mode!r}")
-    if st.fill not in ("next_open", "close"):
-        raise ValueError(f"unknown fill {st.fill!r}")
+    check_settings(st)
     f = chunk.fpar[j]
     f[_F_CAPITAL] = float(st.capital)
     f[_F_FEES] = float(st.fees)
@@ -410,11 +411,13 @@ def _fill_combo(plan: _Plan, j: int, params: dict[str, float], cols: Mapping[str
     f[_F_QTY_STEP] = float(st.qty_step)
     f[_F_MIN_NOTIONAL] = float(st.min_notional)
     f[_F_BARS_PER_YEAR] = float(st.bars_per_year)
+    f[_F_LEVERAGE] = float(st.leverage)
     i = chunk.ipar[j]
     i[_I_FILL_CLOSE] = st.fill == "close"
     i[_I_MODE] = SIZING_CODES[st.sizing_mode]
     i[_I_WARMUP] = int(st.warmup)
     i[_I_VOL_LOOKBACK] = int(st.vol_lookback)
+    i[_I_MARK_END] = st.end_of_data == "mark"
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
@@ -437,12 +440,12 @@ def _simulate_block(open_: Array, high: Array, low: Array, close: Array, signals
                  signals[slots[j, 2]], signals[slots[j, 3]], f[_F_CAPITAL],
                  p[_I_FILL_CLOSE] != 0, f[_F_FEES], f[_F_SLIPPAGE], p[_I_MODE], f[_F_VALUE],
                  f[_F_STOP], f[_F_TARGET], f[_F_TRAIL], f[_F_QTY_STEP], f[_F_MIN_NOTIONAL],
-                 p[_I_WARMUP], f[_F_BARS_PER_YEAR], p[_I_VOL_LOOKBACK], equity, position,
-                 trades, state)
+                 p[_I_WARMUP], f[_F_BARS_PER_YEAR], p[_I_VOL_LOOKBACK], p[_I_MARK_END] != 0,
+                 f[_F_LEVERAGE], equity, position, trades, state)
             count = int(state[STATE_TRADES])
             metrics_core(f[_F_CAPITAL], equity, state[STATE_EXPOSED], trades[:count, _PNL],
                          trades[:count, _RETURN], state[STATE_FEES], state[STATE_AMBIGUOUS],
-                         bpy, scratch, out[j])
+                         state[STATE_REDUCED], bpy, scratch, out[j])
 
 
 @dataclass
@@ -485,7 +488,7 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
         cache = KernelCache(DEFAULT_CACHE_BYTES)
     plan = _plan(cfg)
     defaults = {p.name: p.default for p in cfg.params}
-    bpy = YEAR_SECONDS / cfg.timeframe_seconds
+    bpy = bars_per_year(cfg.timeframe_seconds, cfg.calendar)
     # two chunks in flight (one simulating on the numba threads while the next one's signals
     # are built here), so each gets half the memory bound
     step = max(1, chunk_size(n, max_memory) // 2) if total > 1 else 1

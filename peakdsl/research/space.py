@@ -247,16 +247,14 @@ def _product(axes: Sequence[Array]) -> Array:
 def _require_masks(cfg: m.StrategyConfig, names: Sequence[str], combos: Array
                    ) -> list[tuple[m.Require, Array]]:
     """One boolean column per ``require`` of ``cfg`` over the rows of ``combos``."""
-    import numexpr as ne
+    from ..engine.evaluate import require_masks
 
     if not cfg.requires:
         return []
-    local = {f"p_{n}": np.ascontiguousarray(combos[:, j]) for j, n in enumerate(names)}
-    out = []
-    for req in cfg.requires:
-        result = ne.evaluate(req.expr, local_dict=local, global_dict={})
-        out.append((req, np.broadcast_to(np.asarray(result, dtype=bool), (len(combos),))))
-    return out
+    columns = {p.name: np.full(len(combos), p.default) for p in cfg.params}
+    columns |= {n: np.ascontiguousarray(combos[:, j]) for j, n in enumerate(names)}
+    return [(req, np.broadcast_to(mask, (len(combos),)))
+            for req, mask in require_masks(cfg, columns)]
 
 
 def _keep(masks: Sequence[tuple[m.Require, Array]], k: int) -> Array:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..engine.stats import METRIC_KEYS, YEAR_SECONDS
+from ..engine.stats import METRIC_KEYS, bars_per_year, calendar_warning
 from ..lang.diagnostics import Diagnostic, diag, has_errors
 from .store import Loaded, SweepStore, missing_blocks, sweep_key
 from .types import OBJECTIVES, Array, ParamSpace, RunConfig, reference_block
@@ -667,7 +667,8 @@ def _honesty(plan: SweepPlan, metrics: Mapping[str, Array], best: int | None,
     curve = np.concatenate([[float(plan.run.capital)],
                             np.asarray(result.sim.equity, dtype=np.float64)])
     skew, kurtosis, n_obs = returns_moments(curve)
-    periods = YEAR_SECONDS / plan.artifact.config.timeframe_seconds
+    cfg = plan.artifact.config
+    periods = bars_per_year(cfg.timeframe_seconds, cfg.calendar)
     value = deflated_sharpe(best_sharpe, max(trials, 1), variance, n_obs, skew, kurtosis,
                             periods)
     return None if value is None or not math.isfinite(value) else float(value)
@@ -697,7 +698,10 @@ def _finish(plan: SweepPlan, metrics: dict[str, Array], registry: _SweepRecorder
     parquet = plan.store.write_results(space.names, space.combos, metrics, rank, meta)
     trials = registry.trials() if registry is not None else len(space)
     dsr = _honesty(plan, metrics, best, trials)
-    warnings = edge_warnings(space, best)
+    cfg = plan.artifact.config
+    calendar = calendar_warning(plan.candles.frame.index, cfg.timeframe_seconds, cfg.calendar,
+                                cfg.calendar_declared)
+    warnings = edge_warnings(space, best) + ((calendar,) if calendar else ())
     best_params = space.params(best) if best is not None else {}
     timing = {"total": wall, "compute": compute_seconds,
               "per_combination": compute_seconds / computed if computed else 0.0}

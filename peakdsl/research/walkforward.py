@@ -358,11 +358,14 @@ def restrict(sim: SimResult, lead: int) -> SimResult:
     trades = {k: np.asarray(v).copy() for k, v in sim.trades.items()}
     if len(trades["entry_bar"]) and float(np.min(trades["entry_bar"])) < lead:
         raise AssertionError("a trade entered before the test window")
-    trades["entry_bar"] = trades["entry_bar"] - lead
-    trades["exit_bar"] = trades["exit_bar"] - lead
+    opened = {k: np.asarray(v).copy() for k, v in sim.open_trades.items()}
+    for table in (trades, opened):
+        table["entry_bar"] = table["entry_bar"] - lead
+        table["exit_bar"] = table["exit_bar"] - lead
     return SimResult(equity=np.asarray(sim.equity)[lead:].copy(),
                      position=np.asarray(sim.position)[lead:].copy(), trades=trades,
-                     ambiguous_bars=sim.ambiguous_bars, fees_paid=sim.fees_paid)
+                     ambiguous_bars=sim.ambiguous_bars, fees_paid=sim.fees_paid,
+                     open_trades=opened)
 
 
 def stitch(runs: Sequence[SimResult], offsets: Sequence[int], capital: float) -> SimResult:
@@ -552,7 +555,7 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
     stitch, and summarise. Raises ``WindowError`` when no window fits the data."""
     import time
 
-    from ..engine.stats import compute_metrics
+    from ..engine.stats import bars_per_year, calendar_warning, compute_metrics
 
     del source_text  # the spec text is not part of the result (the artifact hash is)
     clock = time.perf_counter()
@@ -587,10 +590,9 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
     stitched = stitch(runs, offsets, run.capital)
     bars = np.concatenate([np.arange(w.window.test_start, w.window.test_end, dtype=np.int64)
                            for w in results])
-    settings = SimSettings(capital=run.capital,
-                           bars_per_year=YEAR_SECONDS / cfg.timeframe_seconds)
+    bpy = bars_per_year(cfg.timeframe_seconds, cfg.calendar)
+    settings = SimSettings(capital=run.capital, bars_per_year=bpy, calendar=cfg.calendar)
     oos_metrics = compute_metrics(stitched, settings, cfg.timeframe_seconds)
-    bpy = YEAR_SECONDS / cfg.timeframe_seconds
     is_annual = pooled_annual_return(
         [r.is_metrics.get("total_return") for r in results],
         [r.window.train_bars for r in results], bpy)
@@ -605,6 +607,10 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
         warnings.append("fill close: orders fill at the signal bar's close (optimistic)")
     if candles.synthetic:
         warnings.append(f"data source: {candles.source}")
+    calendar = calendar_warning(candles.frame.index, cfg.timeframe_seconds, cfg.calendar,
+                                cfg.calendar_declared)
+    if calendar:
+        warnings.append(calendar)
     return WalkForwardResult(
         spec=cfg.name, source_path=artifact.source.path, artifact_sha256=artifact_sha256,
         market=cfg.market.symbol, timeframe=cfg.timeframe, candles=candles,

@@ -4,7 +4,8 @@ Mounted on the main app by ``peakdsl.cli`` (``app.command("walkforward")(walkfor
 Import-light (typer only at import time) and it does not import ``peakdsl.cli`` at module
 level: under ``python -m peakdsl.cli`` that would load the CLI a second time while this module
 is half-initialised. The helpers of the main CLI (``guarded``, ``emit``) are imported when the
-command runs. Exit codes as everywhere: 0 ok, 1 spec / data / window errors, 2 usage errors.
+command runs. Exit codes as everywhere: 0 ok, 1 spec / param / data errors, 2 usage errors
+(windows that do not fit the data among them).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..cli_options import (
 if TYPE_CHECKING:
     from .walkforward import WalkForwardResult
 
-EXIT_OK, EXIT_SPEC = 0, 1  # as in peakdsl.cli
+EXIT_OK = 0  # as in peakdsl.cli
 OBJECTIVE_NAMES = ("sharpe", "sortino", "calmar", "total_return", "profit_factor")  # types.py
 
 
@@ -83,17 +84,15 @@ def _walkforward(*, spec: str, train: str, test: str, step: str | None, anchored
                  fee_bps: float | None, capital: float, as_json: bool,
                  report: Path | None) -> None:
     from .. import api
-    from ..cli import Format, emit
+    from ..cli import Format, emit, exit_code
+    from ..cli_options import check_run_inputs
 
     if grid and random is not None:
         raise _usage("--grid and --random exclude each other", "--random",
                      help="--grid tries every combination; --random N --seed S draws N")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise _usage(f"--report {report}: use a .html file", "--report")
-    if fee_bps is not None and not 0 <= fee_bps <= 1000:
-        raise _usage(f"--fee-bps {fee_bps:g} is outside 0..1000", "--fee-bps")
-    if not capital > 0:
-        raise _usage(f"--capital {capital:g} must be positive", "--capital")
+    check_run_inputs(spec, data, report, start, end)
     from .walkforward import walkforward, walkforward_doc
 
     try:
@@ -103,12 +102,14 @@ def _walkforward(*, spec: str, train: str, test: str, step: str | None, anchored
             data=data, start=start, end=end, capital=capital, fee_bps=fee_bps)
     except api.SpecError as exc:
         emit(exc.diagnostics, Format.json if as_json else Format.text)
-        raise typer.Exit(EXIT_SPEC) from None
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
+    if result.candles.warnings:  # --data: the import's D008/D009 (stderr, also with --json)
+        emit(result.candles.warnings, Format.text)
     if report is not None:
-        from ..atomic import write_atomic
+        from ..outputs import write_output
         from ..report.walkforward import render_walkforward_html
 
-        write_atomic(report, render_walkforward_html(result).encode("utf-8"))
+        write_output(report, render_walkforward_html(result).encode("utf-8"), "--report")
     if as_json:
         sys.stdout.write(json.dumps(walkforward_doc(result), indent=2, allow_nan=False) + "\n")
     else:

@@ -66,13 +66,17 @@ def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert sorted(p.name for p in path.parent.iterdir()) == ["1h.json", "1h.parquet"]
 
 
-def test_corrupt_cache_is_d001(tmp_path: Path) -> None:
+def test_a_file_peak_did_not_write_is_d013_and_quarantined(tmp_path: Path) -> None:
     path = cache_path(tmp_path, "BTC/EUR", "1h")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"garbage")
     with pytest.raises(DataError) as err:
         load_cached(tmp_path, "BTC/EUR", "1h")
-    assert [d.code for d in err.value.diagnostics] == ["D001"]
+    assert [d.code for d in err.value.diagnostics] == ["D013"]
+    assert "has no manifest" in err.value.diagnostics[0].message
+    assert not path.exists()
+    assert [p.read_bytes() for p in (tmp_path / ".peak" / "quarantine").iterdir()] == [
+        b"garbage"]
 
 
 def test_merge_new_wins(tmp_path: Path) -> None:
@@ -191,3 +195,29 @@ def test_start_end_slice(tmp_path: Path) -> None:
     assert c.fingerprint != demo_market("BTC/EUR", "1h").fingerprint
     with pytest.raises(DataError):
         load_for("BTC/EUR", "1h", root=tmp_path, start=pd.Timestamp("2030-01-01"))
+
+
+def test_data_file_warnings_travel_with_the_candles(tmp_path: Path) -> None:
+    """--data keeps the import's D008/D009 warnings: the first three per code as the import
+    words them, then one line that counts the rest (issue 7: they used to be dropped)."""
+    frame = small(40).frame.reset_index()
+    rows = frame.drop(index=[5, 10, 15, 20, 25]).reset_index(drop=True)  # five 1-bar gaps
+    rows = pd.concat([rows, rows.iloc[[2]]], ignore_index=True)  # one duplicate row
+    csv = tmp_path / "gappy.csv"
+    rows.to_csv(csv, index=False)
+    candles = load_for("BTC/EUR", "1h", root=tmp_path, data=csv)
+    assert candles.bars == 35
+    found = [(d.code, d.span.line, d.message) for d in candles.warnings]
+    assert [(c, line) for c, line, _ in found] == [
+        ("D008", 4), ("D009", 7), ("D009", 11), ("D009", 15), ("D009", 19)]
+    assert found[0][2] == ("duplicate timestamp 2025-12-30T10:00Z: line 4 is repeated by "
+                           "line 37; keeping line 37 (the last)")
+    assert found[1][2] == ("gap: 1 missing bar between 2025-12-30T12:00Z and "
+                           "2025-12-30T14:00Z (2h apart)")
+    assert found[4][2] == ("… and 2 more like this (5 in all; `peak data import` lists "
+                           "each)")
+    assert all(not d.is_error and d.path.endswith("gappy.csv") for d in candles.warnings)
+    sliced = load_for("BTC/EUR", "1h", root=tmp_path, data=csv,
+                      start=pd.Timestamp("2025-12-31T00:00Z"))
+    assert sliced.warnings == candles.warnings
+    assert load_for("BTC/EUR", "1h", root=tmp_path).warnings == ()

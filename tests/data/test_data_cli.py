@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from peakdsl.cli import app
 
 
 def peak(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +38,8 @@ def test_synth_list_check(project: Path) -> None:
     listed = peak(project, "list")
     assert listed.returncode == 0
     assert listed.stdout.splitlines()[0].split() == ["market", "timeframe", "bars", "from",
-                                                     "to", "source"]
+                                                     "to", "source", "status"]
+    assert listed.stdout.splitlines()[1].endswith("synthetic (seed 3)  ok")
     assert "BTC/EUR" in listed.stdout and "synthetic (seed 3)" in listed.stdout
     doc = json.loads(peak(project, "list", "--format", "json").stdout)
     assert doc["datasets"][0]["bars"] == 500 and doc["datasets"][0]["synthetic"] is True
@@ -89,3 +93,76 @@ def test_usage_errors_exit_2(project: Path) -> None:
 def test_unknown_exchange_exits_1(project: Path) -> None:
     run = peak(project, "fetch", "binanse", "BTC/USDT", "1h", "--since", "2024-01-01")
     assert run.returncode == 1 and "error[D012]" in run.stderr and "binance" in run.stderr
+
+
+# Bad input found by auditing every `peak data` option (issue 7): each used to end in I001 or
+# be accepted. (argv after `peak data`, exit code, diagnostic code)
+BAD: list[tuple[list[str], int, str]] = [
+    (["import", "c.csv", "--market", "BTC/EUR", "--time-format", "%Q"], 2, "U005"),
+    (["import", "c.csv", "--market", "BTC/EUR", "--time-format", "%"], 2, "U005"),
+    (["import", "c.csv", "--market", "BTC/EUR", "--time-format", "millis"], 2, "U005"),
+    (["import", "days.csv", "--market", "BTC/EUR", "--time-format", "%d", "--timeframe",
+      "1h"], 1, "D003"),
+    (["import", "c.csv", "--market", "BTC/EUR", "--timeframe", "7m"], 2, "U005"),
+    (["import", "c.csv", "--market", "BTCEUR"], 2, "U005"),
+    (["import", "c.csv", "--market", "BTC/EUR", "--column", "close"], 2, "U005"),
+    (["import", ".", "--market", "BTC/EUR"], 2, "U007"),
+    (["synth", "BTC/EUR", "1h", "--end", "1000-01-01"], 2, "U005"),
+    (["synth", "BTC/EUR", "1h", "--end", "2300-01-01"], 2, "U005"),
+    (["synth", "BTC/EUR", "1h", "--end", "1970-01-02", "--bars", "100"], 2, "U005"),
+    (["synth", "BTC/EUR", "1w", "--bars", "5000000"], 2, "U005"),
+    (["synth", "BTC/EUR", "1h", "--end", "someday"], 2, "U005"),
+    (["synth", "BTC/EUR", "1h", "--bars", "0"], 2, "U005"),
+    (["synth", "BTC/EUR", "1h", "--seed", "-1"], 2, "U005"),
+    (["fetch", "binance", "BTC/USDT", "1h", "--since", "1969-12-31"], 2, "U005"),
+    (["fetch", "binance", "BTC/USDT", "1h", "--since", "2024-01-01", "--until",
+      "2300-01-01"], 2, "U005"),
+    (["fetch", "binance", "BTC/USDT", "7m", "--since", "2024-01-01"], 2, "U005"),
+    (["fetch", "binance", "BTC-USDT", "1h", "--since", "2024-01-01"], 2, "U005"),
+    (["check", "BTC/EUR", "7m"], 2, "U005"),
+]
+
+
+@pytest.mark.parametrize(("argv", "exit_code", "code"), BAD,
+                         ids=[" ".join(a[:1] + a[2:] if a[0] == "import" else a)
+                              for a, _, _ in BAD])
+def test_bad_data_input_is_a_coded_diagnostic(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                              argv: list[str], exit_code: int,
+                                              code: str) -> None:
+    (project / "c.csv").write_text("time,open,high,low,close,volume\n"
+                                   "2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n")
+    (project / "days.csv").write_text("time,open,high,low,close,volume\n05,1,2,0.5,1.5,1\n")
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["data", *argv])
+    assert result.exit_code == exit_code, result.output
+    assert f"[{code}]" in result.output, result.output
+    assert "Traceback" not in result.output and "I001" not in result.output
+    assert not (project / ".peak").exists()  # nothing written
+
+
+def test_backtest_on_a_data_file_shows_the_import_warnings(project: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """`peak backtest --data` reports duplicates and gaps like `peak data import` (issue 7),
+    shortened: three per code, then a count; with --json they go to stderr, not into the
+    JSON document."""
+    import pandas as pd
+
+    from peakdsl.data.synth import synth_market
+
+    frame = synth_market("BTC/USDT", "1h", 600, 1).frame.reset_index()
+    rows = frame.drop(index=list(range(100, 600, 100))).reset_index(drop=True)  # 5 gaps
+    pd.concat([rows, rows.iloc[[2]]], ignore_index=True).to_csv(project / "g.csv",
+                                                                 index=False)
+    spec = Path(__file__).resolve().parents[2] / "specs" / "strategies" / "ma_crossover.peak"
+    (project / "ma_crossover.peak").write_text(spec.read_text())
+    monkeypatch.chdir(project)
+    argv = ["backtest", "ma_crossover.peak", "--data", "g.csv", "--no-record"]
+    text = CliRunner().invoke(app, argv)
+    assert text.exit_code == 0, text.output
+    assert text.stderr.count("warning[D008]") == 1 and text.stderr.count("warning[D009]") == 4
+    assert "… and 2 more like this (5 in all" in text.stderr
+    assert "found 5 warnings" in text.stderr
+    as_json = CliRunner().invoke(app, [*argv, "--json"])
+    assert as_json.exit_code == 0 and "warning[D009]" in as_json.stderr
+    assert json.loads(as_json.stdout)["data"]["bars"] == 595

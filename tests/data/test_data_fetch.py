@@ -140,3 +140,59 @@ def test_unknown_exchange_market_and_timeframe_are_d012(tmp_path: Path) -> None:
                         exchange=exchange, now=NOW)
         assert [d.code for d in err.value.diagnostics] == ["D012"]
     assert state.log == []
+
+
+def test_fetch_over_a_damaged_cache_quarantines_it_then_starts_afresh(tmp_path: Path) -> None:
+    """A damaged cache is D013 (quarantined, nothing merged into it); the same fetch run
+    again re-fetches the whole range — the tombstone does not stop a writer — and clears it."""
+    from peakdsl.data.cache import cache_path
+    from peakdsl.data.integrity import tombstone_path
+
+    state = FakeBinance(last_ms=EPOCH_MS + 999 * HOUR_MS)
+    with serve(state) as url:
+        exchange = binance_at(url)
+        fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(500), root=tmp_path,
+                    exchange=exchange, sleep=lambda s: None, now=NOW)
+        path = cache_path(tmp_path, "BTC/USDT", "1h")
+        path.write_bytes(path.read_bytes()[:-1])
+        with pytest.raises(DataError) as err:
+            fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(500), root=tmp_path,
+                        exchange=exchange, sleep=lambda s: None, now=NOW)
+        assert [d.code for d in err.value.diagnostics] == ["D013"]
+        assert "`peak data fetch binance BTC/USDT 1h --since " in err.value.diagnostics[0].help
+        assert tombstone_path(path).exists() and not path.exists()
+        state.log.clear()
+        again = fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(500), root=tmp_path,
+                            exchange=exchange, sleep=lambda s: None, now=NOW)
+        assert again.complete and again.new_bars == 500 and starts(state) == [EPOCH_MS]
+        assert not tombstone_path(path).exists()
+        cached = load_cached(tmp_path, "BTC/USDT", "1h")
+        assert cached is not None and cached.bars == 500
+
+
+def test_fetch_replace_recreates_an_unverified_dataset(tmp_path: Path) -> None:
+    """A dataset cached before checksums (D014) blocks a merging fetch; `--replace` (the fix
+    D014 names) fetches the range afresh and seals the result."""
+    import json
+
+    from peakdsl.data.cache import cache_path, read_manifest, sidecar_path
+
+    state = FakeBinance(last_ms=EPOCH_MS + 999 * HOUR_MS)
+    with serve(state) as url:
+        exchange = binance_at(url)
+        fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(300), root=tmp_path,
+                    exchange=exchange, sleep=lambda s: None, now=NOW)
+        side = sidecar_path(cache_path(tmp_path, "BTC/USDT", "1h"))
+        doc = json.loads(side.read_text())
+        del doc["content"]
+        side.write_text(json.dumps(doc))
+        with pytest.raises(DataError) as err:
+            fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(400), root=tmp_path,
+                        exchange=exchange, sleep=lambda s: None, now=NOW)
+        assert [d.code for d in err.value.diagnostics] == ["D014"]
+        assert ("`peak data fetch binance BTC/USDT 1h --since 2024-01-01T00:00Z --replace`"
+                in err.value.diagnostics[0].help)
+        report = fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(400), root=tmp_path,
+                             exchange=exchange, sleep=lambda s: None, now=NOW, replace=True)
+        assert report.complete and report.new_bars == 400
+        assert read_manifest(cache_path(tmp_path, "BTC/USDT", "1h")).state == "sealed"

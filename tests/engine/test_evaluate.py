@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from peakdsl import api
 from peakdsl.compile import models as m
-from peakdsl.engine.evaluate import EvaluationError, evaluate
+from peakdsl.engine.evaluate import EvaluationError, evaluate, require_masks
 from peakdsl.engine.reference import reference_evaluate
 from peakdsl.lang.project import load_project
 
@@ -35,16 +35,13 @@ def market(seed: int, n: int) -> pd.DataFrame:
 
 def random_params(cfg: m.StrategyConfig, rng: np.random.Generator) -> dict[str, float]:
     """Random on-step params, retried until every `require` holds (defaults as fallback)."""
-    import numexpr as ne
-
     for _ in range(50):
         values: dict[str, float] = {}
         for p in cfg.params:
             step = p.step or (p.high - p.low) / 10 or 1.0
             k = int(rng.integers(0, round((p.high - p.low) / step) + 1))
             values[p.name] = float(p.low + k * step)
-        local = {f"p_{k}": np.float64(v) for k, v in values.items()}
-        if all(bool(ne.evaluate(r.expr, local_dict=local, global_dict={})) for r in cfg.requires):
+        if all(bool(holds) for _, holds in require_masks(cfg, values)):
             return values
     return {p.name: p.default for p in cfg.params}
 

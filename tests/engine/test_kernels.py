@@ -19,6 +19,11 @@ from peakdsl.lang.lookback import Lookback
 nan = math.nan
 KERNEL_NAMES = sorted(KERNELS)
 BOOL_KERNELS = {"rising", "falling"}
+# every kernel with its default, plus each other mode of the built-ins that have modes
+CASES = [(name, None) for name in KERNEL_NAMES] + [
+    (name, choice) for name in KERNEL_NAMES if name in BUILTINS and BUILTINS[name].mode
+    for choice in BUILTINS[name].mode.choices[1:]]  # type: ignore[union-attr]
+CASE_IDS = [f"{n}-{m}" if m else n for n, m in CASES]
 
 
 def close(got: Any, want: list[float], rtol: float = 1e-12) -> None:
@@ -206,8 +211,10 @@ def market(seed: int, size: int, flats: bool = False) -> dict[str, np.ndarray]:
 
 
 def arguments(name: str, data: dict[str, np.ndarray], windows: list[int],
-              k: float = 2.0, x: np.ndarray | None = None) -> list[Any]:
-    """The calling convention: implicit columns first, then declared args in order."""
+              k: float = 2.0, x: np.ndarray | None = None, mode: str | None = None
+              ) -> list[Any]:
+    """The calling convention: implicit columns first, then declared args in order, then
+    the mode (when not the default)."""
     if name == "lag":
         return [data["close"] if x is None else x, windows[0] - 1]
     builtin = BUILTINS[name]
@@ -220,7 +227,7 @@ def arguments(name: str, data: dict[str, np.ndarray], windows: list[int],
             args.append(k)
         else:
             args.append(data["close"] if x is None else x)
-    return args
+    return args + ([mode] if mode else [])
 
 
 def lookback(name: str, windows: list[int]) -> int:
@@ -236,11 +243,16 @@ def lookback(name: str, windows: list[int]) -> int:
 WINDOW_SETS = [[1, 1, 1], [2, 3, 2], [3, 2, 4], [5, 12, 3], [14, 5, 9], [7, 7, 7]]
 
 
-@pytest.mark.parametrize("name", KERNEL_NAMES)
+@pytest.mark.parametrize(("name", "mode"), CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("windows", WINDOW_SETS, ids=str)
-def test_first_valid_index_is_the_lookback(name: str, windows: list[int]) -> None:
+def test_first_valid_index_is_the_lookback(name: str, mode: str | None,
+                                           windows: list[int]) -> None:
+    """A mode never moves the first valid value: the lookback rule holds for every mode."""
     data = market(7, 60)
     lb = lookback(name, windows)
+    if mode == "sample" and windows[0] == 1:
+        assert np.isnan(KERNELS[name](*arguments(name, data, windows, mode=mode))).all()
+        return  # the checker rejects a one-bar sample deviation (T004)
     if name in BOOL_KERNELS:
         ramp = np.linspace(1.0, 2.0, 60)
         x = ramp if name == "rising" else ramp[::-1].copy()
@@ -248,7 +260,7 @@ def test_first_valid_index_is_the_lookback(name: str, windows: list[int]) -> Non
         assert out.dtype == np.bool_
         assert not out[:lb].any() and out[lb:].all()
         return
-    out = KERNELS[name](*arguments(name, data, windows))
+    out = KERNELS[name](*arguments(name, data, windows, mode=mode))
     assert out.dtype == np.float64 and out.shape == (60,)
     assert np.isnan(out[:lb]).all()
     if name == "zscore" and windows[0] == 1:
@@ -257,14 +269,14 @@ def test_first_valid_index_is_the_lookback(name: str, windows: list[int]) -> Non
         assert np.isfinite(out[lb:]).all()
 
 
-@pytest.mark.parametrize("name", KERNEL_NAMES)
+@pytest.mark.parametrize(("name", "mode"), CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("lead", [1, 4])
-def test_leading_nans_delay_the_start(name: str, lead: int) -> None:
+def test_leading_nans_delay_the_start(name: str, mode: str | None, lead: int) -> None:
     windows = [3, 5, 2]
     data = market(11, 40)
     padded = {k: np.concatenate([np.full(lead, nan), v]) for k, v in data.items()}
-    plain = KERNELS[name](*arguments(name, data, windows))
-    shifted = KERNELS[name](*arguments(name, padded, windows))
+    plain = KERNELS[name](*arguments(name, data, windows, mode=mode))
+    shifted = KERNELS[name](*arguments(name, padded, windows, mode=mode))
     if name in BOOL_KERNELS:
         assert not shifted[:lead].any()
     else:
@@ -313,14 +325,15 @@ def assert_same(got: np.ndarray, want: np.ndarray) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", KERNEL_NAMES)
+@pytest.mark.parametrize(("name", "mode"), CASES, ids=CASE_IDS)
 @settings(max_examples=50, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 80),
        windows=st.lists(st.integers(1, 12), min_size=3, max_size=3),
        lead=st.integers(0, 8), gaps=st.integers(0, 3), flats=st.booleans(),
        k=st.floats(0, 3))
-def test_kernels_agree_with_reference(name: str, seed: int, size: int, windows: list[int],
-                                      lead: int, gaps: int, flats: bool, k: float) -> None:
+def test_kernels_agree_with_reference(name: str, mode: str | None, seed: int, size: int,
+                                      windows: list[int], lead: int, gaps: int, flats: bool,
+                                      k: float) -> None:
     data = market(seed, size, flats)
     rng = np.random.default_rng(seed + 1)
     for key, column in data.items():
@@ -328,5 +341,5 @@ def test_kernels_agree_with_reference(name: str, seed: int, size: int, windows: 
         if size:
             column[rng.integers(0, size, gaps)] = nan  # interior gaps, per column
         data[key] = column
-    args = arguments(name, data, windows, k)
+    args = arguments(name, data, windows, k, mode=mode)
     assert_same(KERNELS[name](*args), REFERENCE[name](*args))

@@ -54,7 +54,8 @@ def library() -> dict[str, m.StrategyConfig]:
 
 
 def trade_rows(sim: SimResult, keep: np.ndarray) -> np.ndarray:
-    return np.column_stack([sim.trades[c][keep] for c in TRADE_COLUMNS]).reshape(-1, 10)
+    rows = np.column_stack([sim.trades[c][keep] for c in TRADE_COLUMNS])
+    return rows.reshape(-1, len(TRADE_COLUMNS))
 
 
 @settings(max_examples=80, deadline=None,

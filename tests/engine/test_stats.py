@@ -12,10 +12,17 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from peakdsl.engine.results import TRADE_COLUMNS, SimResult, SimSettings
-from peakdsl.engine.stats import METRIC_KEYS, compute_metrics
+from peakdsl.engine.results import EXIT_REASONS, TRADE_COLUMNS, SimResult, SimSettings
+from peakdsl.engine.stats import (
+    METRIC_KEYS,
+    bars_per_year,
+    calendar_warning,
+    compute_metrics,
+    infer_calendar,
+)
 from peakdsl.lang.schema import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +55,7 @@ EXPECTED: dict[str, float | int | None] = {
     "exposure": 0.571429,
     "fees_paid": 4.5,
     "ambiguous_bars": 1,
+    "orders_reduced": 0,
 }
 
 
@@ -137,3 +145,81 @@ def test_empty_and_single_bar() -> None:
 
 def test_deterministic() -> None:
     assert json.dumps(example()) == json.dumps(example())
+
+
+# ---------------------------------------------------------------- open trades, reductions
+
+
+def test_open_trade_is_in_the_equity_not_among_the_trades() -> None:
+    """`end_of_data mark`: trade metrics count closed trades; orders_reduced counts both."""
+    sim = sim_result([1010.0, 1050.0], [0.0, 2.0], [10.0], [0.01])
+    sim.trades["reduced"][:] = 1.0
+    opened = {c: np.zeros(1) for c in TRADE_COLUMNS}
+    opened.update(side=np.ones(1), qty=np.full(1, 2.0), pnl=np.full(1, 40.0),
+                  exit_reason=np.full(1, float(EXIT_REASONS.index("open"))),
+                  reduced=np.ones(1))
+    sim = SimResult(equity=sim.equity, position=sim.position, trades=sim.trades,
+                    ambiguous_bars=0, fees_paid=0.0, open_trades=opened)
+    got = compute_metrics(sim, SimSettings(capital=1000.0), 86_400)
+    assert got["trades"] == 1 and got["win_rate"] == 1.0 and got["best_trade"] == 0.01
+    assert got["total_return"] == pytest.approx(0.05)  # the marked position counts here
+    assert got["exposure"] == 0.5
+    assert got["orders_reduced"] == 2 and isinstance(got["orders_reduced"], int)
+
+
+# ---------------------------------------------------------------- calendars (annualisation)
+
+
+@pytest.mark.parametrize(("timeframe", "calendar", "bars"), [
+    (3600, "always", 8760.0), (86_400, "always", 365.0), (WEEK, "always", 365 / 7),
+    (3600, "weekdays", 6048.0), (86_400, "weekdays", 252.0), (WEEK, "weekdays", 50.4),
+])
+def test_bars_per_year(timeframe: int, calendar: str, bars: float) -> None:
+    assert bars_per_year(timeframe, calendar) == bars
+
+
+def weekday_days(n: int) -> pd.DatetimeIndex:
+    """``n`` consecutive weekdays (no holidays) from Monday 2024-01-01, UTC."""
+    days = pd.date_range("2024-01-01", periods=2 * n, freq="D", tz="UTC")
+    return days[days.day_of_week < 5][:n]
+
+
+def test_weekday_market_cagr_by_calendar() -> None:
+    """GOOG-like daily data, no weekends: a year of 252 bars growing 20.9% is a CAGR of
+    20.9% by the market's calendar and 31.6% if the bars are read as 24/7 days."""
+    equity = [1000.0 * 1.209 ** ((t + 1) / 252) for t in range(252)]
+    sim = sim_result(equity, [0.0] * 252, [], [])
+    weekdays = compute_metrics(sim, SimSettings(capital=1000.0, calendar="weekdays"), 86_400)
+    always = compute_metrics(sim, SimSettings(capital=1000.0), 86_400)
+    assert weekdays["cagr"] == pytest.approx(0.209, abs=1e-12)
+    assert always["cagr"] == pytest.approx(0.316398, abs=5e-7)
+    # volatility scales with √bars_per_year: √(365/252) between the two
+    assert always["volatility"] / weekdays["volatility"] == pytest.approx(math.sqrt(365 / 252))
+
+
+def test_calendar_inference() -> None:
+    assert infer_calendar(weekday_days(100), 86_400) == "weekdays"
+    hourly = pd.date_range("2024-01-01", periods=24 * 30, freq="h", tz="UTC")
+    assert infer_calendar(hourly, 3600) == "always"
+    # a 5-day week shifted by a time zone (Sunday to Thursday in UTC) is still 5 days
+    assert infer_calendar(weekday_days(100) - pd.Timedelta(days=1), 86_400) == "weekdays"
+    assert infer_calendar(hourly[:24 * 10], 3600) is None  # under two weeks: cannot tell
+    weekly = pd.date_range("2024-01-01", periods=60, freq="7D", tz="UTC")
+    assert infer_calendar(weekly, WEEK) is None  # weekly bars have no weekends to count
+
+
+def test_calendar_warning_w008() -> None:
+    days = weekday_days(300)
+    text = calendar_warning(days, 86_400, "always", declared=False)
+    assert text is not None and text.startswith("W008 ")
+    assert "weekdays only" in text and "365 bars" in text and "`calendar weekdays`" in text
+    assert calendar_warning(days, 86_400, "weekdays", declared=True) is None
+    hourly = pd.date_range("2024-01-01", periods=24 * 60, freq="h", tz="UTC")
+    text = calendar_warning(hourly, 3600, "weekdays", declared=True)
+    assert text is not None and "24/7" in text and "`calendar always`" in text
+    assert calendar_warning(hourly, 3600, "always", declared=False) is None
+    # SPY-like hourly bars: 7 a weekday; the week matches `weekdays`, the bars a year do not:
+    # 840 bars over 165 days 7 hours (Monday 14:00 to the 24th Friday 21:00) = 1,855 a year
+    sessions = [d + pd.Timedelta(hours=14 + h) for d in weekday_days(120) for h in range(7)]
+    text = calendar_warning(pd.DatetimeIndex(sessions), 3600, "weekdays", declared=True)
+    assert text is not None and "about 1,855 bars a year" in text and "6,048" in text

@@ -29,6 +29,9 @@ CASES = sorted(p for p in CORPUS.iterdir() if p.suffix == ".peak" or p.is_dir())
 # Codes no stored file triggers: generated below (P004, P006), or usage and internal
 # errors (U, I), which come from the command line, not from a spec.
 GENERATED = {"P004", "P006"}
+# found later than `peak check`: W005 by `peak compile` (tests/compile/test_folding.py), W008
+# by a run on data (tests/engine/test_stats.py)
+COMPILE_ONLY = {"W005", "W008"}
 # data (D), usage (U) and internal (I) codes never come from a spec file
 NOT_FROM_SPECS = {code for code in CODES if code[0] in "DUI"}
 
@@ -105,8 +108,8 @@ def test_syntax_errors_stop_at_the_first() -> None:
 
 def test_corpus_covers_every_code_a_spec_can_trigger() -> None:
     covered = {code for case in CASES for (_, _, code) in expected_marks(case)}
-    assert covered | GENERATED | NOT_FROM_SPECS == set(CODES), sorted(
-        set(CODES) - covered - GENERATED - NOT_FROM_SPECS)
+    assert covered | GENERATED | NOT_FROM_SPECS | COMPILE_ONLY == set(CODES), sorted(
+        set(CODES) - covered - GENERATED - NOT_FROM_SPECS - COMPILE_ONLY)
     assert not covered & (GENERATED | NOT_FROM_SPECS)
 
 

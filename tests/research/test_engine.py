@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peakdsl.api import compile_spec
+from peakdsl.api import compile_source, compile_spec
 from peakdsl.compile.models import StrategyArtifact
 from peakdsl.data.candles import CandleSet
 from peakdsl.data.select import demo_market
@@ -118,6 +118,56 @@ def test_identity_on_random_candles(data: st.DataObject, path: Path, seed: int, 
     candles = random_candles(seed, n, art.config.timeframe)
     assert_same(evaluate_block(art, candles, names, combos),
                 reference_block(art, candles, names, combos))
+
+
+SETTINGS_SPEC = """
+strategy settings_mix {
+    market BTC/USDT
+    timeframe 1h
+    calendar CALENDAR
+    param fast: int = 10 in 5..30 step 1
+    param slow: int = 40 in 30..90 step 5
+    param stop: percent = 3% in 1%..8% step 1%
+    entry long when crossover(sma(close, fast), sma(close, slow))
+    exit long when crossunder(sma(close, fast), sma(close, slow))
+    entry short when crossunder(sma(close, fast), sma(close, slow))
+    exit short when crossover(sma(close, fast), sma(close, slow))
+    stop_loss stop
+    SIZE
+    execution {
+        fill FILL
+        fees 10bps
+        slippage 5bps
+        qty_step 0.001
+        end_of_data END
+        leverage LEVERAGE
+    }
+}
+"""
+
+
+@settings(max_examples=16, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), fill=st.sampled_from(["next_open", "close"]),
+       end=st.sampled_from(["close", "mark"]), leverage=st.sampled_from(["1", "0.5", "3"]),
+       calendar=st.sampled_from(["always", "weekdays"]),
+       size=st.sampled_from(["size 100% of equity", "size 250% of equity", "size 900 USDT",
+                             "size 5000 USDT", "size 20 BTC", "vol_target 40%"]),
+       seed=st.integers(0, 2**16), n=st.integers(50, 600))
+def test_identity_with_every_execution_setting(data: st.DataObject, fill: str, end: str,
+                                               leverage: str, calendar: str, size: str,
+                                               seed: int, n: int) -> None:
+    """End of data, leverage, calendar, each sizing mode and fill mode: the sweep engine
+    honours them exactly as one backtest per combination does (orders get reduced here:
+    20 BTC at ~100 and 5000 USDT do not fit 1,234.5 of capital)."""
+    text = (SETTINGS_SPEC.replace("CALENDAR", calendar).replace("SIZE", size)
+            .replace("FILL", fill).replace("END", end).replace("LEVERAGE", leverage))
+    art = compile_source(text, "settings_mix")
+    assert isinstance(art, StrategyArtifact)
+    names, combos = data.draw(combos_for(art, max_rows=4))
+    candles = random_candles(seed, n)
+    run = RunConfig(capital=1_234.5)
+    got = evaluate_block(art, candles, names, combos, run)
+    assert_same(got, reference_block(art, candles, names, combos, run))
 
 
 def test_defaults_and_empty_block() -> None:
@@ -303,6 +353,7 @@ def numpy_metrics(capital: float, equity: np.ndarray, position: np.ndarray, pnl:
         out["worst_trade"] = fin(float(np.min(returns)))
     out["fees_paid"] = 0.5
     out["ambiguous_bars"] = 2.0
+    out["orders_reduced"] = 3.0
     return [out[k] for k in METRIC_KEYS]
 
 
@@ -326,6 +377,6 @@ def test_metrics_core_is_bit_identical_to_the_numpy_formulas(
     got = np.empty(N_METRICS)
     scratch = np.empty(scratch_size(n, trades))
     metrics_core(capital, equity, float(np.count_nonzero(position)), pnl, returns[::1], 0.5,
-                 2.0, 8760.0, scratch, got)
+                 2.0, 3.0, 8760.0, scratch, got)
     want = np.array(numpy_metrics(capital, equity, position, pnl, returns, 8760.0))
     assert np.array_equal(got, want, equal_nan=True), (got, want)

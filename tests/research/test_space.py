@@ -25,14 +25,43 @@ def param(name: str, low: float, high: float, step: float | None = None, type_: 
                    low=low, high=high, step=step)
 
 
+OPS = {"<": "lt", ">": "gt", "<=": "le", ">=": "ge"}
+
+
+def _require_graph(requires: Sequence[str]) -> tuple[m.Graph, list[m.Require]]:
+    """Nodes and scalar steps for constraints written ``a OP b`` (a param name, optionally
+    ``p_``-prefixed, or a number on either side), as the compiler lowers them."""
+    zero = m.Lookback(forms=[m.LinearForm(const=0)], text="0")
+    nodes: list[m.GraphNode] = []
+    program, reqs = [], []
+
+    def leaf(text: str) -> int:
+        name = text.removeprefix("p_")
+        try:
+            op, value, unit = "const", float(name), "number"
+        except ValueError:
+            op, value, unit = "param", name, "int"  # type: ignore[assignment]
+        nodes.append(m.GraphNode(id=len(nodes), op=op, inputs=[], value=value, unit=unit,
+                                 series=False, lookback=zero))
+        return len(nodes) - 1
+
+    for text in requires:
+        a, op, b = text.strip("()").split()
+        inputs = [leaf(a), leaf(b)]
+        nodes.append(m.GraphNode(id=len(nodes), op=OPS[op], inputs=inputs, unit="bool",
+                                 series=False, lookback=zero))
+        program.append(m.Step(node=len(nodes) - 1, kind="scalar"))
+        reqs.append(m.Require(node=len(nodes) - 1, source=text))
+    return m.Graph(nodes=nodes, program=program, lets={}, rules={}), reqs
+
+
 def config(params: Sequence[m.Param], requires: Sequence[str] = ()) -> m.StrategyConfig:
     zero = m.Lookback(forms=[m.LinearForm(const=0)], text="0")
+    graph, reqs = _require_graph(requires)
     return m.StrategyConfig(
         name="ma", market=m.Market(symbol="BTC/EUR", base="BTC", quote="EUR"), timeframe="1h",
-        timeframe_seconds=3600, params=list(params),
-        requires=[m.Require(expr=f"({r.replace('fast', 'p_fast').replace('slow', 'p_slow')})"
-                            if "p_" not in r else r, source=r) for r in requires],
-        graph=m.Graph(nodes=[], program=[], lets={}, rules={}), warmup=zero, warmup_bars=0,
+        timeframe_seconds=3600, params=list(params), requires=reqs,
+        graph=graph, warmup=zero, warmup_bars=0,
         sizing=m.Sizing(mode="equity_fraction", value=m.Scalar(const=0.25)),
         execution=m.Execution())
 

@@ -443,7 +443,7 @@ def test_cli_text(project: Path) -> None:
 @pytest.mark.parametrize(("args", "code", "needle"), [
     (("--train", "abc", "--test", "500"), 2, "U005"),
     (("--train", "500", "--test", "30d"), 2, "mix bar counts and durations"),
-    (("--train", "4900", "--test", "500"), 1, "need 5,150 bars"),
+    (("--train", "4900", "--test", "500"), 2, "need 5,150 bars"),
     (("--train", "1000", "--test", "500", "--set", "fats=10"), 1, "N014"),
     (("--train", "1000", "--test", "500", "--objective", "luck"), 2, "U005"),
     (("--train", "1000", "--test", "500", "--report", "x.pdf"), 2, "U005"),
