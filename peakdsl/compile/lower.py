@@ -167,7 +167,16 @@ class Lowerer:
         n = self.lower(expr.lag)
         if isinstance(expr.lag, ast.Number) and expr.lag.value == 0:
             return target
+        if not self.nodes[target].series and self._is_series(expr.target):
+            # a series that folded to a constant (`(c or true)[1]`) still starts missing
+            node = self.nodes[target]
+            return self.add("lag", (target, n), unit=node.unit, series=True,
+                            lookback=node.lookback + self.window(expr.lag))
         return self.lag_node(target, n, self.window(expr.lag))
+
+    def _is_series(self, expr: ast.Expr) -> bool:
+        ty = self.spec.types.get(id(expr))
+        return ty is not None and ty.series
 
     # operators ----------------------------------------------------------
     def _neg(self, expr: ast.Expr) -> int:

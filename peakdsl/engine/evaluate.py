@@ -72,7 +72,8 @@ def _kernel(node: m.GraphNode, values: dict[int, Any], nodes: list[m.GraphNode],
             params: Mapping[str, float], length: int) -> Array:
     if node.op == "lag":
         target, n = node.inputs
-        return KERNELS["lag"](values[target], int(_scalar(nodes[n], params)))
+        return KERNELS["lag"](_broadcast(values[target], length),
+                              int(_scalar(nodes[n], params)))
     builtin = BUILTINS[node.op]
     implicit = len(builtin.implicit)
     args: list[Any] = [values[i] for i in node.inputs[:implicit]]

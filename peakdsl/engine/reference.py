@@ -150,9 +150,8 @@ def ref_roc(x: npt.ArrayLike, n: int) -> Array:
     xs = _floats(x)
     out = [NAN] * len(xs)
     for i in range(n, len(xs)):
-        if _ok(xs[i]) and _ok(xs[i - n]):  # only these two are read
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out[i] = float(np.float64(xs[i]) / np.float64(xs[i - n]) - 1.0)
+        if _ok(xs[i]) and _ok(xs[i - n]) and xs[i - n] != 0:  # only these two are read
+            out[i] = xs[i] / xs[i - n] - 1.0
     return _result(out)
 
 

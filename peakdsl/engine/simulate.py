@@ -182,7 +182,7 @@ def _quantity(equity: float, price: float, fill: float, close: FloatArray, signa
     if reduced:
         qty = cap
     if qty_step > 0.0:
-        stepped = math.floor(qty / qty_step + QTY_STEP_TOLERANCE) * qty_step
+        stepped = np.floor(qty / qty_step + QTY_STEP_TOLERANCE) * qty_step  # float: no int64
         if stepped > cap:  # the rounding tolerance must not lift it over the cap
             stepped -= qty_step
             reduced = True

@@ -263,7 +263,10 @@ def node_key(node: m.GraphNode, keys: Mapping[int, Key], nodes: list[m.GraphNode
     if node.op == "lag":
         target, n = node.inputs
         window = _window_value(nodes[n], params)
-        return ("k", "lag", keys[target], ("w", window)), (values[target], window)
+        value = values[target]  # a folded constant is lagged as a full series, as evaluate does
+        if np.ndim(value) == 0:
+            value = np.full(n_bars, value, dtype=np.asarray(value).dtype)
+        return ("k", "lag", keys[target], ("w", window)), (value, window)
     builtin = BUILTINS[node.op]
     implicit = len(builtin.implicit)
     args: list[Any] = [values[i] for i in node.inputs[:implicit]]
