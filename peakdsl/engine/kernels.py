@@ -31,10 +31,10 @@ False before). Gaps after the start follow two rules, the same in ``reference.py
   simple mean of the first ``n`` valid values, wherever they are (the ``talib`` seeding of
   macd* plus_di minus_di adx differs only in the seed: see those kernels).
 
-Rolling sums are computed in O(len) with a shifted, compensated (Neumaier) running sum that
-is re-summed exactly every ``n`` bars (no cumsum drift, and an outlier leaves no residue when
-it leaves the window); a window whose ``n`` values are all equal has a mean of exactly that
-value and a deviation of exactly 0.
+Rolling sums are computed in O(len) with a shifted running sum that is re-summed exactly
+every ``n`` bars (no cumsum drift) and whenever an update may have lost precision (an
+outlier leaving the window: see ``_moments``); a window whose ``n`` values are all equal has
+a mean of exactly that value and a deviation of exactly 0.
 """
 
 from __future__ import annotations
@@ -88,34 +88,24 @@ def _talib(mode: str) -> bool:
 
 
 @_jit
-def _plus(total: FloatArray, k: int, v: float) -> None:
-    """Neumaier-compensated ``total[k] += v``; ``total[k + 1]`` holds the lost low bits.
-
-    A running window sum must give back what a value took when it leaves: after a 1e9
-    outlier has passed through a window of small values, an uncompensated sum keeps an
-    error of ~1e-7 for up to ``n`` bars; the compensated one is exact to ~1e-32 · 1e9."""
-    s = total[k]
-    t = s + v
-    if abs(s) >= abs(v):
-        total[k + 1] += (s - t) + v
-    else:
-        total[k + 1] += (v - t) + s
-    total[k] = t
-
-
-@_jit
-def _resum(x: FloatArray, i: int, n: int, sums: FloatArray) -> float:
-    """Exact re-summation of the window ending at ``i`` around its own mean (the shift)."""
+def _resum(x: FloatArray, i: int, n: int) -> tuple[float, float, float]:
+    """Exact re-summation of the window ending at ``i`` around its own mean (the shift):
+    (shift, sum of deviations, sum of squared deviations)."""
     m = 0.0
     for j in range(i - n + 1, i + 1):
         m += x[j]
     shift = m / n
-    sums[:] = 0.0
+    s1 = 0.0
+    s2 = 0.0
     for j in range(i - n + 1, i + 1):
         d = x[j] - shift
-        _plus(sums, 0, d)
-        _plus(sums, 2, d * d)
-    return shift
+        s1 += d
+        s2 += d * d
+    return shift, s1, s2
+
+
+# A running sum that loses more than this factor of its size to cancellation is re-summed.
+CANCELLATION = 2.0 ** 26
 
 
 @_jit
@@ -123,16 +113,16 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
     """Rolling mean and population variance over ``n`` finite values incl. the current.
 
     Sums of deviations from a shift (the mean at the last exact re-summation) keep the
-    variance exact for prices far from 0. A deviation ``x - shift`` is rounded to the
-    shift's magnitude, so when the window has moved far from the shift — more than 100
-    deviations, as after a 1e9 outlier has left a window of small values — the window is
-    re-summed at once instead of at the next regular re-summation ``n`` bars later."""
+    variance exact for prices far from 0; they are re-summed exactly every ``n`` updates,
+    and at once when an update may have lost precision: when the value leaving was far
+    larger than what the window keeps (a 1e9 outlier leaving small values: its square
+    swallowed their bits when it entered), or when the window has moved more than 100
+    deviations away from the shift (each ``x - shift`` is rounded to the shift's size)."""
     size = x.shape[0]
     run = 0  # consecutive finite values ending here
     same = 0  # consecutive equal finite values ending here
     since = 0  # running updates since the last exact re-summation
-    shift = 0.0
-    sums = np.zeros(4)  # s1, its compensation, s2, its compensation
+    shift = s1 = s2 = 0.0
     for i in range(size):
         mean[i] = np.nan
         var[i] = np.nan
@@ -145,29 +135,26 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
         same = same + 1 if run > 1 and v == x[i - 1] else 1
         if run < n:
             continue
-        if run == n or since >= n:
-            shift = _resum(x, i, n, sums)
-            since = 0
-        else:
+        resum = run == n or since >= n
+        if not resum:
             a = v - shift
             b = x[i - n] - shift
-            _plus(sums, 0, a)
-            _plus(sums, 0, -b)
-            _plus(sums, 2, a * a)
-            _plus(sums, 2, -(b * b))
+            s1 += a - b
+            s2 += a * a - b * b
             since += 1
-            mu = (sums[0] + sums[1]) / n
-            w = (sums[2] + sums[3]) / n - mu * mu
-            if mu * mu > 1e4 * max(w, 0.0):
-                shift = _resum(x, i, n, sums)
-                since = 0
+            mu = s1 / n
+            resum = b * b > CANCELLATION * abs(s2) or \
+                mu * mu > 1e4 * max(s2 / n - mu * mu, 0.0)
+        if resum:
+            shift, s1, s2 = _resum(x, i, n)
+            since = 0
         if same >= n:
             mean[i] = v
             var[i] = 0.0
         else:
-            mu = (sums[0] + sums[1]) / n
+            mu = s1 / n
             mean[i] = shift + mu
-            w = (sums[2] + sums[3]) / n - mu * mu
+            w = s2 / n - mu * mu
             var[i] = w if w > 0.0 else 0.0
 
 
