@@ -196,25 +196,37 @@ class TradeRow:
     win: bool
 
 
-def trade_rows(result: BacktestResult, indices: Iterable[int]) -> list[TradeRow]:
-    """Formatted rows for the given trade indices (0-based; shown 1-based)."""
-    t = result.sim.trades
+def trade_rows(result: BacktestResult, indices: Iterable[int],
+               table: Mapping[str, Array] | None = None) -> list[TradeRow]:
+    """Formatted rows for the given trade indices (0-based; shown 1-based) of the closed
+    trades, or of ``table`` (the open trade of an ``end_of_data mark`` run)."""
+    t = result.sim.trades if table is None else table
     times = result.times
     rows = []
     for i in indices:
         entry, exit_ = int(t["entry_bar"][i]), int(t["exit_bar"][i])
         pnl = float(t["pnl"][i])
         reason = int(t["exit_reason"][i])
+        reduced = "reduced" in t and bool(t["reduced"][i])
         rows.append(TradeRow(
             number=i + 1, entry_time=fmt_time(times[entry]), exit_time=fmt_time(times[exit_]),
             side="long" if t["side"][i] > 0 else "short", bars=f"{exit_ - entry:,}",
-            qty=fmt_qty(float(t["qty"][i])), entry_price=fmt_price(float(t["entry_price"][i])),
+            qty=fmt_qty(float(t["qty"][i])) + (" (reduced to fit)" if reduced else ""),
+            entry_price=fmt_price(float(t["entry_price"][i])),
             exit_price=fmt_price(float(t["exit_price"][i])), fees=fmt_number(float(t["fees"][i])),
             pnl=fmt_number(pnl), ret=fmt_percent(float(t["return"][i])),
             exit_reason=EXIT_REASONS[reason] if 0 <= reason < len(EXIT_REASONS) else str(reason),
             win=pnl > 0,
         ))
     return rows
+
+
+def open_trade_row(result: BacktestResult) -> TradeRow | None:
+    """The position an ``end_of_data mark`` run leaves open, valued at the last close."""
+    table = result.sim.open_trades
+    if not len(table["entry_bar"]):
+        return None
+    return trade_rows(result, [0], table)[0]
 
 
 def run_period(result: BacktestResult) -> str:
@@ -540,6 +552,7 @@ def context(result: BacktestResult) -> dict[str, Any]:
         "trades_head": trade_rows(result, head),
         "trades_tail": trade_rows(result, tail),
         "trades_omitted": f"{result.sim.trade_count - len(head) - len(tail):,}",
+        "open_trade": open_trade_row(result),
         "chart_ids": CHART_IDS,
     }
 
