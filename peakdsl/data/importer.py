@@ -348,8 +348,8 @@ class _Import:
             return ImportResult(None, (diag("D001", f"{self.shown} has no rows of data",
                                             self.shown, help="give a file with candles"),))
         times, fmt = self.parse_times(frame[self.mapping["time"]])
-        values, texts = self.parse_values(frame)
-        problems = row_problems(values, texts)
+        values = self.parse_values(frame)
+        problems = row_problems(values, self.cell_text)
         for p in problems:
             self.report(p.code, p.message, int(raw.lines[p.row]), p.column, _HELP[p.code])
         base = ImportResult(None, (), len(frame), columns=dict(self.mapping), time_format=fmt)
@@ -383,9 +383,10 @@ class _Import:
         valid = ns.notna().to_numpy()
         values[valid] = ns[valid].astype("int64").to_numpy()
         out_of_range = valid & ((values < _LOW_NS) | (values >= _HIGH_NS))
-        raw_text = column.astype(str).to_numpy()
-        for i in np.flatnonzero(~valid | out_of_range):
-            shown = str(raw_text[i]).strip()[:40]
+        failing = np.flatnonzero(~valid | out_of_range)
+        raw_text = _texts_at(column, failing) if len(failing) else []
+        for k, i in enumerate(failing):
+            shown = str(raw_text[k]).strip()[:40]
             if not shown or shown in ("nan", "NaT", "None", "<NA>"):
                 msg = "missing timestamp"
             elif out_of_range[i]:
@@ -396,11 +397,9 @@ class _Import:
         values[out_of_range] = _BAD
         return values, fmt
 
-    def parse_values(self, frame: pd.DataFrame
-                     ) -> tuple[dict[str, npt.NDArray[np.float64]],
-                                dict[str, npt.NDArray[np.object_]]]:
+    def parse_values(self, frame: pd.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
+        """open…volume as float arrays, NaN where missing or not a number (then a D004)."""
         values: dict[str, npt.NDArray[np.float64]] = {}
-        texts: dict[str, npt.NDArray[np.object_]] = {}
         for role in COLUMNS:
             col = frame[self.mapping[role]]
             if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(
@@ -409,15 +408,19 @@ class _Import:
             else:
                 values[role] = pd.to_numeric(col.astype(str).str.strip(), errors="coerce") \
                     .to_numpy(dtype=np.float64, na_value=np.nan)
-            texts[role] = col.astype(str).to_numpy(dtype=object)
-        return values, texts
+        return values
+
+    def cell_text(self, role: str, rows: npt.NDArray[np.int64]) -> list[str]:
+        """The file's text of the ``role`` cells at ``rows`` (called for failing rows only)."""
+        return _texts_at(self.raw.frame[self.mapping[role]], rows)
 
     def normalise(self, times: npt.NDArray[np.int64], values: dict[str, npt.NDArray[np.float64]],
                   base: ImportResult) -> ImportResult:
         lines = self.raw.lines
-        order = np.argsort(times, kind="stable")
-        times, lines = times[order], lines[order]
-        values = {k: v[order] for k, v in values.items()}
+        if not _is_sorted(times):  # most files are: skip copying every column twice
+            order = np.argsort(times, kind="stable")
+            times, lines = times[order], lines[order]
+            values = {k: v[order] for k, v in values.items()}
         dup_next = np.flatnonzero(times[1:] == times[:-1])  # i: row i repeated by row i + 1
         keep = np.ones(len(times), dtype=bool)
         keep[dup_next] = False
@@ -430,8 +433,9 @@ class _Import:
                         f"{lines[j]}; keeping {self.raw.unit} {lines[j]} (the last)",
                         int(lines[i]), _TIME_COLUMN,
                         "remove the duplicate rows, or accept that the last one wins")
-        times, lines = times[keep], lines[keep]
-        values = {k: v[keep] for k, v in values.items()}
+        if len(dup_next):
+            times, lines = times[keep], lines[keep]
+            values = {k: v[keep] for k, v in values.items()}
         timeframe = self.timeframe
         spacing = typical_spacing(times)
         if timeframe is None:
@@ -488,6 +492,28 @@ _HELP = {
     "D006": "fix the row so that low <= open, close <= high, or remove it",
     "D007": "fix or remove the row; volume cannot be negative",
 }
+
+
+def _is_sorted(times: npt.NDArray[np.int64]) -> bool:
+    """Whether ``times`` is already in order (a stable sort would then change nothing)."""
+    return bool(np.all(times[1:] >= times[:-1]))
+
+
+def _texts_at(column: pd.Series, rows: npt.NDArray[np.int64]) -> list[str]:
+    """``column.astype(str)`` at ``rows`` only, exactly as if the whole column were converted.
+
+    Converting a million-row column to text took seconds on files with no error at all; this
+    converts just the rows being reported. Datetimes are the one place where pandas formats
+    a value according to the whole column (its finest resolution: dates only, seconds, ms…),
+    so when the chosen rows' resolution differs from the column's, the column is converted.
+    """
+    subset = column.iloc[rows]
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        if pd.DatetimeIndex(subset).resolution != pd.DatetimeIndex(column).resolution:
+            return [str(t) for t in column.astype(str).to_numpy()[rows]]
+    elif pd.api.types.is_timedelta64_dtype(column.dtype):
+        return [str(t) for t in column.astype(str).to_numpy()[rows]]
+    return [str(t) for t in subset.astype(str).to_numpy()]
 
 
 def _parse_text_times(text: pd.Series, fmt: str) -> pd.Series:

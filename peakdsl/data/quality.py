@@ -6,7 +6,7 @@ check and ``peak data check`` all use the same rules, so a dataset means the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,41 +28,89 @@ class RowProblem:
     column: str | None
 
 
-def row_problems(values: Mapping[str, FloatArray],
-                 bad_text: Mapping[str, npt.NDArray[np.object_]] | None = None
-                 ) -> list[RowProblem]:
-    """D004 missing / non-finite, D005 non-positive price, D006 inconsistent, D007 negative volume.
+# Original text of some cells: (column, row indices) -> one string per index. Asked only for
+# rows that fail, so a valid file never pays for turning a million numbers into strings.
+CellText = Callable[[str, IntArray], Sequence[str]]
 
-    ``values`` maps open…volume to float arrays (NaN where missing or unparseable);
-    ``bad_text`` optionally gives the original text of each cell, for messages.
+
+@dataclass(frozen=True, slots=True)
+class RowFailures:
+    """Row indices that fail each check, in the order the diagnostics are built.
+
+    Computed with whole-column masks, so that message building (the only per-row Python work)
+    is bounded by the number of failures, not by the number of rows.
+    """
+
+    missing: dict[str, IntArray]      # D004, per column open…volume
+    nonpositive: dict[str, IntArray]  # D005, per price column
+    inconsistent: IntArray            # D006
+    negative_volume: IntArray         # D007
+
+    @property
+    def count(self) -> int:
+        """How many problems there are (a row can have several)."""
+        groups = [*self.missing.values(), *self.nonpositive.values(), self.inconsistent,
+                  self.negative_volume]
+        return sum(len(g) for g in groups)
+
+
+def failing_rows(values: Mapping[str, FloatArray]) -> RowFailures:
+    """The failing row indices of every row check, vectorised over whole columns.
+
     A row with a missing value gets no price checks; a row with a non-positive price is not
-    also reported as inconsistent.
+    also reported as inconsistent (one root cause, one diagnostic).
     """
     o, h, lo, c, v = (values[k] for k in ("open", "high", "low", "close", "volume"))
-    out: list[RowProblem] = []
     missing = np.zeros(len(o), dtype=bool)
+    missing_at: dict[str, IntArray] = {}
     for col in ("open", "high", "low", "close", "volume"):
         bad = ~np.isfinite(values[col])
         missing |= bad
-        for i in np.flatnonzero(bad):
-            raw = "" if bad_text is None else str(bad_text[col][i]).strip()
-            what = ("missing value" if raw in ("", "nan", "NaN", "None", "null")
-                    else f"`{raw[:40]}` is not a finite number")
-            out.append(RowProblem(int(i), "D004", f"{what} in column `{col}`", col))
+        missing_at[col] = _where(bad)
     priced = ~missing
     nonpos = np.zeros(len(o), dtype=bool)
+    nonpos_at: dict[str, IntArray] = {}
     for col in ("open", "high", "low", "close"):
         bad = priced & (values[col] <= 0)
         nonpos |= bad
-        for i in np.flatnonzero(bad):
-            out.append(RowProblem(int(i), "D005",
-                                  f"{col} is {_num(values[col][i])}; prices must be > 0", col))
+        nonpos_at[col] = _where(bad)
     ok = priced & ~nonpos
     with np.errstate(invalid="ignore"):
         incons = ok & ((lo > np.minimum(o, c)) | (h < np.maximum(o, c)) | (lo > h))
-    for i in np.flatnonzero(incons):
+        negative = priced & (v < 0)
+    return RowFailures(missing_at, nonpos_at, _where(incons), _where(negative))
+
+
+def _where(mask: npt.NDArray[np.bool_]) -> IntArray:
+    return np.flatnonzero(mask).astype(np.int64)
+
+
+def row_problems(values: Mapping[str, FloatArray], cell_text: CellText | None = None,
+                 failures: RowFailures | None = None) -> list[RowProblem]:
+    """D004 missing / non-finite, D005 non-positive price, D006 inconsistent, D007 negative volume.
+
+    ``values`` maps open…volume to float arrays (NaN where missing or unparseable);
+    ``cell_text`` optionally gives the original text of failing cells, for messages.
+    Messages are built only for the rows :func:`failing_rows` returns (``failures``, when
+    the caller already has them).
+    """
+    found = failures if failures is not None else failing_rows(values)
+    o, h, lo, c, v = (values[k] for k in ("open", "high", "low", "close", "volume"))
+    out: list[RowProblem] = []
+    for col, rows in found.missing.items():
+        texts = cell_text(col, rows) if cell_text is not None and len(rows) else None
+        for k, i in enumerate(rows):
+            raw = "" if texts is None else str(texts[k]).strip()
+            what = ("missing value" if raw in ("", "nan", "NaN", "None", "null")
+                    else f"`{raw[:40]}` is not a finite number")
+            out.append(RowProblem(int(i), "D004", f"{what} in column `{col}`", col))
+    for col, rows in found.nonpositive.items():
+        for i in rows:
+            out.append(RowProblem(int(i), "D005",
+                                  f"{col} is {_num(values[col][i])}; prices must be > 0", col))
+    for i in found.inconsistent:
         out.append(RowProblem(int(i), "D006", _inconsistency(o[i], h[i], lo[i], c[i]), None))
-    for i in np.flatnonzero(~missing & (v < 0)):
+    for i in found.negative_volume:
         out.append(RowProblem(int(i), "D007", f"volume is {_num(v[i])}; volume must be >= 0",
                               "volume"))
     return out

@@ -271,3 +271,75 @@ def test_identical_data_identical_fingerprint(tmp_path: Path) -> None:
     assert b is not None and a.fingerprint == b.fingerprint
     c = import_file(csv, "ETH/EUR", "1h").candles
     assert c is not None and c.fingerprint != a.fingerprint
+
+
+def test_one_bad_row_among_many_is_reported_at_its_line(tmp_path: Path) -> None:
+    good = rows(5000, step="1min")
+    good[3210] = good[3210].replace(f",{100 + 3210},", ",,", 1)  # open missing: line 3212
+    result = import_file(write(tmp_path, HEADER + "\n".join(good) + "\n"), "BTC/EUR", "1m")
+    assert codes(result) == [("D004", 3212)]
+    assert "missing value in column `open`" in result.diagnostics[0].message
+
+
+def test_one_bad_parquet_row_among_many_is_reported_at_its_row(tmp_path: Path) -> None:
+    n = 5000
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="1min",
+                                                     tz="UTC"),
+                          "open": np.full(n, 10.0), "high": np.full(n, 11.0),
+                          "low": np.full(n, 9.0), "close": np.full(n, 10.5),
+                          "volume": np.ones(n)})
+    frame.loc[4321, "volume"] = -2.0
+    path = tmp_path / "c.parquet"
+    frame.to_parquet(path, index=False)
+    result = import_file(path, "BTC/EUR", "1m")
+    assert codes(result) == [("D007", 4322)]
+    assert result.diagnostics[0].message == "row 4322: volume is -2; volume must be >= 0"
+
+
+def test_row_checks_return_only_the_failing_indices() -> None:
+    from peakdsl.data.quality import failing_rows, row_problems
+
+    n = 1000
+    values = {"open": np.full(n, 10.0), "high": np.full(n, 11.0), "low": np.full(n, 9.0),
+              "close": np.full(n, 10.5), "volume": np.ones(n)}
+    values["close"][17] = np.nan
+    values["low"][400] = 12.0
+    values["volume"][999] = -1.0
+    found = failing_rows(values)
+    assert found.missing["close"].tolist() == [17]
+    assert all(len(found.missing[c]) == 0 for c in ("open", "high", "low", "volume"))
+    assert all(len(rows_) == 0 for rows_ in found.nonpositive.values())
+    assert found.inconsistent.tolist() == [400]
+    assert found.negative_volume.tolist() == [999]
+    assert found.count == 3
+    asked: list[tuple[str, list[int]]] = []
+
+    def text(col: str, at: np.ndarray) -> list[str]:
+        asked.append((col, at.tolist()))
+        return [""] * len(at)
+
+    problems = row_problems(values, text, found)
+    assert [(p.row, p.code) for p in problems] == [(17, "D004"), (400, "D006"), (999, "D007")]
+    assert asked == [("close", [17])]  # the text of valid cells is never built
+
+
+def test_valid_rows_build_no_cell_text(tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import peakdsl.data.importer as importer
+
+    asked: list[list[int]] = []
+    real = importer._texts_at
+
+    def spy(column: pd.Series, at: np.ndarray) -> list[str]:
+        asked.append(at.tolist())
+        return real(column, at)
+
+    monkeypatch.setattr(importer, "_texts_at", spy)
+    good = rows(2000, step="1min")
+    assert import_file(write(tmp_path, HEADER + "\n".join(good) + "\n"), "BTC/EUR", "1m").ok
+    assert asked == []
+    good[1500] = good[1500].replace(f",{100 + 1500},", ",x,", 1)
+    good[10] = "nonsense" + good[10][20:]
+    result = import_file(write(tmp_path, HEADER + "\n".join(good) + "\n"), "BTC/EUR", "1m")
+    assert codes(result) == [("D003", 12), ("D004", 1502)]
+    assert sorted(asked) == [[10], [1500]]
