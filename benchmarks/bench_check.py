@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from machine_info import cpu_name
+
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- bench_check:begin -->", "<!-- bench_check:end -->"
 
@@ -209,14 +211,7 @@ def time_case(case: Case, runs: int) -> Timing:
 
 
 def machine_notes() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         os_name = next(line.split("=", 1)[1].strip('"') for line in
                        Path("/etc/os-release").read_text().splitlines()

@@ -40,6 +40,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine_info import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE_SPEC = ROOT / "specs" / "strategies" / "ma_crossover.peak"
 FILLS = ("next_open", "close")
@@ -96,14 +98,7 @@ def run_demo(cache: Path, scratch: Path) -> None:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import numba
     import numpy
 

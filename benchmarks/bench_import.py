@@ -38,6 +38,8 @@ import pyarrow  # type: ignore[import-untyped]
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from machine_info import cpu_name  # noqa: E402
+
 from peakdsl.data.cache import Meta, store  # noqa: E402
 from peakdsl.data.importer import import_file  # noqa: E402
 
@@ -94,14 +96,7 @@ def median_time(action: Callable[[], None], runs: int) -> float:
 
 def machine() -> str:
     """CPU, cores and the versions that decide the numbers."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"numpy {np.__version__}, pandas {pd.__version__}, pyarrow {pyarrow.__version__}")
 
