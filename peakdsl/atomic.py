@@ -1,6 +1,6 @@
 """Atomic file replacement: nothing peak writes is ever seen half-written.
 
-A write goes to a temporary sibling ``.NAME.XXXXXXXX.tmp`` (``mkstemp``), is fsynced and then
+A write goes to a temporary sibling ``.NAME.<random>.tmp`` (``mkstemp``), is fsynced and then
 renamed over NAME, and the folder is fsynced so the rename survives a power cut. A process
 killed between the temp write and the rename (SIGKILL, OOM killer, power loss) leaves the temp
 file behind; the next write into the same folder removes such leftovers.
@@ -100,7 +100,7 @@ def _fsync_dir(folder: Path) -> None:
 def remove_stale_temps(folder: Path, now: float | None = None) -> list[Path]:
     """Remove temp files of dead writers in ``folder``; return what was removed.
 
-    Only names of our own pattern (``.NAME.XXXXXXXX.tmp``) that are regular files are
+    Only names of our own pattern (``.NAME.<random>.tmp``) that are regular files are
     considered. Errors are ignored: cleaning up must never make a write fail.
     """
     clock = time.time() if now is None else now

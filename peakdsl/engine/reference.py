@@ -495,6 +495,18 @@ class _Interpreter:
         return REFERENCE[expr.func](*args, *builtin.mode_args(builtin.call_mode(expr)))
 
 
+def reference_inputs(spec: CheckedSpec, frame: Any, params: Mapping[str, float]
+                     ) -> tuple[dict[str, Array], dict[str, float | int]]:
+    """The OHLCV columns as float64 arrays and every param's value (overrides, else the
+    default; int params as Python ints): what the interpreter starts from."""
+    values: dict[str, float | int] = {}
+    for p in spec.params:
+        value = float(params.get(p.name, p.default))
+        values[p.name] = round(value) if p.unit is Unit.INT else value
+    columns = {c: np.asarray(frame[c].to_numpy(), dtype=np.float64) for c in OHLCV}
+    return columns, values
+
+
 def reference_evaluate(spec: CheckedSpec, frame: Any,
                        params: Mapping[str, float] | None = None) -> dict[str, Array]:
     """Every ``let`` by name and each rule slot the spec has, as full-length arrays.
@@ -506,12 +518,7 @@ def reference_evaluate(spec: CheckedSpec, frame: Any,
     unknown = set(given) - {p.name for p in spec.params}
     if unknown:
         raise KeyError(f"unknown params: {sorted(unknown)}")
-    values: dict[str, float | int] = {}
-    for p in spec.params:
-        value = float(given.get(p.name, p.default))
-        values[p.name] = round(value) if p.unit is Unit.INT else value
-    columns = {c: np.asarray(frame[c].to_numpy(), dtype=np.float64) for c in OHLCV}
-    interp = _Interpreter(columns, values)
+    interp = _Interpreter(*reference_inputs(spec, frame, given))
     out: dict[str, Array] = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Let):

@@ -32,11 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peakdsl.engine.reference import OHLCV, REFERENCE, _Interpreter
+from peakdsl.engine.reference import REFERENCE, _Interpreter, reference_inputs
 from peakdsl.lang import ast
 from peakdsl.lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
 from peakdsl.lang.checker import CheckedSpec
-from peakdsl.lang.types import Unit
 
 Array = np.ndarray[Any, Any]
 TOL = 1e-9  # rounding is ~1e-16 relative; a factor of 1e7 of slack for crude bounds
@@ -331,12 +330,7 @@ class _Judge(_Interpreter):
 def judge_reference(spec: CheckedSpec, frame: pd.DataFrame,
                     params: Mapping[str, float]) -> dict[str, Judged]:
     """Per let and rule slot: where the reference is within rounding of a decision."""
-    values: dict[str, float | int] = {}
-    for p in spec.params:
-        value = float(params.get(p.name, p.default))
-        values[p.name] = round(value) if p.unit is Unit.INT else value
-    columns = {c: np.asarray(frame[c].to_numpy(), dtype=np.float64) for c in OHLCV}
-    judge = _Judge(columns, values)
+    judge = _Judge(*reference_inputs(spec, frame, params))
     out: dict[str, Judged] = {}
     for let in spec.items(ast.Let):  # lets first, then rules: reference_evaluate's order
         judge.lets[let.name] = judge.value_of(let.expr)
