@@ -23,6 +23,7 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")  # mkstemp's own alphabet
@@ -147,3 +148,24 @@ def _unlink_if_stale(path: Path, fd: int, info: os.stat_result, now: float) -> b
     except OSError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, exclusive: bool = False) -> Iterator[None]:
+    """``flock`` on a folder (shared for readers, exclusive for writers).
+
+    No folder, or a file system without locks: nothing to lock, go on unlocked (a read-only
+    project can still be read).
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        fd = -1
+    try:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # releases the lock

@@ -16,7 +16,7 @@ import typer
 
 # Created before importing ``peakdsl.cli``: under ``python -m peakdsl.cli`` that import runs
 # peakdsl/cli.py a second time, and its ``from .data.cli import data_app`` must find this.
-data_app = typer.Typer(no_args_is_help=True, add_completion=False,
+data_app: typer.Typer = typer.Typer(no_args_is_help=True, add_completion=False,
                        help="Market data: import, fetch, synthesise, list and check candles.")
 
 from ..cli import EXIT_OK, EXIT_SPEC, Format, FormatOpt, RootOpt, emit, guarded  # noqa: E402

@@ -18,20 +18,18 @@ of the dataset (import, fetch, synth) removes the tombstone.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import shlex
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import write_atomic
+from ..atomic import folder_lock, write_atomic
 from ..lang.project import display_path
 from .candles import CandleSet, format_time, timeframe_seconds
 
@@ -89,25 +87,7 @@ class Seal:
 
 # ------------------------------------------------------------------------------ locking
 
-@contextlib.contextmanager
-def dataset_lock(folder: Path, exclusive: bool = False) -> Iterator[None]:
-    """``flock`` on the dataset folder (shared for readers, exclusive for writers).
-
-    No folder, or a file system without locks: nothing to lock, go on unlocked (a read-only
-    project can still be read).
-    """
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        fd = -1
-    try:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        if fd >= 0:
-            os.close(fd)  # releases the lock
+dataset_lock = folder_lock  # the cache's name for it
 
 
 # ------------------------------------------------------------------------------ quarantine

@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..atomic import folder_lock, write_atomic
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -537,20 +539,22 @@ class Registry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ignore = self.path.parent / ".gitignore"
         if not ignore.exists():
-            from ..atomic import write_atomic
-
             write_atomic(ignore, b"# peak's local run registry: not for version control\n*\n")
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         try:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise RegistryError(f"{self.path}: cannot use WAL mode here (got {mode!r})")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            # Switching to WAL takes an exclusive lock without waiting on the busy handler, so
+            # processes that open a fresh registry at once could fail with "database is
+            # locked": the mode switch and the migration are serialised on the folder.
+            with folder_lock(self.path.parent, exclusive=True):
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise RegistryError(f"{self.path}: cannot use WAL mode here (got {mode!r})")
+                self._conn.execute("PRAGMA synchronous = FULL")
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._migrate()
         except BaseException:
             self._conn.close()
             self._conn = None
