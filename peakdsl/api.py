@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from .lang.diagnostics import Diagnostic, diag, has_errors
 from .lang.project import Project, load_project
+
+if TYPE_CHECKING:
+    from .backtest import BacktestResult
+    from .compile.models import Artifact
+    from .registry.store import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,7 @@ def _one_spec_file(path: str) -> None:
                           else "give the path of a .peak file"))
 
 
-def compile_spec(path: str, root: Path | None = None) -> object:
+def compile_spec(path: str, root: Path | None = None) -> Artifact:
     """Compile one spec in memory (with what it references) and return its artifact model."""
     from .compile.artifacts import compile_specs
 
@@ -119,7 +124,7 @@ def compile_spec(path: str, root: Path | None = None) -> object:
     return compiled.artifacts[name]
 
 
-def compile_source(text: str, name: str) -> object:
+def compile_source(text: str, name: str) -> Artifact:
     """Compile one self-contained spec given as text (notebooks, benchmarks, tests).
 
     ``name`` is the declaration's name (the file stem it would have). References to other
@@ -136,7 +141,7 @@ def compile_source(text: str, name: str) -> object:
     spec, diags = check_module(parsed.module)
     if has_errors(diags):
         raise SpecError(tuple(diags))
-    return build_artifact(spec, text.encode("utf-8"), path, {})
+    return cast("Artifact", build_artifact(spec, text.encode("utf-8"), path, {}))
 
 
 class SpecError(Exception):
@@ -151,7 +156,7 @@ class SpecError(Exception):
 class BacktestRun:
     """A finished backtest and its registry id (None when not recorded)."""
 
-    result: Any
+    result: BacktestResult
     run_id: str | None
 
 
@@ -159,44 +164,28 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
              start: str | None = None, end: str | None = None,
              overrides: Sequence[str] = (), fee_bps: float | None = None,
              capital: float = 10_000.0, record: bool = True,
-             outputs: Callable[[Any], None] | None = None) -> BacktestRun:
-    """Compile ``spec``, load its data, run it, write its outputs, and (by default) record it.
+             outputs: Callable[[BacktestResult], None] | None = None,
+             risk: str | None = None) -> BacktestRun:
+    """Resolve ``spec`` (``peakdsl.resolve``), run it, write its outputs, and (by default)
+    record it.
 
     ``outputs(result)`` writes what the caller asked for (reports, trades); the run is recorded
     only after it returned, so a run whose outputs failed leaves no registry row. The registry
     is opened before the run, so a project that cannot record (read-only, a damaged registry)
-    fails in a second, not after the run. Raises ``SpecError`` with diagnostics for spec,
-    override or data problems and ``UsageError`` for bad input and unwritable paths.
+    fails in a second, not after the run. ``risk`` names a risk spec (or its file) whose
+    limits the run enforces. Raises ``SpecError`` with diagnostics for spec, override or data
+    problems and ``UsageError`` for bad input and unwritable paths.
     """
     from .backtest import run_backtest
-    from .compile.artifacts import dump_model, sha256
-    from .compile.models import StrategyArtifact
-    from .data import DataError
-    from .data.select import load_for
-    from .lang.project import UsageError, find_root
-    from .overrides import resolve_overrides
+    from .resolve import resolve
 
-    project_root = find_root(root or Path(spec).resolve().parent)
-    artifact = compile_spec(spec, project_root)
-    if not isinstance(artifact, StrategyArtifact):
-        kind = getattr(artifact, "kind", "?")
-        raise UsageError(diag("U003", f"`peak backtest` runs strategies; {spec} is a {kind}",
-                              spec, help="portfolio backtests arrive with the portfolio "
-                              "engine; backtest its components one by one for now"))
-    params, problems = resolve_overrides(artifact.config, overrides)
-    if problems:
-        raise SpecError(tuple(problems))
+    resolved = resolve("backtest", spec, root=root, data=data, start=start, end=end,
+                       overrides=overrides, capital=capital, fee_bps=fee_bps, risk=risk)
+    registry = _open_registry(resolved.root) if record else None
     try:
-        candles = load_for(artifact.config.market.symbol, artifact.config.timeframe,
-                           root=project_root, data=data, start=_timestamp(start, "--from"),
-                           end=_timestamp(end, "--to"))
-    except DataError as exc:
-        raise SpecError(tuple(exc.diagnostics)) from None
-    source = Path(spec).read_text(encoding="utf-8")
-    registry = _open_registry(project_root) if record else None
-    try:
-        result = run_backtest(artifact, candles, source, sha256(dump_model(artifact)), params,
-                              capital=capital, fee_bps=fee_bps)
+        result = run_backtest(resolved.artifact, resolved.candles, resolved.source_text,
+                              resolved.artifact_sha256, resolved.params, capital=capital,
+                              fee_bps=fee_bps, risk=resolved.risk)
         if outputs is not None:
             outputs(result)
         run_id = _record(registry, result) if registry is not None else None
@@ -206,7 +195,7 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
     return BacktestRun(result, run_id)
 
 
-def _open_registry(root: Path) -> Any:
+def _open_registry(root: Path) -> Registry:
     """The project's run registry, or ``UsageError`` (U006/U007/U009) saying why not."""
     import sqlite3
 
@@ -220,7 +209,7 @@ def _open_registry(root: Path) -> Any:
         raise UsageError(registry_failure(exc, registry_path(root))) from None
 
 
-def _record(registry: Any, result: Any) -> str:
+def _record(registry: Registry, result: BacktestResult) -> str:
     import sqlite3
 
     from .failures import registry_failure
@@ -233,36 +222,6 @@ def _record(registry: Any, result: Any) -> str:
         raise UsageError(registry_failure(exc, registry.path)) from None
 
 
-DATES = ("1970-01-01", "2200-01-01")  # the range a candle time may have (as D003)
+from .resolve import timestamp  # noqa: E402
 
-
-def _utc(text: str) -> Any:
-    """``text`` as a UTC timestamp (naive means UTC), or None when pandas cannot place it."""
-    import pandas as pd
-
-    try:
-        stamp = pd.Timestamp(text)
-        if stamp is pd.NaT:
-            return None
-        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    except (ValueError, TypeError, OverflowError):
-        return None
-
-
-def _timestamp(text: str | None, option: str) -> Any:
-    """``--from``/``--to`` as a UTC timestamp, or U005: unreadable, NaT, or outside 1970–2200."""
-    if text is None:
-        return None
-    import pandas as pd
-
-    from .lang.project import UsageError
-
-    stamp = _utc(text)
-    if stamp is None:
-        raise UsageError(diag("U005", f"{option} {text!r} is not a date", option,
-                              help="use ISO dates like 2024-01-31 or 2024-01-31T12:00"))
-    if not pd.Timestamp(DATES[0], tz="UTC") <= stamp < pd.Timestamp(DATES[1], tz="UTC"):
-        raise UsageError(diag("U005", f"{option} {text!r} is outside {DATES[0][:4]}.."
-                              f"{DATES[1][:4]}", option,
-                              help="market data lies between 1970 and 2200; check the year"))
-    return stamp
+_timestamp = timestamp  # the name cli/options.py, sweep and walk-forward still import

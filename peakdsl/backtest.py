@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 from . import __version__
 from .compile import models as m
@@ -22,7 +23,9 @@ from .data.candles import CandleSet
 from .engine.evaluate import Signals, evaluate
 from .engine.explain import no_trade_notes
 from .engine.results import EXIT_REASONS, SimResult, SimSettings
+from .engine.risk import NO_LIMITS, RiskLimits
 from .engine.stats import bars_per_year, calendar_warning
+from .metrics import BACKTEST_METRICS, INT_METRICS
 
 YEAR_SECONDS = 365 * 86_400
 
@@ -46,6 +49,8 @@ class BacktestResult:
     engine_version: str = __version__
     warnings: tuple[str, ...] = ()
     timing: dict[str, float] = field(default_factory=dict)
+    risk_spec: str | None = None  # the risk spec whose limits the run enforced
+    limits: RiskLimits = NO_LIMITS
 
     @property
     def times(self) -> pd.DatetimeIndex:
@@ -92,8 +97,10 @@ def sim_settings(cfg: m.StrategyConfig, params: Mapping[str, float], warmup: int
 
 def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: str,
                  artifact_sha256: str, params: Mapping[str, float] | None = None,
-                 capital: float = 10_000.0, fee_bps: float | None = None) -> BacktestResult:
-    """Evaluate, simulate and measure one strategy on one candle set."""
+                 capital: float = 10_000.0, fee_bps: float | None = None,
+                 risk: m.RiskConfig | None = None) -> BacktestResult:
+    """Evaluate, simulate and measure one strategy on one candle set (under the limits of
+    ``risk``, when given: the risk stage reduces or denies entries, counted by reason)."""
     from .engine.simulate import simulate
     from .engine.stats import compute_metrics
 
@@ -103,8 +110,10 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     t_signals = time.perf_counter()
     settings = sim_settings(cfg, signals.params, signals.warmup, capital, fee_bps)
     f = candles.frame
+    limits = RiskLimits.from_config(risk) if risk is not None else NO_LIMITS
     sim = simulate(f["open"].to_numpy(), f["high"].to_numpy(), f["low"].to_numpy(),
-                   f["close"].to_numpy(), signals.rules, settings)
+                   f["close"].to_numpy(), signals.rules, settings, times=f.index,
+                   limits=limits)
     t_sim = time.perf_counter()
     metrics = compute_metrics(sim, settings, cfg.timeframe_seconds)
     done = time.perf_counter()
@@ -118,6 +127,8 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     if calendar:
         warnings.append(calendar)
     warnings.extend(no_trade_notes(signals, sim, len(f)))
+    if sim.risk and risk is not None:
+        warnings.append(risk_note(risk.name, sim.risk))
     return BacktestResult(
         spec=cfg.name, source_path=artifact.source.path, source_text=source_text,
         artifact_sha256=artifact_sha256, market=cfg.market.symbol, timeframe=cfg.timeframe,
@@ -125,7 +136,18 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
         metrics=metrics, warnings=tuple(warnings),
         timing={"signals": t_signals - clock, "simulate": t_sim - t_signals,
                 "metrics": done - t_sim, "total": done - clock},
+        risk_spec=risk.name if risk is not None else None, limits=limits,
     )
+
+
+def risk_note(spec: str, counts: Mapping[str, int]) -> str:
+    """One line saying which limits cut how many entries ("3 denied by max_daily_loss")."""
+    from .engine.state import RISK_LIMITS, RISK_REASONS
+
+    limit = dict(zip(RISK_REASONS[1:], RISK_LIMITS, strict=True))
+    parts = [f"{n} {key.split('_', 1)[0]} by {limit[key.split('_', 1)[1]]}"
+             for key, n in sorted(counts.items())]
+    return f"risk spec `{spec}` cut entries: " + ", ".join(parts)
 
 
 # ---------------------------------------------------------------- `--json` document
@@ -137,28 +159,20 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class MetricsDoc(_Frozen):
-    """Every metric under a stable key; null where undefined (no trades, zero variance)."""
+def metrics_model() -> type[_Frozen]:
+    """The ``metrics`` object of the JSON document, built from the metric catalogue: one
+    field per backtest metric in its order, ints for counts, so a metric added there is in
+    the document and its schema without another hand-written copy."""
+    fields: dict[str, Any] = {
+        name: (int | None if name in INT_METRICS else float | None, ...)
+        for name in BACKTEST_METRICS}
+    return create_model(
+        "MetricsDoc", __base__=_Frozen, __module__=__name__,
+        __doc__="Every metric under a stable key; null where undefined (no trades, zero "
+                "variance).", **fields)
 
-    total_return: float | None
-    cagr: float | None
-    volatility: float | None
-    sharpe: float | None
-    sortino: float | None
-    calmar: float | None
-    max_drawdown: float | None
-    max_drawdown_bars: int | None
-    profit_factor: float | None
-    win_rate: float | None
-    expectancy: float | None
-    trades: int | None
-    avg_trade: float | None
-    best_trade: float | None
-    worst_trade: float | None
-    exposure: float | None
-    fees_paid: float | None
-    ambiguous_bars: int | None
-    orders_reduced: int | None
+
+MetricsDoc = metrics_model()
 
 
 class DataDoc(_Frozen):
@@ -184,6 +198,15 @@ class OpenTradeDoc(_Frozen):
     reduced: bool
 
 
+class RiskDoc(_Frozen):
+    """The risk spec a run enforced, its limits (null = none) and what they cut."""
+
+    spec: str | None
+    limits: dict[str, float | None]
+    reduced: dict[str, int]
+    denied: dict[str, int]
+
+
 class BacktestDoc(_Frozen):
     """`peak backtest --json`: see docs/backtest.md; schema in docs/schemas/."""
 
@@ -198,9 +221,10 @@ class BacktestDoc(_Frozen):
     data: DataDoc
     params: dict[str, float]
     settings: dict[str, float | int | str]
-    metrics: MetricsDoc
+    metrics: MetricsDoc  # type: ignore[valid-type]  # generated: metrics_model()
     final_equity: float
     open_trade: OpenTradeDoc | None
+    risk: RiskDoc
     warnings: list[str]
 
 
@@ -208,7 +232,7 @@ def backtest_doc(result: BacktestResult, run_id: str | None) -> BacktestDoc:
     """The machine-readable summary of a run (deterministic apart from ``run_id``)."""
     times = result.times
     settings = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in asdict(result.settings).items()}
+                for k, v in result.settings.model_dump().items()}
     return BacktestDoc(
         schema_version=JSON_SCHEMA_VERSION, run_id=run_id, spec=result.spec,
         source_path=result.source_path, artifact_sha256=result.artifact_sha256,
@@ -222,8 +246,20 @@ def backtest_doc(result: BacktestResult, run_id: str | None) -> BacktestDoc:
         settings={k: v for k, v in sorted(settings.items()) if v is not None},
         metrics=MetricsDoc.model_validate(result.metrics),
         final_equity=float(result.sim.equity[-1]) if len(times) else result.settings.capital,
-        open_trade=_open_trade(result), warnings=list(result.warnings),
+        open_trade=_open_trade(result), risk=_risk_doc(result),
+        warnings=list(result.warnings),
     )
+
+
+def _risk_doc(result: BacktestResult) -> RiskDoc:
+    def counted(kind: str) -> dict[str, int]:
+        return {k.removeprefix(kind + "_"): v for k, v in sorted(result.sim.risk.items())
+                if k.startswith(kind + "_")}
+
+    limits = {k: (v if math.isfinite(v) else None)
+              for k, v in result.limits.model_dump().items()}
+    return RiskDoc(spec=result.risk_spec, limits=limits, reduced=counted("reduced"),
+                   denied=counted("denied"))
 
 
 def _open_trade(result: BacktestResult) -> OpenTradeDoc | None:

@@ -29,10 +29,10 @@ import pandas as pd
 
 from peakdsl import api
 from peakdsl.backtest import BacktestResult, run_backtest
-from peakdsl.backtest_view import format_metric
 from peakdsl.compile.artifacts import dump_model, sha256
 from peakdsl.compile.models import StrategyArtifact
 from peakdsl.data.candles import CandleSet, parse_market, timeframe_seconds
+from peakdsl.metrics import CATALOGUE, format_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -40,9 +40,9 @@ STRATEGIES = ROOT / "specs" / "strategies"
 
 METRICS = ("trades", "total_return", "sharpe", "max_drawdown", "profit_factor", "win_rate",
            "exposure")
-HEADER = ("| spec | market | timeframe | data | trades | total return | Sharpe | max drawdown "
-          "| profit factor | win rate | exposure |")
-ALIGN = "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+HEADER = ("| spec | market | timeframe | data | "
+          + " | ".join(CATALOGUE[k].short for k in METRICS) + " |")
+ALIGN = "|---|---|---|---|" + "---:|" * len(METRICS)
 DEMO_HEADING = "## Demo markets (synthetic)"
 REAL_HEADING = "## Real candles (`../shared/data`)"
 RESAMPLING = "left-closed, left-labelled, origin epoch, empty bins dropped"

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from peakdsl import api
-from peakdsl.backtest import BacktestDoc
+from peakdsl.backtest import BacktestDoc, MetricsDoc
+from peakdsl.metrics import BACKTEST_METRICS, INT_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "docs" / "schemas" / "backtest.schema.json"
@@ -35,6 +36,20 @@ def test_committed_json_schema_matches_the_model() -> None:
         "regenerate: python -c 'import json; from peakdsl.backtest import BacktestDoc; "
         "print(json.dumps(BacktestDoc.model_json_schema(), indent=2, sort_keys=True))' "
         "> docs/schemas/backtest.schema.json")
+
+
+def test_metrics_document_is_generated_from_the_catalogue() -> None:
+    """One field per catalogue backtest metric, in its order, ints for the counts: a metric
+    added to the catalogue is in `--json` and its schema without another copy."""
+    schema = MetricsDoc.model_json_schema()
+    assert tuple(MetricsDoc.model_fields) == BACKTEST_METRICS
+    assert schema["required"] == list(BACKTEST_METRICS)
+    for name, prop in schema["properties"].items():
+        kinds = {option["type"] for option in prop["anyOf"]}
+        assert kinds == {"integer" if name in INT_METRICS else "number", "null"}, name
+    assert schema["additionalProperties"] is False
+    with pytest.raises(ValueError, match="extra"):
+        MetricsDoc.model_validate({**dict.fromkeys(BACKTEST_METRICS), "luck": 1.0})
 
 
 def test_json_output_validates_and_is_deterministic(project: Path) -> None:

@@ -172,6 +172,12 @@ ROWS: list[tuple[str, list[str], int, str, Setup | None]] = [
                              "--no-record"], 2, "U007", sweeps_is_a_file),
     ("sweep-registry-unopenable", ["sweep", MA, "--set", "fast=10", "--set", "slow=60"], 2,
      "U006", registry_cannot_be_opened),
+    ("sweep-workers-zero", ["sweep", MA, "--workers", "0"], 2, "U005", None),
+    ("sweep-workers-too-many", ["sweep", MA, "--workers", "100000"], 2, "U005", None),
+    ("sweep-top-negative", ["sweep", MA, "--top", "-1"], 2, "U005", None),
+    ("sweep-heatmap-one-param", ["sweep", MA, "--heatmap", "fast"], 2, "U005", None),
+    ("sweep-heatmap-unknown-param", ["sweep", MA, "--set", "fast=10", "--set", "slow=60",
+                                     "--heatmap", "fast,slwo"], 2, "U005", None),
     # --- peak walkforward
     ("wf-too-few-bars", ["walkforward", MA, "--train", "4000", "--test", "3000"], 2, "U005",
      None),
@@ -183,6 +189,8 @@ ROWS: list[tuple[str, list[str], int, str, Setup | None]] = [
                         "/proc/w.html"], 2, "U006", needs_proc),
     ("wf-spec-folder", ["walkforward", "specs", "--train", "1000", "--test", "500"], 2,
      "U007", None),
+    ("wf-report-suffix", ["walkforward", MA, "--train", "1000", "--test", "500", "--report",
+                          "w.md"], 2, "U005", None),
     ("wf-to-not-a-date", ["walkforward", MA, "--train", "1000", "--test", "500", "--to",
                           "2024-13-45"], 2, "U005", None),
     # --- peak runs

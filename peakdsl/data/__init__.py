@@ -1,7 +1,8 @@
 """Market data: import, cache, fetch, synthesise, check and select candles.
 
-Kept light on import (no pandas here): ``peakdsl.data.cli`` is mounted into ``peak`` and must
-not slow down ``peak check``. The modules that need pandas, pyarrow or ccxt import them.
+Kept light on import (no pandas here): ``peak check`` must stay fast and the ``peak data``
+commands (``peakdsl.cli.data``) import only what they use. The modules that need pandas,
+pyarrow or ccxt import them.
 """
 
 from __future__ import annotations

@@ -40,8 +40,9 @@ a mean of exactly that value and a deviation of exactly 0.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import numba
 import numpy as np
@@ -622,4 +623,459 @@ KERNELS: dict[str, Kernel] = {
     "macd": macd, "macd_signal": macd_signal, "macd_hist": macd_hist,
     "adx": adx, "plus_di": plus_di, "minus_di": minus_di, "percent_rank": percent_rank,
     "rising": rising, "falling": falling, "lag": lag,
+}
+
+
+# ---------------------------------------------------------------- incremental forms
+#
+# The live runner sees one closed bar at a time. Every kernel has a *state form* here:
+# ``STATES[name](*static)`` takes the kernel's windows, scalars and mode (the arguments of
+# ``KERNELS[name]`` without the arrays, in the same order) and ``push(*values)`` takes the
+# arrays' values at the next bar (the implicit high/low/close first) and returns the
+# kernel's output at that bar. State is bounded: window kernels keep the last n (or n + 1)
+# inputs in a ring buffer, recursive kernels their carried values (and, until seeded, the
+# last n valid inputs for the seed).
+#
+# Each form repeats its numba loop above operation for operation, in the same order, or
+# calls the same jitted helper (``_resum``, ``_wilder``, ``_percent``, ``_rsi_value``), so
+# a state pushed every bar of an input returns *exactly* what the whole-array kernel
+# returns at every bar: the same doubles, NaN at the same bars. Rolling sums included:
+# ``_MomentsState`` carries ``_moments``' shift, sums and re-summation counters, not a
+# fresh sum of the window. tests/engine/test_kernels.py checks every kernel and mode on
+# random data with gaps, flat runs and leading NaNs.
+
+
+class KernelState(Protocol):
+    """One kernel, one bar at a time (see ``STATES``)."""
+
+    def push(self, *values: Any) -> Any:
+        """The kernel's output at the bar whose input values these are."""
+
+
+class _MomentsState:
+    """``_moments`` one bar at a time: the last n + 1 values (the window and the one leaving
+    it), the finite and equal run lengths, and the shifted running sums with their
+    re-summation counter."""
+
+    __slots__ = ("n", "run", "s1", "s2", "same", "shift", "since", "window")
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.window: deque[float] = deque(maxlen=n + 1)
+        self.run = self.same = self.since = 0
+        self.shift = self.s1 = self.s2 = 0.0
+
+    def push(self, v: float) -> tuple[float, float]:
+        """(mean, population variance) at this bar, NaN until n finite values in a row."""
+        prev = self.window[-1] if self.window else math.nan
+        self.window.append(v)
+        if not math.isfinite(v):
+            self.run = self.same = 0
+            return math.nan, math.nan
+        self.run += 1
+        self.same = self.same + 1 if self.run > 1 and v == prev else 1
+        if self.run < self.n:
+            return math.nan, math.nan
+        self._update(v)
+        if self.same >= self.n:
+            return v, 0.0
+        mu = self.s1 / self.n
+        w = self.s2 / self.n - mu * mu
+        return self.shift + mu, w if w > 0.0 else 0.0
+
+    def _update(self, v: float) -> None:
+        n = self.n
+        resum = self.run == n or self.since >= n
+        if not resum:  # run > n: the window holds n + 1 values, window[0] is leaving
+            a = v - self.shift
+            b = self.window[0] - self.shift
+            self.s1 += a - b
+            self.s2 += a * a - b * b
+            self.since += 1
+            mu = self.s1 / n
+            resum = b * b > CANCELLATION * abs(self.s2) or \
+                mu * mu > 1e4 * max(self.s2 / n - mu * mu, 0.0)
+        if resum:
+            last = np.array(self.window, dtype=np.float64)
+            self.shift, self.s1, self.s2 = _resum(last, last.shape[0] - 1, n)
+            self.since = 0
+
+
+class _SmaState:
+    __slots__ = ("moments",)
+
+    def __init__(self, n: int) -> None:
+        self.moments = _MomentsState(_window(n))
+
+    def push(self, x: float) -> float:
+        return self.moments.push(x)[0]
+
+
+class _DeviationState:
+    """``_deviation``: the moments' mean and the population or sample deviation."""
+
+    __slots__ = ("moments", "sample", "w")
+
+    def __init__(self, n: int, mode: str) -> None:
+        self.w = _window(n)
+        self.sample = _choice(mode, DEVIATION) == "sample"
+        self.moments = _MomentsState(self.w)
+
+    def push(self, x: float) -> tuple[float, float]:
+        mean, var = self.moments.push(x)
+        if self.sample:
+            var = var * (self.w / (self.w - 1.0)) if self.w > 1 else math.nan
+        return mean, math.sqrt(var)
+
+
+class _StdevState:
+    __slots__ = ("dev",)
+
+    def __init__(self, n: int, mode: str = "population") -> None:
+        self.dev = _DeviationState(n, mode)
+
+    def push(self, x: float) -> float:
+        return self.dev.push(x)[1]
+
+
+class _ZscoreState:
+    __slots__ = ("dev",)
+
+    def __init__(self, n: int, mode: str = "population") -> None:
+        self.dev = _DeviationState(n, mode)
+
+    def push(self, x: float) -> float:
+        mean, sd = self.dev.push(x)
+        return math.nan if sd == 0.0 else (x - mean) / sd
+
+
+class _BandState:
+    """``bb_upper`` (side 1) and ``bb_lower`` (side -1): ``mean ± k·sd``."""
+
+    __slots__ = ("dev", "k", "side")
+
+    def __init__(self, side: float, n: int, k: float, mode: str = "population") -> None:
+        self.dev = _DeviationState(n, mode)
+        self.k = float(k)
+        self.side = side
+
+    def push(self, x: float) -> float:
+        mean, sd = self.dev.push(x)
+        return mean + self.k * sd if self.side > 0 else mean - self.k * sd
+
+
+class _WmaState:
+    __slots__ = ("denom", "n", "run", "window")
+
+    def __init__(self, n: int) -> None:
+        self.n = _window(n)
+        self.denom = self.n * (self.n + 1) / 2.0
+        self.window: deque[float] = deque(maxlen=self.n)
+        self.run = 0
+
+    def push(self, x: float) -> float:
+        self.window.append(x)
+        self.run = self.run + 1 if math.isfinite(x) else 0
+        if self.run < self.n:
+            return math.nan
+        s = 0.0
+        for j, value in enumerate(reversed(self.window)):  # newest first, as ``_wma``
+            s += (self.n - j) * value
+        return s / self.denom
+
+
+class _ExtremeState:
+    """``_extreme``: the largest (sign 1) or smallest (sign -1) of the last n, the newest
+    one among equals (the monotonic deque keeps the newest)."""
+
+    __slots__ = ("n", "run", "sign", "window")
+
+    def __init__(self, sign: float, n: int) -> None:
+        self.n = _window(n)
+        self.sign = sign
+        self.window: deque[float] = deque(maxlen=self.n)
+        self.run = 0
+
+    def push(self, x: float) -> float:
+        self.window.append(x)
+        self.run = self.run + 1 if math.isfinite(x) else 0
+        if self.run < self.n:
+            return math.nan
+        best = x
+        for value in reversed(self.window):
+            if self.sign * value > self.sign * best:
+                best = value
+        return best
+
+
+class _SmoothState:
+    """``_smooth``: the count of valid values, the carried average and, until the seed,
+    the last n valid values (the seed is their mean, summed oldest first)."""
+
+    __slots__ = ("alpha", "count", "last", "n", "seed_at", "state")
+
+    def __init__(self, n: int, alpha: float, seed_at: int) -> None:
+        self.n = n
+        self.alpha = alpha
+        self.seed_at = seed_at
+        self.count = 0
+        self.state = 0.0
+        self.last: deque[float] = deque(maxlen=n)
+
+    def push(self, x: float) -> float:
+        if not math.isfinite(x):
+            return math.nan
+        self.count += 1
+        if self.count > self.seed_at:
+            self.state = self.alpha * x + (1.0 - self.alpha) * self.state
+            return self.state
+        self.last.append(x)
+        if self.count < self.seed_at:
+            return math.nan
+        total = 0.0
+        for value in self.last:
+            total += value
+        self.state = total / self.n
+        self.last.clear()
+        return self.state
+
+
+def _ema_state(n: int) -> _SmoothState:
+    w = _window(n)
+    return _SmoothState(w, 2.0 / (w + 1.0), w)
+
+
+def _rma_state(n: int) -> _SmoothState:
+    w = _window(n)
+    return _SmoothState(w, 1.0 / w, w)
+
+
+class _RsiState:
+    __slots__ = ("count", "g", "lo", "n", "prev")
+
+    def __init__(self, n: int) -> None:
+        self.n = _window(n)
+        self.prev = math.nan
+        self.count = 0
+        self.g = self.lo = 0.0
+
+    def push(self, x: float) -> float:
+        before, self.prev = self.prev, x
+        if not (math.isfinite(x) and math.isfinite(before)):
+            return math.nan
+        d = x - before
+        gain = d if d > 0.0 else 0.0
+        loss = -d if d < 0.0 else 0.0
+        n = self.n
+        if self.count < n:
+            self.g += gain
+            self.lo += loss
+            self.count += 1
+            if self.count < n:
+                return math.nan
+            self.g /= n
+            self.lo /= n
+        else:
+            self.g = (self.g * (n - 1) + gain) / n
+            self.lo = (self.lo * (n - 1) + loss) / n
+        return float(_rsi_value(self.g, self.lo))
+
+
+class _TrueRangeState:
+    __slots__ = ("prev_close",)
+
+    def __init__(self) -> None:
+        self.prev_close = math.nan
+
+    def push(self, h: float, lo: float, c: float) -> float:
+        pc, self.prev_close = self.prev_close, c
+        if math.isfinite(h) and math.isfinite(lo) and math.isfinite(pc):
+            return max(h - lo, abs(h - pc), abs(lo - pc))
+        return math.nan
+
+
+class _AtrState:
+    __slots__ = ("smooth", "tr")
+
+    def __init__(self, n: int) -> None:
+        self.tr = _TrueRangeState()
+        self.smooth = _rma_state(n)
+
+    def push(self, h: float, lo: float, c: float) -> float:
+        return self.smooth.push(self.tr.push(h, lo, c))
+
+
+class _DmiState:
+    """``_dmi`` one bar at a time: the previous bar, the smoothed TR, +DM, -DM and DX."""
+
+    __slots__ = ("count", "count_dx", "n", "prev", "s_dx", "s_m", "s_p", "s_tr", "talib")
+
+    def __init__(self, n: int, mode: str) -> None:
+        self.n = _window(n)
+        self.talib = _talib(mode)
+        self.prev = (math.nan, math.nan, math.nan)
+        self.count = self.count_dx = 0
+        self.s_tr = self.s_p = self.s_m = self.s_dx = 0.0
+
+    def push(self, h: float, lo: float, c: float) -> tuple[float, float, float]:
+        """(+DI, -DI, ADX) at this bar."""
+        ph, plo, pc = self.prev
+        self.prev = (h, lo, c)
+        if not all(math.isfinite(v) for v in (h, lo, pc, ph, plo)):
+            return math.nan, math.nan, math.nan
+        n, talib = self.n, self.talib
+        tr = max(h - lo, abs(h - pc), abs(lo - pc))
+        up = h - ph
+        down = plo - lo
+        self.count += 1
+        self.s_tr = _wilder(self.s_tr, tr, n, self.count, talib)
+        self.s_p = _wilder(self.s_p, up if up > down and up > 0.0 else 0.0, n, self.count,
+                           talib)
+        self.s_m = _wilder(self.s_m, down if down > up and down > 0.0 else 0.0, n,
+                           self.count, talib)
+        if self.count < n:
+            return math.nan, math.nan, math.nan
+        pdi = float(_percent(self.s_p, self.s_tr, talib))
+        mdi = float(_percent(self.s_m, self.s_tr, talib))
+        return pdi, mdi, self._adx(pdi, mdi)
+
+    def _adx(self, pdi: float, mdi: float) -> float:
+        n, talib = self.n, self.talib
+        a, b = (self.s_p, self.s_m) if talib else (pdi, mdi)
+        self.count_dx += 1
+        if talib and self.count_dx > n and not a + b > 0.0:
+            return self.s_dx  # TA-Lib leaves the ADX unchanged on a bar without a DX
+        self.s_dx = _wilder(self.s_dx, _percent(abs(a - b), a + b, talib), n, self.count_dx,
+                            False)
+        return self.s_dx if self.count_dx >= n else math.nan
+
+
+class _DmiPartState:
+    """One of +DI (0), -DI (1), ADX (2)."""
+
+    __slots__ = ("dmi", "part")
+
+    def __init__(self, part: int, n: int, mode: str = "peak") -> None:
+        self.dmi = _DmiState(n, mode)
+        self.part = part
+
+    def push(self, h: float, lo: float, c: float) -> float:
+        return self.dmi.push(h, lo, c)[self.part]
+
+
+class _MacdState:
+    __slots__ = ("fast", "slow")
+
+    def __init__(self, fast: int, slow: int, mode: str = "peak") -> None:
+        f, s = _window(fast), _window(slow)
+        start = max(f, s) if _talib(mode) else 0
+        self.fast = _SmoothState(f, 2.0 / (f + 1.0), max(f, start))
+        self.slow = _SmoothState(s, 2.0 / (s + 1.0), max(s, start))
+
+    def push(self, x: float) -> float:
+        return self.fast.push(x) - self.slow.push(x)
+
+
+class _MacdSignalState:
+    """``macd_signal`` (hist False) or ``macd_hist`` (hist True)."""
+
+    __slots__ = ("hist", "line", "signal")
+
+    def __init__(self, hist: bool, fast: int, slow: int, signal: int,
+                 mode: str = "peak") -> None:
+        self.line = _MacdState(fast, slow, mode)
+        self.signal = _ema_state(signal)
+        self.hist = hist
+
+    def push(self, x: float) -> float:
+        line = self.line.push(x)
+        smoothed = self.signal.push(line)
+        return line - smoothed if self.hist else smoothed
+
+
+class _RocState:
+    __slots__ = ("n", "window")
+
+    def __init__(self, n: int) -> None:
+        self.n = _window(n)
+        self.window: deque[float] = deque(maxlen=self.n + 1)
+
+    def push(self, x: float) -> float:
+        self.window.append(x)
+        if len(self.window) <= self.n:
+            return math.nan
+        then = self.window[0]
+        if math.isfinite(x) and math.isfinite(then) and then != 0.0:
+            return x / then - 1.0
+        return math.nan
+
+
+class _PercentRankState:
+    __slots__ = ("n", "run", "window")
+
+    def __init__(self, n: int) -> None:
+        self.n = _window(n)
+        self.window: deque[float] = deque(maxlen=self.n + 1)
+        self.run = 0
+
+    def push(self, x: float) -> float:
+        self.window.append(x)
+        self.run = self.run + 1 if math.isfinite(x) else 0
+        if self.run <= self.n:
+            return math.nan
+        count = 0
+        for j in range(self.n):  # the n values before this one
+            if self.window[j] <= x:
+                count += 1
+        return 100.0 * count / self.n
+
+
+class _StreakState:
+    __slots__ = ("n", "prev", "run", "sign")
+
+    def __init__(self, sign: float, n: int) -> None:
+        self.n = _window(n)
+        self.sign = sign
+        self.prev = math.nan  # the first bar never rises: no previous value
+        self.run = 0
+
+    def push(self, x: float) -> bool:
+        before, self.prev = self.prev, x
+        if math.isfinite(x) and math.isfinite(before) and self.sign * x > self.sign * before:
+            self.run += 1
+        else:
+            self.run = 0
+        return self.run >= self.n
+
+
+class _LagState:
+    """The value n bars ago: a ring of the last n values; NaN (False for booleans) before."""
+
+    __slots__ = ("n", "window")
+
+    def __init__(self, n: int) -> None:
+        self.n = _window(n, least=0)
+        self.window: deque[Any] = deque(maxlen=max(self.n, 1))
+
+    def push(self, x: Any) -> Any:
+        if self.n == 0:
+            return x
+        full = len(self.window) == self.n
+        out = self.window[0] if full else (False if isinstance(x, bool | np.bool_) else math.nan)
+        self.window.append(x)
+        return out
+
+
+STATES: dict[str, Callable[..., KernelState]] = {
+    "sma": _SmaState, "ema": _ema_state, "wma": _WmaState, "rma": _rma_state,
+    "rsi": _RsiState, "true_range": _TrueRangeState, "atr": _AtrState,
+    "stdev": _StdevState, "zscore": _ZscoreState, "roc": _RocState,
+    "highest": lambda n: _ExtremeState(1.0, n), "lowest": lambda n: _ExtremeState(-1.0, n),
+    "bb_upper": lambda *a: _BandState(1.0, *a), "bb_lower": lambda *a: _BandState(-1.0, *a),
+    "macd": _MacdState, "macd_signal": lambda *a: _MacdSignalState(False, *a),
+    "macd_hist": lambda *a: _MacdSignalState(True, *a),
+    "plus_di": lambda *a: _DmiPartState(0, *a), "minus_di": lambda *a: _DmiPartState(1, *a),
+    "adx": lambda *a: _DmiPartState(2, *a), "percent_rank": _PercentRankState,
+    "rising": lambda n: _StreakState(1.0, n), "falling": lambda n: _StreakState(-1.0, n),
+    "lag": _LagState,
 }

@@ -321,7 +321,7 @@ def trade_table(trades: list[Trade]) -> dict[str, np.ndarray[Any, Any]]:
     columns: dict[str, list[float]] = {c: [] for c in TRADE_COLUMNS}
     for tr in trades:
         values = (tr.entry_bar, tr.exit_bar, tr.side, tr.qty, tr.entry_price, tr.exit_price,
-                  tr.fees, tr.pnl, tr.ret, EXIT_REASONS.index(tr.exit_reason), tr.reduced)
+                  tr.fees, tr.pnl, tr.ret, EXIT_REASONS.index(tr.exit_reason), tr.reduced, 0)
         for c, v in zip(TRADE_COLUMNS, values, strict=True):
             columns[c].append(float(v))
     return {c: np.array(v, dtype=np.float64) for c, v in columns.items()}

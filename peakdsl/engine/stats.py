@@ -27,6 +27,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..lang.diagnostics import diag
+from ..metrics import BACKTEST_METRICS
+from ..metrics import INT_METRICS as INT_CATALOGUE
 from .results import SimResult, SimSettings
 
 YEAR_SECONDS = 365 * 86_400
@@ -36,16 +38,34 @@ WEEK_SECONDS = 7 * DAY_SECONDS
 CALENDARS: dict[str, tuple[int, int]] = {"always": (365, 7), "weekdays": (252, 5)}
 CALENDAR_WORDS = {"always": "24/7 (`calendar always`)",
                   "weekdays": "weekdays only (`calendar weekdays`)"}
-METRIC_KEYS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar",
-               "max_drawdown", "max_drawdown_bars", "profit_factor", "win_rate", "expectancy",
-               "trades", "avg_trade", "best_trade", "worst_trade", "exposure", "fees_paid",
-               "ambiguous_bars", "orders_reduced")
-INT_METRICS = frozenset({"max_drawdown_bars", "trades", "ambiguous_bars", "orders_reduced"})
+# The metric table's keys and counts: the catalogue's ``backtest`` metrics, in its order.
+METRIC_KEYS = BACKTEST_METRICS
+INT_METRICS = frozenset(INT_CATALOGUE & set(METRIC_KEYS))
 N_METRICS = len(METRIC_KEYS)
 
+# The slots ``metrics_core`` writes, by index. Spelled out here rather than read from the
+# catalogue: numba caches the compiled core keyed on this file and freezes these indices into
+# it, so an order kept only in another module could change under a stale cache.
+CORE_SLOTS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar",
+              "max_drawdown", "max_drawdown_bars", "profit_factor", "win_rate", "expectancy",
+              "trades", "avg_trade", "best_trade", "worst_trade", "exposure", "fees_paid",
+              "ambiguous_bars", "orders_reduced")
+
+
+def check_core_slots(keys: tuple[str, ...]) -> None:
+    """Refuse a catalogue whose ``backtest`` metrics are not the core's slots, in order: a
+    metric the core does not write would be null in every run, a reordered one mislabelled."""
+    if keys != CORE_SLOTS:
+        differ = sorted(set(keys) ^ set(CORE_SLOTS)) or ["their order"]
+        raise RuntimeError("peakdsl/metrics.py and engine.stats.metrics_core disagree on "
+                           f"{', '.join(differ)}: write each backtest metric in the core, "
+                           "at its catalogue position")
+
+
+check_core_slots(METRIC_KEYS)
 (_TOTAL_RETURN, _CAGR, _VOLATILITY, _SHARPE, _SORTINO, _CALMAR, _MAX_DD, _MAX_DD_BARS,
  _PROFIT_FACTOR, _WIN_RATE, _EXPECTANCY, _TRADES, _AVG_TRADE, _BEST, _WORST, _EXPOSURE,
- _FEES, _AMBIGUOUS, _REDUCED) = range(N_METRICS)
+ _FEES, _AMBIGUOUS, _REDUCED) = range(len(CORE_SLOTS))
 # calendar inference (W008): spans shorter than this say nothing about the week
 MIN_INFERENCE_DAYS = 14
 EMPTY_DAYS_SHARE = 0.1  # two adjacent weekdays holding less than this share: a 5-day week

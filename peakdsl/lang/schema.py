@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .. import metrics as catalogue
 from . import ast
 from .types import Unit
 
@@ -164,6 +165,9 @@ SIZE_BASES = ("equity",)
 
 @dataclass(frozen=True, slots=True)
 class Metric:
+    """A metric as a promotion criterion sees it: the unit its literal must have and the
+    bounds that make a criterion unsatisfiable (G001). Derived from ``peakdsl.metrics``."""
+
     name: str
     unit: Unit  # PERCENT, NUMBER or INT
     low: float | None
@@ -171,37 +175,10 @@ class Metric:
     doc: str
 
 
-def _m(name: str, unit: Unit, low: float | None, high: float | None, doc: str) -> Metric:
-    return Metric(name, unit, low, high, doc)
+def _criterion_metric(info: catalogue.MetricInfo) -> Metric:
+    unit = Unit(catalogue.criterion_unit(info).value)
+    return Metric(info.name, unit, info.low, info.high, info.doc)
 
 
-P, N, INT = Unit.PERCENT, Unit.NUMBER, Unit.INT
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    _m("total_return", P, -1, None, "total return over the run"),
-    _m("cagr", P, -1, None, "compound annual growth rate"),
-    _m("volatility", P, 0, None, "annualised volatility of bar returns"),
-    _m("sharpe", N, None, None, "annualised Sharpe ratio (risk-free 0)"),
-    _m("sortino", N, None, None, "annualised Sortino ratio"),
-    _m("calmar", N, None, None, "CAGR / |max drawdown|"),
-    _m("max_drawdown", P, -1, 0, "largest peak-to-trough fall of equity (<= 0)"),
-    _m("max_drawdown_bars", INT, 0, None, "longest drawdown, in bars"),
-    _m("profit_factor", N, 0, None, "gross profit / gross loss"),
-    _m("win_rate", P, 0, 1, "share of winning trades"),
-    _m("expectancy", P, None, None, "mean return per trade"),
-    _m("trades", INT, 0, None, "number of closed trades"),
-    _m("avg_trade", P, None, None, "mean trade return"),
-    _m("best_trade", P, None, None, "best trade return"),
-    _m("worst_trade", P, None, None, "worst trade return"),
-    _m("exposure", P, 0, 1, "share of bars with an open position"),
-    _m("fees_paid", N, 0, None, "fees paid, in quote currency"),
-    _m("ambiguous_bars", INT, 0, None, "bars where stop and target were both touched"),
-    _m("orders_reduced", INT, 0, None, "entries cut down to what the account could pay"),
-    _m("oos_sharpe", N, None, None, "walk-forward out-of-sample Sharpe"),
-    _m("oos_total_return", P, -1, None, "walk-forward out-of-sample total return"),
-    _m("oos_max_drawdown", P, -1, 0, "walk-forward out-of-sample max drawdown"),
-    _m("wf_efficiency", N, None, None, "walk-forward efficiency: OOS / in-sample"),
-    _m("deflated_sharpe", N, 0, 1, "probability the Sharpe is real given the trial count"),
-    _m("mc_p05_return", P, -1, None, "5th percentile Monte-Carlo total return"),
-    _m("mc_p50_return", P, -1, None, "median Monte-Carlo total return"),
-    _m("mc_p05_max_drawdown", P, -1, 0, "5th percentile Monte-Carlo max drawdown"),
-)}
+METRICS: dict[str, Metric] = {name: _criterion_metric(info)
+                              for name, info in catalogue.CATALOGUE.items()}

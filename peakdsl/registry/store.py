@@ -1,11 +1,15 @@
 """The run registry: one SQLite file under ``<project>/.peak/``, append-only, crash-consistent.
 
-Every backtest is a row in ``runs`` (what ran: spec, artifact hash, data fingerprint, params,
-settings, seed, engine version; how it went: metrics, timing, trades, warnings). A run is
-written in two committed transactions: ``start_run`` inserts it as ``running``;
-``finish_run`` sets it ``done`` *and* writes its metrics in one transaction, so a reader sees
-either a finished run with all its metrics or an unfinished one with none. A process killed in
-between leaves a ``running`` row whose process is gone; queries report it as ``incomplete``.
+Every product of peak is a **run** of some kind (``peakdsl.registry.kinds``: backtest, sweep
+and its trials, walk-forward and its windows, …), stored as one generic record: what ran
+(``RunStart``: kind, spec, lineage, parent run, input hashes, params, settings, seed, engine
+version, data) and how it went (``RunOutcome``: metrics, timing, trades, warnings, the files it
+wrote, a kind's summary). ``start`` inserts a run as ``running``; ``finish`` sets it ``done``
+*and* writes its metrics (and any child runs) in one transaction, so a reader sees either a
+finished run with all its metrics or an unfinished one with none; ``record`` does both for a
+run that has already happened. A process killed in between leaves a ``running`` row whose
+process is gone; queries report it as ``incomplete``. ``start_run``/``finish_run``/
+``record_backtest`` and the sweep methods are thin users of these.
 
 The file is opened in WAL mode with ``synchronous=FULL`` (a commit survives power loss, not
 just a crash of peak) and ``foreign_keys=ON``. Writers take the lock up front
@@ -13,9 +17,9 @@ just a crash of peak) and ``foreign_keys=ON``. Writers take the lock up front
 once. Triggers make finished runs immutable and rows undeletable: ``trial_count`` (the number
 of trials behind a result, for the deflated Sharpe ratio) can only grow.
 
-Schema changes are forward migrations, applied in order on open and listed in
-``schema_version``; a registry written by a newer peak is refused, never rewritten.
-See docs/registry.md.
+Schema changes are forward migrations (``peakdsl.registry.schema``), applied in order on open,
+in one transaction, and listed in ``schema_version``; a registry written by a newer peak is
+refused, never rewritten. See docs/registry.md.
 """
 
 from __future__ import annotations
@@ -31,13 +35,43 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..atomic import folder_lock, write_atomic
+from ..metrics import INT_METRICS  # counts are stored as ints
+from . import kinds
+from .encoding import canonical_json, decode, metric_value
+from .kinds import RUN_PREFIX, SWEEP_PREFIX, RunKind, run_kind
+from .records import (
+    STATES,
+    Child,
+    DataRange,
+    Difference,
+    KindRecord,
+    MetricRow,
+    Number,
+    PathLike,
+    RunComparison,
+    RunOutcome,
+    RunRecord,
+    RunStart,
+    State,
+    Status,
+    SweepRecord,
+    compare_records,
+)
+from .schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Migration,
+    sweep_inputs,
+    sweep_outcome,
+    sync_kinds,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,12 +88,6 @@ ID_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 ID_RANDOM_BITS = 6
 ID_HEX = 12
 ID_RETRIES = 16
-RUN_PREFIX, SWEEP_PREFIX = "r", "s"
-
-Status = Literal["running", "done", "failed"]
-State = Literal["running", "incomplete", "done", "failed"]
-STATES: tuple[State, ...] = ("running", "incomplete", "done", "failed")
-Number = float | int | None
 
 
 class RegistryError(Exception):
@@ -86,174 +114,9 @@ class SweepNotFoundError(RunNotFoundError):
             else f"no sweep matches `{query}`"))
 
 
-# ------------------------------------------------------------------------------ schema
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-    statements: tuple[str, ...]
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "runs, metrics and sweeps", (
-        """CREATE TABLE schema_version (
-            version     INTEGER PRIMARY KEY,
-            description TEXT NOT NULL,
-            applied_at  TEXT NOT NULL
-        )""",
-        """CREATE TABLE sweeps (
-            id          TEXT PRIMARY KEY,
-            lineage     TEXT NOT NULL,
-            created_at  TEXT NOT NULL,
-            config      TEXT NOT NULL
-        )""",
-        """CREATE TABLE runs (
-            id               TEXT PRIMARY KEY,
-            kind             TEXT NOT NULL,
-            spec             TEXT NOT NULL,
-            lineage          TEXT NOT NULL,
-            sweep_id         TEXT REFERENCES sweeps (id),
-            status           TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
-            created_at       TEXT NOT NULL,
-            finished_at      TEXT,
-            artifact_sha256  TEXT NOT NULL,
-            data_fingerprint TEXT NOT NULL,
-            data_source      TEXT NOT NULL,
-            data_start       TEXT,
-            data_end         TEXT,
-            data_bars        INTEGER,
-            market           TEXT,
-            timeframe        TEXT,
-            params           TEXT NOT NULL,
-            seed             INTEGER,
-            engine_version   TEXT NOT NULL,
-            settings         TEXT NOT NULL,
-            metrics          TEXT,
-            timing           TEXT,
-            trades           INTEGER,
-            warnings         TEXT,
-            error            TEXT,
-            pid              INTEGER NOT NULL,
-            hostname         TEXT NOT NULL,
-            process          TEXT,
-            CHECK ((status = 'done') = (metrics IS NOT NULL)),
-            CHECK ((status = 'failed') = (error IS NOT NULL)),
-            CHECK ((status = 'running') = (finished_at IS NULL))
-        )""",
-        """CREATE TABLE metrics (
-            run_id TEXT NOT NULL REFERENCES runs (id),
-            name   TEXT NOT NULL,
-            value  REAL,
-            PRIMARY KEY (run_id, name)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX runs_by_lineage ON runs (lineage, status)",
-        "CREATE INDEX runs_by_spec ON runs (spec, id)",
-        "CREATE INDEX runs_by_sweep ON runs (sweep_id) WHERE sweep_id IS NOT NULL",
-        "CREATE INDEX metrics_by_name ON metrics (name, value)",
-        """CREATE TRIGGER runs_finish_once BEFORE UPDATE ON runs
-           WHEN OLD.status != 'running'
-           BEGIN SELECT RAISE(ABORT, 'a finished run is immutable'); END""",
-        """CREATE TRIGGER runs_keep_identity BEFORE UPDATE OF id, kind, spec, lineage,
-               sweep_id, created_at, artifact_sha256, data_fingerprint, params, seed,
-               engine_version, settings ON runs
-           BEGIN SELECT RAISE(ABORT, 'what a run was is immutable'); END""",
-        """CREATE TRIGGER runs_append_only BEFORE DELETE ON runs
-           BEGIN SELECT RAISE(ABORT, 'runs are never deleted (trial counts must not shrink)');
-           END""",
-        """CREATE TRIGGER metrics_only_when_done BEFORE INSERT ON metrics
-           WHEN (SELECT status FROM runs WHERE id = NEW.run_id) IS NOT 'done'
-           BEGIN SELECT RAISE(ABORT, 'metrics belong to finished runs'); END""",
-        """CREATE TRIGGER metrics_immutable BEFORE UPDATE ON metrics
-           BEGIN SELECT RAISE(ABORT, 'metrics are immutable'); END""",
-        """CREATE TRIGGER metrics_append_only BEFORE DELETE ON metrics
-           BEGIN SELECT RAISE(ABORT, 'metrics are never deleted'); END""",
-    )),
-    Migration(2, "sweep status, summary and owner", (
-        "ALTER TABLE sweeps ADD COLUMN spec TEXT",
-        """ALTER TABLE sweeps ADD COLUMN status TEXT NOT NULL DEFAULT 'running'
-           CHECK (status IN ('running', 'done', 'failed'))""",
-        "ALTER TABLE sweeps ADD COLUMN finished_at TEXT",
-        "ALTER TABLE sweeps ADD COLUMN summary TEXT",
-        "ALTER TABLE sweeps ADD COLUMN pid INTEGER",
-        "ALTER TABLE sweeps ADD COLUMN hostname TEXT",
-        "ALTER TABLE sweeps ADD COLUMN process TEXT",
-        "CREATE INDEX sweeps_by_lineage ON sweeps (lineage, id)",
-        """CREATE TRIGGER sweeps_finish_once BEFORE UPDATE ON sweeps
-           WHEN OLD.status != 'running'
-           BEGIN SELECT RAISE(ABORT, 'a finished sweep is immutable'); END""",
-        """CREATE TRIGGER sweeps_keep_identity BEFORE UPDATE OF id, spec, lineage, created_at,
-               config ON sweeps
-           BEGIN SELECT RAISE(ABORT, 'what a sweep was is immutable'); END""",
-        """CREATE TRIGGER sweeps_consistent BEFORE UPDATE ON sweeps
-           WHEN (NEW.status = 'running') != (NEW.finished_at IS NULL)
-               OR (NEW.status = 'running') = (NEW.summary IS NOT NULL)
-           BEGIN SELECT RAISE(ABORT, 'a finished sweep has a finish time and a summary');
-           END""",
-        """CREATE TRIGGER sweeps_append_only BEFORE DELETE ON sweeps
-           BEGIN SELECT RAISE(ABORT, 'sweeps are never deleted'); END""",
-    )),
-)
-SCHEMA_VERSION = MIGRATIONS[-1].version
-
-
 def registry_path(root: Path) -> Path:
     """Where the registry of the project at ``root`` lives (it may not exist yet)."""
     return Path(root) / REGISTRY_DIR / REGISTRY_FILE
-
-
-# ------------------------------------------------------------------------- encoding
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: NaN → null, ±inf → "inf"/"-inf", numpy scalars → Python, tuples → lists."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return ("inf" if value > 0 else "-inf") if math.isinf(value) else float(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        return _plain(item())
-    raise TypeError(f"cannot record a value of type {type(value).__name__}: {value!r}")
-
-
-def canonical_json(value: Any) -> str:
-    """The one encoding the registry stores: sorted keys, compact, standard JSON only."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False,
-                      ensure_ascii=False)
-
-
-def _number(value: Any) -> Any:
-    if value == "inf":
-        return math.inf
-    if value == "-inf":
-        return -math.inf
-    return value
-
-
-def _decode(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    return {k: _number(v) for k, v in json.loads(text).items()}
-
-
-def _metric_value(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    item = getattr(value, "item", None)
-    if callable(item) and not isinstance(value, int | float):
-        value = item()
-    if not isinstance(value, int | float):
-        raise TypeError(f"metric {name!r} is not a number: {value!r}")
-    value = float(value)
-    return None if math.isnan(value) else value
 
 
 # ---------------------------------------------------------------------------- ids
@@ -335,179 +198,111 @@ def process_alive(pid: int, hostname: str, identity: str | None) -> bool | None:
     return True
 
 
-# ------------------------------------------------------------------------- records
 
-@dataclass(frozen=True)
-class RunRecord:
-    """One recorded run. ``status`` is as stored; ``state`` adds ``incomplete`` for a
-    ``running`` row whose process is gone (killed, crashed, machine rebooted)."""
+# ------------------------------------------------------------------ rows → records
 
-    id: str
-    kind: str
-    spec: str
-    lineage: str
-    sweep_id: str | None
-    status: Status
-    state: State
-    created_at: str
-    finished_at: str | None
-    artifact_sha256: str
-    data_fingerprint: str
-    data_source: str
-    data_start: str | None
-    data_end: str | None
-    data_bars: int | None
-    market: str | None
-    timeframe: str | None
-    params: dict[str, Any]
-    seed: int | None
-    engine_version: str
-    settings: dict[str, Any]
-    metrics: dict[str, Number]
-    timing: dict[str, float]
-    trades: int | None
-    warnings: tuple[str, ...]
-    error: str | None
-    pid: int
-    hostname: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (non-finite numbers encoded as in the registry)."""
-        out: dict[str, Any] = _plain(asdict(self))
-        return out
+SELECT_RUNS = ("SELECT r.*, (SELECT count(*) FROM runs c WHERE c.parent_id = r.id) "
+               "AS n_children FROM runs r")
+NEWEST_FIRST = " ORDER BY r.created_at DESC, r.id DESC"
 
 
-@dataclass(frozen=True)
-class SweepRecord:
-    """One recorded sweep. ``state`` adds ``incomplete`` for a ``running`` sweep whose
-    process is gone (it can be resumed); ``runs`` counts its recorded trials."""
-
-    id: str
-    spec: str
-    lineage: str
-    status: Status
-    state: State
-    created_at: str
-    finished_at: str | None
-    config: dict[str, Any]
-    summary: dict[str, Any] | None
-    runs: int
-    pid: int | None
-    hostname: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = _plain(asdict(self))
-        return out
+def _state(row: sqlite3.Row) -> State:
+    """``incomplete`` for a running row whose process is gone (or was never recorded)."""
+    status: Status = row["status"]
+    if status == "running" and (row["pid"] is None or process_alive(
+            row["pid"], row["hostname"] or "", row["process"]) is False):
+        return "incomplete"
+    return status
 
 
-@dataclass(frozen=True)
-class Difference:
-    name: str
-    a: Any
-    b: Any
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    name: str
-    a: Number
-    b: Number
-    delta: float | int | None  # b - a when both are finite numbers
-
-
-@dataclass(frozen=True)
-class RunComparison:
-    """Two runs side by side: what differs in what ran, and how the results differ."""
-
-    a: RunRecord
-    b: RunRecord
-    same_spec: bool
-    same_artifact: bool
-    same_data: bool
-    same_engine: bool
-    same_seed: bool
-    params: tuple[Difference, ...]  # only the params that differ
-    settings: tuple[Difference, ...]  # only the settings that differ
-    metrics: tuple[MetricRow, ...]  # every metric of either run
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "a": self.a.to_dict(), "b": self.b.to_dict(),
-            "same": {"spec": self.same_spec, "artifact": self.same_artifact,
-                     "data": self.same_data, "engine": self.same_engine,
-                     "seed": self.same_seed},
-            "params": [_plain(asdict(d)) for d in self.params],
-            "settings": [_plain(asdict(d)) for d in self.settings],
-            "metrics": [_plain(asdict(m)) for m in self.metrics],
-        }
-
-
-def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Difference, ...]:
-    return tuple(Difference(name, a.get(name), b.get(name))
-                 for name in sorted(set(a) | set(b))
-                 if (name in a) != (name in b) or _plain(a.get(name)) != _plain(b.get(name)))
-
-
-def _delta(a: Number, b: Number) -> float | int | None:
-    """``b - a`` when both are finite numbers (an int when both are ints), else None."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return None
-    if isinstance(a, int) and isinstance(b, int):
-        return b - a
-    if isinstance(a, int | float) and isinstance(b, int | float) \
-            and math.isfinite(a) and math.isfinite(b):
-        return float(b) - float(a)
-    return None
-
-
-def compare_records(a: RunRecord, b: RunRecord) -> RunComparison:
-    names = sorted(set(a.metrics) | set(b.metrics))
-    rows = tuple(MetricRow(n, a.metrics.get(n), b.metrics.get(n),
-                           _delta(a.metrics.get(n), b.metrics.get(n))) for n in names)
-    return RunComparison(
-        a=a, b=b, same_spec=a.spec == b.spec, same_artifact=a.artifact_sha256 == b.artifact_sha256,
-        same_data=a.data_fingerprint == b.data_fingerprint,
-        same_engine=a.engine_version == b.engine_version, same_seed=a.seed == b.seed,
-        params=_differences(a.params, b.params), settings=_differences(a.settings, b.settings),
-        metrics=rows)
+def _noun(run_id: str) -> str:
+    return "sweep" if run_id.startswith(SWEEP_PREFIX) else "run"
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
-    status: Status = row["status"]
-    state: State = status
-    if status == "running" and process_alive(row["pid"], row["hostname"],
-                                             row["process"]) is False:
-        state = "incomplete"
+    inputs = {str(k): str(v) for k, v in decode(row["inputs"]).items()}
+    parent = row["parent_id"]
     return RunRecord(
         id=row["id"], kind=row["kind"], spec=row["spec"], lineage=row["lineage"],
-        sweep_id=row["sweep_id"], status=status, state=state, created_at=row["created_at"],
-        finished_at=row["finished_at"], artifact_sha256=row["artifact_sha256"],
-        data_fingerprint=row["data_fingerprint"], data_source=row["data_source"],
+        sweep_id=parent if parent is not None and parent.startswith(SWEEP_PREFIX) else None,
+        status=row["status"], state=_state(row), created_at=row["created_at"],
+        finished_at=row["finished_at"], artifact_sha256=inputs.get("artifact", ""),
+        data_fingerprint=inputs.get("data", ""), data_source=row["data_source"],
         data_start=row["data_start"], data_end=row["data_end"], data_bars=row["data_bars"],
-        market=row["market"], timeframe=row["timeframe"], params=_decode(row["params"]),
+        market=row["market"], timeframe=row["timeframe"], params=decode(row["params"]),
         seed=row["seed"], engine_version=row["engine_version"],
-        settings=_decode(row["settings"]), metrics=_decode(row["metrics"]),
-        timing=_decode(row["timing"]),
-        trades=row["trades"], warnings=tuple(json.loads(row["warnings"] or "[]")),
-        error=row["error"], pid=row["pid"], hostname=row["hostname"],
-    )
+        settings=decode(row["settings"]), metrics=decode(row["metrics"]),
+        timing=decode(row["timing"]), trades=row["trades"],
+        warnings=tuple(json.loads(row["warnings"] or "[]")), error=row["error"],
+        pid=row["pid"], hostname=row["hostname"], parent_id=parent, inputs=inputs,
+        artifacts={str(k): str(v) for k, v in decode(row["artifacts"]).items()},
+        summary=None if row["summary"] is None else decode(row["summary"]),
+        children=int(row["n_children"]))
 
 
-def _sweep_record(row: sqlite3.Row, runs: int) -> SweepRecord:
-    status: Status = row["status"]
-    state: State = status
-    if status == "running" and (row["pid"] is None or process_alive(
-            row["pid"], row["hostname"], row["process"]) is False):
-        state = "incomplete"  # its process is gone (or it predates recorded owners)
+def _sweep_record(row: sqlite3.Row) -> SweepRecord:
     return SweepRecord(
-        id=row["id"], spec=row["spec"] or row["lineage"], lineage=row["lineage"],
-        status=status, state=state, created_at=row["created_at"],
-        finished_at=row["finished_at"], config=_decode(row["config"]),
-        summary=None if row["summary"] is None else _decode(row["summary"]), runs=runs,
-        pid=row["pid"], hostname=row["hostname"])
+        id=row["id"], spec=row["spec"], lineage=row["lineage"], status=row["status"],
+        state=_state(row), created_at=row["created_at"], finished_at=row["finished_at"],
+        config=decode(row["settings"]),
+        summary=None if row["summary"] is None else decode(row["summary"]),
+        runs=int(row["n_children"]), pid=row["pid"], hostname=row["hostname"])
 
 
-INT_METRICS = frozenset({"trades", "max_drawdown_bars", "ambiguous_bars"})
+def top_level_only(kind: str | None, parent: str | None, everything: bool) -> bool:
+    """Whether a listing hides child runs (a sweep's trials, a walk-forward's windows): yes,
+    unless it asks for everything, for one run's children, or for a kind of child run."""
+    known = kinds.RUN_KINDS
+    child_kind = kind is not None and kind in known and known[kind].parent is not None
+    return not (everything or parent is not None or child_kind)
+
+
+# ------------------------------------------------------------------ records → rows
+
+START_COLUMNS = ("kind", "parent_id", "spec", "lineage", "inputs", "data_source", "data_start",
+                 "data_end", "data_bars", "market", "timeframe", "params", "seed",
+                 "engine_version", "settings", "pid", "hostname", "process")
+OUTCOME_COLUMNS = ("metrics", "timing", "trades", "warnings", "summary", "artifacts")
+INSERT_STARTED = (f"INSERT INTO runs (id, created_at, status, {', '.join(START_COLUMNS)}) "
+                  f"VALUES (?, ?, 'running', {', '.join('?' * len(START_COLUMNS))})")
+INSERT_FINISHED = (  # a child recorded finished: created and finished in the same moment
+    f"INSERT INTO runs (id, created_at, finished_at, status, {', '.join(START_COLUMNS)}, "
+    f"{', '.join(OUTCOME_COLUMNS)}) VALUES (?1, ?2, ?2, 'done', "
+    + ", ".join(f"?{i}" for i in range(3, 3 + len(START_COLUMNS) + len(OUTCOME_COLUMNS)))
+    + ")")
+SET_DONE = ("UPDATE runs SET status = 'done', finished_at = ?, "
+            + ", ".join(f"{c} = ?" for c in OUTCOME_COLUMNS) + " WHERE id = ?")
+INSERT_METRIC = "INSERT INTO metrics (run_id, name, value) VALUES (?, ?, ?)"
+
+
+class _Shared:
+    """``canonical_json`` remembered per object: a block of child runs shares one inputs and
+    one settings mapping, encoded (and checked) once instead of once per row."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, value: Mapping[str, Any], check: bool = False) -> str:
+        hit = self._memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if check:
+            _check_inputs(value)
+        text = canonical_json(value)
+        self._memo[id(value)] = (value, text)
+        return text
+
+
+def _check_inputs(inputs: Mapping[str, Any]) -> None:
+    """Input hashes are named strings (``artifact`` → the artifact's sha256, …)."""
+    for name, value in inputs.items():
+        if not isinstance(name, str) or not name or not isinstance(value, str):
+            raise TypeError(f"an input hash is a name and a string, not {name!r}: {value!r}")
+
+
+def _metric_rows(run_id: str, metrics: Mapping[str, Any]) -> list[tuple[str, str, float | None]]:
+    return [(run_id, str(name), metric_value(str(name), value))
+            for name, value in sorted(metrics.items())]
 
 
 def _block_value(name: str, value: float) -> float | int | None:
@@ -596,6 +391,10 @@ class Registry:
                     conn.execute("ROLLBACK")
                 raise
 
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall()
+
     def pragma(self, name: str) -> Any:
         """The current value of a PRAGMA (for checks and tests)."""
         if not re.fullmatch(r"[a-z_]+", name):
@@ -608,63 +407,299 @@ class Registry:
             row = self._connection().execute("SELECT max(version) FROM schema_version").fetchone()
             return int(row[0])
 
+    # -- migrations
+
     def _migrate(self) -> None:
+        """Apply the missing migrations and kinds in one transaction, or nothing at all.
+
+        Foreign keys are off while it runs (a table rebuild needs that) and checked with
+        ``foreign_key_check`` before the commit; an up-to-date registry is not written to.
+        """
         with self._lock:
-            if self._version_now(self._connection()) == SCHEMA_VERSION:
+            conn = self._connection()
+            if self._version_now(conn) == SCHEMA_VERSION and not self._kinds_missing(conn):
                 return
-        with self._write() as conn:
-            current = self._version_now(conn)
-            if current > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"{self.path} has schema version {current}, newer than this peak knows "
-                    f"({SCHEMA_VERSION}); upgrade peak to use it")
-            for migration in MIGRATIONS:
-                if migration.version <= current:
-                    continue
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version, description, applied_at) "
-                             "VALUES (?, ?, ?)",
-                             (migration.version, migration.description, _iso(_now_ms())))
+            conn.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self._write() as conn:
+                    self._apply_migrations(conn)
+                    if self._has_table(conn, "run_kinds"):
+                        sync_kinds(conn)
+                    dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if dangling:
+                        raise RegistryError(f"{self.path}: {len(dangling)} rows refer to "
+                                            "missing rows; nothing was migrated")
+            finally:
+                conn.execute("PRAGMA foreign_keys = ON")
+
+    def _apply_migrations(self, conn: sqlite3.Connection) -> None:
+        current = self._version_now(conn)
+        if current > SCHEMA_VERSION:
+            raise RegistryError(
+                f"{self.path} has schema version {current}, newer than this peak knows "
+                f"({SCHEMA_VERSION}); upgrade peak to use it")
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            for step in migration.statements:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
+            conn.execute("INSERT INTO schema_version (version, description, applied_at) "
+                         "VALUES (?, ?, ?)",
+                         (migration.version, migration.description, _iso(_now_ms())))
 
     @staticmethod
-    def _version_now(conn: sqlite3.Connection) -> int:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                            "AND name = 'schema_version'").fetchone():
+    def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                            (name,)).fetchone() is not None
+
+    def _kinds_missing(self, conn: sqlite3.Connection) -> bool:
+        """Whether ``peakdsl.registry.kinds`` lists a kind this registry lacks."""
+        if not self._has_table(conn, "run_kinds"):
+            return False
+        have = {row[0] for row in conn.execute("SELECT kind FROM run_kinds")}
+        return not set(kinds.RUN_KINDS) <= have
+
+    @classmethod
+    def _version_now(cls, conn: sqlite3.Connection) -> int:
+        if not cls._has_table(conn, "schema_version"):
             return 0
         return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version"
                                 ).fetchone()[0])
 
+    # -- writing: the generic run
+
+    def start(self, run: RunStart) -> str:
+        """Record that a run has begun (status ``running``, committed); returns its id.
+
+        A child kind (``sweep_trial``, ``walkforward_window``) needs a running parent of its
+        parent kind, and takes the parent's lineage unless given one.
+        """
+        kind = run_kind(run.kind)
+        shared = _Shared()
+        with self._write() as conn:
+            parent = self._parent_for(conn, kind, run.parent_id)
+            lineage = run.lineage or (parent["lineage"] if parent is not None else run.spec)
+            values = self._start_values(run, lineage, shared)
+            return self._insert_with_new_id(conn, kind.prefix, INSERT_STARTED, values)
+
+    def finish(self, run_id: str, outcome: RunOutcome,
+               children: Sequence[Child] = ()) -> list[str]:
+        """Mark a running run ``done`` with its outcome and metrics, and record its finished
+        ``children`` (a walk-forward's windows), all in one transaction; returns the
+        children's ids in order."""
+        rows = _metric_rows(run_id, outcome.metrics)
+        values = self._outcome_values(outcome)
+        with self._write() as conn:
+            parent = self._require_running(conn, run_id)
+            ids = self._insert_children(conn, parent, children) if children else []
+            conn.execute(SET_DONE, (_iso(_now_ms()), *values, run_id))
+            conn.executemany(INSERT_METRIC, rows)
+        return ids
+
+    def fail(self, run_id: str, error: str, summary: Mapping[str, Any] | None = None) -> None:
+        """Mark a running run ``failed`` with the error that stopped it."""
+        with self._write() as conn:
+            self._require_running(conn, run_id)
+            self._set_failed(conn, run_id, error, summary)
+
+    def record(self, run: RunStart, outcome: RunOutcome,
+               children: Sequence[Child] = ()) -> str:
+        """Record a run that has happened: ``start`` then ``finish`` (with its children); if
+        finishing fails (a metric that is not a number, …) the run is left ``failed``."""
+        run_id = self.start(run)
+        try:
+            self.finish(run_id, outcome, children)
+        except Exception as exc:
+            self.fail(run_id, f"{type(exc).__name__}: {exc}")
+            raise
+        return run_id
+
+    def add_children(self, parent_id: str, children: Sequence[Child]) -> list[str]:
+        """Record finished child runs of a running run in one transaction (all or none);
+        returns their ids in order. Ids sort by creation, so the order is kept."""
+        if not children:
+            return []
+        with self._write() as conn:
+            parent = self._parent_row(conn, parent_id)
+            return self._insert_children(conn, parent, children)
+
+    def _parent_row(self, conn: sqlite3.Connection, parent_id: str) -> sqlite3.Row:
+        """The parent run, which must exist and still be running."""
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT id, kind, status, lineage FROM runs WHERE id = ?", (parent_id,)).fetchone()
+        if row is None:
+            raise RegistryError(f"no {_noun(parent_id)} `{parent_id}` in the registry")
+        if row["status"] != "running":
+            raise RegistryError(f"{_noun(parent_id)} {parent_id} is already {row['status']}")
+        return row
+
+    def _parent_for(self, conn: sqlite3.Connection, kind: RunKind,
+                    parent_id: str | None) -> sqlite3.Row | None:
+        """Check that a run of ``kind`` may have ``parent_id`` as its parent (or none)."""
+        if parent_id is None:
+            if kind.parent is not None:
+                raise RegistryError(f"a {kind.name} run belongs to a {kind.parent} run: "
+                                    "give its parent_id")
+            return None
+        row = self._parent_row(conn, parent_id)
+        if row["kind"] != kind.parent:
+            raise RegistryError(f"a {kind.name} run cannot belong to {_noun(parent_id)} "
+                                f"{parent_id} (a {row['kind']} run)")
+        return row
+
+    def _insert_children(self, conn: sqlite3.Connection, parent: sqlite3.Row,
+                         children: Sequence[Child]) -> list[str]:
+        shared = _Shared()
+        rows, prefixes = [], []
+        for start, _ in children:
+            if start.parent_id not in (None, parent["id"]):
+                raise RegistryError(f"a child of {parent['id']} names {start.parent_id} as "
+                                    "its parent")
+            kind = run_kind(start.kind)
+            if kind.parent != parent["kind"]:
+                raise RegistryError(f"a {kind.name} run cannot belong to {_noun(parent['id'])} "
+                                    f"{parent['id']} (a {parent['kind']} run)")
+            prefixes.append(kind.prefix)
+        for start, outcome in children:
+            values = self._start_values(start, start.lineage or parent["lineage"], shared,
+                                        parent["id"])
+            rows.append((*values, *self._outcome_values(outcome)))
+        metrics = [outcome.metrics for _, outcome in children]
+        ids = self._insert_many(conn, INSERT_FINISHED, rows, prefixes)
+        conn.executemany(INSERT_METRIC, [row for run_id, values in zip(ids, metrics, strict=True)
+                                         for row in _metric_rows(run_id, values)])
+        return ids
+
+    def _start_values(self, run: RunStart, lineage: str, shared: _Shared,
+                      parent_id: str | None = None) -> tuple[Any, ...]:
+        data = run.data
+        seed = run.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"a seed is an integer or None, not {seed!r}")
+        return (run.kind, parent_id or run.parent_id, run.spec, lineage,
+                shared(run.inputs, check=True), data.source, data.start, data.end, data.bars,
+                data.market, data.timeframe, canonical_json(run.params), seed,
+                run.engine_version, shared(run.settings), self._pid, self._host,
+                self._process)
+
+    def _outcome_values(self, outcome: RunOutcome) -> tuple[Any, ...]:
+        trades = None if outcome.trades is None else int(outcome.trades)
+        summary = None if outcome.summary is None else canonical_json(outcome.summary)
+        artifacts = ({name: self._artifact_path(path)
+                      for name, path in outcome.artifacts.items()} if outcome.artifacts else None)
+        warnings = canonical_json(list(outcome.warnings)) if outcome.warnings else "[]"
+        return (canonical_json(outcome.metrics), canonical_json(outcome.timing), trades,
+                warnings, summary,
+                None if artifacts is None else canonical_json(artifacts))
+
+    def _artifact_path(self, path: PathLike) -> str:
+        """A file a run wrote: relative to the project folder when inside it, else absolute."""
+        full = Path(path).resolve()
+        try:
+            return full.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return full.as_posix()
+
+    def _require_running(self, conn: sqlite3.Connection, run_id: str, kind: str | None = None,
+                         missing: type[RunNotFoundError] = RunNotFoundError) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT id, kind, status, lineage FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None or (kind is not None and row["kind"] != kind):
+            raise missing(run_id)
+        if row["status"] != "running":
+            raise RegistryError(f"{_noun(run_id)} {run_id} is already {row['status']}")
+        return row
+
+    def _set_failed(self, conn: sqlite3.Connection, run_id: str, error: str,
+                    summary: Mapping[str, Any] | None) -> None:
+        conn.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ?, "
+                     "summary = ? WHERE id = ?",
+                     (_iso(_now_ms()), error or "failed",
+                      None if summary is None else canonical_json(summary), run_id))
+
     def _insert_with_new_id(self, conn: sqlite3.Connection, prefix: str, sql: str,
                             values: Sequence[Any]) -> str:
+        return self._insert_many(conn, sql, [tuple(values)], [prefix])[0]
+
+    def _insert_many(self, conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]],
+                     prefixes: Sequence[str]) -> list[str]:
+        """Insert ``rows`` with fresh ids (``id, created_at`` first); a clash with another
+        process's id (same millisecond, same random bits) draws them all again."""
         for _ in range(ID_RETRIES):
-            new = new_id(prefix)
+            ids = [new_id(prefix) for prefix in prefixes]
+            conn.execute("SAVEPOINT new_ids")
             try:
-                conn.execute("SAVEPOINT new_id")
-                conn.execute(sql, (new, id_time(new), *values))
-                conn.execute("RELEASE new_id")
-                return new
+                conn.executemany(sql, [(run_id, id_time(run_id), *row)
+                                       for run_id, row in zip(ids, rows, strict=True)])
             except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK TO new_id")
-                conn.execute("RELEASE new_id")
+                conn.execute("ROLLBACK TO new_ids")
+                conn.execute("RELEASE new_ids")
                 if "UNIQUE" not in str(exc) or ".id" not in str(exc):
                     raise
-        raise RegistryError("could not draw a unique id")  # pragma: no cover
+                continue
+            conn.execute("RELEASE new_ids")
+            return ids
+        raise RegistryError("could not draw unique ids")  # pragma: no cover
 
-    # -- writing
+    # -- writing: backtests (thin users of the generic run)
+
+    def start_run(self, kind: str, spec: str, artifact_sha256: str, data_fingerprint: str,
+                  data_source: str, params: Mapping[str, Any], seed: int | None,
+                  engine_version: str, settings: Mapping[str, Any],
+                  sweep_id: str | None = None, *, lineage: str | None = None,
+                  market: str | None = None, timeframe: str | None = None,
+                  data_start: str | None = None, data_end: str | None = None,
+                  data_bars: int | None = None) -> str:
+        """``start`` with the artifact and data hashes as the inputs; ``lineage`` defaults to
+        the spec name (also for a sweep trial); ``sweep_id`` is the parent run."""
+        return self.start(RunStart(
+            kind, spec, {"artifact": artifact_sha256, "data": data_fingerprint},
+            engine_version, params, settings, seed, lineage or spec, sweep_id,
+            DataRange(data_source, market, timeframe, data_start, data_end, data_bars)))
+
+    def finish_run(self, run_id: str, metrics: Mapping[str, Any], timing: Mapping[str, float],
+                   trades: int, warnings: Sequence[str] = ()) -> None:
+        """Mark a running run ``done`` and store its metrics, all in one transaction."""
+        self.finish(run_id, RunOutcome(metrics, timing, int(trades), tuple(warnings)))
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        """Mark a running run ``failed`` with the error that stopped it."""
+        self.fail(run_id, error)
+
+    def record_backtest(self, result: BacktestResult, seed: int | None = None,
+                        artifacts: Mapping[str, PathLike] | None = None) -> str:
+        """Record a finished backtest (start + finish); returns the run id. ``artifacts``:
+        the files it wrote (``report``, ``trades``)."""
+        index = result.candles.frame.index
+        data = DataRange(result.candles.source, result.market, result.timeframe,
+                         index[0].isoformat() if len(index) else None,
+                         index[-1].isoformat() if len(index) else None, len(index))
+        run = RunStart("backtest", result.spec,
+                       {"artifact": result.artifact_sha256, "data": result.candles.fingerprint},
+                       result.engine_version, result.params, result.settings.model_dump(), seed,
+                       data=data)
+        return self.record(run, RunOutcome(result.metrics, result.timing,
+                                           result.sim.trade_count, tuple(result.warnings),
+                                           artifacts or {}))
+
+    # -- writing: sweeps (a sweep is a run of kind `sweep`, its trials are its children)
 
     def start_sweep(self, spec: str, config: Mapping[str, Any], *,
                     lineage: str | None = None) -> str:
         """Open a sweep (a group of trials), owned by this process; record its trials with
         ``record_sweep_block`` (or pass its id as ``sweep_id`` to ``start_run``) and close it
-        with ``finish_sweep``."""
-        config_json = canonical_json(config)
-        with self._write() as conn:
-            return self._insert_with_new_id(
-                conn, SWEEP_PREFIX,
-                "INSERT INTO sweeps (id, created_at, spec, lineage, config, pid, hostname, "
-                "process) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (spec, lineage or spec, config_json, self._pid, self._host, self._process))
+        with ``finish_sweep``. ``config`` is stored as its settings; its ``artifact_sha256``
+        and ``data_fingerprint`` entries, when present, as its input hashes."""
+        from .. import __version__
+
+        seed = config.get("seed")
+        return self.start(RunStart(
+            "sweep", spec, sweep_inputs(config), __version__, settings=config,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            lineage=lineage))
 
     def record_sweep_block(self, sweep_id: str, spec: str, artifact_sha256: str,
                            data_fingerprint: str, data_source: str, engine_version: str,
@@ -683,239 +718,126 @@ class Registry:
         and ``timing_per_combo`` (seconds, one number for all rows or one per row) as its
         timing. All runs and metric rows are written in one transaction: a crash leaves the
         whole block or none of it. The runs take the sweep's lineage, so ``trial_count``
-        counts them.
+        counts them; the sweep takes the data of its first block.
         """
-        import numpy as np
-
-        values = np.asarray(combos, dtype=np.float64)
-        k = values.shape[0] if values.ndim == 2 else 0
-        if values.shape != (k, len(names)) and values.size:
-            raise ValueError(f"combos has shape {values.shape}, expected (K, {len(names)})")
-        columns: dict[str, list[float]] = {}
-        for name, column in sorted(metrics.items()):
-            array = np.asarray(column, dtype=np.float64)
-            if array.shape != (k,):
-                raise ValueError(f"metric {name!r} has shape {array.shape}, expected ({k},)")
-            columns[str(name)] = array.tolist()
-        timing = np.broadcast_to(np.asarray(timing_per_combo, dtype=np.float64), (k,)).tolist()
-        if k == 0:
+        params, per_run, timing = _block_rows(names, combos, metrics, timing_per_combo)
+        if not params:
             return []
-        params = [canonical_json(dict(zip(names, row, strict=True))) for row in values.tolist()]
-        per_run = [{name: _block_value(name, column[i]) for name, column in columns.items()}
-                   for i in range(k)]
-        metrics_json = [canonical_json(row) for row in per_run]
-        timing_json = [canonical_json({"total": t}) for t in timing]
-        trades = [row.get("trades") if isinstance(row.get("trades"), int) else None
-                  for row in per_run]
-        settings_json = canonical_json(settings)
-        finished = _iso(_now_ms())
-        sql = ("INSERT INTO runs (id, created_at, status, finished_at, kind, spec, lineage, "
-               "sweep_id, artifact_sha256, data_fingerprint, data_source, data_start, "
-               "data_end, data_bars, market, timeframe, params, seed, engine_version, "
-               "settings, metrics, timing, trades, warnings, pid, hostname, process) "
-               "VALUES (?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-               "?, '[]', ?, ?, ?)")
+        data = DataRange(data_source, market, timeframe, data_start, data_end, data_bars)
+        inputs = {"artifact": artifact_sha256, "data": data_fingerprint}
+        children = [(RunStart(kind, spec, inputs, engine_version, row, settings, seed, None,
+                              sweep_id, data),
+                     RunOutcome(values, {"total": seconds}, _trades(values)))
+                    for row, values, seconds in zip(params, per_run, timing, strict=True)]
         with self._write() as conn:
-            row = conn.execute("SELECT lineage, status FROM sweeps WHERE id = ?",
-                               (sweep_id,)).fetchone()
-            if row is None:
-                raise RegistryError(f"no sweep `{sweep_id}` in the registry")
-            if row["status"] != "running":
-                raise RegistryError(f"sweep {sweep_id} is already {row['status']}")
-            lineage = row["lineage"]
-            for _ in range(ID_RETRIES):
-                ids = [new_id(RUN_PREFIX) for _ in range(k)]
-                rows = [(run_id, id_time(run_id), finished, kind, spec, lineage, sweep_id,
-                         artifact_sha256, data_fingerprint, data_source, data_start, data_end,
-                         data_bars, market, timeframe, params[i], seed, engine_version,
-                         settings_json, metrics_json[i], timing_json[i], trades[i], self._pid,
-                         self._host, self._process) for i, run_id in enumerate(ids)]
-                conn.execute("SAVEPOINT block")
-                try:
-                    conn.executemany(sql, rows)
-                except sqlite3.IntegrityError as exc:
-                    conn.execute("ROLLBACK TO block")
-                    conn.execute("RELEASE block")
-                    if "UNIQUE" not in str(exc) or ".id" not in str(exc):
-                        raise
-                    continue
-                conn.execute("RELEASE block")
-                break
-            else:  # pragma: no cover
-                raise RegistryError("could not draw unique ids")
-            conn.executemany("INSERT INTO metrics (run_id, name, value) VALUES (?, ?, ?)",
-                             [(run_id, name, _metric_value(name, value))
-                              for run_id, run in zip(ids, per_run, strict=True)
-                              for name, value in run.items()])
+            parent = self._parent_row(conn, sweep_id)
+            ids = self._insert_children(conn, parent, children)
+            conn.execute("UPDATE runs SET data_source = ?, data_start = ?, data_end = ?, "
+                         "data_bars = ?, market = ?, timeframe = ? WHERE id = ? "
+                         "AND data_source IS NULL", (data.source, data.start, data.end,
+                                                     data.bars, data.market, data.timeframe,
+                                                     sweep_id))
         return ids
 
     def finish_sweep(self, sweep_id: str, summary: Mapping[str, Any], *,
                      status: Literal["done", "failed"] = "done") -> None:
         """Close a running sweep with its summary (best result, deflated Sharpe ratio, …).
 
-        ``failed`` records a sweep that stopped for good; an interrupted sweep that may be
-        resumed is left running (shown as ``incomplete`` once its process is gone).
+        The summary's numbers become the sweep's metrics and its ``parquet`` entry its
+        ``results`` artifact. ``failed`` records a sweep that stopped for good; an
+        interrupted sweep that may be resumed is left running (shown as ``incomplete`` once
+        its process is gone).
         """
         if status not in ("done", "failed"):
             raise ValueError(f"a sweep finishes done or failed, not {status!r}")
+        out = sweep_outcome(status, summary)
+        outcome = RunOutcome(out["metrics"] or {}, warnings=out["warnings"],
+                             artifacts=out["artifacts"] or {}, summary=summary)
+        rows = _metric_rows(sweep_id, outcome.metrics)
+        values = self._outcome_values(outcome)
         with self._write() as conn:
-            row = conn.execute("SELECT status FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
-            if row is None:
-                raise SweepNotFoundError(sweep_id)
-            if row["status"] != "running":
-                raise RegistryError(f"sweep {sweep_id} is already {row['status']}")
-            conn.execute("UPDATE sweeps SET status = ?, finished_at = ?, summary = ? "
-                         "WHERE id = ?",
-                         (status, _iso(_now_ms()), canonical_json(summary), sweep_id))
+            self._require_running(conn, sweep_id, "sweep", SweepNotFoundError)
+            if status == "failed":
+                self._set_failed(conn, sweep_id, out["error"], summary)
+                return
+            conn.execute(SET_DONE, (_iso(_now_ms()), *values, sweep_id))
+            conn.executemany(INSERT_METRIC, rows)
 
     def resume_sweep(self, sweep_id: str) -> SweepRecord:
         """Take over a running (or incomplete) sweep: this process becomes its owner."""
         with self._write() as conn:
-            row = conn.execute("SELECT status FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
-            if row is None:
-                raise SweepNotFoundError(sweep_id)
-            if row["status"] != "running":
-                raise RegistryError(f"sweep {sweep_id} is already {row['status']}")
-            conn.execute("UPDATE sweeps SET pid = ?, hostname = ?, process = ? WHERE id = ?",
+            self._require_running(conn, sweep_id, "sweep", SweepNotFoundError)
+            conn.execute("UPDATE runs SET pid = ?, hostname = ?, process = ? WHERE id = ?",
                          (self._pid, self._host, self._process, sweep_id))
         return self.get_sweep(sweep_id)
-
-    def start_run(self, kind: str, spec: str, artifact_sha256: str, data_fingerprint: str,
-                  data_source: str, params: Mapping[str, Any], seed: int | None,
-                  engine_version: str, settings: Mapping[str, Any],
-                  sweep_id: str | None = None, *, lineage: str | None = None,
-                  market: str | None = None, timeframe: str | None = None,
-                  data_start: str | None = None, data_end: str | None = None,
-                  data_bars: int | None = None) -> str:
-        """Record that a run has begun (status ``running``, committed); returns its id.
-
-        ``lineage`` (default: the spec name) groups the runs that count as trials of one
-        idea for ``trial_count``.
-        """
-        values = (kind, spec, lineage or spec, sweep_id, artifact_sha256, data_fingerprint,
-                  data_source, data_start, data_end, data_bars, market, timeframe,
-                  canonical_json(params), seed, engine_version, canonical_json(settings),
-                  self._pid, self._host, self._process)
-        sql = ("INSERT INTO runs (id, created_at, status, kind, spec, lineage, sweep_id, "
-               "artifact_sha256, data_fingerprint, data_source, data_start, data_end, "
-               "data_bars, market, timeframe, params, seed, engine_version, settings, pid, "
-               "hostname, process) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-               "?, ?, ?, ?, ?, ?, ?, ?)")
-        with self._write() as conn:
-            try:
-                return self._insert_with_new_id(conn, RUN_PREFIX, sql, values)
-            except sqlite3.IntegrityError as exc:
-                if sweep_id is not None and "FOREIGN KEY" in str(exc):
-                    raise RegistryError(f"no sweep `{sweep_id}` in the registry") from None
-                raise
-
-    def finish_run(self, run_id: str, metrics: Mapping[str, Any], timing: Mapping[str, float],
-                   trades: int, warnings: Sequence[str] = ()) -> None:
-        """Mark a running run ``done`` and store its metrics, all in one transaction."""
-        rows = [(run_id, str(name), _metric_value(str(name), value))
-                for name, value in sorted(metrics.items())]
-        payload = (_iso(_now_ms()), canonical_json(metrics), canonical_json(timing),
-                   int(trades), canonical_json(list(warnings)), run_id)
-        with self._write() as conn:
-            self._require_running(conn, run_id)
-            conn.execute("UPDATE runs SET status = 'done', finished_at = ?, metrics = ?, "
-                         "timing = ?, trades = ?, warnings = ? WHERE id = ?", payload)
-            conn.executemany("INSERT INTO metrics (run_id, name, value) VALUES (?, ?, ?)", rows)
-
-    def fail_run(self, run_id: str, error: str) -> None:
-        """Mark a running run ``failed`` with the error that stopped it."""
-        with self._write() as conn:
-            self._require_running(conn, run_id)
-            conn.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
-                         "WHERE id = ?", (_iso(_now_ms()), error or "failed", run_id))
-
-    def _require_running(self, conn: sqlite3.Connection, run_id: str) -> None:
-        row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise RunNotFoundError(run_id)
-        if row[0] != "running":
-            raise RegistryError(f"run {run_id} is already {row[0]}")
-
-    def record_backtest(self, result: BacktestResult, seed: int | None = None) -> str:
-        """Record a finished backtest (start + finish); returns the run id."""
-        index = result.candles.frame.index
-        run_id = self.start_run(
-            "backtest", result.spec, result.artifact_sha256, result.candles.fingerprint,
-            result.candles.source, result.params, seed, result.engine_version,
-            asdict(result.settings), market=result.market, timeframe=result.timeframe,
-            data_start=index[0].isoformat() if len(index) else None,
-            data_end=index[-1].isoformat() if len(index) else None, data_bars=len(index))
-        try:
-            self.finish_run(run_id, result.metrics, result.timing, result.sim.trade_count,
-                            result.warnings)
-        except Exception as exc:
-            self.fail_run(run_id, f"{type(exc).__name__}: {exc}")
-            raise
-        return run_id
 
     # -- reading
 
     def list_runs(self, spec: str | None = None, limit: int | None = 50,
-                  status: State | None = None, *, sweep_id: str | None = None
-                  ) -> list[RunRecord]:
-        """Newest first; ``status`` filters by state (``incomplete`` included)."""
+                  status: State | None = None, *, sweep_id: str | None = None,
+                  kind: str | None = None, parent: str | None = None,
+                  top_level: bool = False) -> list[RunRecord]:
+        """Newest first; ``status`` filters by state (``incomplete`` included); ``parent``
+        (or ``sweep_id``) keeps one run's children; ``top_level`` hides every child run."""
         where, args = [], []
-        if spec is not None:
-            where.append("spec = ?")
-            args.append(spec)
-        if sweep_id is not None:
-            where.append("sweep_id = ?")
-            args.append(sweep_id)
+        for column, value in (("spec", spec), ("parent_id", sweep_id), ("parent_id", parent),
+                              ("kind", kind)):
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                args.append(value)
+        if top_level:
+            where.append("r.parent_id IS NULL")
         if status is not None:
             if status not in STATES:
                 raise ValueError(f"unknown status {status!r}")
-            where.append("status = ?")
+            where.append("r.status = ?")
             args.append("running" if status == "incomplete" else status)
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY id DESC"
         if limit is not None and limit < 0:
             raise ValueError("limit must not be negative")
         post_filter = status in ("running", "incomplete")
-        if limit is not None and not post_filter:
-            sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._connection().execute(sql, args).fetchall()
-        records = [_record(row) for row in rows]
+        sql = (SELECT_RUNS + (" WHERE " + " AND ".join(where) if where else "") + NEWEST_FIRST
+               + (f" LIMIT {int(limit)}" if limit is not None and not post_filter else ""))
+        records = [_record(row) for row in self._read(sql, args)]
         if post_filter:
             records = [r for r in records if r.state == status]
         return records[:limit] if limit is not None else records
 
     def get_run(self, id_or_prefix: str) -> RunRecord:
-        """The run with this id, or the only run whose id starts with it (≥ 4 characters)."""
+        """The run (of any kind, a sweep included) with this id, or the only run whose id
+        starts with it (≥ 4 characters)."""
         with self._lock:
-            row = self._by_prefix("runs", RUN_PREFIX, id_or_prefix, RunNotFoundError)
+            row = self._by_prefix(id_or_prefix, (RUN_PREFIX, SWEEP_PREFIX), None,
+                                  RunNotFoundError)
         return _record(row)
 
-    def _by_prefix(self, table: str, prefix: str, query_text: str,
+    def _by_prefix(self, query_text: str, prefixes: Sequence[str], kind: str | None,
                    error: type[RunNotFoundError]) -> sqlite3.Row:
-        """The one row of ``table`` whose id is or starts with ``query_text`` (lock held)."""
-        noun = "run" if table == "runs" else "sweep"
+        """The one run whose id is or starts with ``query_text`` (lock held)."""
+        noun = "run" if kind is None else kind
         query = query_text.strip().lower()
         if len(query) < MIN_PREFIX:
             raise error(query_text, reason=f"`{query_text}` is too short to name a {noun} "
                         f"(give at least {MIN_PREFIX} characters)")
-        if not re.fullmatch(rf"{prefix}[0-9a-f]{{0,{ID_HEX}}}", query):
+        if not re.fullmatch(rf"[{''.join(prefixes)}][0-9a-f]{{0,{ID_HEX}}}", query):
             raise error(query_text, reason=f"`{query_text}` is not a {noun} id "
-                        f"(ids look like {prefix}0123456789ab)")
-        # `table` is "runs" or "sweeps", never user input
-        rows = self._connection().execute(
-            f"SELECT * FROM {table} WHERE id GLOB ? ORDER BY id LIMIT 11",
-            (query + "*",)).fetchall()
+                        f"(ids look like {prefixes[0]}0123456789ab)")
+        sql = SELECT_RUNS + " WHERE r.id GLOB ?" + (" AND r.kind = ?" if kind else "")
+        rows = self._connection().execute(sql + " ORDER BY r.id LIMIT 11",
+                                          (query + "*", *((kind,) if kind else ()))).fetchall()
         if len(rows) != 1:
             raise error(query_text, [row["id"] for row in rows])
         return rows[0]  # type: ignore[no-any-return]
 
+    def child_runs(self, parent_id: str, limit: int | None = None) -> list[RunRecord]:
+        """The children of a run (a sweep's trials, a walk-forward's windows), oldest first."""
+        sql = SELECT_RUNS + " WHERE r.parent_id = ? ORDER BY r.id"
+        return [_record(row) for row in self._read(
+            sql + (f" LIMIT {int(limit)}" if limit is not None else ""), (parent_id,))]
+
     def metric_rows(self, run_id: str) -> dict[str, float | None]:
         """The normalised ``metrics`` rows of one run (empty unless it is done)."""
-        with self._lock:
-            rows = self._connection().execute(
-                "SELECT name, value FROM metrics WHERE run_id = ? ORDER BY name",
-                (run_id,)).fetchall()
+        rows = self._read("SELECT name, value FROM metrics WHERE run_id = ? ORDER BY name",
+                          (run_id,))
         return {row[0]: row[1] for row in rows}
 
     def compare(self, a: str, b: str) -> RunComparison:
@@ -924,53 +846,88 @@ class Registry:
     def get_sweep(self, id_or_prefix: str) -> SweepRecord:
         """The sweep with this id, or the only sweep whose id starts with it (≥ 4 characters)."""
         with self._lock:
-            row = self._by_prefix("sweeps", SWEEP_PREFIX, id_or_prefix, SweepNotFoundError)
-            count = self._connection().execute("SELECT count(*) FROM runs WHERE sweep_id = ?",
-                                               (row["id"],)).fetchone()[0]
-        return _sweep_record(row, int(count))
+            row = self._by_prefix(id_or_prefix, (SWEEP_PREFIX,), "sweep", SweepNotFoundError)
+        return _sweep_record(row)
 
     def list_sweeps(self, spec: str | None = None, *, lineage: str | None = None,
                     limit: int | None = 50) -> list[SweepRecord]:
         """Newest first, optionally only those of one spec or lineage."""
-        where, args = [], []
-        if spec is not None:
-            where.append("coalesce(s.spec, s.lineage) = ?")
-            args.append(spec)
-        if lineage is not None:
-            where.append("s.lineage = ?")
-            args.append(lineage)
+        where, args = ["r.kind = 'sweep'"], []
+        for column, value in (("spec", spec), ("lineage", lineage)):
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                args.append(value)
         if limit is not None and limit < 0:
             raise ValueError("limit must not be negative")
-        sql = ("SELECT s.*, (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id) AS n_runs "
-               "FROM sweeps s" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY s.id DESC" + (f" LIMIT {int(limit)}" if limit is not None else ""))
-        with self._lock:
-            rows = self._connection().execute(sql, args).fetchall()
-        return [_sweep_record(row, int(row["n_runs"])) for row in rows]
+        sql = (SELECT_RUNS + " WHERE " + " AND ".join(where) + NEWEST_FIRST
+               + (f" LIMIT {int(limit)}" if limit is not None else ""))
+        return [_sweep_record(row) for row in self._read(sql, args)]
 
     def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
         """Every run of a sweep, oldest first (a block's runs in its row order)."""
-        with self._lock:
-            rows = self._connection().execute(
-                "SELECT * FROM runs WHERE sweep_id = ? ORDER BY id", (sweep_id,)).fetchall()
-        return [_record(row) for row in rows]
+        return self.child_runs(sweep_id)
 
     def trial_count(self, lineage: str) -> int:
-        """Every run ever started for this lineage, except those that failed.
+        """Every run ever started for this lineage, of a kind that counts as a trial
+        (backtests, sweep trials), except those that failed.
 
         Done runs count, and so do running and incomplete ones: their result may have been
         seen before the record was finished. A failed run produced no result to select on.
         Runs are never deleted, so this number only grows.
         """
-        with self._lock:
-            row = self._connection().execute(
-                "SELECT count(*) FROM runs WHERE lineage = ? AND status != 'failed'",
-                (lineage,)).fetchone()
-        return int(row[0])
+        rows = self._read("SELECT count(*) FROM runs WHERE lineage = ? AND status != 'failed' "
+                          "AND kind IN (SELECT kind FROM run_kinds WHERE trial = 1)",
+                          (lineage,))
+        return int(rows[0][0])
+
+    def kinds(self) -> list[KindRecord]:
+        """The kinds of run this registry knows (``run_kinds``), in name order."""
+        rows = self._read("SELECT kind, description, parent_kind, trial FROM run_kinds "
+                          "ORDER BY kind")
+        return [KindRecord(row[0], row[1], row[2], bool(row[3])) for row in rows]
+
+
+def _block_rows(names: Sequence[str], combos: NDArray, metrics: Mapping[str, NDArray],
+                timing_per_combo: float | Sequence[float] | NDArray
+                ) -> tuple[list[dict[str, float]], list[dict[str, Number]], list[float]]:
+    """A sweep block as per-row params, metrics and seconds; ``ValueError`` for bad shapes."""
+    import numpy as np
+
+    values = np.asarray(combos, dtype=np.float64)
+    k = values.shape[0] if values.ndim == 2 else 0
+    if values.shape != (k, len(names)) and values.size:
+        raise ValueError(f"combos has shape {values.shape}, expected (K, {len(names)})")
+    columns: dict[str, list[float]] = {}
+    for name, column in sorted(metrics.items()):
+        array = np.asarray(column, dtype=np.float64)
+        if array.shape != (k,):
+            raise ValueError(f"metric {name!r} has shape {array.shape}, expected ({k},)")
+        columns[str(name)] = array.tolist()
+    timing = np.broadcast_to(np.asarray(timing_per_combo, dtype=np.float64), (k,)).tolist()
+    params = [dict(zip(names, row, strict=True)) for row in values.tolist()] if k else []
+    per_run = [{name: _block_value(name, column[i]) for name, column in columns.items()}
+               for i in range(k)]
+    return params, per_run, timing
+
+
+def _settings_dict(settings: Any) -> dict[str, Any]:
+    """A run's settings as a mapping: a pydantic model's dump, or a dataclass's fields."""
+    dump = getattr(settings, "model_dump", None)
+    if callable(dump):
+        return dict(dump())
+    if is_dataclass(settings) and not isinstance(settings, type):
+        return asdict(settings)
+    raise TypeError(f"cannot record settings of type {type(settings).__name__}")
+
+
+def _trades(metrics: Mapping[str, Number]) -> int | None:
+    trades = metrics.get("trades")
+    return trades if isinstance(trades, int) else None
 
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "Difference", "MetricRow", "Registry", "RegistryError",
-    "RunComparison", "RunNotFoundError", "RunRecord", "SweepNotFoundError", "SweepRecord",
-    "canonical_json", "new_id", "registry_path",
+    "MIGRATIONS", "SCHEMA_VERSION", "Child", "DataRange", "Difference", "KindRecord",
+    "MetricRow", "Migration", "Registry", "RegistryError", "RunComparison", "RunNotFoundError",
+    "RunOutcome", "RunRecord", "RunStart", "SweepNotFoundError", "SweepRecord",
+    "canonical_json", "compare_records", "new_id", "registry_path", "top_level_only",
 ]

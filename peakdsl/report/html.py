@@ -17,7 +17,6 @@ heatmap always use every bar.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import math
 import re
@@ -32,8 +31,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..engine.results import EXIT_REASONS, SimSettings
-from ..lang.schema import METRICS
-from ..lang.types import Unit
+from ..metrics import CATALOGUE, DASH, fmt_number, fmt_percent, format_metric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +43,6 @@ Array = np.ndarray[Any, Any]
 MAX_CHART_BARS = 20_000  # above this the time charts are downsampled
 TARGET_CHART_POINTS = 10_000  # roughly how many points a downsampled chart keeps
 MAX_TABLE_TRADES = 500  # above this the trades table shows the first and last half
-DASH = "—"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CHART_IDS = ("chart-price", "chart-equity", "chart-drawdown", "chart-monthly")
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -59,33 +56,6 @@ OVERLAY_COLOURS = ("#f59e0b", "#8b5cf6", "#06b6d4", "#ec4899")
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def is_missing(value: object) -> bool:
-    """None and NaN are shown as a dash."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fmt_percent(value: float | None, digits: int = 2) -> str:
-    if value is None or math.isnan(value):
-        return DASH
-    if math.isinf(value):
-        return "∞%" if value > 0 else "-∞%"
-    return f"{round(value * 100, digits) + 0.0:,.{digits}f}%"  # + 0.0: no "-0.00%"
-
-
-def fmt_number(value: float | None, digits: int = 2) -> str:
-    if value is None or math.isnan(value):
-        return DASH
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{round(value, digits) + 0.0:,.{digits}f}"
-
-
-def fmt_int(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return DASH
-    return f"{int(value):,}"
 
 
 def fmt_price(value: float | None) -> str:
@@ -110,18 +80,7 @@ def fmt_time(ts: pd.Timestamp) -> str:
     return str(ts.strftime("%Y-%m-%d %H:%M"))
 
 
-def fmt_metric(name: str, value: float | int | None) -> str:
-    """Percent metrics as %, integer metrics with separators, everything else 2 decimals."""
-    if is_missing(value):
-        return DASH
-    assert value is not None
-    metric = METRICS.get(name)
-    unit = metric.unit if metric else (Unit.INT if isinstance(value, int) else Unit.NUMBER)
-    if unit is Unit.PERCENT:
-        return fmt_percent(float(value))
-    if unit is Unit.INT:
-        return fmt_int(value)
-    return fmt_number(float(value))
+fmt_metric = format_metric  # the catalogue's: the same text as the terminal prints
 
 
 @dataclass(frozen=True)
@@ -134,11 +93,12 @@ class Row:
 
 
 def metric_rows(metrics: Mapping[str, float | int | None]) -> list[Row]:
-    """Known metrics in the schema's order, then any others in the order given."""
-    known = [name for name in METRICS if name in metrics]
-    extra = [name for name in metrics if name not in METRICS]
-    return [Row(name, fmt_metric(name, metrics[name]), METRICS[name].doc if name in METRICS
-                else "") for name in known + extra]
+    """Known metrics in the catalogue's order (its meaning as the note), then any others in
+    the order given."""
+    known = [name for name in CATALOGUE if name in metrics]
+    extra = [name for name in metrics if name not in CATALOGUE]
+    return [Row(name, fmt_metric(name, metrics[name]),
+                CATALOGUE[name].doc if name in CATALOGUE else "") for name in known + extra]
 
 
 def _frac_or_none(value: float) -> str:
@@ -170,8 +130,8 @@ def setting_rows(settings: SimSettings) -> list[Row]:
                             "for vol-target sizing"),
     }
     rows = []
-    for f in dataclasses.fields(s):
-        rows.append(known.get(f.name) or Row(f.name, str(getattr(s, f.name))))
+    for name in type(s).model_fields:
+        rows.append(known.get(name) or Row(name, str(getattr(s, name))))
     return rows
 
 

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
-from .html import PLOTLY_CONFIG, environment, fmt_metric, fmt_number, plotly_js, script_json
+from ..metrics import HEADLINE, Direction, fmt_number, objective_direction, objective_goal
+from .html import PLOTLY_CONFIG, environment, fmt_metric, plotly_js, script_json
 
 if TYPE_CHECKING:
     from ..research.sweep import SweepResult
 
 Array = np.ndarray[Any, Any]
 HEATMAP_ID = "chart-heatmap"
-TABLE_METRICS = ("sharpe", "total_return", "max_drawdown", "trades", "profit_factor",
-                 "win_rate", "exposure")
+TABLE_METRICS = HEADLINE  # the ranked table's metric columns
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ def heatmap_slice(result: SweepResult, axes: tuple[str, str] | None = None) -> S
         varying = [n for n in names if len(np.unique(space.combos[:, names.index(n)])) > 1]
         chosen = (varying or list(names))[:2]
         x_name, y_name = chosen[0], chosen[1] if len(chosen) > 1 else None
-    objective = np.asarray(result.metrics[result.objective], dtype=np.float64)
     combos = space.combos
     xi = names.index(x_name)
     yi = names.index(y_name) if y_name is not None else None
@@ -78,16 +77,26 @@ def heatmap_slice(result: SweepResult, axes: tuple[str, str] | None = None) -> S
         fixed = {}
     xs = sorted({float(v) for v in combos[keep, xi]})
     ys = sorted({float(v) for v in combos[keep, yi]}) if yi is not None else [0.0]
+    cells = _best_cells(result, keep, xi, yi)
+    z: list[list[float | None]] = [[_finite(cells.get((x, y))) for x in xs] for y in ys]
+    return Slice(x_name, y_name, xs, ys if yi is not None else [], z, fixed, note)
+
+
+def _best_cells(result: SweepResult, keep: Array, xi: int, yi: int | None
+                ) -> dict[tuple[float, float], float]:
+    """The best objective (by its direction) of the kept rows in each (x, y) cell."""
+    objective = np.asarray(result.metrics[result.objective], dtype=np.float64)
+    lower = objective_direction(result.objective) is Direction.LOWER
+    combos = result.space.combos
     cells: dict[tuple[float, float], float] = {}
     for row in np.flatnonzero(keep):
         key = (float(combos[row, xi]), float(combos[row, yi]) if yi is not None else 0.0)
         value = float(objective[row])
         if math.isnan(value):
             continue
-        if key not in cells or value > cells[key]:
+        if key not in cells or (value < cells[key] if lower else value > cells[key]):
             cells[key] = value
-    z: list[list[float | None]] = [[_finite(cells.get((x, y))) for x in xs] for y in ys]
-    return Slice(x_name, y_name, xs, ys if yi is not None else [], z, fixed, note)
+    return cells
 
 
 def _finite(value: float | None) -> float | None:
@@ -164,6 +173,7 @@ def context(result: SweepResult, axes: tuple[str, str] | None, top: int) -> dict
                  for name, values in space.axes.items() if name in space.names]
     return {
         "r": result,
+        "goal": objective_goal(result.objective),
         "combinations": f"{len(space):,}",
         "candidates": f"{space.candidates:,}",
         "bars": f"{result.data_bars:,}",

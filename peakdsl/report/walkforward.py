@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
+from ..metrics import CATALOGUE, DASH, fmt_number, fmt_percent, objective_goal, produced_by
 from .html import (
     BENCH_COLOUR,
-    DASH,
     EQUITY_COLOUR,
     OVERLAY_COLOURS,
     PLOTLY_CONFIG,
@@ -30,8 +30,6 @@ from .html import (
     _typed,
     environment,
     fmt_metric,
-    fmt_number,
-    fmt_percent,
     fmt_time,
     metric_rows,
     plotly_js,
@@ -114,16 +112,12 @@ def stability_rows(result: WalkForwardResult) -> list[StabilityRow]:
 
 
 def summary_rows(result: WalkForwardResult) -> list[Row]:
+    """The walk-forward metrics promotion criteria read (the catalogue's), then the two
+    annualised returns behind ``wf_efficiency``."""
     pm = result.promotion_metrics
     return [
-        Row("oos_sharpe", fmt_metric("sharpe", pm["oos_sharpe"]),
-            "Sharpe of the stitched out-of-sample curve"),
-        Row("oos_total_return", fmt_metric("total_return", pm["oos_total_return"]),
-            "total return of the stitched out-of-sample curve"),
-        Row("oos_max_drawdown", fmt_metric("max_drawdown", pm["oos_max_drawdown"]),
-            "max drawdown of the stitched out-of-sample curve"),
-        Row("wf_efficiency", fmt_metric("wf_efficiency", pm["wf_efficiency"]),
-            "annualised OOS return / annualised in-sample return of the winners"),
+        *(Row(name, fmt_metric(name, pm[name]), CATALOGUE[name].doc)
+          for name in produced_by("walkforward")),
         Row("oos annualised", fmt_metric("cagr", result.oos_annual_return),
             "CAGR of the stitched out-of-sample curve"),
         Row("in-sample annualised", fmt_metric("cagr", result.is_annual_return),
@@ -252,6 +246,7 @@ def context(result: WalkForwardResult) -> dict[str, Any]:
         "period": period,
         "bars": f"{len(times):,}",
         "kind": "anchored" if result.anchored else "rolling",
+        "goal": objective_goal(result.objective),
         "summary": summary_rows(result),
         "metrics": metric_rows(result.oos_metrics),
         "windows": window_rows(result),

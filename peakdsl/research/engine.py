@@ -4,12 +4,13 @@
 combination) returns, to the last bit in practice (the contract says 1e-12), because every
 number goes through the same code:
 
-* **Kernels once per distinct call.** Each graph node gets a structural key (op, input keys,
+* **Kernels once per distinct call.** The strategy's ``engine.program.Program`` (the one
+  evaluator, planned once per call) gives each graph node a structural key (op, input keys,
   concrete window / scalar values; the candles' fingerprint at the sources — ``node_key``).
   Kernel outputs (and param-dependent series expressions) live in a :class:`KernelCache`
   keyed by it, so ``sma(close, 20)`` is computed once for every combination with ``fast =
   20`` *or* ``slow = 20``, and reused by later blocks of the sweep when the caller passes the
-  cache. The calls are exactly ``evaluate``'s (``KERNELS[op](*args)``), so the arrays are
+  cache. The calls are exactly ``evaluate``'s (the same Program), so the arrays are
   identical.
 * **Signals per combination, only the param-dependent part.** Only nodes the rules need are
   evaluated. Rule expressions run through numexpr with the compiler's string, an explicit
@@ -18,7 +19,7 @@ number goes through the same code:
   keys share a row (e.g. a sweep over a stop-loss param evaluates the signals once).
 * **One parallel numba call per chunk** simulates every combination (``prange`` over
   ``numba.get_num_threads()`` interleaved groups, each with its own scratch buffers: no
-  per-combination equity or trade arrays are kept) with ``simulate.loop`` — the bar loop of
+  per-combination equity or trade arrays are kept) with ``step.run_slot`` — the bar loop of
   ``simulate`` — and computes its metrics with ``stats.metrics_core`` — the core of
   ``compute_metrics``. Warm-up and every execution setting (fees, slippage, sizing, stops:
   any may be a param; end of data, leverage) are resolved per combination with
@@ -37,7 +38,6 @@ import time
 from collections.abc import Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import numba
 import numexpr as ne
@@ -45,25 +45,25 @@ import numpy as np
 
 from ..backtest import sim_settings
 from ..compile import models as m
-from ..compile.ops import apply
 from ..data.candles import CandleSet
-from ..engine import kernels as kernel_module
+from ..engine.book import reset_account, reset_positions
 from ..engine.evaluate import EvaluationError, columns_of
+from ..engine.program import Program, node_key
 from ..engine.results import TRADE_COLUMNS
-from ..engine.simulate import (
-    NSTATE,
-    RULE_SLOTS,
-    SIZING_CODES,
-    STATE_AMBIGUOUS,
-    STATE_EXPOSED,
-    STATE_FEES,
-    STATE_REDUCED,
-    STATE_TRADES,
-    check_settings,
-    loop,
+from ..engine.risk import NO_LIMITS
+from ..engine.settings import SETTING_COLUMNS, SETTINGS_DTYPE, record_values
+from ..engine.simulate import RULE_SLOTS
+from ..engine.state import (
+    ACCOUNT_SIZE,
+    AMBIGUOUS,
+    EXPOSED,
+    FEES,
+    POSITION_SIZE,
+    REDUCED,
+    TRADES,
 )
 from ..engine.stats import METRIC_KEYS, N_METRICS, bars_per_year, metrics_core, scratch_size
-from ..lang.builtins import BUILTINS, Arg
+from ..engine.step import run_slot
 from .kernel_cache import DEFAULT_CACHE_BYTES, KernelCache
 from .types import Array, RunConfig
 
@@ -75,12 +75,8 @@ _TRANSIENT_SERIES = 8  # float64 series alive at once while one combination's gr
 _PNL = TRADE_COLUMNS.index("pnl")
 _RETURN = TRADE_COLUMNS.index("return")
 _NCOL = len(TRADE_COLUMNS)
-# per-combination settings: float columns, int columns
-(_F_CAPITAL, _F_FEES, _F_SLIPPAGE, _F_VALUE, _F_STOP, _F_TARGET, _F_TRAIL, _F_QTY_STEP,
- _F_MIN_NOTIONAL, _F_BARS_PER_YEAR, _F_LEVERAGE) = range(11)
-_NF = 11
-_I_FILL_CLOSE, _I_MODE, _I_WARMUP, _I_VOL_LOOKBACK, _I_MARK_END = range(5)
-_NI = 5
+_NO_LIMITS = NO_LIMITS.vector()
+_CAPITAL = SETTING_COLUMNS["capital"]
 
 Key = Hashable
 _DEFAULT_RUN = RunConfig()  # frozen: the same as a fresh RunConfig()
@@ -103,8 +99,10 @@ def block_memory(n_bars: int, k: int) -> int:
     scratch.
     """
     n = max(int(n_bars), 1)
-    per_combo = len(RULE_SLOTS) * n + 8 * (_NF + _NI + len(RULE_SLOTS) + 2 * N_METRICS)
-    per_thread = 8 * (n + n * _NCOL + scratch_size(n, n) + NSTATE)
+    per_combo = (len(RULE_SLOTS) * n + SETTINGS_DTYPE.itemsize
+                 + 8 * (len(RULE_SLOTS) + 2 * N_METRICS))
+    per_thread = 8 * (n + (n + 1) * _NCOL + scratch_size(n, n + 1) + ACCOUNT_SIZE
+                      + POSITION_SIZE + 1)
     fixed = n + 8 * n * _TRANSIENT_SERIES + _threads() * per_thread
     return fixed + max(int(k), 0) * per_combo
 
@@ -122,171 +120,17 @@ def chunk_size(n_bars: int, max_memory_bytes: int) -> int:
 
 @dataclass
 class _Plan:
-    """What one (config, param names) pair needs, worked out once per call."""
+    """The sweep's view of a strategy: its ``Program`` (rules only; lets are not simulated)
+    and which rule node feeds each simulator slot."""
 
     cfg: m.StrategyConfig
-    steps: list[m.Step]  # the program's steps the rules need, in program order
-    leaves: list[m.GraphNode]  # source / param / const nodes the rules need
-    rule_nodes: frozenset[int]
+    program: Program
     slot_nodes: list[int | None]  # per RULE_SLOTS entry: its node, None when unused
-    inputs: dict[int, tuple[tuple[str, int], ...]]  # expr step node -> sorted (name, node)
-    direct: dict[int, bool] = field(default_factory=dict)  # rule expr -> numexpr out= ok
-    bool_trees: dict[int, BoolTree] = field(default_factory=dict)  # rule expr -> numpy form
-
-
-# A rule expression made only of comparisons and logic over materialised inputs evaluates
-# exactly (no rounding anywhere) with numpy's branch-free ufuncs, about three times faster
-# than numexpr's boolean opcodes; anything else stays with numexpr.
-BoolTree = tuple[Any, ...]  # ("var", node) | ("const", value) | (op, child, ...)
-_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-            "eq": np.equal, "ne": np.not_equal}  # IEEE: `!=` is True with NaN, as `ops` says
-_LOGIC = {"and": np.logical_and, "or": np.logical_or}
-
-
-def _bool_tree(nodes: list[m.GraphNode], node_id: int, materialised: frozenset[int],
-               root: bool = True) -> BoolTree | None:
-    """The comparison/logic tree of a rule step, or None when it holds anything else.
-
-    A materialised input that is a lag by a constant window of another materialised node
-    becomes ``("lag", node, target, window)``: past the first ``window`` bars it is just the
-    target shifted, so it can be read as a view of the target instead of as its own array
-    (crossover rules then stream each moving average once instead of twice)."""
-    node = nodes[node_id]
-    if not root and node_id in materialised:
-        if node.op == "lag" and nodes[node.inputs[1]].op == "const":
-            window = int(cast(float, nodes[node.inputs[1]].value))
-            if window > 0:
-                return ("lag", node_id, node.inputs[0], window)
-        return ("var", node_id)
-    if node.op == "const":
-        return ("const", node.value)
-    if node.op not in _COMPARE and node.op not in _LOGIC and node.op != "not":
-        return None
-    children = [_bool_tree(nodes, i, materialised, False) for i in node.inputs]
-    if any(c is None for c in children):
-        return None
-    return (node.op, *children)
-
-
-def _max_lag(tree: BoolTree) -> int:
-    if tree[0] == "lag":
-        return int(tree[3])
-    if tree[0] in ("var", "const"):
-        return 0
-    return max((_max_lag(child) for child in tree[1:]), default=0)
-
-
-def _leaf_value(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int,
-                shifted: bool) -> Any:
-    """A leaf over bars [lo, hi): arrays sliced; lags as views of their target if allowed."""
-    if tree[0] == "const":
-        return tree[1]
-    if tree[0] == "lag" and shifted:
-        target = values[tree[2]]
-        if isinstance(target, np.ndarray) and target.ndim == 1:
-            return target[lo - tree[3]: hi - tree[3]]
-    value = values[tree[1]]
-    return value[lo:hi] if isinstance(value, np.ndarray) and value.ndim == 1 else value
-
-
-def _eval_region(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int, shifted: bool,
-                 out: Array | None = None) -> Any:
-    op = tree[0]
-    if op in ("var", "const", "lag"):
-        return _leaf_value(tree, values, lo, hi, shifted)
-    args = [_eval_region(child, values, lo, hi, shifted) for child in tree[1:]]
-    if op == "not":
-        return np.logical_not(args[0], out=out)
-    ufunc = _COMPARE.get(op) or _LOGIC[op]
-    return ufunc(args[0], args[1], out=out)
-
-
-def _eval_bool(tree: BoolTree, values: Mapping[int, Any], out: Array) -> None:
-    """Evaluate a ``_bool_tree`` into ``out`` with numpy: the first bars (where a lag is
-    still filling) from the lag arrays, the rest reading lags as shifted views."""
-    n = out.shape[0]
-    head = min(_max_lag(tree), n)
-    if head:
-        _eval_region(tree, values, 0, head, False, out=out[:head])
-    if head < n:
-        _eval_region(tree, values, head, n, True, out=out[head:])
 
 
 def _plan(cfg: m.StrategyConfig) -> _Plan:
-    nodes = cfg.graph.nodes
-    needed: set[int] = set()
-    todo = list(cfg.graph.rules.values())
-    while todo:
-        i = todo.pop()
-        if i not in needed:
-            needed.add(i)
-            todo.extend(nodes[i].inputs)
-    steps = [s for s in cfg.graph.program if s.node in needed]
-    leaves = [n for n in nodes if n.id in needed and n.op in ("source", "param", "const")]
-    slot_nodes = [cfg.graph.rules.get(slot) for slot in RULE_SLOTS]
-    inputs = {s.node: tuple(sorted(s.inputs.items())) for s in steps if s.kind == "expr"}
-    rule_nodes = frozenset(cfg.graph.rules.values())
-    trees = {}
-    for step in steps:
-        if step.kind == "expr" and step.node in rule_nodes:
-            tree = _bool_tree(nodes, step.node, frozenset(step.inputs.values()))
-            if tree is not None:
-                trees[step.node] = tree
-    return _Plan(cfg, steps, leaves, rule_nodes, slot_nodes, inputs, bool_trees=trees)
-
-
-def _window_value(node: m.GraphNode, params: Mapping[str, float]) -> int:
-    """A window argument exactly as ``evaluate`` resolves it (a param or a literal)."""
-    value = params[str(node.value)] if node.op == "param" else node.value
-    return int(cast(float, value))
-
-
-def _leaf(node: m.GraphNode, cols: Mapping[str, Array], params: Mapping[str, float],
-          fingerprint: str) -> tuple[Any, Key]:
-    """A leaf's value (as ``evaluate`` builds it) and its key."""
-    if node.op == "source":
-        return cols[str(node.value)], ("src", fingerprint, str(node.value))
-    if node.op == "param":
-        value: Any = np.float64(params[str(node.value)])
-    elif isinstance(node.value, bool):
-        value = np.bool_(node.value)
-    else:
-        value = np.float64(cast(float, node.value))
-    return value, ("v", type(value).__name__, value.item())
-
-
-def node_key(node: m.GraphNode, keys: Mapping[int, Key], nodes: list[m.GraphNode],
-             params: Mapping[str, float], values: Mapping[int, Any], n_bars: int
-             ) -> tuple[Key, tuple[Any, ...]]:
-    """A kernel node's cache key and its ``KERNELS`` arguments, resolved as ``evaluate``
-    resolves them: ``(op, input keys and concrete window / scalar values)``."""
-    if node.op == "lag":
-        target, n = node.inputs
-        window = _window_value(nodes[n], params)
-        value = values[target]  # a folded constant is lagged as a full series, as evaluate does
-        if np.ndim(value) == 0:
-            value = np.full(n_bars, value, dtype=np.asarray(value).dtype)
-        return ("k", "lag", keys[target], ("w", window)), (value, window)
-    builtin = BUILTINS[node.op]
-    implicit = len(builtin.implicit)
-    args: list[Any] = [values[i] for i in node.inputs[:implicit]]
-    parts: list[Key] = [keys[i] for i in node.inputs[:implicit]]
-    for (_, kind), i in zip(builtin.args, node.inputs[implicit:], strict=True):
-        if kind is Arg.WINDOW:
-            window = _window_value(nodes[i], params)
-            args.append(window)
-            parts.append(("w", window))
-        elif kind is Arg.SCALAR:
-            scalar = float(values[i])
-            args.append(scalar)
-            parts.append(("f", scalar))
-        else:  # a constant series argument is broadcast, as ``evaluate`` does
-            value = values[i]
-            args.append(np.full(n_bars, value, dtype=np.float64) if np.ndim(value) == 0
-                        else value)
-            parts.append(keys[i])
-    modes = builtin.mode_args(node.value)  # ("sample",) etc.: part of the key, never shared
-    return ("k", node.op, *parts, *modes), (*args, *modes)
+    return _Plan(cfg, Program.plan(cfg, lets=False),
+                 [cfg.graph.rules.get(slot) for slot in RULE_SLOTS])
 
 
 # ---------------------------------------------------------------- the block
@@ -298,8 +142,7 @@ class _Chunk:
 
     signals: Array  # (rows, bars) bool; row 0 all False
     slots: Array  # (k, 4) int64 row per rule slot
-    fpar: Array  # (k, _NF) float64
-    ipar: Array  # (k, _NI) int64
+    settings: Array  # (k, fields) float64: one settings record per row (``as_matrix``)
     row_of: dict[Key, int] = field(default_factory=dict)
     used: int = 1
     kernel_seconds: float = 0.0
@@ -309,6 +152,14 @@ class _Chunk:
         self.used += 1
         self.row_of[key] = row
         return row
+
+    def claim(self, key: Key) -> tuple[Array, bool]:
+        """``program.RuleRows``: the row of the rule expression ``key`` (equal rules of
+        different combinations share one) and whether it is new, to be written."""
+        row = self.row_of.get(key)
+        if row is not None:
+            return self.signals[row], False
+        return self.signals[self.new_row(key)], True
 
 
 def _validate(cfg: m.StrategyConfig, names: tuple[str, ...], combos: Array) -> None:
@@ -327,128 +178,62 @@ def _validate(cfg: m.StrategyConfig, names: tuple[str, ...], combos: Array) -> N
             raise EvaluationError(f"`{name}` = {value:g} is outside {p.low:g}..{p.high:g}")
 
 
-def _run_graph(plan: _Plan, params: dict[str, float], cols: Mapping[str, Array],
-               fingerprint: str, cache: KernelCache, chunk: _Chunk, n: int
-               ) -> tuple[dict[int, Any], dict[int, Key], dict[int, int]]:
-    """Values and keys of the needed nodes for one combination; rule expressions go
-    straight into signal rows (returned: rule node -> row)."""
-    nodes = plan.cfg.graph.nodes
-    values: dict[int, Any] = {}
-    keys: dict[int, Key] = {}
-    rows: dict[int, int] = {}
-    for leaf in plan.leaves:
-        values[leaf.id], keys[leaf.id] = _leaf(leaf, cols, params, fingerprint)
-    for step in plan.steps:
-        node = nodes[step.node]
-        if step.kind == "kernel":
-            key, args = node_key(node, keys, nodes, params, values, n)
-            value = cache.get(key)
-            if value is None:
-                t0 = time.perf_counter()
-                value = kernel_module.KERNELS[node.op](*args)
-                chunk.kernel_seconds += time.perf_counter() - t0
-                cache.put(key, value)
-        elif step.kind == "scalar":
-            value = apply(node.op, *(values[i] for i in node.inputs))
-            key = ("s", node.op, tuple(keys[i] for i in node.inputs))
-        else:
-            inputs = plan.inputs[node.id]
-            key = ("e", step.expr, tuple((name, keys[i]) for name, i in inputs))
-            local = {name: values[i] for name, i in inputs}
-            if node.id in plan.rule_nodes and plan.direct.get(node.id, False):
-                row = chunk.row_of.get(key)
-                if row is None:
-                    row = chunk.new_row(key)
-                    tree = plan.bool_trees.get(node.id)
-                    if tree is not None:
-                        _eval_bool(tree, values, out=chunk.signals[row])
-                    else:
-                        ne.evaluate(cast(str, step.expr), local_dict=local, global_dict={},
-                                    out=chunk.signals[row])
-                rows[node.id] = row
-                value = chunk.signals[row]
-            elif node.id in plan.rule_nodes:
-                value = ne.evaluate(cast(str, step.expr), local_dict=local, global_dict={})
-                plan.direct[node.id] = bool(value.dtype == np.bool_ and value.shape == (n,))
-            else:
-                value = cache.get(key)
-                if value is None:
-                    value = ne.evaluate(cast(str, step.expr), local_dict=local,
-                                        global_dict={})
-                    if np.ndim(value) > 0:
-                        cache.put(key, value)
-        values[node.id] = value
-        keys[node.id] = key
-    return values, keys, rows
-
-
 def _fill_combo(plan: _Plan, j: int, params: dict[str, float], cols: Mapping[str, Array],
                 fingerprint: str, cache: KernelCache, chunk: _Chunk, n: int,
                 run: RunConfig) -> None:
-    values, keys, rows = _run_graph(plan, params, cols, fingerprint, cache, chunk, n)
+    """Signal rows, slots and settings of combination ``j``: the Program writes each new
+    rule expression into its own row, equal ones share it."""
+    result = plan.program.run(params, cols, fingerprint=fingerprint, cache=cache, rows=chunk)
+    chunk.kernel_seconds += result.kernel_seconds
     for s, node in enumerate(plan.slot_nodes):
         if node is None:
             chunk.slots[j, s] = 0
             continue
-        row = rows.get(node)
-        if row is None:
-            row = chunk.row_of.get(keys[node])
+        key = result.keys[node]
+        row = chunk.row_of.get(key)
         if row is None:  # a kernel / leaf rule, or the first run of a rule expression
-            row = chunk.new_row(keys[node])
-            arr = np.asarray(values[node])
+            row = chunk.new_row(key)
+            arr = np.asarray(result.values[node])
             signal = np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr
             chunk.signals[row] = signal.astype(bool, copy=False)
         chunk.slots[j, s] = row
     cfg = plan.cfg
     warmup = min(cfg.warmup.evaluate(params), n)
-    st = sim_settings(cfg, params, warmup, run.capital, run.fee_bps)
-    check_settings(st)
-    f = chunk.fpar[j]
-    f[_F_CAPITAL] = float(st.capital)
-    f[_F_FEES] = float(st.fees)
-    f[_F_SLIPPAGE] = float(st.slippage)
-    f[_F_VALUE] = float(st.sizing_value)
-    f[_F_STOP] = float(st.stop_loss)
-    f[_F_TARGET] = float(st.take_profit)
-    f[_F_TRAIL] = float(st.trailing_stop)
-    f[_F_QTY_STEP] = float(st.qty_step)
-    f[_F_MIN_NOTIONAL] = float(st.min_notional)
-    f[_F_BARS_PER_YEAR] = float(st.bars_per_year)
-    f[_F_LEVERAGE] = float(st.leverage)
-    i = chunk.ipar[j]
-    i[_I_FILL_CLOSE] = st.fill == "close"
-    i[_I_MODE] = SIZING_CODES[st.sizing_mode]
-    i[_I_WARMUP] = int(st.warmup)
-    i[_I_VOL_LOOKBACK] = int(st.vol_lookback)
-    i[_I_MARK_END] = st.end_of_data == "mark"
+    chunk.settings[j] = record_values(sim_settings(cfg, params, warmup, run.capital,
+                                                   run.fee_bps))
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def _simulate_block(open_: Array, high: Array, low: Array, close: Array, signals: Array,
-                    slots: Array, fpar: Array, ipar: Array, bpy: float, threads: int,
+def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, signals: Array,
+                    slots: Array, settings: Array, limits: Array, bpy: float, threads: int,
                     out: Array) -> None:  # pragma: no cover - compiled
+    """Every combination through ``step.run_slot`` (one slot, its rule rows and settings
+    record) and ``stats.metrics_core``, on ``threads`` interleaved groups with their own
+    scratch state."""
     k = slots.shape[0]
-    n = close.shape[0]
+    n = closes.shape[1]
     groups = max(1, min(threads, k))
+    no_times = np.empty(0)
     for g in numba.prange(groups):
         equity = np.empty(n)
-        position = np.empty(0)
-        trades = np.empty((n, _NCOL))
-        state = np.empty(NSTATE)
-        scratch = np.empty(max(3 * n, 1))  # stats.scratch_size(n, n): trades <= bars
+        position = np.empty((1, 0))
+        trades = np.empty((n + 1, _NCOL))
+        account = np.empty(ACCOUNT_SIZE)
+        positions = np.zeros((1, POSITION_SIZE))
+        ring = np.empty(1)
+        scratch = np.empty(max(3 * (n + 1), 1))  # stats.scratch_size(n, n + 1)
         for j in range(g, k, groups):  # interleaved: neighbouring combos cost alike
-            f = fpar[j]
-            p = ipar[j]
-            loop(open_, high, low, close, signals[slots[j, 0]], signals[slots[j, 1]],
-                 signals[slots[j, 2]], signals[slots[j, 3]], f[_F_CAPITAL],
-                 p[_I_FILL_CLOSE] != 0, f[_F_FEES], f[_F_SLIPPAGE], p[_I_MODE], f[_F_VALUE],
-                 f[_F_STOP], f[_F_TARGET], f[_F_TRAIL], f[_F_QTY_STEP], f[_F_MIN_NOTIONAL],
-                 p[_I_WARMUP], f[_F_BARS_PER_YEAR], p[_I_VOL_LOOKBACK], p[_I_MARK_END] != 0,
-                 f[_F_LEVERAGE], equity, position, trades, state)
-            count = int(state[STATE_TRADES])
-            metrics_core(f[_F_CAPITAL], equity, state[STATE_EXPOSED], trades[:count, _PNL],
-                         trades[:count, _RETURN], state[STATE_FEES], state[STATE_AMBIGUOUS],
-                         state[STATE_REDUCED], bpy, scratch, out[j])
+            cfg = settings[j:j + 1]
+            capital = settings[j, _CAPITAL]
+            reset_account(account, capital)
+            reset_positions(positions)
+            run_slot(0, n, n - 1, opens, highs, lows, closes, signals, slots[j:j + 1],
+                     no_times, cfg, limits, account, positions, trades, ring, equity,
+                     position)
+            count = int(account[TRADES])
+            metrics_core(capital, equity, account[EXPOSED], trades[:count, _PNL],
+                         trades[:count, _RETURN], account[FEES], account[AMBIGUOUS],
+                         account[REDUCED], bpy, scratch, out[j])
 
 
 @dataclass
@@ -490,6 +275,8 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
     if cache is None:
         cache = KernelCache(DEFAULT_CACHE_BYTES)
     plan = _plan(cfg)
+    p_open, p_high, p_low, p_close = (cols[name].reshape(1, n)
+                                      for name in ("open", "high", "low", "close"))
     defaults = {p.name: p.default for p in cfg.params}
     bpy = bars_per_year(cfg.timeframe_seconds, cfg.calendar)
     # two chunks in flight (one simulating on the numba threads while the next one's signals
@@ -508,7 +295,7 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
                 t0 = time.perf_counter()
                 chunk = _Chunk(np.empty((1 + rows_per_combo * k, n), dtype=np.bool_),
                                np.zeros((k, len(RULE_SLOTS)), dtype=np.int64),
-                               np.empty((k, _NF)), np.empty((k, _NI), dtype=np.int64))
+                               np.zeros((k, len(SETTINGS_DTYPE.names or ()))))
                 chunk.signals[0] = False
                 for j, row in enumerate(block.tolist()):
                     params = dict(defaults)
@@ -524,9 +311,8 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
                         timings.waiting += now - t1
                 pending_t0 = time.perf_counter()
                 pending = pool.submit(
-                    _simulate_block, cols["open"], cols["high"], cols["low"], cols["close"],
-                    chunk.signals, chunk.slots, chunk.fpar, chunk.ipar, bpy, _threads(),
-                    out[lo:lo + k])
+                    _simulate_block, p_open, p_high, p_low, p_close, chunk.signals,
+                    chunk.slots, chunk.settings, _NO_LIMITS, bpy, _threads(), out[lo:lo + k])
                 if timings is not None:
                     timings.signals += t1 - t0
                     timings.kernels += chunk.kernel_seconds

@@ -1,9 +1,11 @@
 """A bounded LRU of graph-node outputs, shared by the blocks of one sweep.
 
-Keys say what determines a node's output (see ``engine.node_key``): the node's op, its input
-nodes' keys and the concrete window / scalar values it reads, plus the candles' fingerprint
-at the sources. So ``sma(close, 20)`` is one entry whichever param (``fast`` or ``slow``)
-supplied the 20, and a cache kept by a worker across sweeps never mixes data sets.
+Keys say what determines a node's output (see ``engine.program.node_key``): the node's op,
+its input nodes' keys and the concrete window / scalar values it reads, plus the candles'
+fingerprint at the sources. So ``sma(close, 20)`` is one entry whichever param (``fast`` or
+``slow``) supplied the 20, and a cache kept by a worker across sweeps never mixes data sets.
+``engine.program.Program.run`` takes it as its optional shared cache (``NodeCache``): the
+engine package never imports this one.
 
 Values are the arrays the kernels returned, stored without a copy; callers must not write
 to them. The bound is on ``nbytes``: the least recently used entries are dropped until the

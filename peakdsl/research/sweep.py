@@ -8,7 +8,9 @@ writes ``results.parquet``. ``run_sweep`` is the two in one.
 
 Every execution mode runs the same blocks through the same function (``evaluate_block``) and
 puts the results back by row number, so the results do not depend on where they ran nor on
-whether the sweep was interrupted and resumed.
+whether the sweep was interrupted and resumed. Where tasks run (``Placement``), how they run
+(``Tasks``, ``run_tasks``, ``dask_client``), Ctrl-C (``StopFlag``) and the worker-side artifact
+(``worker_artifact``) are not sweep-specific: walk-forward runs its windows through them.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..engine.stats import METRIC_KEYS, bars_per_year, calendar_warning
+from ..engine.stats import INT_METRICS, METRIC_KEYS, bars_per_year, calendar_warning
 from ..lang.diagnostics import Diagnostic, diag, has_errors
+from ..metrics import HEADLINE, OBJECTIVES, Direction, objective_choices, objective_direction
 from .store import Loaded, SweepStore, missing_blocks, sweep_key
-from .types import OBJECTIVES, Array, ParamSpace, RunConfig, reference_block
+from .types import Array, ParamSpace, RunConfig, reference_block
 
 MAX_BLOCK = 64  # combinations per block at most, so progress moves and Ctrl-C is quick
 DEFAULT_MAX_MEMORY = 2 << 30
-TABLE_METRICS = ("sharpe", "total_return", "max_drawdown", "trades")
+TABLE_METRICS = HEADLINE[:4]  # the metric columns `peak sweep` prints
 
 Progress = Callable[[int, int], None]  # (rows done, rows in the space)
 
@@ -96,12 +99,12 @@ class SweepPlan:
         return int(self.candles.bars)
 
     @property
+    def placement(self) -> Placement:
+        return Placement(self.workers, self.scheduler)
+
+    @property
     def execution(self) -> str:
-        if self.scheduler:
-            return f"dask scheduler {self.scheduler}"
-        if self.workers:
-            return f"local dask cluster, {self.workers} worker process(es)"
-        return "in-process"
+        return self.placement.describe()
 
 
 def _usage(message: str, where: str, help: str = "") -> Exception:
@@ -118,50 +121,29 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
                max_memory: int = DEFAULT_MAX_MEMORY, record: bool = True) -> SweepPlan:
     """Resolve a sweep's inputs. Raises ``SpecError`` (spec, ``--set`` or data problems,
     exit 1) or ``UsageError`` (a portfolio, bad options, exit 2)."""
-    from ..api import SpecError, _timestamp, compile_spec
-    from ..compile.artifacts import dump_model, sha256
-    from ..compile.models import StrategyArtifact
-    from ..data import DataError
-    from ..data.select import load_for
-    from ..lang.project import UsageError, find_root
+    from ..api import SpecError
+    from ..resolve import resolve
     from .space import build_space, space_id
 
     run = run or RunConfig()
     if objective not in OBJECTIVES:
         raise _usage(f"--objective {objective}: not an objective", "--objective",
-                     help="one of " + ", ".join(OBJECTIVES))
+                     help="one of " + objective_choices())
     if mode not in ("grid", "random"):
         raise _usage(f"sweep mode {mode!r}: use grid or random", "--random")
-    if workers is not None and scheduler is not None:
-        raise _usage("give --workers (a local cluster) or --scheduler (an existing one), "
-                     "not both", "--workers")
-    if workers is not None and workers < 1:
-        raise _usage(f"--workers {workers}: need at least 1", "--workers")
-    if scheduler is not None and "://" not in scheduler:
-        raise _usage(f"--scheduler {scheduler}: not a scheduler address", "--scheduler",
-                     help="e.g. --scheduler tcp://10.0.0.5:8786")
+    placement(workers, scheduler)
     if max_memory < 1:
         raise _usage("--max-memory must be positive", "--max-memory")
 
-    project_root = find_root(root or Path(spec_path).resolve().parent)
-    artifact = compile_spec(spec_path, project_root)
-    if not isinstance(artifact, StrategyArtifact):
-        kind = getattr(artifact, "kind", "?")
-        raise UsageError(diag("U003", f"`peak sweep` sweeps strategies; {spec_path} is a "
-                              f"{kind}", spec_path, help="sweep the portfolio's components "
-                              "one by one"))
+    resolved = resolve("sweep", spec_path, root=root, data=data, start=start, end=end,
+                       capital=run.capital, fee_bps=run.fee_bps)
+    project_root, artifact, candles = resolved.root, resolved.artifact, resolved.candles
     cfg = artifact.config
     space, problems = build_space(cfg, tuple(sets), mode="random" if mode == "random" else "grid",
                                   n=n, seed=seed)
     if space is None or has_errors(problems):
         raise SpecError(tuple(problems))
-    try:
-        candles = load_for(cfg.market.symbol, cfg.timeframe, root=project_root, data=data,
-                           start=_timestamp(start, "--from"), end=_timestamp(end, "--to"))
-    except DataError as exc:
-        raise SpecError(tuple(exc.diagnostics)) from None
-    artifact_bytes = dump_model(artifact)
-    artifact_sha = sha256(artifact_bytes)
+    artifact_sha = resolved.artifact_sha256
     sid = space_id(space)
     key = sweep_key(artifact_sha, candles.fingerprint, sid, run, __version__)
     store = SweepStore(project_root, key)
@@ -170,7 +152,7 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
     todo = tuple(missing_blocks(loaded.done, size))
     return SweepPlan(
         spec=cfg.name, spec_path=spec_path, root=project_root, artifact=artifact,
-        artifact_json=artifact_bytes.decode("utf-8"), artifact_sha256=artifact_sha,
+        artifact_json=resolved.artifact_json, artifact_sha256=artifact_sha,
         candles=candles, space=space, space_id=sid, run=run, objective=objective, key=key,
         store=store, block_size=size, loaded=loaded, todo=todo, workers=workers,
         scheduler=scheduler, max_memory=max_memory, record=record,
@@ -210,7 +192,22 @@ def new_kernel_cache() -> Any:
     return KernelCache()
 
 
-_WORKER_STATE: dict[str, Any] = {}  # on a Dask worker: the last artifact, candles and cache
+_WORKER_STATE: dict[str, Any] = {}  # on a Dask worker: the last artifact, data and cache
+
+
+def worker_artifact(artifact_json: str) -> Any:
+    """The ``StrategyArtifact`` of ``artifact_json``, parsed once per worker process: the
+    tasks of one run (a sweep's blocks, a walk-forward's windows) all carry the same text.
+    A different artifact replaces it, and drops the kernel cache kept with it."""
+    from ..compile.artifacts import sha256
+    from ..compile.models import StrategyArtifact
+
+    digest = sha256(artifact_json.encode("utf-8"))
+    if _WORKER_STATE.get("artifact_sha256") != digest:
+        _WORKER_STATE.clear()
+        _WORKER_STATE.update(artifact_sha256=digest,
+                             artifact=StrategyArtifact.model_validate_json(artifact_json))
+    return _WORKER_STATE["artifact"]
 
 
 def worker_block(artifact_json: str, candles: Any, names: tuple[str, ...], combos: Array,
@@ -218,18 +215,12 @@ def worker_block(artifact_json: str, candles: Any, names: tuple[str, ...], combo
                  ) -> tuple[int, int, dict[str, Array], float]:
     """One block on a Dask worker. The parsed artifact and a kernel cache are kept per
     (artifact, data), so the blocks of one sweep share indicator results on each worker."""
-    from ..compile.artifacts import sha256
-    from ..compile.models import StrategyArtifact
-
-    ident = sha256(artifact_json.encode("utf-8")) + ":" + str(candles.fingerprint)
-    if _WORKER_STATE.get("ident") != ident:
-        _WORKER_STATE.clear()
-        _WORKER_STATE.update(ident=ident,
-                             artifact=StrategyArtifact.model_validate_json(artifact_json),
-                             cache=new_kernel_cache())
+    artifact = worker_artifact(artifact_json)
+    if _WORKER_STATE.get("data") != candles.fingerprint or "cache" not in _WORKER_STATE:
+        _WORKER_STATE.update(data=candles.fingerprint, cache=new_kernel_cache())
     clock = time.perf_counter()
-    metrics = evaluate(_WORKER_STATE["artifact"], candles, names, combos, run,
-                       _WORKER_STATE["cache"], max_memory)
+    metrics = evaluate(artifact, candles, names, combos, run, _WORKER_STATE["cache"],
+                       max_memory)
     return start, end, metrics, time.perf_counter() - clock
 
 
@@ -320,9 +311,6 @@ class SweepResult:
         }
 
 
-INT_METRICS = frozenset({"trades", "max_drawdown_bars", "ambiguous_bars"})
-
-
 def _number(value: Any, as_int: bool = False) -> Any:
     """JSON-safe: NaN → None, ±inf → "inf"/"-inf", counts as ints."""
     if value is None:
@@ -335,11 +323,15 @@ def _number(value: Any, as_int: bool = False) -> Any:
     return int(v) if as_int and v.is_integer() else v
 
 
-def ranking(objective: Array) -> Array:
-    """Row indices best first: higher objective first, NaN last, ties by row order."""
+def ranking(objective: Array, direction: Direction = Direction.HIGHER) -> Array:
+    """Row indices best first: the better objective first (higher, or lower for a metric
+    where lower is better), NaN last, ties by row order."""
+    if direction is Direction.NEITHER:
+        raise ValueError("a metric with no better direction cannot rank")
     obj = np.asarray(objective, dtype=np.float64)
     nan = np.isnan(obj)
-    order: Array = np.lexsort((np.arange(len(obj)), np.where(nan, 0.0, -obj), nan))
+    key = -obj if direction is Direction.HIGHER else obj
+    order: Array = np.lexsort((np.arange(len(obj)), np.where(nan, 0.0, key), nan))
     return order
 
 
@@ -371,15 +363,51 @@ def set_line(cfg: Any, params: Mapping[str, float]) -> str:
 # --------------------------------------------------------------------------- execution
 
 
-class _StopFlag:
-    """The first Ctrl-C asks the sweep to stop after the running block; a second one
-    interrupts at once (the blocks already saved stay)."""
+@dataclass(frozen=True)
+class Placement:
+    """Where independent tasks run: in this process (neither set), on a new loopback
+    ``LocalCluster`` of ``workers`` processes, or on the Dask cluster at ``scheduler``.
+    Sweeps run their blocks this way and walk-forward its windows (``run_tasks``)."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+    def describe(self) -> str:
+        """``in-process``, ``local dask cluster, 2 worker process(es)`` or ``dask scheduler …``."""
+        if self.scheduler:
+            return f"dask scheduler {self.scheduler}"
+        if self.workers:
+            return f"local dask cluster, {self.workers} worker process(es)"
+        return "in-process"
+
+
+def placement(workers: int | None, scheduler: str | None) -> Placement:
+    """``--workers`` / ``--scheduler`` checked (U005: both given, fewer than one worker, an
+    address without a scheme), so a bad option fails before anything is compiled or started."""
+    if workers is not None and scheduler is not None:
+        raise _usage("give --workers (a local cluster) or --scheduler (an existing one), "
+                     "not both", "--workers")
+    if workers is not None and workers < 1:
+        raise _usage(f"--workers {workers}: need at least 1", "--workers")
+    if scheduler is not None and "://" not in scheduler:
+        raise _usage(f"--scheduler {scheduler}: not a scheduler address", "--scheduler",
+                     help="e.g. --scheduler tcp://10.0.0.5:8786")
+    return Placement(workers, scheduler)
+
+
+class StopFlag:
+    """The first Ctrl-C asks the run to stop after the running task; a second one
+    interrupts at once (what was already handed back stays)."""
 
     def __init__(self) -> None:
         self.requested = False
 
     @contextmanager
-    def installed(self) -> Iterator[_StopFlag]:
+    def installed(self) -> Iterator[StopFlag]:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
@@ -397,19 +425,31 @@ class _StopFlag:
             signal.signal(signal.SIGINT, previous)
 
 
-BlockDone = Callable[[int, int, dict[str, Array], float], None]
+@dataclass(frozen=True)
+class Tasks:
+    """Independent tasks and the two ways to run one: ``local(*item)`` in this process, or
+    ``remote(*shared, *item)`` on a Dask worker. ``remote`` is a module-level function (the
+    workers import it); ``shared`` holds the large inputs every task reads (artifact text,
+    candles), sent to each worker once."""
+
+    items: Sequence[tuple[Any, ...]]
+    local: Callable[..., Any]
+    remote: Callable[..., Any]
+    shared: tuple[Any, ...] = ()
 
 
-def _run_local(plan: SweepPlan, stop: _StopFlag, on_block: BlockDone) -> None:
-    cache = new_kernel_cache()
-    names, combos = plan.space.names, plan.space.combos
-    for start, end in plan.todo:
+def run_tasks(tasks: Tasks, where: Placement, stop: StopFlag,
+              on_done: Callable[[Any], None]) -> None:
+    """Run every task where ``where`` says and hand each result to ``on_done`` in this
+    process as it arrives (in this process: in order; on Dask: as tasks finish). Stops
+    early, without calling ``on_done`` again, once ``stop.requested``."""
+    if where.distributed:
+        _run_dask(tasks, where, stop, on_done)
+        return
+    for item in tasks.items:
         if stop.requested:
             return
-        clock = time.perf_counter()
-        metrics = evaluate(plan.artifact, plan.candles, names, combos[start:end], plan.run,
-                           cache, plan.max_memory)
-        on_block(start, end, metrics, time.perf_counter() - clock)
+        on_done(tasks.local(*item))
 
 
 @contextmanager
@@ -432,25 +472,27 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         finally:
             client.close()
         return
+    # No dashboard; the scheduler's small HTTP server (health, metrics) takes a free loopback
+    # port instead of 8787, so a second cluster on the machine does not print a port warning.
+    # Logs below CRITICAL stay quiet: a worker whose heartbeat races the cluster's shutdown
+    # logs a traceback at ERROR; a task's own failure reaches us through its future anyway.
     with dist.LocalCluster(n_workers=workers or 1, threads_per_worker=1, host="127.0.0.1",
                            dashboard_address=None, processes=True,
-                           silence_logs=logging.ERROR) as cluster, \
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                           silence_logs=logging.CRITICAL) as cluster, \
             dist.Client(cluster) as client:
         yield client
 
 
-def _run_dask(plan: SweepPlan, stop: _StopFlag, on_block: BlockDone) -> None:
+def _run_dask(tasks: Tasks, where: Placement, stop: StopFlag,
+              on_done: Callable[[Any], None]) -> None:
     import importlib
 
     wait: Any = importlib.import_module("distributed").wait
-    names, combos = plan.space.names, plan.space.combos
-    with dask_client(plan.workers, plan.scheduler) as client:
-        artifact_f, candles_f = client.scatter([plan.artifact_json, plan.candles],
-                                               broadcast=True)
-        pending = {client.submit(worker_block, artifact_f, candles_f, names,
-                                 combos[start:end], plan.run, start, end, plan.max_memory,
-                                 pure=False)
-                   for start, end in plan.todo}
+    with dask_client(where.workers, where.scheduler) as client:
+        shared = client.scatter(list(tasks.shared), broadcast=True) if tasks.shared else []
+        pending = {client.submit(tasks.remote, *shared, *item, pure=False)
+                   for item in tasks.items}
         try:
             while pending and not stop.requested:
                 try:
@@ -459,11 +501,30 @@ def _run_dask(plan: SweepPlan, stop: _StopFlag, on_block: BlockDone) -> None:
                     continue
                 for future in sorted(done, key=lambda f: str(f.key)):
                     pending.discard(future)
-                    start, end, metrics, seconds = future.result()
-                    on_block(start, end, metrics, seconds)
+                    on_done(future.result())
         finally:
             if pending:
                 client.cancel(list(pending))
+
+
+BlockDone = Callable[[int, int, dict[str, Array], float], None]
+
+
+def _block_tasks(plan: SweepPlan) -> Tasks:
+    """The sweep's missing blocks as tasks: ``(start, end, metrics, seconds)`` each; in this
+    process the blocks share one kernel cache, on Dask each worker keeps its own."""
+    cache = new_kernel_cache() if not plan.placement.distributed else None
+
+    def local(names: tuple[str, ...], combos: Array, run: RunConfig, start: int, end: int,
+              max_memory: int) -> tuple[int, int, dict[str, Array], float]:
+        clock = time.perf_counter()
+        metrics = evaluate(plan.artifact, plan.candles, names, combos, run, cache, max_memory)
+        return start, end, metrics, time.perf_counter() - clock
+
+    names, combos = plan.space.names, plan.space.combos
+    items = [(names, combos[start:end], plan.run, start, end, plan.max_memory)
+             for start, end in plan.todo]
+    return Tasks(items, local, worker_block, (plan.artifact_json, plan.candles))
 
 
 def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
@@ -497,13 +558,11 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
             if progress is not None:
                 progress(int(done.sum()), total)
 
-        stop = _StopFlag()
+        stop = StopFlag()
         with stop.installed():
             if plan.todo:
-                if plan.workers is not None or plan.scheduler is not None:
-                    _run_dask(plan, stop, on_block)
-                else:
-                    _run_local(plan, stop, on_block)
+                run_tasks(_block_tasks(plan), plan.placement, stop,
+                          lambda done: on_block(*done))
             if stop.requested and not done.all():
                 raise SweepInterrupted(int(done.sum()), total, plan.store.path,
                                        registry.sweep_id if registry else None)
@@ -688,7 +747,7 @@ def edge_warnings(space: ParamSpace, row: int | None) -> tuple[str, ...]:
 def _finish(plan: SweepPlan, metrics: dict[str, Array], registry: _SweepRecorder | None,
             computed: int, wall: float, compute_seconds: float) -> SweepResult:
     space = plan.space
-    order = ranking(metrics[plan.objective])
+    order = ranking(metrics[plan.objective], objective_direction(plan.objective))
     best = int(order[0]) if len(order) and not math.isnan(metrics[plan.objective][order[0]]) \
         else None
     rank = np.empty(len(order), dtype=np.int64)

@@ -17,7 +17,6 @@ import numpy as np
 from ..engine.stats import METRIC_KEYS
 
 Array = np.ndarray[Any, Any]
-OBJECTIVES = ("sharpe", "sortino", "calmar", "total_return", "profit_factor")
 
 
 @dataclass(frozen=True)

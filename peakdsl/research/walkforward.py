@@ -11,8 +11,9 @@ The contract is docs/walkforward.md. In short:
   grows by ``step``. A last test window cut short by the end of the data is kept when it has at
   least half the test length (in bars; for durations ``test / bar`` bars), else dropped.
 - **Optimisation**: every combination of the param space is scored on the train slice with the
-  sweep engine (``evaluate_block``); the winner is the argmax of the objective (NaN loses, ties
-  go to the first combination in canonical order).
+  sweep engine (``evaluate_block``); the winner is the best value of the objective (the
+  highest, or the lowest for a metric where lower is better: ``peakdsl.metrics``; NaN loses,
+  ties go to the first combination in canonical order).
 - **Out of sample**: the winner runs on an extended slice that starts ``warmup(params)`` bars
   before the test window, with the simulator's warm-up set to the test window's first bar, so
   indicators are warm and no signal before the window is acted upon; only the test bars count.
@@ -20,16 +21,24 @@ The contract is docs/walkforward.md. In short:
   curve chains the window returns multiplicatively; OOS metrics are ``compute_metrics`` of the
   stitched curve (trades, fees and quantities scaled by the chain factor of their window).
 - **Efficiency and stability**: see ``wf_efficiency`` and ``param_stability``.
+- **Where windows run**: each window (its train optimisation and its out-of-sample run) is one
+  independent task (``run_window``), run in this process or on Dask workers through the
+  sweep's machinery (``sweep.run_tasks``: ``--workers N`` / ``--scheduler ADDRESS``) and put
+  back by window number, so the result is the same bit for bit wherever the windows ran.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +46,11 @@ import numpy as np
 
 from .. import __version__
 from ..engine.results import SimResult, SimSettings
-from ..engine.stats import METRIC_KEYS
+from ..engine.stats import INT_METRICS, METRIC_KEYS
 from ..lang.diagnostics import Diagnostic, diag
 from ..lang.project import UsageError
-from .types import OBJECTIVES, ParamSpace, RunConfig
+from ..metrics import OBJECTIVES, Direction, objective_choices, objective_direction, produced_by
+from .types import ParamSpace, RunConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,10 +61,11 @@ if TYPE_CHECKING:
 Array = np.ndarray[Any, Any]
 Metric = float | int | None
 BlockEvaluator = Callable[..., dict[str, Array]]
+Progress = Callable[[int, int], None]  # (windows done, windows in the plan)
 
 DEFAULT_RUN = RunConfig()
 YEAR_SECONDS = 365 * 86_400
-PROMOTION_KEYS = ("oos_sharpe", "oos_total_return", "oos_max_drawdown", "wf_efficiency")
+PROMOTION_KEYS = produced_by("walkforward")  # what `promotion_metrics` holds
 UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _LENGTH = re.compile(r"^\s*(\d+)\s*(bars?|m|h|d|w)?\s*$", re.IGNORECASE)
 
@@ -65,6 +76,16 @@ class WindowError(ValueError):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+
+
+class WalkForwardInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the walk-forward after ``done`` of ``total`` windows. A walk-forward
+    keeps no partial state, so nothing was written or recorded; the windows are discarded."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"walk-forward interrupted: {done} of {total} windows done")
+        self.done = done
+        self.total = total
 
 
 # --------------------------------------------------------------------------- window lengths
@@ -248,14 +269,15 @@ def plan_windows(times: pd.DatetimeIndex, bar_seconds: int, train: Length, test:
 # --------------------------------------------------------------------------- optimisation
 
 
-def pick_best(scores: Array) -> int:
-    """The winner as ``peak sweep`` ranks: highest objective, NaN last, ties to the first row."""
+def pick_best(scores: Array, direction: Direction = Direction.HIGHER) -> int:
+    """The winner as ``peak sweep`` ranks: the best objective (highest, or lowest when lower
+    is better), NaN last, ties to the first row."""
     from .sweep import ranking
 
     values = np.asarray(scores, dtype=np.float64)
     if len(values) == 0:
         raise ValueError("no combinations to choose from")
-    return int(ranking(values)[0])
+    return int(ranking(values, direction)[0])
 
 
 def _row_metrics(metrics: Mapping[str, Array], row: int) -> dict[str, Metric]:
@@ -264,7 +286,7 @@ def _row_metrics(metrics: Mapping[str, Array], row: int) -> dict[str, Metric]:
         value = float(metrics[key][row])
         if math.isnan(value):
             out[key] = None
-        elif key in ("trades", "max_drawdown_bars", "ambiguous_bars"):
+        elif key in INT_METRICS:
             out[key] = int(value)
         else:
             out[key] = value
@@ -276,7 +298,7 @@ def optimise(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace
              evaluator: BlockEvaluator | None = None) -> tuple[int, dict[str, Metric]]:
     """The winning row of ``space`` on ``candles`` and its metrics (all ``METRIC_KEYS``)."""
     if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+        raise ValueError(f"unknown objective {objective!r}; use one of {objective_choices()}")
     if not space.names or len(space) == 0:
         from .types import reference_block
 
@@ -294,7 +316,7 @@ def optimise(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace
         else:
             parts.append(evaluate(artifact, candles, space.names, combos, run, cache))
     metrics = {key: np.concatenate([p[key] for p in parts]) for key in METRIC_KEYS}
-    row = pick_best(metrics[objective])
+    row = pick_best(metrics[objective], objective_direction(objective))
     return row, _row_metrics(metrics, row)
 
 
@@ -400,6 +422,84 @@ def stitch(runs: Sequence[SimResult], offsets: Sequence[int], capital: float) ->
         equity=np.concatenate(equity) if equity else np.zeros(0),
         position=np.concatenate(position) if position else np.zeros(0),
         trades=trades, ambiguous_bars=ambiguous, fees_paid=fees)
+
+
+# --------------------------------------------------------------------------- windows as tasks
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """What one window's task hands back (picklable: it may come from a Dask worker)."""
+
+    number: int
+    row: int  # the winner's row in the param space
+    is_metrics: dict[str, Metric]
+    oos: OosRun
+    seconds: tuple[float, float]  # optimising, out of sample
+
+
+def run_window(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace,
+               window: Window, objective: str, run: RunConfig = DEFAULT_RUN,
+               evaluator: BlockEvaluator | None = None) -> WindowOutcome:
+    """One window from start to end: optimise on its train bars, trade the winner on its
+    test bars. Depends on nothing but its arguments, so windows can run anywhere."""
+    t0 = time.perf_counter()
+    train_set = bar_slice(candles, window.train_start, window.train_end)
+    row, is_metrics = optimise(artifact, train_set, space, objective, run, evaluator)
+    chosen = space.params(row) if space.names else {}
+    t1 = time.perf_counter()
+    oos = evaluate_oos(artifact, candles, window, chosen, run)
+    return WindowOutcome(window.number, row, is_metrics, oos, (t1 - t0, time.perf_counter() - t1))
+
+
+def worker_window(artifact_json: str, candles: CandleSet, space: ParamSpace, window: Window,
+                  objective: str, run: RunConfig, evaluator: BlockEvaluator | None = None
+                  ) -> WindowOutcome:
+    """``run_window`` on a Dask worker: the artifact travels as its canonical JSON and is
+    parsed once per worker (``sweep.worker_artifact``), the candles and space once per run."""
+    from .sweep import worker_artifact
+
+    return run_window(worker_artifact(artifact_json), candles, space, window, objective, run,
+                      evaluator)
+
+
+def run_windows(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace,
+                windows: Sequence[Window], objective: str, run: RunConfig = DEFAULT_RUN, *,
+                evaluator: BlockEvaluator | None = None, workers: int | None = None,
+                scheduler: str | None = None,
+                progress: Progress | None = None) -> list[WindowOutcome]:
+    """Every window's outcome in window order, run in this process or on Dask (``workers`` /
+    ``scheduler`` as for sweeps); ``progress(done, total)`` after each window.
+
+    Raises ``WalkForwardInterrupted`` on Ctrl-C: in this process at once; on Dask the first
+    Ctrl-C cancels the pending windows within a quarter of a second (``sweep.StopFlag``).
+    """
+    from ..compile.artifacts import dump_model
+    from .sweep import StopFlag, Tasks, placement, run_tasks
+
+    where = placement(workers, scheduler)
+    outcomes: dict[int, WindowOutcome] = {}
+
+    def done(outcome: WindowOutcome) -> None:
+        outcomes[outcome.number] = outcome
+        if progress is not None:
+            progress(len(outcomes), len(windows))
+
+    shared = (dump_model(artifact).decode("utf-8"), candles, space) if where.distributed \
+        else ()
+    tasks = Tasks([(w, objective, run, evaluator) for w in windows],
+                  partial(run_window, artifact, candles, space), worker_window, shared)
+    stop = StopFlag()
+    if progress is not None:
+        progress(0, len(windows))
+    try:
+        with stop.installed() if where.distributed else nullcontext(stop):
+            run_tasks(tasks, where, stop, done)
+    except KeyboardInterrupt:
+        raise WalkForwardInterrupted(len(outcomes), len(windows)) from None
+    if len(outcomes) < len(windows):  # the first Ctrl-C stopped a run on Dask
+        raise WalkForwardInterrupted(len(outcomes), len(windows))
+    return [outcomes[w.number] for w in windows]
 
 
 # --------------------------------------------------------------------------- summary numbers
@@ -523,6 +623,8 @@ class WalkForwardResult:
     warnings: tuple[str, ...] = ()
     engine_version: str = __version__
     timing: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None  # the registry's walkforward run (None when not recorded)
+    execution: str = "in-process"  # where the windows ran (not part of the JSON document)
 
     @property
     def oos_equity(self) -> Array:
@@ -550,41 +652,30 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
                     anchored: bool = False, objective: str = "sharpe",
                     run: RunConfig = DEFAULT_RUN, source_text: str = "",
                     artifact_sha256: str = "",
-                    evaluator: BlockEvaluator | None = None) -> WalkForwardResult:
-    """Plan the windows, optimise on each train slice, trade the winner on each test slice,
-    stitch, and summarise. Raises ``WindowError`` when no window fits the data."""
-    import time
-
+                    evaluator: BlockEvaluator | None = None, workers: int | None = None,
+                    scheduler: str | None = None,
+                    progress: Progress | None = None) -> WalkForwardResult:
+    """Plan the windows, optimise on each train slice, trade the winner on each test slice
+    (``run_windows``: here or on Dask), stitch, and summarise. Raises ``WindowError`` when
+    no window fits the data and ``WalkForwardInterrupted`` on Ctrl-C."""
     from ..engine.stats import bars_per_year, calendar_warning, compute_metrics
+    from .sweep import Placement
 
     del source_text  # the spec text is not part of the result (the artifact hash is)
     clock = time.perf_counter()
     cfg = artifact.config
     if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+        raise ValueError(f"unknown objective {objective!r}; use one of {objective_choices()}")
     step = check_lengths(train, test, step)
     plan = plan_windows(candles.frame.index, cfg.timeframe_seconds, train, test, step, anchored)
     if space is None:
         space = ParamSpace(names=(), combos=np.zeros((1, 0)), mode="grid", candidates=1)
-    results: list[WindowResult] = []
-    runs: list[SimResult] = []
-    t_opt = t_oos = 0.0
-    for window in plan.windows:
-        t0 = time.perf_counter()
-        train_set = bar_slice(candles, window.train_start, window.train_end)
-        row, is_metrics = optimise(artifact, train_set, space, objective, run, evaluator)
-        chosen = space.params(row) if space.names else {}
-        t1 = time.perf_counter()
-        oos = evaluate_oos(artifact, candles, window, chosen, run)
-        t_opt += t1 - t0
-        t_oos += time.perf_counter() - t1
-        score = is_metrics.get(objective)
-        results.append(WindowResult(
-            window=window, params=dict(sorted(oos.params.items())), chosen=chosen, row=row,
-            objective=None if score is None else float(score), is_metrics=is_metrics,
-            oos_metrics=oos.metrics, lead=oos.lead, warmup=oos.warmup,
-            oos_equity=np.asarray(oos.sim.equity), oos_trades=oos.sim.trades))
-        runs.append(oos.sim)
+    outcomes = run_windows(artifact, candles, space, plan.windows, objective, run,
+                           evaluator=evaluator, workers=workers, scheduler=scheduler,
+                           progress=progress)
+    results = [_window_result(window, outcome, space, objective)
+               for window, outcome in zip(plan.windows, outcomes, strict=True)]
+    runs = [outcome.oos.sim for outcome in outcomes]
 
     offsets = [w.window.test_start for w in results]
     stitched = stitch(runs, offsets, run.capital)
@@ -622,8 +713,23 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
         wf_efficiency=wf_efficiency(oos_annual, is_annual),
         stability=param_stability(space.names, [r.chosen for r in results]),
         notes=plan.notes, warnings=tuple(warnings),
-        timing={"optimise": t_opt, "out_of_sample": t_oos,
-                "total": time.perf_counter() - clock})
+        timing={"optimise": sum(o.seconds[0] for o in outcomes),
+                "out_of_sample": sum(o.seconds[1] for o in outcomes),
+                "total": time.perf_counter() - clock},
+        execution=Placement(workers, scheduler).describe())
+
+
+def _window_result(window: Window, outcome: WindowOutcome, space: ParamSpace,
+                   objective: str) -> WindowResult:
+    """A window's record from its task's outcome."""
+    oos = outcome.oos
+    score = outcome.is_metrics.get(objective)
+    return WindowResult(
+        window=window, params=dict(sorted(oos.params.items())),
+        chosen=space.params(outcome.row) if space.names else {}, row=outcome.row,
+        objective=None if score is None else float(score), is_metrics=outcome.is_metrics,
+        oos_metrics=oos.metrics, lead=oos.lead, warmup=oos.warmup,
+        oos_equity=np.asarray(oos.sim.equity), oos_trades=oos.sim.trades)
 
 
 # --------------------------------------------------------------------------- end to end
@@ -635,11 +741,21 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                 root: Path | None = None, data: Path | None = None, start: str | None = None,
                 end: str | None = None, capital: float = 10_000.0,
                 fee_bps: float | None = None,
-                evaluator: BlockEvaluator | None = None) -> WalkForwardResult:
-    """Compile ``spec``, build its param space, load its data and walk forward.
+                evaluator: BlockEvaluator | None = None, record: bool = True,
+                outputs: Callable[[WalkForwardResult], Mapping[str, Path]] | None = None,
+                workers: int | None = None, scheduler: str | None = None,
+                progress: Progress | None = None) -> WalkForwardResult:
+    """Compile ``spec``, build its param space, load its data, walk forward and (by default)
+    record it in the run registry (``peakdsl.research.wf_record``), with ``run_id`` set.
 
-    Raises ``UsageError`` for malformed options (exit 2) and ``api.SpecError`` with the
-    diagnostics for spec, space, data and window problems (exit 1).
+    ``outputs(result)`` writes what the caller asked for and returns the files by name
+    (``{"report": path}``); the run is recorded after it, so failed outputs leave no row. The
+    registry is opened before the run, so a project that cannot record fails at once.
+    Windows run in this process, on a local Dask cluster (``workers``) or on the Dask
+    scheduler at ``scheduler``, with ``progress(windows done, total)`` after each.
+    Raises ``UsageError`` for malformed options and an unusable registry (exit 2),
+    ``api.SpecError`` with the diagnostics for spec, space, data and window problems (exit 1)
+    and ``WalkForwardInterrupted`` on Ctrl-C (nothing written, nothing recorded).
     """
     from .. import api
     from ..compile.artifacts import dump_model, sha256
@@ -648,14 +764,16 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     from ..data.select import load_for
     from ..lang.diagnostics import has_errors
     from ..lang.project import find_root
+    from .sweep import placement
 
+    placement(workers, scheduler)
     train_len = parse_length(train, "--train")
     test_len = parse_length(test, "--test")
     step_len = check_lengths(train_len, test_len,
                              parse_length(step, "--step") if step is not None else None)
     if objective not in OBJECTIVES:
         raise UsageError(diag("U005", f"--objective {objective!r} is not an objective",
-                              "--objective", help="use one of " + ", ".join(OBJECTIVES)))
+                              "--objective", help="use one of " + objective_choices()))
     project_root = find_root(root or Path(spec).resolve().parent)
     artifact = api.compile_spec(spec, project_root)
     if not isinstance(artifact, StrategyArtifact):
@@ -677,15 +795,33 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     except DataError as exc:
         raise api.SpecError(tuple(exc.diagnostics)) from None
     source = Path(spec).read_text(encoding="utf-8")
-    try:
-        return run_walkforward(artifact, candles, space, train_len, test_len, step_len,
-                               anchored=anchored, objective=objective,
-                               run=RunConfig(capital=capital, fee_bps=fee_bps),
-                               source_text=source,
-                               artifact_sha256=sha256(dump_model(artifact)),
-                               evaluator=evaluator)
+    from ..registry.recording import open_registry, record_run
+    from .wf_record import walkforward_records
+
+    try:  # windows that do not fit are a usage error before anything is created
+        plan_windows(candles.frame.index, artifact.config.timeframe_seconds, train_len,
+                     test_len, step_len, anchored)
     except WindowError as exc:
         raise api.SpecError((exc.diagnostic,)) from None
+    registry = open_registry(project_root) if record else None
+    try:
+        result = run_walkforward(artifact, candles, space, train_len, test_len, step_len,
+                                 anchored=anchored, objective=objective,
+                                 run=RunConfig(capital=capital, fee_bps=fee_bps),
+                                 source_text=source,
+                                 artifact_sha256=sha256(dump_model(artifact)),
+                                 evaluator=evaluator, workers=workers, scheduler=scheduler,
+                                 progress=progress)
+        written = outputs(result) if outputs is not None else {}
+        if registry is not None:
+            run_id = record_run(registry, *walkforward_records(result, written))
+            result = dataclasses.replace(result, run_id=run_id)
+    except WindowError as exc:
+        raise api.SpecError((exc.diagnostic,)) from None
+    finally:
+        if registry is not None:
+            registry.close()
+    return result
 
 
 # --------------------------------------------------------------------------- JSON

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peakdsl.engine.kernels import KERNELS
+from peakdsl.engine.kernels import KERNELS, STATES
 from peakdsl.engine.reference import REFERENCE
 from peakdsl.lang.builtins import BUILTINS, Arg
 from peakdsl.lang.lookback import Lookback
@@ -343,3 +343,81 @@ def test_kernels_agree_with_reference(name: str, mode: str | None, seed: int, si
         data[key] = column
     args = arguments(name, data, windows, k, mode=mode)
     assert_same(KERNELS[name](*args), REFERENCE[name](*args))
+
+
+# ---------------------------------------------------------------- incremental forms
+
+
+def test_every_kernel_has_a_state_form() -> None:
+    assert set(STATES) == set(KERNELS)
+
+
+def pushed(name: str, args: list[Any]) -> np.ndarray:
+    """``STATES[name]`` built from the static arguments and pushed the arrays bar by bar."""
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    state = STATES[name](*(a for a in args if not isinstance(a, np.ndarray)))
+    size = len(arrays[0])
+    out = [state.push(*(a[i].item() for a in arrays)) for i in range(size)]
+    return np.array(out, dtype=KERNELS[name](*args).dtype).reshape(size)
+
+
+def assert_identical(got: np.ndarray, want: np.ndarray) -> None:
+    """The same doubles (or booleans) at every bar, NaN at the same bars."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    same = (got == want) | (np.isnan(got) & np.isnan(want)) if got.dtype != np.bool_ \
+        else got == want
+    bad = np.flatnonzero(~same)
+    assert bad.size == 0, f"bars {bad[:5].tolist()}: {got[bad[:5]]} != {want[bad[:5]]}"
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES, ids=CASE_IDS)
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 80),
+       windows=st.lists(st.integers(1, 12), min_size=3, max_size=3),
+       lead=st.integers(0, 8), gaps=st.integers(0, 3), flats=st.booleans(),
+       k=st.floats(0, 3))
+def test_state_forms_equal_the_kernels_bar_for_bar(name: str, mode: str | None, seed: int,
+                                                   size: int, windows: list[int], lead: int,
+                                                   gaps: int, flats: bool, k: float) -> None:
+    """Exactly, not to a tolerance: each state repeats its numba loop's arithmetic."""
+    data = market(seed, size, flats)
+    rng = np.random.default_rng(seed + 1)
+    for column in data.values():
+        column[:lead] = nan
+        if size:
+            column[rng.integers(0, size, gaps)] = nan
+    args = arguments(name, data, windows, k, mode=mode)
+    assert_identical(pushed(name, args), KERNELS[name](*args))
+
+
+@pytest.mark.parametrize("name", ["sma", "stdev", "zscore", "bb_upper", "bb_lower"])
+@pytest.mark.parametrize("seed", range(6))
+def test_rolling_sum_states_follow_the_re_summation_schedule(name: str, seed: int) -> None:
+    """Prices far from 0 and outliers of 1e9 leaving the window make ``_moments`` re-sum
+    early; the state form re-sums at the same bars, so the sums stay bit-identical."""
+    rng = np.random.default_rng(seed)
+    x = 1e6 + rng.normal(0, 1, 600)
+    x[rng.integers(0, 600, 4)] = rng.choice([1e9, -1e9, 1e15, 0.0], 4)
+    x[rng.integers(0, 600, 2)] = nan
+    args = [x, int(rng.integers(2, 40))] + ([1.5] if name.startswith("bb") else [])
+    assert_identical(pushed(name, args), KERNELS[name](*args))
+
+
+def test_lag_state_keeps_booleans_boolean() -> None:
+    flags = np.array([True, False, True, True, False])
+    for n in range(4):
+        state = STATES["lag"](n)
+        got = np.array([state.push(bool(f)) for f in flags])
+        assert got.dtype == np.bool_ and got.tolist() == KERNELS["lag"](flags, n).tolist()
+    assert math.isnan(STATES["lag"](2).push(1.0))  # a number: NaN until two bars
+
+
+def test_state_forms_validate_like_the_kernels() -> None:
+    with pytest.raises(ValueError, match="window"):
+        STATES["sma"](0)
+    with pytest.raises(ValueError, match="window"):
+        STATES["lag"](-1)
+    with pytest.raises(ValueError, match="mode"):
+        STATES["stdev"](5, "bogus")
+    with pytest.raises(ValueError, match="mode"):
+        STATES["adx"](5, "bogus")

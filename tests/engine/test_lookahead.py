@@ -16,7 +16,6 @@ evaluate + simulate on ``frame[:t+1]`` and on the whole frame, then compare:
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +81,7 @@ def test_truncated_run_agrees_with_full_run(library: dict[str, m.StrategyConfig]
                     full_sig.rules, s)
     head = frame.iloc[: t + 1]
     part = simulate(*(head[c].to_numpy() for c in ("open", "high", "low", "close")),
-                    part_sig.rules, dataclasses.replace(s, warmup=part_sig.warmup))
+                    part_sig.rules, s.replace(warmup=part_sig.warmup))
 
     part_rows = trade_rows(part, part.trades["exit_reason"] != END)
     full_rows = trade_rows(full, (full.trades["exit_bar"] <= t)
@@ -101,15 +100,15 @@ def test_cut_at_every_bar_on_one_market(library: dict[str, m.StrategyConfig]) ->
     params = {"ma_length": 10.0, "atr_length": 7.0, "k": 0.5}
     full_sig = evaluate(cfg, frame, params)
     for fill in ("next_open", "close"):
-        s = dataclasses.replace(sim_settings(cfg, params, full_sig.warmup), fill=fill,
-                                stop_loss=0.01, take_profit=0.02, trailing_stop=0.008)
+        s = sim_settings(cfg, params, full_sig.warmup).replace(
+            fill=fill, stop_loss=0.01, take_profit=0.02, trailing_stop=0.008)
         cols = [frame[c].to_numpy() for c in ("open", "high", "low", "close")]
         full = simulate(*cols, full_sig.rules, s)
         assert full.trade_count > 5
         for t in range(len(frame)):
             sig = evaluate(cfg, frame.iloc[: t + 1], params)
             part = simulate(*(c[: t + 1] for c in cols), sig.rules,
-                            dataclasses.replace(s, warmup=sig.warmup))
+                            s.replace(warmup=sig.warmup))
             np.testing.assert_array_equal(
                 trade_rows(part, part.trades["exit_reason"] != END),
                 trade_rows(full, (full.trades["exit_bar"] <= t)

@@ -7,7 +7,6 @@ they agree) and then checks literal numbers worked out by hand from docs/backtes
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -75,7 +75,7 @@ def assert_same_result(fast: SimResult, slow: SimResult) -> None:
 
 def run(ohlc: tuple[np.ndarray, ...], rules: dict[str, np.ndarray], **overrides: Any
         ) -> SimResult:
-    s = dataclasses.replace(BASE, **overrides)
+    s = BASE.replace(**overrides)
     fast = simulate(*ohlc, rules, s)
     slow = reference_simulate(*ohlc, rules, s)
     assert_same_result(fast, slow)
@@ -395,7 +395,8 @@ def test_end_of_data_mark_leaves_the_position_open() -> None:
                       "entry_price": [pytest.approx(100.2)], "exit_price": [125.0],
                       "fees": [pytest.approx(0.1002)], "pnl": [pytest.approx(24.6998)],
                       "return": [pytest.approx(24.6998 / 100.2)],
-                      "exit_reason": [float(EXIT_REASONS.index("open"))], "reduced": [0.0]}
+                      "exit_reason": [float(EXIT_REASONS.index("open"))], "reduced": [0.0],
+                      "slot": [0.0]}
     # flat at the end: nothing to mark, same as `close`
     flat = run(ohlc, rules_at(4, entry_long=[0], exit_long=[1]), end_of_data="mark")
     assert flat.trade_count == 1 and len(flat.open_trades["entry_bar"]) == 0
@@ -460,8 +461,8 @@ def random_settings(draw: st.DrawFn, base: SimSettings) -> SimSettings:
     mode = draw(st.sampled_from(["equity_fraction", "notional", "quantity", "vol_target"]))
     value = {"equity_fraction": st.floats(0.05, 2.0), "notional": st.floats(10.0, 20_000.0),
              "quantity": st.floats(0.01, 200.0), "vol_target": st.floats(0.05, 3.0)}[mode]
-    return dataclasses.replace(
-        base, fill=draw(st.sampled_from(["next_open", "close"])),
+    return base.replace(
+        fill=draw(st.sampled_from(["next_open", "close"])),
         fees=draw(st.sampled_from([0.0, 0.001, 0.0025])),
         slippage=draw(st.sampled_from([0.0, 0.0005, 0.003])),
         sizing_mode=mode, sizing_value=draw(value),
@@ -524,23 +525,30 @@ def test_fast_matches_reference_on_random_signals(seed: int, n: int, density: fl
 
 def test_one_compiled_signature_for_every_variant() -> None:
     """Fill modes, sizing modes, end of data, leverage and read-only (pandas copy-on-write)
-    or writable inputs all run one compiled ``_run``: nothing specialises per variant, so the
+    or writable inputs, with or without risk limits, all run one compiled ``run_slot``:
+    nothing specialises per variant, so the
     on-disk numba cache one backtest writes serves every later one (issue: a first `fill
     close` backtest after install spent 26 s compiling)."""
-    from peakdsl.engine import simulate as sim_module
+    from peakdsl.engine import step as step_module
+    from peakdsl.engine.risk import RiskLimits
 
     c = np.linspace(100, 110, 40)
     frozen = c.copy()
     frozen.flags.writeable = False
     rules = {"entry_long": np.arange(40) % 5 == 0, "exit_long": np.arange(40) % 7 == 0}
+    simulate(c, c, c, c, rules, BASE)
+    before = set(step_module.run_slot.signatures)  # other tests may have added their own
     for close, fill, mode, end, leverage in [
             (c, "next_open", "equity_fraction", "close", 1.0),
             (frozen, "close", "notional", "mark", 2.0),
             (c.astype(np.float32), "close", "quantity", "close", 1),
             (frozen, "next_open", "vol_target", "mark", 0.5)]:
-        simulate(close, close, close, close, rules, dataclasses.replace(
-            BASE, fill=fill, sizing_mode=mode, end_of_data=end, leverage=leverage))
-    assert len(sim_module._run.signatures) == 1, sim_module._run.signatures
+        simulate(close, close, close, close, rules, BASE.replace(
+            fill=fill, sizing_mode=mode, end_of_data=end, leverage=leverage))
+    times = pd.date_range("2024-01-01", periods=40, freq="h")
+    simulate(c, c, c, c, rules, BASE, times=times,
+             limits=RiskLimits(max_daily_loss=0.02, max_orders_per_minute=3))
+    assert set(step_module.run_slot.signatures) == before, step_module.run_slot.signatures
 
 
 

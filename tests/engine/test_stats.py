@@ -17,13 +17,18 @@ import pytest
 
 from peakdsl.engine.results import EXIT_REASONS, TRADE_COLUMNS, SimResult, SimSettings
 from peakdsl.engine.stats import (
+    CORE_SLOTS,
+    INT_METRICS,
     METRIC_KEYS,
     bars_per_year,
     calendar_warning,
+    check_core_slots,
     compute_metrics,
     infer_calendar,
 )
 from peakdsl.lang.schema import METRICS
+from peakdsl.metrics import INT_METRICS as CATALOGUE_INTS
+from peakdsl.metrics import produced_by
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "backtest.md"
@@ -77,6 +82,29 @@ def example() -> dict[str, float | int | None]:
 def test_keys_are_the_schema_metrics() -> None:
     assert set(METRIC_KEYS) <= set(METRICS)
     assert list(example()) == list(METRIC_KEYS)
+
+
+def test_keys_are_the_catalogue_backtest_metrics_and_the_core_writes_each() -> None:
+    """A metric added to the catalogue's backtest kind but not to ``metrics_core`` stops the
+    import (``check_core_slots``); every slot is written (the worked example defines all of
+    them, so none may stay NaN) and read back under its catalogue name, counts as ints."""
+    assert METRIC_KEYS == produced_by("backtest") == CORE_SLOTS
+    assert INT_METRICS == CATALOGUE_INTS
+    assert set(EXPECTED) == set(METRIC_KEYS)
+    got = example()
+    assert all(got[k] is not None for k in METRIC_KEYS)
+    assert {k for k, v in got.items() if isinstance(v, int)} == INT_METRICS
+
+
+@pytest.mark.parametrize("keys", [
+    (*CORE_SLOTS, "ulcer_index"),  # a metric the core does not write
+    CORE_SLOTS[:-1],  # one the catalogue dropped
+    (CORE_SLOTS[1], CORE_SLOTS[0], *CORE_SLOTS[2:]),  # a different order
+])
+def test_a_catalogue_the_core_does_not_match_is_refused(keys: tuple[str, ...]) -> None:
+    with pytest.raises(RuntimeError, match="disagree on"):
+        check_core_slots(keys)
+    check_core_slots(CORE_SLOTS)
 
 
 def test_worked_example_literals() -> None:

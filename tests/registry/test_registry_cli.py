@@ -1,4 +1,5 @@
-"""`peak runs list|show|compare` in a fresh interpreter: exit codes, output, JSON, no traceback."""
+"""`peak runs list|show|compare` in a fresh interpreter: exit codes, output, JSON, no traceback;
+kinds of run and child runs (`--kind`, `--parent`, `--all`, showing a sweep or a walk-forward)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from peakdsl.registry.cli import fmt_delta, fmt_metric, fmt_value
 from peakdsl.registry.store import Registry
 
 
@@ -168,16 +169,6 @@ def test_a_broken_registry_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> No
     assert "run registry" in proc.stderr and "I001" not in proc.stderr
 
 
-def test_formatting() -> None:
-    assert fmt_metric("total_return", 0.1234) == "12.34%"
-    assert fmt_metric("sharpe", 1.0) == "1.00" and fmt_metric("trades", 1234) == "1,234"
-    assert fmt_metric("profit_factor", math.inf) == "∞" and fmt_metric("x", None) == "—"
-    assert fmt_value("fees", 0.001) == "0.001" and fmt_value("fill", "close") == "close"
-    assert fmt_value("stop", math.nan) == "—" and fmt_value("flag", True) == "True"
-    assert fmt_delta("sharpe", 0.5) == "+0.50" and fmt_delta("sharpe", -0.5) == "-0.50"
-    assert fmt_delta("sharpe", None) == ""
-
-
 def test_runs_is_mounted_and_light(project: tuple[Path, list[str]]) -> None:
     root, _ = project
     proc = peak(root, "runs", "--help")
@@ -187,3 +178,101 @@ def test_runs_is_mounted_and_light(project: tuple[Path, list[str]]) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------ kinds and child runs
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A backtest, a sweep of 25 trials and a walk-forward of 2 windows."""
+    import numpy as np
+
+    from peakdsl.registry.store import DataRange, RunOutcome, RunStart
+
+    root = tmp_path_factory.mktemp("family")
+    (root / "specs").mkdir()
+    inputs = {"artifact": "a" * 64, "data": "f" * 64}
+    with Registry(root) as reg:
+        backtest = reg.record(RunStart("backtest", "ma", inputs, "0.3.0"),
+                              RunOutcome({"sharpe": 1.0}, trades=3))
+        sweep = reg.start_sweep("ma", {"artifact_sha256": "a" * 64})
+        trials = reg.record_sweep_block(
+            sweep, "ma", "a" * 64, "f" * 64, "cache", "0.3.0", {}, ("fast",),
+            np.arange(25.0).reshape(25, 1), {"sharpe": np.linspace(0, 1, 25)}, 0.01)
+        reg.finish_sweep(sweep, {"deflated_sharpe": 0.5, "trials": 25})
+        windows = [(RunStart("walkforward_window", "ma", inputs, "0.3.0", params={"fast": n},
+                             data=DataRange("cache", "BTC/EUR", "1h")),
+                    RunOutcome({"sharpe": n / 10, "total_return": 0.01 * n}, trades=n))
+                   for n in (1, 2)]
+        wf = reg.record(RunStart("walkforward", "ma", inputs | {"risk": "b" * 64}, "0.3.0",
+                                 settings={"train": "1000 bars"}),
+                        RunOutcome({"sharpe": 0.4, "wf_efficiency": 0.8},
+                                   artifacts={"report": root / "wf.html"},
+                                   summary={"windows": 2}), windows)
+        kids = [r.id for r in reg.child_runs(wf)]
+    return root, {"backtest": backtest, "sweep": sweep, "trials": trials, "wf": wf,
+                  "windows": kids}
+
+
+def listed(root: Path, *args: str) -> list[str]:
+    proc = peak(root, "runs", "list", "--json", "--limit", "100", *args)
+    assert proc.returncode == 0, proc.stderr
+    return [r["id"] for r in json.loads(proc.stdout)["runs"]]
+
+
+def test_list_hides_child_runs_unless_asked(family: tuple[Path, dict[str, Any]]) -> None:
+    root, ids = family
+    top = [ids["wf"], ids["sweep"], ids["backtest"]]
+    assert listed(root) == top
+    assert set(listed(root, "--all")) == {*top, *ids["trials"], *ids["windows"]}
+    assert listed(root, "--kind", "sweep_trial") == ids["trials"][::-1][:100]
+    assert listed(root, "--kind", "walkforward") == [ids["wf"]]
+    assert listed(root, "--parent", ids["wf"][:-1]) == ids["windows"][::-1]
+    assert listed(root, "--parent", ids["sweep"], "--limit", "3") == ids["trials"][::-1][:3]
+    text = peak(root, "runs", "list").stdout.splitlines()
+    assert text[0].split()[:4] == ["id", "created", "(UTC)", "kind"]
+    assert [line.split()[3] for line in text[2:]] == ["walkforward", "sweep", "backtest"]
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), [
+    (("runs", "list", "--kind", "walkforwrd"), "U005", "did you mean `walkforward`"),
+    (("runs", "list", "--kind", "zzz"), "U005", "use one of backtest"),
+    (("runs", "list", "--parent", "r000000000000"), "U004", "no run matches"),
+    (("runs", "list", "--parent", "x"), "U004", "too short"),
+])
+def test_list_usage_errors(family: tuple[Path, dict[str, Any]], args: tuple[str, ...],
+                           code: str, needle: str) -> None:
+    proc = peak(family[0], *args)
+    assert proc.returncode == 2 and f"error[{code}]" in proc.stderr and needle in proc.stderr
+
+
+def test_show_a_walkforward_and_its_windows(family: tuple[Path, dict[str, Any]]) -> None:
+    root, ids = family
+    proc = peak(root, "runs", "show", ids["wf"])
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"run {ids['wf']}  done  walkforward of ma" in out
+    for text in ("input risk        sha256 " + "b" * 64, "wrote report      wf.html",
+                 "summary windows   2", "2 child runs", "fast=1", "fast=2", "wf_efficiency"):
+        assert text in out, text
+    assert all(window in out for window in ids["windows"])
+    doc = json.loads(peak(root, "runs", "show", ids["wf"], "--json").stdout)
+    assert (doc["kind"], doc["children"], doc["parent_id"]) == ("walkforward", 2, None)
+    assert doc["inputs"]["risk"] == "b" * 64 and doc["artifacts"] == {"report": "wf.html"}
+    window = json.loads(peak(root, "runs", "show", ids["windows"][0], "--json").stdout)
+    assert (window["parent_id"], window["params"], window["trades"]) == (ids["wf"],
+                                                                        {"fast": 1}, 1)
+    assert f"parent {ids['wf']}" in peak(root, "runs", "show", ids["windows"][0]).stdout
+
+
+def test_show_a_sweep_by_its_id(family: tuple[Path, dict[str, Any]]) -> None:
+    root, ids = family
+    proc = peak(root, "runs", "show", ids["sweep"][:10])
+    assert proc.returncode == 0, proc.stderr
+    assert f"run {ids['sweep']}  done  sweep of ma" in proc.stdout
+    assert "deflated_sharpe" in proc.stdout and "trials" in proc.stdout
+    assert f"25 child runs: peak runs list --parent {ids['sweep']}" in proc.stdout
+    doc = json.loads(peak(root, "runs", "show", ids["sweep"], "--json").stdout)
+    assert doc["metrics"] == {"deflated_sharpe": 0.5, "trials": 25} and doc["children"] == 25
+    trial = json.loads(peak(root, "runs", "show", ids["trials"][0], "--json").stdout)
+    assert trial["sweep_id"] == trial["parent_id"] == ids["sweep"]

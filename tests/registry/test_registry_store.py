@@ -1,4 +1,5 @@
-"""The run registry's storage: pragmas, schema, lifecycle, ids, queries, immutability."""
+"""The run registry's storage: pragmas, schema, lifecycle, ids, queries, immutability, and
+the generic run record every kind uses (start / finish / record, child runs, kinds)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from typing import Any
 
 import pytest
 
-from peakdsl.registry import store
+from peakdsl.registry import kinds, store
 from peakdsl.registry.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    DataRange,
     Registry,
     RegistryError,
     RunNotFoundError,
+    RunOutcome,
+    RunStart,
     canonical_json,
     id_time,
     new_id,
@@ -368,3 +372,181 @@ def test_id_time_is_exact_to_the_millisecond() -> None:
         run_id = f"r{value:012x}"
         assert id_time(run_id) == f"2020-01-01T{ms // 3_600_000:02d}:" \
             f"{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}Z"
+
+
+# ------------------------------------------------------------------ the generic run record
+
+WF_INPUTS = {"artifact": "a" * 64, "data": "f" * 64, "risk": "b" * 64}
+
+
+def window(n: int, sharpe: float) -> tuple[RunStart, RunOutcome]:
+    return (RunStart("walkforward_window", "ma", WF_INPUTS, "0.3.0", params={"fast": n},
+                     settings={"window": n},
+                     data=DataRange("cache", "BTC/EUR", "1h", f"2024-0{n}-01", None, 500)),
+            RunOutcome({"sharpe": sharpe, "trades": n}, trades=n, summary={"chosen": {"fast": n}}))
+
+
+def test_record_a_run_with_children(reg: Registry, tmp_path: Path) -> None:
+    report = tmp_path / "out" / "wf.html"
+    parent = RunStart("walkforward", "ma", WF_INPUTS, "0.3.0", settings={"train": "1000 bars"},
+                      seed=9, data=DataRange("cache", "BTC/EUR", "1h", "2024-01-01",
+                                             "2024-06-01", 3600))
+    outcome = RunOutcome({"sharpe": 0.5, "wf_efficiency": math.inf}, {"total": 1.5}, 7,
+                         ["careful"], {"report": report, "elsewhere": Path("/dev/null")},
+                         {"stability": {"fast": [1, 2]}})
+    run_id = reg.record(parent, outcome, [window(1, 0.25), window(2, math.nan)])
+    run = reg.get_run(run_id)
+    assert (run.kind, run.state, run.seed, run.trades, run.children, run.parent_id) == (
+        "walkforward", "done", 9, 7, 2, None)
+    assert run.inputs == WF_INPUTS and run.artifact_sha256 == "a" * 64
+    assert run.artifacts == {"report": "out/wf.html", "elsewhere": "/dev/null"}
+    assert run.summary == {"stability": {"fast": [1, 2]}}
+    assert run.metrics == {"sharpe": 0.5, "wf_efficiency": math.inf}
+    assert (run.market, run.data_bars, run.settings) == ("BTC/EUR", 3600, {"train": "1000 bars"})
+    kids = reg.child_runs(run_id)
+    assert [k.params for k in kids] == [{"fast": 1}, {"fast": 2}]  # in the order given
+    assert {(k.kind, k.parent_id, k.lineage, k.state) for k in kids} == {
+        ("walkforward_window", run_id, "ma", "done")}
+    assert kids[1].metrics == {"sharpe": None, "trades": 2}
+    assert reg.metric_rows(kids[0].id) == {"sharpe": 0.25, "trades": 1.0}
+    assert all(k.created_at == k.finished_at for k in kids)  # recorded finished, at once
+    assert kids[0].summary == {"chosen": {"fast": 1}} and kids[0].data_start == "2024-01-01"
+    assert reg.trial_count("ma") == 0  # a walk-forward and its windows are no trials
+
+
+def test_start_then_finish_with_children_is_one_transaction(reg: Registry) -> None:
+    run_id = reg.start(RunStart("walkforward", "ma", WF_INPUTS, "0.3.0"))
+    assert reg.get_run(run_id).state == "running"
+    bad = (window(1, 1.0)[0], RunOutcome({"sharpe": "high"}))
+    with pytest.raises(TypeError, match="not a number"):
+        reg.finish(run_id, RunOutcome({"sharpe": 1.0}), [window(1, 1.0), bad])
+    assert reg.get_run(run_id).state == "running" and reg.child_runs(run_id) == []
+    ids = reg.add_children(run_id, [window(1, 1.0)])
+    assert reg.finish(run_id, RunOutcome({"sharpe": 1.0}), [window(2, 2.0)]) != ids
+    assert reg.get_run(run_id).children == 2
+    with pytest.raises(RegistryError, match="already done"):
+        reg.add_children(run_id, [window(3, 3.0)])
+
+
+def test_a_failed_record_is_a_failed_run(reg: Registry) -> None:
+    with pytest.raises(TypeError):
+        reg.record(RunStart("backtest", "ma", WF_INPUTS, "0.3.0"), RunOutcome({"x": object()}))
+    failed = reg.list_runs(limit=1)[0]
+    assert failed.state == "failed" and "TypeError" in (failed.error or "")
+
+
+@pytest.mark.parametrize(("run", "message"), [
+    (RunStart("bogus", "ma", {}, "0"), "unknown run kind 'bogus'"),
+    (RunStart("walkforward_window", "ma", {}, "0"), "belongs to a walkforward run"),
+    (RunStart("walkforward_window", "ma", {}, "0", parent_id="r000000000000"), "no run `r0"),
+    (RunStart("backtest", "ma", {"artifact": 1}, "0"), "input hash"),  # type: ignore[dict-item]
+    (RunStart("backtest", "ma", {}, "0", seed=1.5), "seed"),  # type: ignore[arg-type]
+])
+def test_what_a_run_cannot_be(reg: Registry, run: RunStart, message: str) -> None:
+    with pytest.raises((ValueError, TypeError, RegistryError), match=message):
+        reg.start(run)
+    assert reg.list_runs(limit=None) == []
+
+
+def test_a_child_needs_a_running_parent_of_its_parent_kind(reg: Registry) -> None:
+    backtest = reg.start(RunStart("backtest", "ma", {}, "0"))
+    with pytest.raises(RegistryError, match="cannot belong to run"):
+        reg.start(RunStart("walkforward_window", "ma", {}, "0", parent_id=backtest))
+    sweep = reg.start_sweep("ma", {})
+    with pytest.raises(RegistryError, match="cannot belong to sweep"):
+        reg.add_children(sweep, [window(1, 1.0)])
+    wf = reg.record(RunStart("walkforward", "ma", {}, "0"), RunOutcome({}))
+    with pytest.raises(RegistryError, match=f"run {wf} is already done"):
+        reg.add_children(wf, [window(1, 1.0)])
+    conn = sqlite3.connect(reg.path)  # the database says so too, to any writer
+    conn.execute("PRAGMA foreign_keys = ON")
+    raw = ("INSERT INTO runs (id, kind, parent_id, spec, lineage, status, created_at, inputs, "
+           "params, engine_version, settings) VALUES (?, ?, ?, 'ma', 'ma', 'running', 'now', "
+           "'{}', '{}', '0', '{}')")
+    for kind, parent in (("walkforward_window", backtest), ("walkforward_window", wf),
+                         ("walkforward_window", None), ("backtest", sweep),
+                         ("no_such_kind", None)):
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(raw, ("r0000000000aa", kind, parent))
+    conn.close()
+
+
+def test_listing_by_kind_and_parent_and_top_level(reg: Registry) -> None:
+    backtest = reg.record(RunStart("backtest", "ma", {}, "0"), RunOutcome({"sharpe": 1.0}))
+    sweep = reg.start_sweep("ma", {})
+    combos = [[1.0], [2.0]]
+    trials = reg.record_sweep_block(sweep, "ma", "a" * 64, "f" * 64, "cache", "0", {}, ("x",),
+                                    combos, {"sharpe": [0.1, 0.2]}, 0.1)  # type: ignore[arg-type,dict-item]
+    wf = reg.record(RunStart("walkforward", "ma", {}, "0"), RunOutcome({}), [window(1, 1.0)])
+    windows = [r.id for r in reg.child_runs(wf)]
+    everything = [r.id for r in reg.list_runs(limit=None)]
+    assert set(everything) == {backtest, sweep, wf, *trials, *windows}
+    assert [r.id for r in reg.list_runs(top_level=True)] == [wf, sweep, backtest]
+    assert [r.id for r in reg.list_runs(kind="sweep_trial")] == trials[::-1]
+    assert [r.id for r in reg.list_runs(parent=wf)] == windows
+    assert [r.id for r in reg.list_runs(kind="walkforward", top_level=True)] == [wf]
+    assert reg.get_run(sweep).kind == "sweep" and reg.get_run(sweep[:9]).id == sweep
+    assert reg.get_sweep(sweep).runs == 2
+    sweep_run = reg.get_run(sweep)
+    assert (sweep_run.market, sweep_run.data_source) == (None, "cache")  # its first block's
+    assert store.top_level_only(None, None, False)
+    assert not store.top_level_only(None, None, True)
+    assert not store.top_level_only(None, wf, False)
+    assert not store.top_level_only("sweep_trial", None, False)
+    assert store.top_level_only("sweep", None, False)
+
+
+def test_trial_count_counts_trial_kinds_only(reg: Registry) -> None:
+    reg.record(RunStart("backtest", "ma", {}, "0"), RunOutcome({}))
+    reg.record(RunStart("walkforward", "ma", {}, "0"), RunOutcome({}), [window(1, 1.0)])
+    sweep = reg.start_sweep("ma", {})
+    reg.start_run("sweep_trial", "ma", "a", "f", "cache", {}, None, "0", {}, sweep)
+    reg.finish_sweep(sweep, {"trials": 2})
+    assert reg.trial_count("ma") == 2  # the backtest and the sweep trial
+    assert [k.kind for k in reg.kinds() if k.trial] == ["backtest", "sweep_trial"]
+
+
+def test_a_new_kind_is_a_row_not_a_migration(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    Registry(tmp_path).close()
+    extra = kinds.RunKind("stress_test", "a deterministic stress scenario", trial=False)
+    monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, extra))
+    monkeypatch.setattr(kinds, "RUN_KINDS", {**kinds.RUN_KINDS, extra.name: extra})
+    with Registry(tmp_path) as reg:
+        assert reg.schema_version() == SCHEMA_VERSION
+        assert "stress_test" in {k.kind for k in reg.kinds()}
+        run_id = reg.record(RunStart("stress_test", "ma", {}, "0"), RunOutcome({"x": 1}))
+        assert reg.get_run(run_id).kind == "stress_test"
+    before = registry_path(tmp_path).stat().st_mtime_ns
+    Registry(tmp_path).close()  # up to date: opening writes nothing
+    assert registry_path(tmp_path).stat().st_mtime_ns == before
+
+
+def test_record_backtest_stores_its_files(reg: Registry, tmp_path: Path) -> None:
+    from peakdsl.engine.results import SimSettings
+
+    stamp = SimpleNamespace(isoformat=lambda: "2024-01-01T00:00:00+00:00")
+    result = SimpleNamespace(
+        spec="ma", artifact_sha256="d" * 64, market="BTC/EUR", timeframe="1h",
+        candles=SimpleNamespace(fingerprint="c" * 64, source="cache",
+                                frame=SimpleNamespace(index=[stamp])),
+        params={}, settings=SimSettings(), metrics={"sharpe": 1.0}, engine_version="0",
+        timing={}, warnings=(), sim=SimpleNamespace(trade_count=0))
+    run_id = reg.record_backtest(result, artifacts={"trades": tmp_path / "t.csv"})  # type: ignore[arg-type]
+    assert reg.get_run(run_id).artifacts == {"trades": "t.csv"}
+    assert reg.get_run(run_id).inputs == {"artifact": "d" * 64, "data": "c" * 64}
+
+
+def test_listings_are_served_by_indexes(reg: Registry) -> None:
+    """Newest first without sorting the table: the default listing, by kind, by spec (top-level
+    runs, as `peak runs list` shows them); a run's children (sorted: one run's only)."""
+    conn = reg._connection()
+    for where, index, sorts in (("r.parent_id IS NULL", "runs_top_level", False),
+                                ("r.kind = 'sweep' AND r.parent_id IS NULL", "runs_by_kind",
+                                 False),
+                                ("r.spec = 'ma' AND r.parent_id IS NULL", "runs_by_spec", False),
+                                ("r.parent_id = 's0'", "runs_by_parent", True)):
+        plan = " ".join(str(tuple(row)) for row in conn.execute(
+            f"EXPLAIN QUERY PLAN {store.SELECT_RUNS} WHERE {where}{store.NEWEST_FIRST} "
+            "LIMIT 50"))
+        assert index in plan and ("TEMP B-TREE" in plan) == sorts, plan

@@ -1,5 +1,8 @@
-"""Sweeps in the registry: bulk trial blocks, sweep status and summary, the v1 → v2 migration,
-and a SIGKILL during ``record_sweep_block`` leaving the whole block or none of it."""
+"""Sweeps in the registry: bulk trial blocks, sweep status and summary, the v1 → current
+migration, and a SIGKILL during ``record_sweep_block`` leaving the whole block or none of it.
+
+Since schema 3 a sweep is a run of kind ``sweep`` (its config the run's settings) and its trials
+are its child runs; the raw-SQL checks below address the ``runs`` table accordingly."""
 
 from __future__ import annotations
 
@@ -160,9 +163,9 @@ def test_finish_sweep(reg: Registry) -> None:
         reg.resume_sweep(sweep)
     conn = reg._connection()
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        conn.execute("UPDATE sweeps SET summary = '{}' WHERE id = ?", (sweep,))
+        conn.execute("UPDATE runs SET summary = '{}' WHERE id = ?", (sweep,))
     with pytest.raises(sqlite3.IntegrityError, match="never deleted"):
-        conn.execute("DELETE FROM sweeps WHERE id = ?", (sweep,))
+        conn.execute("DELETE FROM runs WHERE id = ?", (sweep,))
     failed = reg.start_sweep("ma", {})
     reg.finish_sweep(failed, {"error": "data missing"}, status="failed")
     assert reg.get_sweep(failed).status == "failed"
@@ -176,11 +179,14 @@ def test_sweep_integrity_triggers(reg: Registry) -> None:
     sweep = reg.start_sweep("ma", {})
     conn = reg._connection()
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        conn.execute("UPDATE sweeps SET config = '{}' WHERE id = ?", (sweep,))
-    with pytest.raises(sqlite3.IntegrityError, match="finish time"):
-        conn.execute("UPDATE sweeps SET status = 'done' WHERE id = ?", (sweep,))
+        conn.execute("UPDATE runs SET settings = '{}' WHERE id = ?", (sweep,))
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # done: a finish time, metrics
+        conn.execute("UPDATE runs SET status = 'done' WHERE id = ?", (sweep,))
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        conn.execute("UPDATE sweeps SET status = 'paused', finished_at = 'x', summary = '{}' "
+        conn.execute("UPDATE runs SET status = 'done', finished_at = 'x' WHERE id = ?",
+                     (sweep,))
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        conn.execute("UPDATE runs SET status = 'paused', finished_at = 'x', summary = '{}' "
                      "WHERE id = ?", (sweep,))
 
 
@@ -218,7 +224,7 @@ def test_migration_from_version_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             conn.execute("INSERT INTO sweeps (id, lineage, created_at, config) VALUES "
                          "('s00000000abcd', 'rsi', '2024-01-01T00:00:00.000Z', '{}')")
     with Registry(tmp_path) as reg:
-        assert reg.schema_version() == SCHEMA_VERSION == 2
+        assert reg.schema_version() == SCHEMA_VERSION == 3
         legacy = reg.get_sweep("s00000000abcd")
         # no owner was recorded before version 2: it cannot be running any more
         assert (legacy.spec, legacy.status, legacy.state) == ("rsi", "running", "incomplete")
@@ -263,13 +269,14 @@ def check_blocks(root: Path) -> int:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         sizes = conn.execute("SELECT json_extract(params, '$.block'), count(*), "
                              "count(DISTINCT json_extract(params, '$.row')) FROM runs "
-                             "GROUP BY 1 ORDER BY 1").fetchall()
+                             "WHERE kind = 'sweep_trial' GROUP BY 1 ORDER BY 1").fetchall()
         assert all(n == distinct == BLOCK for _, n, distinct in sizes), sizes
         assert [b for b, _, _ in sizes] == [float(i) for i in range(len(sizes))]
-        statuses = conn.execute("SELECT DISTINCT status FROM runs").fetchall()
+        statuses = conn.execute("SELECT DISTINCT status FROM runs "
+                                "WHERE kind = 'sweep_trial'").fetchall()
         assert statuses in ([], [("done",)])
-        lacking = conn.execute("SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM "
-                               "metrics m WHERE m.run_id = r.id) != ?",
+        lacking = conn.execute("SELECT count(*) FROM runs r WHERE kind = 'sweep_trial' AND "
+                               "(SELECT count(*) FROM metrics m WHERE m.run_id = r.id) != ?",
                                (N_METRICS,)).fetchone()[0]
         assert lacking == 0
         return len(sizes)

@@ -72,7 +72,7 @@ def hand_sim(frame: pd.DataFrame, trades: int, capital: float, seed: int = 3) ->
         reason = 4 if exit_ == n - 1 else int(rng.integers(0, 4))
         for name, value in zip(TRADE_COLUMNS, (entry, exit_, side, qty, close[entry],
                                                close[exit_], fees, pnl,
-                                               pnl / (qty * close[entry]), reason, 0),
+                                               pnl / (qty * close[entry]), reason, 0, 0),
                                strict=True):
             cols[name].append(float(value))
     arrays = {name: np.asarray(values, dtype=np.int64 if name in

@@ -19,6 +19,7 @@ from peakdsl import api
 from peakdsl.cli import app
 from peakdsl.compile.models import Param
 from peakdsl.engine.stats import METRIC_KEYS
+from peakdsl.metrics import Direction
 from peakdsl.overrides import resolve_overrides
 from peakdsl.registry.store import Registry
 from peakdsl.research.space import on_edge
@@ -126,6 +127,34 @@ def test_ranking_is_best_first_and_deterministic(swept: SweepResult) -> None:
     assert swept.top(3)[0]["rank"] == 1
     np.testing.assert_array_equal(ranking(np.array([1.0, np.nan, 2.0, 1.0, np.inf, np.nan])),
                                   [4, 2, 0, 3, 1, 5])
+
+
+def test_ranking_follows_the_objective_direction() -> None:
+    values = np.array([1.0, np.nan, 2.0, 1.0, -np.inf, np.nan])
+    np.testing.assert_array_equal(ranking(values, Direction.LOWER), [4, 0, 3, 2, 1, 5])
+    with pytest.raises(ValueError, match="cannot rank"):
+        ranking(values, Direction.NEITHER)
+
+
+@pytest.mark.parametrize(("objective", "order"), [
+    ("volatility", 1),  # lower is better: ascending
+    ("max_drawdown", -1),  # <= 0, higher is better: the shallowest drawdown first
+    ("max_drawdown_bars", 1),
+])
+def test_sweep_ranks_by_the_objective_direction(project: Path, swept: SweepResult,
+                                                objective: str, order: int) -> None:
+    """Another objective re-ranks the stored rows (nothing is computed again)."""
+    again = run_sweep(str(project / SPEC), root=project, sets=SETS, objective=objective,
+                      record=False)
+    assert again.computed == 0 and again.resumed == len(swept.space)
+    ranked = again.metrics[objective][again.ranking]
+    assert not np.isnan(ranked).any()
+    assert np.all(order * np.diff(ranked) >= 0)
+    assert ranked[0] == (ranked.min() if order > 0 else ranked.max())
+    assert again.best_row == int(again.ranking[0])
+    best = again.row(int(again.best_row))
+    assert {k for k, v in best["metrics"].items() if isinstance(v, int)} == {
+        "trades", "max_drawdown_bars", "ambiguous_bars", "orders_reduced"}
 
 
 def test_registry_has_every_combination_under_one_sweep(project: Path,

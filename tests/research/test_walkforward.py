@@ -23,6 +23,7 @@ from peakdsl.data.candles import CandleSet
 from peakdsl.data.select import demo_market
 from peakdsl.engine.stats import compute_metrics
 from peakdsl.lang.project import UsageError
+from peakdsl.metrics import Direction, produced_by
 from peakdsl.report.walkforward import render_walkforward_html
 from peakdsl.research.space import build_space
 from peakdsl.research.types import ParamSpace, RunConfig
@@ -38,6 +39,7 @@ from peakdsl.research.walkforward import (
     plan_windows,
     pooled_annual_return,
     run_walkforward,
+    run_window,
     walkforward_doc,
     wf_efficiency,
 )
@@ -188,6 +190,24 @@ def test_pick_best_nan_last_ties_first() -> None:
     assert pick_best(np.array([-1.0, np.nan, -0.5])) == 2
 
 
+def test_pick_best_minimises_where_lower_is_better() -> None:
+    assert pick_best(np.array([np.nan, 3.0, 1.0, 1.0, 2.0]), Direction.LOWER) == 2
+    assert pick_best(np.array([0.2, np.nan, 0.1]), Direction.LOWER) == 2
+
+
+def test_a_lower_is_better_objective_picks_the_minimum_on_the_train_slice(
+        artifact: StrategyArtifact, candles: CandleSet, space: ParamSpace) -> None:
+    """`--objective volatility` keeps the calmest combination of each train window."""
+    result = walk(artifact, candles, space, objective="volatility")
+    w = result.windows[2]
+    train = bar_slice(candles, w.window.train_start, w.window.train_end)
+    scores = [run_backtest(artifact, train, "", "", space.params(row)).metrics["volatility"]
+              for row in range(len(space))]
+    assert w.row == int(np.nanargmin(np.array(scores, dtype=np.float64)))
+    assert w.objective == pytest.approx(min(s for s in scores if s is not None), rel=1e-12)
+    assert "minimise volatility over a grid" in render_walkforward_html(result)
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -269,6 +289,21 @@ def test_no_look_ahead(artifact: StrategyArtifact, candles: CandleSet, space: Pa
         assert mine.is_metrics == w.is_metrics
         assert mine.oos_metrics == w.oos_metrics
         assert np.array_equal(mine.oos_equity, w.oos_equity)
+
+
+def test_a_window_alone_equals_the_same_window_in_the_run(
+        artifact: StrategyArtifact, candles: CandleSet, space: ParamSpace,
+        result: WalkForwardResult) -> None:
+    """``run_window`` needs nothing but its arguments (what lets windows run on any worker):
+    window 5 run by itself, with no window before it, gives exactly the run's window 5."""
+    w = result.windows[4]
+    alone = run_window(artifact, candles, space, w.window, "sharpe")
+    assert (alone.number, alone.row) == (5, w.row)
+    assert alone.is_metrics == w.is_metrics
+    assert alone.oos.metrics == w.oos_metrics and alone.oos.lead == w.lead
+    assert np.array_equal(alone.oos.sim.equity, w.oos_equity)
+    assert all(np.array_equal(alone.oos.sim.trades[k], w.oos_trades[k]) for k in w.oos_trades)
+    assert min(alone.seconds) >= 0.0
 
 
 def test_oos_equals_run_backtest_on_the_extended_slice(
@@ -376,6 +411,10 @@ def test_anchored_durations_and_json(artifact: StrategyArtifact, candles: Candle
     assert doc["windows"][4]["test"]["partial"] is True
     assert set(doc["promotion_metrics"]) == {"oos_sharpe", "oos_total_return",
                                              "oos_max_drawdown", "wf_efficiency"}
+    assert tuple(doc["promotion_metrics"]) == produced_by("walkforward")
+    for part in ("in_sample", "out_of_sample"):  # counts are ints, as the catalogue says
+        counts = {k for k, v in doc["windows"][0][part].items() if isinstance(v, int)}
+        assert counts == {"trades", "max_drawdown_bars", "ambiguous_bars", "orders_reduced"}
 
 
 def test_no_params_runs_the_defaults(artifact: StrategyArtifact, candles: CandleSet) -> None:

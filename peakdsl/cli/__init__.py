@@ -1,0 +1,49 @@
+"""The `peak` command line: one module per command group, mounted here on the root app.
+
+``root`` holds the Typer app, error rendering and exit codes; ``options`` the options every
+command shares (each validates itself). The command modules — ``spec`` (check, fmt, compile,
+graph), ``backtest``, ``sweep``, ``walkforward``, ``data``, ``runs`` — import only those two
+and the library, never each other or this package, so there is no import cycle and each can
+be imported on its own. This module imports them and mounts their commands, in the order
+``peak --help`` lists them. It is the only layer that prints: the library returns data.
+
+Everything here is light at import time (typer and peak's diagnostics): ``peak check`` must
+not pay for pandas, numpy, numba or ccxt (tests/test_cli_imports.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import typer
+
+from . import backtest, data, runs, spec, sweep, walkforward
+from .root import app
+
+COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("check", spec.check_cmd),
+    ("fmt", spec.fmt_cmd),
+    ("compile", spec.compile_cmd),
+    ("graph", spec.graph_cmd),
+    ("backtest", backtest.backtest_cmd),
+    ("sweep", sweep.sweep_cmd),
+    ("walkforward", walkforward.walkforward_cmd),
+)
+GROUPS: tuple[tuple[str, typer.Typer], ...] = (
+    ("data", data.data_app),
+    ("runs", runs.runs_app),
+)
+
+for _name, _command in COMMANDS:
+    app.command(_name)(_command)
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point (``peak = "peakdsl.cli:main"``)."""
+    app(args=list(argv) if argv is not None else None, prog_name="peak")
+
+
+__all__ = ["COMMANDS", "GROUPS", "app", "main"]

@@ -1,0 +1,144 @@
+"""`peak backtest`: one strategy on its market's data; a metrics table, or JSON with --json.
+
+The run itself is ``peakdsl.api.backtest``; this module checks the command line, hands the API
+the writer of the outputs (called before the run is recorded, so a run whose trades file
+cannot be written is not recorded) and renders the result. Light at import time: pandas, numpy
+and rich are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..metrics import BACKTEST_METRICS, CATALOGUE, format_metric
+from .options import (
+    CapitalOpt,
+    DataOpt,
+    FeeOpt,
+    FromOpt,
+    JsonOpt,
+    ReportOpt,
+    SetOpt,
+    SpecArg,
+    ToOpt,
+    TradesOpt,
+    check_outputs,
+    check_period,
+)
+from .root import EXIT_OK, Format, emit, exit_code, guarded
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..backtest import BacktestResult
+
+RecordOpt = Annotated[bool, typer.Option("--record/--no-record",
+                                         help="record the run in .peak/registry")]
+RiskOpt = Annotated[str | None, typer.Option(
+    "--risk", metavar="NAME", help="enforce a risk spec's limits: its name "
+    "(specs/risk/NAME.peak) or its file")]
+
+
+@guarded
+def backtest_cmd(spec: SpecArg, data: DataOpt = None, start: FromOpt = None, end: ToOpt = None,
+                 set_: SetOpt = None, fee_bps: FeeOpt = None, capital: CapitalOpt = 10_000.0,
+                 as_json: JsonOpt = False, trades: TradesOpt = None, report: ReportOpt = None,
+                 record: RecordOpt = True, risk: RiskOpt = None) -> None:
+    """Backtest a strategy on its market's data (cache, --data, or the synthetic demo)."""
+    from .. import api
+
+    check_outputs([("--trades", trades), ("--report", report)], spec, data)
+    check_period(start, end)
+    try:
+        run = api.backtest(spec, data=data, start=start, end=end, overrides=set_ or (),
+                           fee_bps=fee_bps, capital=capital, record=record,
+                           outputs=partial(write_outputs, trades=trades, report=report),
+                           risk=risk)
+    except api.SpecError as exc:
+        emit(exc.diagnostics, Format.json if as_json else Format.text)
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
+    if run.result.candles.warnings:  # --data: the import's D008/D009 (stderr, also with --json)
+        emit(run.result.candles.warnings, Format.text)
+    if as_json:
+        from ..backtest import backtest_doc
+
+        sys.stdout.write(backtest_doc(run.result, run.run_id).model_dump_json(indent=2) + "\n")
+    else:
+        print_summary(run.result, run.run_id, trades, report)
+    raise typer.Exit(EXIT_OK)
+
+
+def write_outputs(result: BacktestResult, trades: Path | None, report: Path | None) -> None:
+    """Write the trades CSV and the report; called by the API before the run is recorded."""
+    from ..outputs import write_output
+
+    if trades is not None:
+        frame = result.trades_frame()
+        write_output(trades, frame.to_csv(index=False, float_format="%.10g").encode(),
+                     "--trades")
+    if report is not None:
+        from ..report import write_report
+
+        write_report(result, report)
+
+
+def print_summary(result: BacktestResult, run_id: str | None, trades: Path | None,
+                  report: Path | None) -> None:
+    """The metrics table and the provenance a reviewer needs (spec, data, hashes, run id)."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    _print_header(console, result)
+    console.print(_metrics_table(result))
+    _print_footer(console, result, run_id, trades, report)
+
+
+def _print_header(console: Console, result: BacktestResult) -> None:
+    """Spec, market, bars and period; where the data came from; the params."""
+    times = result.times
+    period = f"{times[0]:%Y-%m-%d %H:%M} → {times[-1]:%Y-%m-%d %H:%M}" if len(times) else "—"
+    data = result.candles.source
+    if result.candles.synthetic:
+        data = f"[bold yellow]{data}[/] (no cached data for this market)"
+    console.print(f"[bold]{result.spec}[/]  {result.market} {result.timeframe}  "
+                  f"{len(times):,} bars  {period}")
+    console.print(f"data source: {data}")
+    params = ", ".join(f"{k}={v:g}" for k, v in sorted(result.params.items())) or "—"
+    console.print(f"params: {params}")
+
+
+def _metrics_table(result: BacktestResult) -> Table:
+    """One row per catalogue backtest metric, labelled and formatted by the catalogue."""
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in BACKTEST_METRICS:
+        table.add_row(CATALOGUE[name].label, format_metric(name, result.metrics.get(name)))
+    return table
+
+
+def _print_footer(console: Console, result: BacktestResult, run_id: str | None,
+                  trades: Path | None, report: Path | None) -> None:
+    """Final equity, warnings, hashes, the run id and the files written."""
+    equity = result.sim.equity
+    final = float(equity[-1]) if len(equity) else result.settings.capital
+    still_open = len(result.sim.open_trades["entry_bar"])
+    console.print(f"final equity: {final:,.2f}"
+                  + (" (a position left open, valued at the last close)" if still_open else ""))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"artifact sha256 {result.artifact_sha256[:16]}…  data "
+                  f"{result.candles.fingerprint[:16]}…  engine {result.engine_version}")
+    if run_id:
+        console.print(f"run id: [bold]{run_id}[/]  (peak runs show {run_id})")
+    for label, path in (("trades", trades), ("report", report)):
+        if path is not None:
+            console.print(f"{label}: {path}")

@@ -1,0 +1,606 @@
+"""The Program: the one evaluator of a compiled strategy graph, planned once, run three ways.
+
+Backtests, walk-forward and reports evaluate a graph once per run; a sweep evaluates it for
+thousands of param sets that share most indicators; the live runner needs it one closed bar
+at a time. One plan serves all three, so argument resolution (windows, scalars, lags,
+leaves), numexpr use and the rule fast path exist once:
+
+``Program.plan(cfg)`` (kept for the last configs planned; ``Program(cfg)`` plans afresh)
+    the program steps the lets and rules need (only the rules with ``lets=False``), in
+    program order; the leaf nodes; for every kernel step how its arguments are read; which
+    rule expressions have a numpy fast path (``BoolTree``).
+
+``Program.run(params, cols, cache=..., rows=...)``: whole arrays for one params set
+    kernel steps call ``KERNELS[op](*args)``, scalar steps ``ops.apply``, expression steps
+    numexpr on the compiler-generated string with an explicit ``local_dict`` of generated
+    names and ``global_dict={}`` (never ``eval``). Every node also gets a *structural key*
+    (``node_key``: op, input keys, concrete window / scalar values, the candles' fingerprint
+    at the sources), so with a shared cache (the sweep's ``KernelCache``) ``sma(close, 20)``
+    is computed once for every combination and block that needs it, whichever param supplied
+    the 20. ``rows`` lets a caller own the rule buffers (the sweep writes each distinct rule
+    straight into a row of its signal matrix). ``Program.signals`` is ``evaluate()``.
+
+``Program.stream(params, history)``: one closed bar at a time
+    every kernel step becomes its state form (``kernels.STATES``): a ring buffer of the
+    inputs for window kernels (as long as the window the builtin's lookback rule adds), the
+    carried values for recursive ones (ema, rma, rsi, atr, macd*, ±DI, adx); expression
+    steps run numexpr on one-element arrays, scalar steps once. ``Stream.push(bar)`` returns
+    the lets and rules at that bar. Memory does not grow with the bars seen.
+
+Warm-up, precisely. A stream fed every bar from the first one returns, at every bar, exactly
+what the whole-array run returns there (the state forms repeat the numba loops operation
+for operation; rules masked during the warm-up alike). A stream built from a history window
+is a stream fed the window's bars first, so it equals the whole-array run on *that window*:
+its first bar is bar 0. How that relates to the run on the full history depends on the
+kernel:
+
+* window kernels (sma wma stdev zscore highest lowest bb_* roc percent_rank rising falling
+  true_range lag) read only their last window, so once the window lies inside the history
+  they agree with the full-history run. Exactly, except the rolling sums of sma, stdev,
+  zscore and bb_*: their running sums are re-summed on a schedule counted from the start of
+  the data (``kernels._moments``), so two runs started at different bars round differently
+  in the last bits: measured, up to ~4e-16 relative for sma, ~6e-14 for stdev, ~1e-11 for
+  a z-score near 0 (a difference of nearly equal numbers); never a different NaN;
+* recursive kernels have no window: their value after the warm-up depends on the seed,
+  the mean of the first n valid values *of the data they were given*. Started later, they
+  are seeded later and differ from the full-history run by a term that decays by a factor
+  ``1 - alpha`` per bar (ema ``alpha = 2/(n+1)``; rma, rsi, atr, ±DI, adx ``1/n``).
+
+``Program.history(params)`` is the history a live start needs: the largest lookback among
+the lets and rules, i.e. the derived warm-up ``cfg.warmup.evaluate(params)`` (lags are part
+of it: ``x[n]`` adds n, a crossover 1) unless a let looks further back. A stream built from
+that many bars has every let and rule defined at the first bar pushed, and rules that can
+fire there; recursive values are then those seeded at the start of the history, as above.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+import numexpr as ne
+import numpy as np
+
+from ..compile import models as m
+from ..compile.ops import apply
+from ..lang.builtins import BUILTINS, Arg
+from .kernels import KERNELS, STATES, KernelState
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+Array = np.ndarray[Any, Any]
+Key = Hashable
+
+
+class EvaluationError(ValueError):
+    """Bad inputs to evaluation (missing columns, unknown or out-of-range params)."""
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Named series (lets), rule signals (warm-up masked) and the warm-up used."""
+
+    series: dict[str, Array]
+    rules: dict[str, Array]
+    warmup: int
+    params: dict[str, float]
+
+
+def resolve_params(cfg: m.StrategyConfig,
+                   overrides: Mapping[str, float] | None) -> dict[str, float]:
+    """Defaults with overrides applied; unknown names and out-of-range values are errors."""
+    values = {p.name: p.default for p in cfg.params}
+    known = {p.name: p for p in cfg.params}
+    for name, value in (overrides or {}).items():
+        if name not in known:
+            raise EvaluationError(f"unknown param `{name}`; params: {', '.join(known) or 'none'}")
+        p = known[name]
+        if not p.low <= value <= p.high:
+            raise EvaluationError(f"`{name}` = {value:g} is outside {p.low:g}..{p.high:g}")
+        values[name] = value
+    return values
+
+
+def columns_of(frame: Any) -> dict[str, Array]:
+    """float64 arrays for open/high/low/close/volume from a DataFrame or a mapping."""
+    missing = [c for c in COLUMNS if c not in frame]
+    if missing:
+        raise EvaluationError("missing columns: " + ", ".join(missing))
+    return {c: np.ascontiguousarray(np.asarray(frame[c], dtype=np.float64)) for c in COLUMNS}
+
+
+class NodeCache(Protocol):
+    """What ``Program.run`` needs of a shared cache (``research.kernel_cache.KernelCache``):
+    values stored under structural keys; stored arrays are never written to."""
+
+    def get(self, key: Key) -> Any | None: ...
+
+    def put(self, key: Key, value: Any) -> None: ...
+
+
+class RuleRows(Protocol):
+    """Caller-owned buffers for rule expressions (the sweep's signal matrix)."""
+
+    def claim(self, key: Key) -> tuple[Array, bool]:
+        """The bool row for the rule expression with structural ``key``, and whether it is
+        new (to be written) rather than written already by an equal rule."""
+        ...
+
+
+# ---------------------------------------------------------------- leaves and keys
+
+
+def leaf_value(node: m.GraphNode, cols: Mapping[str, Array], params: Mapping[str, float]
+               ) -> Any:
+    """A source, param or const node's value: a column, or a numpy scalar (bool or float)."""
+    if node.op == "source":
+        return cols[str(node.value)]
+    if node.op == "param":
+        return np.float64(params[str(node.value)])
+    if isinstance(node.value, bool):
+        return np.bool_(node.value)
+    return np.float64(cast(float, node.value))
+
+
+def _leaf_key(node: m.GraphNode, value: Any, fingerprint: str) -> Key:
+    """Sources by the candles' fingerprint and column, numbers by type and value."""
+    if node.op == "source":
+        return ("src", fingerprint, str(node.value))
+    return ("v", type(value).__name__, value.item())
+
+
+def _window_value(node: m.GraphNode, params: Mapping[str, float]) -> int:
+    """A window argument (a param or a literal) as the kernels take it."""
+    value = params[str(node.value)] if node.op == "param" else node.value
+    return int(cast(float, value))
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """How a kernel step reads its arguments: ``(kind, node)`` in ``KERNELS`` order (the
+    implicit columns and lag targets are series), then the builtin's mode."""
+
+    op: str
+    args: tuple[tuple[Arg, int], ...]
+    modes: tuple[str, ...]
+
+    @staticmethod
+    def of(node: m.GraphNode) -> Call:
+        if node.op == "lag":
+            target, n = node.inputs
+            return Call("lag", ((Arg.SERIES, target), (Arg.WINDOW, n)), ())
+        builtin = BUILTINS[node.op]
+        implicit = len(builtin.implicit)
+        args = [(Arg.SERIES, i) for i in node.inputs[:implicit]]
+        args += [(kind, i) for (_, kind), i in zip(builtin.args, node.inputs[implicit:],
+                                                    strict=True)]
+        return Call(node.op, tuple(args), builtin.mode_args(node.value))
+
+    def static(self, nodes: list[m.GraphNode], values: Mapping[int, Any],
+               params: Mapping[str, float]) -> list[Any]:
+        """The window and scalar arguments, in order (what ``STATES[op]`` takes)."""
+        return [_window_value(nodes[i], params) if kind is Arg.WINDOW else float(values[i])
+                for kind, i in self.args if kind is not Arg.SERIES]
+
+
+def _series_arg(value: Any, n: int) -> Any:
+    """A constant passed where a series goes (``sma(5, 10)``, a folded lag target) is a full
+    column of it, of its own dtype."""
+    return np.full(n, value, dtype=np.asarray(value).dtype) if np.ndim(value) == 0 else value
+
+
+def node_key(call: Call, nodes: list[m.GraphNode], keys: Mapping[int, Key],
+             values: Mapping[int, Any], params: Mapping[str, float], n: int
+             ) -> tuple[Key, tuple[Any, ...]]:
+    """A kernel step's structural key and its ``KERNELS`` arguments:
+    ``("k", op, input keys and ("w", window) / ("f", scalar) in order, modes)``. Two nodes
+    with equal keys compute the same array, whatever params or nodes they came from."""
+    args: list[Any] = []
+    parts: list[Key] = []
+    for kind, i in call.args:
+        if kind is Arg.WINDOW:
+            window = _window_value(nodes[i], params)
+            args.append(window)
+            parts.append(("w", window))
+        elif kind is Arg.SCALAR:
+            scalar = float(values[i])
+            args.append(scalar)
+            parts.append(("f", scalar))
+        else:
+            args.append(_series_arg(values[i], n))
+            parts.append(keys[i])
+    return ("k", call.op, *parts, *call.modes), (*args, *call.modes)
+
+
+# ---------------------------------------------------------------- the rule fast path
+
+# A rule expression made only of comparisons and logic over materialised inputs evaluates
+# exactly (no rounding anywhere) with numpy's branch-free ufuncs, about three times faster
+# than numexpr's boolean opcodes; anything else stays with numexpr.
+BoolTree = tuple[Any, ...]  # ("var", node) | ("const", value) | ("lag", node, target, w) | (op, …)
+_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+            "eq": np.equal, "ne": np.not_equal}  # IEEE: `!=` is True with NaN, as `ops` says
+_LOGIC = {"and": np.logical_and, "or": np.logical_or}
+
+
+def bool_tree(nodes: list[m.GraphNode], node_id: int, materialised: frozenset[int],
+              root: bool = True) -> BoolTree | None:
+    """The comparison/logic tree of a rule step, or None when it holds anything else.
+
+    A materialised input that is a lag by a constant window of another materialised node
+    becomes ``("lag", node, target, window)``: past the first ``window`` bars it is just the
+    target shifted, so it can be read as a view of the target instead of as its own array
+    (crossover rules then stream each moving average once instead of twice)."""
+    node = nodes[node_id]
+    if not root and node_id in materialised:
+        if node.op == "lag" and nodes[node.inputs[1]].op == "const":
+            window = int(cast(float, nodes[node.inputs[1]].value))
+            if window > 0:
+                return ("lag", node_id, node.inputs[0], window)
+        return ("var", node_id)
+    if node.op == "const":
+        return ("const", node.value)
+    if node.op not in _COMPARE and node.op not in _LOGIC and node.op != "not":
+        return None
+    children = [bool_tree(nodes, i, materialised, False) for i in node.inputs]
+    if any(c is None for c in children):
+        return None
+    return (node.op, *children)
+
+
+def _max_lag(tree: BoolTree) -> int:
+    if tree[0] == "lag":
+        return int(tree[3])
+    if tree[0] in ("var", "const"):
+        return 0
+    return max((_max_lag(child) for child in tree[1:]), default=0)
+
+
+def _tree_leaf(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int,
+               shifted: bool) -> Any:
+    """A leaf over bars [lo, hi): arrays sliced; lags as views of their target if allowed."""
+    if tree[0] == "const":
+        return tree[1]
+    if tree[0] == "lag" and shifted:
+        target = values[tree[2]]
+        if isinstance(target, np.ndarray) and target.ndim == 1:
+            return target[lo - tree[3]: hi - tree[3]]
+    value = values[tree[1]]
+    return value[lo:hi] if isinstance(value, np.ndarray) and value.ndim == 1 else value
+
+
+def _eval_region(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int, shifted: bool,
+                 out: Array | None = None) -> Any:
+    op = tree[0]
+    if op in ("var", "const", "lag"):
+        return _tree_leaf(tree, values, lo, hi, shifted)
+    args = [_eval_region(child, values, lo, hi, shifted) for child in tree[1:]]
+    if op == "not":
+        return np.logical_not(args[0], out=out)
+    ufunc = _COMPARE.get(op) or _LOGIC[op]
+    return ufunc(args[0], args[1], out=out)
+
+
+def eval_bool(tree: BoolTree, values: Mapping[int, Any], out: Array) -> None:
+    """Evaluate a ``bool_tree`` into ``out`` with numpy: the first bars (where a lag is
+    still filling) from the lag arrays, the rest reading lags as shifted views."""
+    n = out.shape[0]
+    head = min(_max_lag(tree), n)
+    if head:
+        _eval_region(tree, values, 0, head, False, out=out[:head])
+    if head < n:
+        _eval_region(tree, values, head, n, True, out=out[head:])
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One program step as the plan runs it. ``kind`` is the artifact's, except that an
+    expression computing a rule is ``"rule"`` (it may go to a caller's row)."""
+
+    node: int
+    kind: str  # "kernel" | "scalar" | "expr" | "rule"
+    op: str
+    inputs: tuple[int, ...]  # scalar: operand nodes; expr/rule: the nodes of ``names``
+    names: tuple[str, ...] = ()  # expr/rule: numexpr variable names, sorted
+    expr: str = ""
+    call: Call | None = None  # kernel
+    tree: BoolTree | None = None  # rule with a numpy fast path
+
+
+def _needed(cfg: m.StrategyConfig, outputs: list[int]) -> set[int]:
+    nodes = cfg.graph.nodes
+    needed: set[int] = set()
+    todo = list(outputs)
+    while todo:
+        i = todo.pop()
+        if i not in needed:
+            needed.add(i)
+            todo.extend(nodes[i].inputs)
+    return needed
+
+
+def _planned(step: m.Step, node: m.GraphNode, rules: frozenset[int],
+             nodes: list[m.GraphNode]) -> Planned:
+    if step.kind == "kernel":
+        return Planned(node.id, "kernel", node.op, tuple(node.inputs), call=Call.of(node))
+    if step.kind == "scalar":
+        return Planned(node.id, "scalar", node.op, tuple(node.inputs))
+    pairs = sorted(step.inputs.items())
+    names, inputs = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+    if node.id not in rules:
+        return Planned(node.id, "expr", node.op, inputs, names, cast(str, step.expr))
+    tree = bool_tree(nodes, node.id, frozenset(inputs))
+    return Planned(node.id, "rule", node.op, inputs, names, cast(str, step.expr), tree=tree)
+
+
+@dataclass
+class Evaluation:
+    """One whole-array run: every needed node's value and structural key."""
+
+    params: Mapping[str, float]
+    cols: Mapping[str, Array]
+    n: int
+    fingerprint: str
+    cache: NodeCache | None
+    rows: RuleRows | None
+    values: dict[int, Any] = field(default_factory=dict)
+    keys: dict[int, Key] = field(default_factory=dict)
+    kernel_seconds: float = 0.0  # spent in kernel calls (cache misses)
+
+
+class Program:
+    """A compiled strategy's graph, planned once (see the module docstring)."""
+
+    def __init__(self, cfg: m.StrategyConfig, *, lets: bool = True) -> None:
+        graph = cfg.graph
+        self.cfg = cfg
+        self.nodes = graph.nodes
+        self.lets = dict(graph.lets) if lets else {}
+        self.rules = dict(graph.rules)
+        needed = _needed(cfg, [*self.rules.values(), *self.lets.values()])
+        rule_nodes = frozenset(self.rules.values())
+        self.leaves = [n for n in self.nodes
+                       if n.id in needed and n.op in ("source", "param", "const")]
+        self.steps = [_planned(s, self.nodes[s.node], rule_nodes, self.nodes)
+                      for s in graph.program if s.node in needed]
+        # rule expression -> numexpr may write it into a caller's bool row (learned on the
+        # first run: a bool array of the candles' length)
+        self.direct: dict[int, bool] = {}
+
+    @classmethod
+    def plan(cls, cfg: m.StrategyConfig, *, lets: bool = True) -> Program:
+        """The plan for ``cfg``: lets and rules, or the rules only (``lets=False``).
+
+        Planning costs about as much as evaluating a few hundred bars, so the plans of the
+        last ``_PLANS_KEPT`` config objects are kept: a repeated ``evaluate()`` of the same
+        config (warm backtests, walk-forward windows) plans once. Keyed by identity: a
+        kept plan holds its config, so the id cannot be reused while it is kept."""
+        key = (id(cfg), lets)
+        with _PLANS_LOCK:
+            program = _PLANS.get(key)
+            if program is not None:
+                _PLANS.move_to_end(key)
+                return program
+        program = cls(cfg, lets=lets)
+        with _PLANS_LOCK:
+            _PLANS[key] = program
+            while len(_PLANS) > _PLANS_KEPT:
+                _PLANS.popitem(last=False)
+        return program
+
+    # ------------------------------------------------------------ whole arrays
+
+    def run(self, params: Mapping[str, float], cols: Mapping[str, Array], *,
+            fingerprint: str = "", cache: NodeCache | None = None,
+            rows: RuleRows | None = None) -> Evaluation:
+        """Values and keys of every planned node for ``params`` (all params, resolved) on
+        ``cols``. ``cache`` shares kernel outputs and series expressions by key; ``rows``
+        receives the rule expressions (see ``RuleRows``)."""
+        run = Evaluation(params, cols, len(cols["close"]), fingerprint, cache, rows)
+        for leaf in self.leaves:
+            value = leaf_value(leaf, cols, params)
+            run.values[leaf.id] = value
+            run.keys[leaf.id] = _leaf_key(leaf, value, fingerprint)
+        for step in self.steps:
+            _RUN[step.kind](self, step, run)
+        return run
+
+    def signals(self, frame: Any, params: Mapping[str, float] | None = None) -> Signals:
+        """Lets and warm-up-masked rules on ``frame`` for ``params`` (defaults otherwise):
+        what ``evaluate()`` returns."""
+        values = resolve_params(self.cfg, params)
+        cols = columns_of(frame)
+        run = self.run(values, cols)
+        length = run.n
+        warmup = min(self.cfg.warmup.evaluate(values), length)
+        series = {name: _broadcast(run.values[i], length) for name, i in self.lets.items()}
+        rules = {}
+        for slot, i in self.rules.items():
+            signal = _broadcast(run.values[i], length).astype(bool, copy=True)
+            signal[:warmup] = False
+            rules[slot] = signal
+        return Signals(series, rules, warmup, values)
+
+    def _kernel(self, step: Planned, run: Evaluation) -> None:
+        key, args = node_key(cast(Call, step.call), self.nodes, run.keys, run.values,
+                             run.params, run.n)
+        value = run.cache.get(key) if run.cache is not None else None
+        if value is None:
+            t0 = time.perf_counter()
+            value = KERNELS[step.op](*args)
+            run.kernel_seconds += time.perf_counter() - t0
+            if run.cache is not None:
+                run.cache.put(key, value)
+        run.values[step.node] = value
+        run.keys[step.node] = key
+
+    def _scalar(self, step: Planned, run: Evaluation) -> None:
+        run.values[step.node] = apply(step.op, *(run.values[i] for i in step.inputs))
+        run.keys[step.node] = ("s", step.op, tuple(run.keys[i] for i in step.inputs))
+
+    def _expr(self, step: Planned, run: Evaluation) -> None:
+        key = _expr_key(step, run.keys)
+        value = run.cache.get(key) if run.cache is not None else None
+        if value is None:
+            value = _numexpr(step, run.values)
+            if run.cache is not None and np.ndim(value) > 0:
+                run.cache.put(key, value)
+        run.values[step.node] = value
+        run.keys[step.node] = key
+
+    def _rule(self, step: Planned, run: Evaluation) -> None:
+        key = _expr_key(step, run.keys)
+        if run.rows is not None and self.direct.get(step.node, False):
+            value, fresh = run.rows.claim(key)
+            if fresh:
+                _write_rule(step, run.values, value)
+        elif run.rows is None and step.tree is not None:
+            value = np.empty(run.n, dtype=np.bool_)
+            eval_bool(step.tree, run.values, value)
+        else:
+            value = _numexpr(step, run.values)
+            self.direct[step.node] = bool(value.dtype == np.bool_ and value.shape == (run.n,))
+        run.values[step.node] = value
+        run.keys[step.node] = key
+
+    # ------------------------------------------------------------ bar by bar
+
+    def history(self, params: Mapping[str, float] | None = None) -> int:
+        """Bars of history a live start needs for every let and rule to be defined (and
+        rules able to fire) at the first bar pushed: the largest lookback among them."""
+        values = resolve_params(self.cfg, params)
+        looks = [self.nodes[i].lookback.evaluate(values) for i in self.lets.values()]
+        return max([self.cfg.warmup.evaluate(values), *looks])
+
+    def stream(self, params: Mapping[str, float] | None = None, history: Any = None
+               ) -> Stream:
+        """A ``Stream`` for ``params`` (defaults otherwise), fed the bars of ``history`` (a
+        frame or mapping of columns, optional) first."""
+        stream = Stream(self, resolve_params(self.cfg, params))
+        if history is not None:
+            cols = columns_of(history)
+            for i in range(len(cols["close"])):
+                stream.push({c: cols[c][i] for c in COLUMNS})
+        return stream
+
+
+def _expr_key(step: Planned, keys: Mapping[int, Key]) -> Key:
+    return ("e", step.expr, tuple(zip(step.names, (keys[i] for i in step.inputs),
+                                      strict=True)))
+
+
+def _numexpr(step: Planned, values: Mapping[int, Any], out: Array | None = None) -> Any:
+    """The compiler's expression string over the generated names only, no globals."""
+    local = {name: values[i] for name, i in zip(step.names, step.inputs, strict=True)}
+    return ne.evaluate(step.expr, local_dict=local, global_dict={}, out=out)
+
+
+def _write_rule(step: Planned, values: Mapping[int, Any], out: Array) -> None:
+    if step.tree is not None:
+        eval_bool(step.tree, values, out)
+    else:
+        _numexpr(step, values, out=out)
+
+
+_PLANS: OrderedDict[tuple[int, bool], Program] = OrderedDict()
+_PLANS_KEPT = 32
+_PLANS_LOCK = threading.Lock()
+_RUN: dict[str, Callable[[Program, Planned, Evaluation], None]] = {
+    "kernel": Program._kernel, "scalar": Program._scalar, "expr": Program._expr,
+    "rule": Program._rule,
+}
+
+
+def _broadcast(value: Any, length: int) -> Array:
+    arr = np.asarray(value)
+    return np.broadcast_to(arr, (length,)).copy() if arr.ndim == 0 else arr
+
+
+# ---------------------------------------------------------------- the stream
+
+
+@dataclass(frozen=True)
+class BarSignals:
+    """The lets and rules at one bar; ``index`` counts bars from the first one the stream
+    was given (history included). Rules are False while ``index < warmup``."""
+
+    index: int
+    series: dict[str, float | bool]
+    rules: dict[str, bool]
+
+
+class Stream:
+    """A Program evaluated one closed bar at a time with bounded state (module docstring).
+
+    Series nodes hold one-element arrays (the bar's value), params, consts and scalar steps
+    the same numpy scalars as the whole-array run, so numexpr sees the same types."""
+
+    def __init__(self, program: Program, params: dict[str, float]) -> None:
+        self.program = program
+        self.params = params
+        self.warmup = program.cfg.warmup.evaluate(params)
+        self.bars = 0
+        self._values: dict[int, Any] = {}
+        self._sources: list[tuple[str, Array]] = []
+        for leaf in program.leaves:
+            if leaf.op == "source":
+                column = np.full(1, np.nan)
+                self._sources.append((str(leaf.value), column))
+                self._values[leaf.id] = column
+            else:
+                self._values[leaf.id] = leaf_value(leaf, {}, params)
+        self._steps: list[Callable[[], None]] = []
+        self.states: list[KernelState] = []  # one per kernel step, in program order
+        for step in program.steps:
+            self._plan_step(step)
+
+    def _plan_step(self, step: Planned) -> None:
+        values = self._values
+        if step.kind == "scalar":  # params only: computed once
+            values[step.node] = apply(step.op, *(values[i] for i in step.inputs))
+        elif step.kind == "kernel":
+            self._steps.append(self._kernel_step(step))
+        else:
+            self._steps.append(lambda: values.__setitem__(step.node, _numexpr(step, values)))
+
+    def _kernel_step(self, step: Planned) -> Callable[[], None]:
+        call = cast(Call, step.call)
+        nodes, values = self.program.nodes, self._values
+        state: KernelState = STATES[call.op](*call.static(nodes, values, self.params),
+                                             *call.modes)
+        inputs = [i for kind, i in call.args if kind is Arg.SERIES]
+        self.states.append(state)
+
+        def push() -> None:
+            out = state.push(*(values[i].item() for i in inputs))
+            values[step.node] = np.array([out])
+
+        return push
+
+    def push(self, bar: Mapping[str, Any]) -> BarSignals:
+        """The lets and rules at the next closed bar (a mapping with open, high, low, close
+        and volume)."""
+        missing = [c for c in COLUMNS if c not in bar]
+        if missing:
+            raise EvaluationError("missing columns: " + ", ".join(missing))
+        try:
+            prices = {c: float(bar[c]) for c in COLUMNS}
+        except (TypeError, ValueError) as exc:
+            raise EvaluationError(f"a bar value is not a number: {exc}") from exc
+        for name, column in self._sources:
+            column[0] = prices[name]
+        for step in self._steps:
+            step()
+        index = self.bars
+        self.bars += 1
+        values = self._values
+        series = {name: values[i].item() for name, i in self.program.lets.items()}
+        rules = {slot: bool(values[i].item()) and index >= self.warmup
+                 for slot, i in self.program.rules.items()}
+        return BarSignals(index, series, rules)

@@ -1,0 +1,195 @@
+"""The resolve stage: a spec path and run options → a ``ResolvedRun`` every run kind starts from.
+
+Backtests, sweeps and walk-forwards all begin the same way — find the project, compile the
+spec with what it references, refuse the wrong kind of spec, apply ``--set`` overrides, load
+the candles the spec's market and timeframe select (``--data``, the cache, or the synthetic
+demo market) within ``--from``/``--to``, hash the artifact — and used to each write it out.
+Here it is once, with one typed result, so a later run kind (portfolio, robustness, live)
+adds a row to ``RUN_KINDS``, not a fourth copy.
+
+Raises ``SpecError`` (spec, override or data problems: exit 1) and ``UsageError`` (the wrong
+kind of spec, unreadable dates, a risk spec that does not fit: exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .lang.diagnostics import diag, did_you_mean
+
+if TYPE_CHECKING:
+    from .compile import models as m
+    from .data.candles import CandleSet
+
+DATES = ("1970-01-01", "2200-01-01")  # the range a candle time may have (as D003)
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """What a run kind accepts and how it says no."""
+
+    command: str
+    verb: str  # "runs", "sweeps": `peak backtest` runs strategies
+    refusal_help: str
+
+
+RUN_KINDS = {k.command: k for k in (
+    RunKind("backtest", "runs", "portfolio backtests arrive with the portfolio engine; "
+            "backtest its components one by one for now"),
+    RunKind("sweep", "sweeps", "sweep the portfolio's components one by one"),
+    RunKind("walkforward", "runs", "walk the portfolio's components forward one by one"),
+)}
+
+
+@dataclass(frozen=True)
+class DataProvenance:
+    """Where a run's candles came from, as reports and the registry show it."""
+
+    source: str  # a file, the cache, or "synthetic demo (seed …)"
+    synthetic: bool
+    fingerprint: str  # sha256 of the canonical candles
+    bars: int
+    start: str  # ISO time of the first bar ("" when there are none)
+    end: str
+    requested_from: str | None = None  # `--from` / `--to` as given
+    requested_to: str | None = None
+
+    @classmethod
+    def of(cls, candles: CandleSet, start: str | None, end: str | None) -> DataProvenance:
+        times = candles.frame.index
+        return cls(candles.source, candles.synthetic, candles.fingerprint, len(times),
+                   times[0].isoformat() if len(times) else "",
+                   times[-1].isoformat() if len(times) else "", start, end)
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """One strategy run's inputs, resolved: what every run kind starts from."""
+
+    kind: str  # a RUN_KINDS key
+    root: Path
+    spec_path: str
+    source_text: str
+    artifact: m.StrategyArtifact
+    artifact_json: str  # canonical JSON (what workers receive)
+    artifact_sha256: str
+    params: dict[str, float]  # the defaults with the `--set` overrides applied
+    candles: CandleSet
+    data: DataProvenance
+    capital: float = 10_000.0
+    fee_bps: float | None = None
+    risk: m.RiskConfig | None = None
+
+    @property
+    def config(self) -> m.StrategyConfig:
+        return self.artifact.config
+
+
+def resolve(kind: str, spec_path: str, *, root: Path | None = None, data: Path | None = None,
+            start: str | None = None, end: str | None = None,
+            overrides: Sequence[str] = (), capital: float = 10_000.0,
+            fee_bps: float | None = None, risk: str | None = None) -> ResolvedRun:
+    """Resolve everything a ``kind`` run of ``spec_path`` needs (see the module docstring)."""
+    from .api import SpecError, compile_spec
+    from .compile.artifacts import dump_model, sha256
+    from .compile.models import StrategyArtifact
+    from .lang.project import UsageError, find_root
+    from .overrides import resolve_overrides
+
+    run_kind = RUN_KINDS[kind]
+    project_root = find_root(root or Path(spec_path).resolve().parent)
+    artifact = compile_spec(spec_path, project_root)
+    if not isinstance(artifact, StrategyArtifact):
+        raise UsageError(diag(
+            "U003", f"`peak {kind}` {run_kind.verb} strategies; {spec_path} is a "
+            f"{getattr(artifact, 'kind', '?')}", spec_path, help=run_kind.refusal_help))
+    params, problems = resolve_overrides(artifact.config, overrides)
+    if problems:
+        raise SpecError(tuple(problems))
+    risk_cfg = risk_config(risk, project_root, artifact.config.market) if risk else None
+    candles = _candles(artifact.config, project_root, data, start, end)
+    artifact_bytes = dump_model(artifact)
+    return ResolvedRun(
+        kind=kind, root=project_root, spec_path=spec_path,
+        source_text=Path(spec_path).read_text(encoding="utf-8"), artifact=artifact,
+        artifact_json=artifact_bytes.decode("utf-8"), artifact_sha256=sha256(artifact_bytes),
+        params=dict(params), candles=candles, data=DataProvenance.of(candles, start, end),
+        capital=capital, fee_bps=fee_bps, risk=risk_cfg)
+
+
+def _candles(cfg: m.StrategyConfig, root: Path, data: Path | None, start: str | None,
+             end: str | None) -> CandleSet:
+    from .api import SpecError
+    from .data import DataError
+    from .data.select import load_for
+
+    try:
+        return load_for(cfg.market.symbol, cfg.timeframe, root=root, data=data,
+                        start=timestamp(start, "--from"), end=timestamp(end, "--to"))
+    except DataError as exc:
+        raise SpecError(tuple(exc.diagnostics)) from None
+
+
+def risk_config(risk: str, root: Path, market: m.Market) -> m.RiskConfig:
+    """The ``RiskConfig`` of the risk spec ``risk`` (a name under ``specs/`` or a file) for a
+    strategy on ``market``: its money limits must be in the market's quote currency."""
+    from .api import compile_spec
+    from .compile.models import RiskArtifact
+    from .lang.project import UsageError, spec_index
+
+    path = Path(risk)
+    if not (path.suffix == ".peak" and path.is_file()):
+        found = spec_index(root, []).get(risk, [])
+        if len(found) != 1:
+            names = sorted(p.stem for p in (root / "specs" / "risk").glob("*.peak"))
+            raise UsageError(diag(
+                "U001", f"--risk {risk}: no risk spec of that name", "--risk",
+                help=did_you_mean(risk, names) or "give a risk spec's name "
+                "(specs/risk/NAME.peak) or its file"))
+        path = found[0]
+    artifact = compile_spec(str(path), root)
+    if not isinstance(artifact, RiskArtifact):
+        raise UsageError(diag("U003", f"--risk {risk}: {path} is a "
+                              f"{getattr(artifact, 'kind', '?')}, not a risk spec", "--risk"))
+    currency = artifact.config.max_order_notional.currency
+    if currency != market.quote:
+        raise UsageError(diag(
+            "U005", f"--risk {risk}: max_order_notional is in {currency}, but {market.symbol} "
+            f"is quoted in {market.quote}", "--risk",
+            help="use a risk spec written in the market's quote currency"))
+    return artifact.config
+
+
+def _utc(text: str) -> Any:
+    """``text`` as a UTC timestamp (naive means UTC), or None when pandas cannot place it."""
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(text)
+        if stamp is pd.NaT:
+            return None
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def timestamp(text: str | None, option: str) -> Any:
+    """``--from``/``--to`` as a UTC timestamp, or U005: unreadable, NaT, or outside 1970–2200."""
+    if text is None:
+        return None
+    import pandas as pd
+
+    from .lang.project import UsageError
+
+    stamp = _utc(text)
+    if stamp is None:
+        raise UsageError(diag("U005", f"{option} {text!r} is not a date", option,
+                              help="use ISO dates like 2024-01-31 or 2024-01-31T12:00"))
+    if not pd.Timestamp(DATES[0], tz="UTC") <= stamp < pd.Timestamp(DATES[1], tz="UTC"):
+        raise UsageError(diag("U005", f"{option} {text!r} is outside {DATES[0][:4]}.."
+                              f"{DATES[1][:4]}", option,
+                              help="market data lies between 1970 and 2200; check the year"))
+    return stamp

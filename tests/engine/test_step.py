@@ -1,0 +1,133 @@
+"""The step driven bar by bar equals the whole-array run, and the stages keep their roles.
+
+Every library strategy, on its demo market, with its own settings and with stops, close
+fills, marking at the end and risk limits layered on: ``BarByBar`` (one jitted ``step`` call
+per bar, state kept in Python between calls — what the live runner does) must give the
+same trades, equity, positions and counters as ``simulate`` (one ``run_slot`` call), to
+the bit; and the general loop ``run_bars`` with one slot must agree with ``run_slot``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from peakdsl.api import compile_spec
+from peakdsl.backtest import sim_settings
+from peakdsl.compile import models as m
+from peakdsl.data.synth import synth_market
+from peakdsl.engine.decide import LONG, SHORT, decide
+from peakdsl.engine.evaluate import evaluate
+from peakdsl.engine.results import SimResult, SimSettings
+from peakdsl.engine.risk import RiskLimits
+from peakdsl.engine.simulate import ONE_SLOT_ROWS, BarByBar, _inputs, simulate
+from peakdsl.engine.state import TRADES, new_account, new_positions
+from peakdsl.engine.step import run_bars
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = sorted((ROOT / "specs" / "strategies").glob("*.peak"))
+BARS = 1500
+
+VARIANTS: dict[str, dict[str, object]] = {
+    "as written": {},
+    "stops, close fills, marked end": {"fill": "close", "stop_loss": 0.02,
+                                       "take_profit": 0.05, "trailing_stop": 0.03,
+                                       "end_of_data": "mark"},
+}
+LIMITS = RiskLimits(max_order_notional=4000.0, max_daily_loss=0.01, max_orders_per_minute=1,
+                    max_symbol_exposure=0.5)
+
+
+def _same(a: SimResult, b: SimResult) -> None:
+    np.testing.assert_array_equal(a.equity, b.equity)
+    np.testing.assert_array_equal(a.position, b.position)
+    for col in a.trades:
+        np.testing.assert_array_equal(a.trades[col], b.trades[col], err_msg=col)
+        np.testing.assert_array_equal(a.open_trades[col], b.open_trades[col], err_msg=col)
+    assert (a.ambiguous_bars, a.fees_paid, a.risk) == (b.ambiguous_bars, b.fees_paid, b.risk)
+
+
+def _bar_by_bar(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings: SimSettings,
+                **kwargs: object) -> SimResult:
+    driver = BarByBar(*cols, rules, settings, **kwargs)  # type: ignore[arg-type]
+    for _ in range(len(cols[0])):
+        driver.step()
+    return driver.result()
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
+def test_every_library_strategy_bar_by_bar_equals_the_whole_array_run(path: Path) -> None:
+    artifact = compile_spec(str(path), ROOT)
+    assert isinstance(artifact, m.StrategyArtifact)
+    cfg = artifact.config
+    candles = synth_market(cfg.market.symbol, cfg.timeframe, bars=BARS)
+    signals = evaluate(cfg, candles.frame)
+    cols = [candles.frame[c].to_numpy() for c in ("open", "high", "low", "close")]
+    base = sim_settings(cfg, signals.params, signals.warmup)
+    for label, changes in VARIANTS.items():
+        settings = base.replace(**changes)
+        whole = simulate(*cols, signals.rules, settings)
+        assert whole.trade_count > 0, f"{label}: no trades, nothing compared"
+        _same(whole, _bar_by_bar(cols, signals.rules, settings))
+        limited = simulate(*cols, signals.rules, settings, times=candles.frame.index,
+                           limits=LIMITS)
+        _same(limited, _bar_by_bar(cols, signals.rules, settings, times=candles.frame.index,
+                                   limits=LIMITS))
+        _same(limited, _general_loop(cols, signals.rules, settings, candles.frame.index))
+
+
+def _general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings: SimSettings,
+                  times: object) -> SimResult:
+    """The same run through ``run_bars`` (any number of slots) with one slot."""
+    from peakdsl.engine.simulate import _result
+
+    inp = _inputs(*cols, rules, settings, times, LIMITS)
+    n = len(cols[0])
+    account, positions = new_account(settings.capital), new_positions([0])
+    trades, equity, position = np.empty((n + 1, 12)), np.empty(n), np.empty((1, n))
+    run_bars(0, n, n - 1, inp.opens, inp.highs, inp.lows, inp.closes, inp.rules, ONE_SLOT_ROWS,
+             inp.times, inp.settings, inp.limits, account, positions, trades, inp.ring, equity,
+             position)
+    return _result(inp, account, positions, trades[: int(account[TRADES])], equity, position)
+
+
+def test_bar_by_bar_refuses_to_step_past_the_end_or_report_early() -> None:
+    c = np.linspace(100, 101, 3)
+    driver = BarByBar(c, c, c, c, {}, SimSettings())
+    driver.step()
+    with pytest.raises(ValueError, match="2 bars are still to be stepped"):
+        driver.result()
+    driver.step()
+    driver.step()
+    with pytest.raises(IndexError):
+        driver.step()
+    assert driver.result().equity.tolist() == [10_000.0] * 3
+
+
+def test_bar_by_bar_grows_its_trade_buffer() -> None:
+    """A trade every other bar: the buffer starts at two rows and must grow many times."""
+    n = 400
+    c = 100 + np.sin(np.arange(n))
+    rules = {"entry_long": np.arange(n) % 2 == 0, "exit_long": np.arange(n) % 2 == 1}
+    cols = [c, c + 1, c - 1, c]
+    whole = simulate(*cols, rules, SimSettings())
+    assert whole.trade_count == 200  # the last one closed by end_of_data
+    _same(whole, _bar_by_bar(cols, rules, SimSettings()))
+
+
+@pytest.mark.parametrize(("held", "signals", "expected"), [
+    (0, (True, False, False, False), (False, LONG)),
+    (0, (True, False, True, False), (False, 0)),  # both entries cancel
+    (1, (True, False, False, False), (False, 0)),  # already long
+    (1, (False, True, False, False), (True, 0)),
+    (1, (False, False, True, False), (True, SHORT)),  # flip
+    (1, (True, True, False, False), (True, 0)),  # exit wins, no re-entry on the same bar
+    (-1, (True, False, False, False), (True, LONG)),  # flip
+    (-1, (False, False, False, True), (True, 0)),
+    (-1, (False, True, False, False), (False, 0)),  # exit_long does not touch a short
+])
+def test_decide_turns_signals_and_the_position_into_intents(
+        held: int, signals: tuple[bool, bool, bool, bool], expected: tuple[bool, int]) -> None:
+    assert decide(held, *signals) == expected
