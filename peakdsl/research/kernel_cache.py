@@ -14,6 +14,7 @@ total fits, and a value larger than the whole bound is never stored. Thread-safe
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -89,3 +90,64 @@ class KernelCache:
     def stats(self) -> dict[str, int]:
         return {"entries": len(self._data), "bytes": self._bytes, "max_bytes": self.max_bytes,
                 "hits": self.hits, "misses": self.misses, "evictions": self.evictions}
+
+
+# ------------------------------------------------------------------------- sizing
+
+PROBE_BARS = 4  # the graph runs on this many bars to learn which entries a sweep creates
+PROBE_COMBOS = 4096  # at most this many combinations probed (evenly spaced over the space)
+MAX_CACHE_SHARE = 0.5  # of physical memory, the most a sized cache may take
+
+
+class _KeyCounter:
+    """A ``NodeCache`` that keeps every key it is offered and nothing else of note."""
+
+    def __init__(self) -> None:
+        self.keys: set[Hashable] = set()
+        self._values: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        return self._values.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self.keys.add(key)
+        self._values[key] = value
+
+
+def distinct_entries(cfg: Any, names: tuple[str, ...], combos: Any) -> int:
+    """How many cache entries (kernel outputs, param-dependent series) a sweep of ``combos``
+    over ``names`` creates: the graph runs once per combination on ``PROBE_BARS`` bars
+    (cheap: the keys depend on windows and structure, not on the data's length; about
+    0.5 ms a combination). A space larger than ``PROBE_COMBOS`` is probed on that many
+    evenly spaced rows, which may undercount: the result is then a lower bound."""
+    from ..engine.program import Program
+
+    program = Program.plan(cfg, lets=False)
+    probe = {c: np.linspace(1.0, 2.0, PROBE_BARS) for c in
+             ("open", "high", "low", "close", "volume")}
+    defaults = {p.name: p.default for p in cfg.params}
+    counter = _KeyCounter()
+    rows = np.asarray(combos, dtype=np.float64)
+    if len(rows) > PROBE_COMBOS:
+        rows = rows[np.linspace(0, len(rows) - 1, PROBE_COMBOS).astype(np.int64)]
+    for row in rows.tolist():
+        params = {**defaults, **dict(zip(names, row, strict=True))}
+        program.run(params, probe, fingerprint="probe", cache=counter)
+    return len(counter.keys)
+
+
+def physical_memory() -> int:
+    """Bytes of RAM (0 when the platform cannot say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def sized_cache_bytes(entries: int, bars: int) -> int:
+    """A cache bound that holds every one of ``entries`` float64 series of ``bars`` bars
+    (so a grid's cyclic access never thrashes an LRU), never below ``DEFAULT_CACHE_BYTES``
+    and never above ``MAX_CACHE_SHARE`` of physical memory."""
+    needed = int(entries) * max(int(bars), 1) * 8
+    cap = int(physical_memory() * MAX_CACHE_SHARE) or needed
+    return max(DEFAULT_CACHE_BYTES, min(needed, cap))

@@ -32,6 +32,7 @@ from .. import __version__
 from ..engine.stats import INT_METRICS, METRIC_KEYS, bars_per_year, calendar_warning
 from ..lang.diagnostics import Diagnostic, diag, has_errors
 from ..metrics import HEADLINE, OBJECTIVES, Direction, objective_choices, objective_direction
+from .kernel_cache import DEFAULT_CACHE_BYTES
 from .store import Loaded, SweepStore, missing_blocks, sweep_key
 from .types import Array, ParamSpace, RunConfig, reference_block
 
@@ -81,6 +82,7 @@ class SweepPlan:
     max_memory: int
     record: bool
     diagnostics: tuple[Diagnostic, ...] = ()  # warnings from building the space
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # the kernel cache's bound: every distinct series
 
     @property
     def total(self) -> int:
@@ -123,6 +125,7 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
     exit 1) or ``UsageError`` (a portfolio, bad options, exit 2)."""
     from ..api import SpecError
     from ..resolve import resolve
+    from .kernel_cache import distinct_entries, sized_cache_bytes
     from .space import build_space, space_id
 
     run = run or RunConfig()
@@ -156,7 +159,9 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
         candles=candles, space=space, space_id=sid, run=run, objective=objective, key=key,
         store=store, block_size=size, loaded=loaded, todo=todo, workers=workers,
         scheduler=scheduler, max_memory=max_memory, record=record,
-        diagnostics=tuple(problems))
+        diagnostics=tuple(problems),
+        cache_bytes=sized_cache_bytes(distinct_entries(cfg, space.names, space.combos),
+                                      candles.bars))
 
 
 def block_size(n_bars: int, max_memory: int) -> int:
@@ -184,12 +189,12 @@ def evaluate(artifact: Any, candles: Any, names: tuple[str, ...], combos: Array,
     return out
 
 
-def new_kernel_cache() -> Any:
+def new_kernel_cache(max_bytes: int | None = None) -> Any:
     try:
         from .engine import KernelCache
     except ImportError:
         return None
-    return KernelCache()
+    return KernelCache() if max_bytes is None else KernelCache(max_bytes)
 
 
 _WORKER_STATE: dict[str, Any] = {}  # on a Dask worker: the last artifact, data and cache
@@ -211,13 +216,13 @@ def worker_artifact(artifact_json: str) -> Any:
 
 
 def worker_block(artifact_json: str, candles: Any, names: tuple[str, ...], combos: Array,
-                 run: RunConfig, start: int, end: int, max_memory: int = DEFAULT_MAX_MEMORY
-                 ) -> tuple[int, int, dict[str, Array], float]:
+                 run: RunConfig, start: int, end: int, max_memory: int = DEFAULT_MAX_MEMORY,
+                 cache_bytes: int | None = None) -> tuple[int, int, dict[str, Array], float]:
     """One block on a Dask worker. The parsed artifact and a kernel cache are kept per
     (artifact, data), so the blocks of one sweep share indicator results on each worker."""
     artifact = worker_artifact(artifact_json)
     if _WORKER_STATE.get("data") != candles.fingerprint or "cache" not in _WORKER_STATE:
-        _WORKER_STATE.update(data=candles.fingerprint, cache=new_kernel_cache())
+        _WORKER_STATE.update(data=candles.fingerprint, cache=new_kernel_cache(cache_bytes))
     clock = time.perf_counter()
     metrics = evaluate(artifact, candles, names, combos, run, _WORKER_STATE["cache"],
                        max_memory)
@@ -513,17 +518,17 @@ BlockDone = Callable[[int, int, dict[str, Array], float], None]
 def _block_tasks(plan: SweepPlan) -> Tasks:
     """The sweep's missing blocks as tasks: ``(start, end, metrics, seconds)`` each; in this
     process the blocks share one kernel cache, on Dask each worker keeps its own."""
-    cache = new_kernel_cache() if not plan.placement.distributed else None
+    cache = new_kernel_cache(plan.cache_bytes) if not plan.placement.distributed else None
 
     def local(names: tuple[str, ...], combos: Array, run: RunConfig, start: int, end: int,
-              max_memory: int) -> tuple[int, int, dict[str, Array], float]:
+              max_memory: int, cache_bytes: int) -> tuple[int, int, dict[str, Array], float]:
         clock = time.perf_counter()
         metrics = evaluate(plan.artifact, plan.candles, names, combos, run, cache, max_memory)
         return start, end, metrics, time.perf_counter() - clock
 
     names, combos = plan.space.names, plan.space.combos
-    items = [(names, combos[start:end], plan.run, start, end, plan.max_memory)
-             for start, end in plan.todo]
+    items = [(names, combos[start:end], plan.run, start, end, plan.max_memory,
+              plan.cache_bytes) for start, end in plan.todo]
     return Tasks(items, local, worker_block, (plan.artifact_json, plan.candles))
 
 
