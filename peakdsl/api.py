@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .backtest import BacktestResult
     from .compile.models import Artifact
     from .registry.store import Registry
+    from .research.sweep import SweepResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,24 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
         if registry is not None:
             registry.close()
     return BacktestRun(result, run_id)
+
+
+def sweep(spec: str, *, root: Path | None = None, data: Path | None = None,
+          start: str | None = None, end: str | None = None, sets: Sequence[str] = (),
+          mode: str = "grid", n: int | None = None, seed: int | None = None,
+          objective: str = "sharpe", capital: float = 10_000.0, fee_bps: float | None = None,
+          workers: int | None = None, scheduler: str | None = None,
+          record: bool = True) -> SweepResult:
+    """`peak sweep` from Python: every combination of ``spec``'s param space (narrowed by
+    ``sets``, e.g. ``"fast=10..30"``), ranked by ``objective`` (docs/sweep.md). Raises
+    ``SpecError`` / ``UsageError`` like ``backtest``."""
+    from .research.sweep import run_sweep
+    from .research.types import RunConfig
+
+    return run_sweep(spec, root=root, data=data, start=start, end=end, sets=sets, mode=mode,
+                     n=n, seed=seed, objective=objective,
+                     run=RunConfig(capital=capital, fee_bps=fee_bps), workers=workers,
+                     scheduler=scheduler, record=record)
 
 
 def _open_registry(root: Path) -> Registry:
