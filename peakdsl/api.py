@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .compile.models import Artifact
     from .registry.store import Registry
     from .research.sweep import SweepResult
+    from .research.walkforward import WalkForwardResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,23 @@ def sweep(spec: str, *, root: Path | None = None, data: Path | None = None,
                      scheduler=scheduler, record=record)
 
 
+def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
+                anchored: bool = False, objective: str = "sharpe", sets: Sequence[str] = (),
+                root: Path | None = None, data: Path | None = None, start: str | None = None,
+                end: str | None = None, capital: float = 10_000.0,
+                fee_bps: float | None = None, workers: int | None = None,
+                scheduler: str | None = None, record: bool = True) -> WalkForwardResult:
+    """`peak walkforward` from Python: optimise on each train window, score out of sample
+    (docs/walkforward.md). ``train``/``test``/``step`` are lengths such as ``"2000"`` bars or
+    ``"90d"``. Raises ``SpecError`` / ``UsageError`` like ``backtest``."""
+    from .research.walkforward import walkforward as run_walkforward
+
+    return run_walkforward(spec, train=train, test=test, step=step, anchored=anchored,
+                           objective=objective, sets=sets, root=root, data=data, start=start,
+                           end=end, capital=capital, fee_bps=fee_bps, workers=workers,
+                           scheduler=scheduler, record=record)
+
+
 def _open_registry(root: Path) -> Registry:
     """The project's run registry, or ``UsageError`` (U006/U007/U009) saying why not."""
     import sqlite3
@@ -240,7 +258,3 @@ def _record(registry: Registry, result: BacktestResult) -> str:
     except (OSError, sqlite3.DatabaseError, RegistryError) as exc:
         raise UsageError(registry_failure(exc, registry.path)) from None
 
-
-from .resolve import timestamp  # noqa: E402
-
-_timestamp = timestamp  # the name cli/options.py, sweep and walk-forward still import

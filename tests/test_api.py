@@ -11,6 +11,7 @@ from peakdsl import api
 from peakdsl.backtest import BacktestResult
 from peakdsl.compile.models import RiskArtifact, StrategyArtifact
 from peakdsl.research.sweep import SweepResult
+from peakdsl.research.walkforward import WalkForwardResult
 
 ROOT = Path(__file__).resolve().parents[1]
 MA = "specs/strategies/ma_crossover.peak"
@@ -37,3 +38,10 @@ def test_backtest_and_sweep_return_their_result_types(project: Path) -> None:
                       capital=5_000.0)
     assert isinstance(swept, SweepResult) and swept.sweep_id is None
     assert len(swept.space) == 6 and set(swept.best_params) == {"fast", "slow"}
+
+
+def test_walkforward_returns_its_result_type(project: Path) -> None:
+    result = api.walkforward(str(project / MA), train="1500", test="500",
+                             sets=["fast=10..20", "slow=50..60"], record=False)
+    assert isinstance(result, WalkForwardResult) and result.run_id is None
+    assert len(result.windows) >= 2

@@ -98,9 +98,8 @@ def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: Fl
 @jit
 def _fill_point(s: int, signal_bar: int, bar: int, price: float, allow_entry: bool,
                 rules: Array, rows: Array, close: FloatArray, cfg: FloatArray,
-                limits: FloatArray,
-                account: FloatArray, positions: FloatArray, trades: FloatArray,
-                ring: FloatArray, time_s: float) -> None:
+                limits: FloatArray, account: FloatArray, positions: FloatArray,
+                trades: FloatArray, ring: FloatArray, time_s: float) -> None:
     """Slot ``s`` acts on its signals of ``signal_bar`` at ``price`` on ``bar`` (called only
     when one fired: a real call, kept out of the per-bar path)."""
     el = rules[rows[s, 0], signal_bar]
