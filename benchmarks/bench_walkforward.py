@@ -40,6 +40,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,28 @@ def fingerprint(result: WalkForwardResult) -> tuple[str, bytes]:
     return doc, np.asarray(result.oos_equity, dtype=np.float64).tobytes()
 
 
-def timed(action: Callable[[], Any], runs: int) -> tuple[float, list[Any]]:
-    """Median wall time of ``runs`` calls and what each returned."""
-    times, outs = [], []
+@dataclass(frozen=True)
+class Timing:
+    """Wall seconds of ``runs`` calls (median and best) and the cores this process kept busy
+    meanwhile (its CPU time, all threads, over the wall time; median)."""
+
+    median: float
+    best: float
+    busy: float
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f} ({self.best:.2f})"
+
+
+def timed(action: Callable[[], Any], runs: int) -> tuple[Timing, list[Any]]:
+    """How long ``runs`` calls took, and what each returned."""
+    times, busy, outs = [], [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         outs.append(action())
         times.append(time.perf_counter() - start)
-    return statistics.median(times), outs
+        busy.append((time.process_time() - cpu) / times[-1])
+    return Timing(statistics.median(times), min(times), statistics.median(busy)), outs
 
 
 def cluster_only(workers: int) -> None:
@@ -129,8 +144,8 @@ def machine() -> str:
 
 def compare(artifact: StrategyArtifact, candles: CandleSet, space: ParamSpace,
             train: Length, test: Length, anchored: bool, workers: int,
-            runs: int) -> tuple[int, float, float]:
-    """Windows, median seconds in-process and on ``workers``; aborts when results differ."""
+            runs: int) -> tuple[int, Timing, Timing]:
+    """Windows, the in-process and the ``workers`` timings; aborts when results differ."""
     digest = sha256(dump_model(artifact))
 
     def walk(placed: int | None) -> Callable[[], WalkForwardResult]:
@@ -165,13 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Measured {dt.date.today().isoformat()} on {machine()}; load average "
           f"{load:.1f} → {os.getloadavg()[0]:.1f} (other processes); {SPEC.stem}, "
           f"{len(space):,} combinations per train window, train {train}, test {test}, on "
-          f"{candles.bars:,} {source} BTC/USDT 1h bars; median of {args.runs} runs; results "
-          "identical bit for bit:\n")
-    print(f"| windows | in-process (s) | `--workers {args.workers}` (s) | speed-up |")
-    print("|---|---:|---:|---:|")
+          f"{candles.bars:,} {source} BTC/USDT 1h bars; seconds: median (best) of {args.runs} "
+          "runs; results identical bit for bit:\n")
+    print(f"| windows | in-process (s) | cores busy in-process | `--workers {args.workers}` (s) "
+          "| speed-up |")
+    print("|---|---:|---:|---:|---:|")
     for kind, windows, serial, parallel in rows:
-        print(f"| {windows} {kind} | {serial:.2f} | {parallel:.2f} | {serial / parallel:.2f}× |")
-    print(f"| none (cluster start, engine import, stop) | — | {fixed:.2f} | — |")
+        print(f"| {windows} {kind} | {serial} | {serial.busy:.2f} | {parallel} | "
+              f"{serial.median / parallel.median:.2f}× |")
+    print(f"| none (cluster start, engine import, stop) | — | — | {fixed} | — |")
     return 0
 
 

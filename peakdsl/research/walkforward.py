@@ -463,6 +463,15 @@ def worker_window(artifact_json: str, candles: CandleSet, space: ParamSpace, win
                       evaluator)
 
 
+def _shared(artifact: m.StrategyArtifact, candles: CandleSet,
+            space: ParamSpace) -> tuple[str, CandleSet, ParamSpace]:
+    """What every window reads, sent to each worker once: the artifact as its canonical JSON
+    (parsed there once, ``worker_window``), the candles and the param space."""
+    from ..compile.artifacts import dump_model
+
+    return dump_model(artifact).decode("utf-8"), candles, space
+
+
 def run_windows(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSpace,
                 windows: Sequence[Window], objective: str, run: RunConfig = DEFAULT_RUN, *,
                 evaluator: BlockEvaluator | None = None, workers: int | None = None,
@@ -474,7 +483,6 @@ def run_windows(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSp
     Raises ``WalkForwardInterrupted`` on Ctrl-C: in this process at once; on Dask the first
     Ctrl-C cancels the pending windows within a quarter of a second (``sweep.StopFlag``).
     """
-    from ..compile.artifacts import dump_model
     from .sweep import StopFlag, Tasks, placement, run_tasks
 
     where = placement(workers, scheduler)
@@ -485,10 +493,9 @@ def run_windows(artifact: m.StrategyArtifact, candles: CandleSet, space: ParamSp
         if progress is not None:
             progress(len(outcomes), len(windows))
 
-    shared = (dump_model(artifact).decode("utf-8"), candles, space) if where.distributed \
-        else ()
     tasks = Tasks([(w, objective, run, evaluator) for w in windows],
-                  partial(run_window, artifact, candles, space), worker_window, shared)
+                  partial(run_window, artifact, candles, space), worker_window,
+                  _shared(artifact, candles, space) if where.distributed else ())
     stop = StopFlag()
     if progress is not None:
         progress(0, len(windows))
@@ -713,7 +720,8 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
         wf_efficiency=wf_efficiency(oos_annual, is_annual),
         stability=param_stability(space.names, [r.chosen for r in results]),
         notes=plan.notes, warnings=tuple(warnings),
-        timing={"optimise": sum(o.seconds[0] for o in outcomes),
+        timing={"optimise": sum(o.seconds[0] for o in outcomes),  # summed over windows,
+                # which overlap on workers; "total" is the wall time
                 "out_of_sample": sum(o.seconds[1] for o in outcomes),
                 "total": time.perf_counter() - clock},
         execution=Placement(workers, scheduler).describe())
@@ -758,12 +766,8 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     and ``WalkForwardInterrupted`` on Ctrl-C (nothing written, nothing recorded).
     """
     from .. import api
-    from ..compile.artifacts import dump_model, sha256
-    from ..compile.models import StrategyArtifact
-    from ..data import DataError
-    from ..data.select import load_for
     from ..lang.diagnostics import has_errors
-    from ..lang.project import find_root
+    from ..resolve import resolve
     from .sweep import placement
 
     placement(workers, scheduler)
@@ -774,12 +778,9 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     if objective not in OBJECTIVES:
         raise UsageError(diag("U005", f"--objective {objective!r} is not an objective",
                               "--objective", help="use one of " + objective_choices()))
-    project_root = find_root(root or Path(spec).resolve().parent)
-    artifact = api.compile_spec(spec, project_root)
-    if not isinstance(artifact, StrategyArtifact):
-        kind = getattr(artifact, "kind", "?")
-        raise UsageError(diag("U003", f"`peak walkforward` runs strategies; {spec} is a {kind}",
-                              spec, help="walk forward the portfolio's components one by one"))
+    resolved = resolve("walkforward", spec, root=root, data=data, start=start, end=end,
+                       capital=capital, fee_bps=fee_bps)
+    project_root, artifact, candles = resolved.root, resolved.artifact, resolved.candles
     from .space import build_space
 
     space, problems = build_space(artifact.config, tuple(sets),
@@ -787,14 +788,6 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     if has_errors(problems) or space is None:
         raise api.SpecError(tuple(problems) or (diag(
             "U005", "the param space is empty", "--set"),))
-    try:
-        candles = load_for(artifact.config.market.symbol, artifact.config.timeframe,
-                           root=project_root, data=data,
-                           start=api._timestamp(start, "--from"),
-                           end=api._timestamp(end, "--to"))
-    except DataError as exc:
-        raise api.SpecError(tuple(exc.diagnostics)) from None
-    source = Path(spec).read_text(encoding="utf-8")
     from ..registry.recording import open_registry, record_run
     from .wf_record import walkforward_records
 
@@ -808,8 +801,8 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
         result = run_walkforward(artifact, candles, space, train_len, test_len, step_len,
                                  anchored=anchored, objective=objective,
                                  run=RunConfig(capital=capital, fee_bps=fee_bps),
-                                 source_text=source,
-                                 artifact_sha256=sha256(dump_model(artifact)),
+                                 source_text=resolved.source_text,
+                                 artifact_sha256=resolved.artifact_sha256,
                                  evaluator=evaluator, workers=workers, scheduler=scheduler,
                                  progress=progress)
         written = outputs(result) if outputs is not None else {}

@@ -243,6 +243,20 @@ def test_cli_bad_placement_is_a_usage_error(tmp_path: Path, args: tuple[str, ...
     assert "U005" in run.stderr and needle in run.stderr
 
 
+def test_cli_unreachable_scheduler_is_a_usage_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "peakdsl.cli", "walkforward", MA, "--train", "1000", "--test",
+         "500", "--scheduler", "tcp://127.0.0.1:9", "--report", "out/wf.html"], cwd=project,
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"})
+    assert run.returncode == 2, run.stderr
+    assert "U005" in run.stderr and "cannot connect" in run.stderr
+    assert "Traceback" not in run.stderr and not (project / "out").exists()
+    with Registry(project) as registry:
+        assert registry.list_runs(limit=None) == []
+
+
 def interrupt_when_running(project: Path, *extra: str) -> tuple[int, str]:
     """Start a long walk-forward with a live bar on stderr (TTY_COMPATIBLE=1), send SIGINT
     once the bar shows two finished windows, return the exit code and stderr."""
