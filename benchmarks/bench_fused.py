@@ -26,9 +26,9 @@ measurement and one idle second before it), which is the better noise figure. A 
 measured under load is less certain than one measured idle.
 
 Before timing, ``--check`` random combinations of the sweep grid are compared with
-``evaluate_block`` and ``--check-backtests`` per spec with ``run_backtest``: every metric
-must agree to ``TOLERANCE`` relative (an undefined metric must be undefined on both sides),
-else the script says which and exits 1.
+``evaluate_block`` and ``--check-backtests`` per spec with ``run_backtest``, on the same
+candles with gapped opens (``gapped``): every metric must agree to ``TOLERANCE`` relative
+(an undefined metric must be undefined on both sides), else the script says so and exits 1.
 
     python benchmarks/bench_fused.py [--repeat 5] [--bars 100000 1000000]
                                      [--sweep-bars 100000] [--check 300] [--check-backtests 20]
@@ -153,6 +153,19 @@ def backtest_grid(case: Case) -> Any:
     space = {p.name: np.arange(p.low, p.high + 0.5, p.step or 1.0)
              for p in case.artifact.config.params}
     return np.array([(f, s) for f in space["fast"] for s in space["slow"] if f < s])
+
+
+def gapped(n: int, seed: int = 11) -> CandleSet:
+    """``bench_sweep_engine.synthetic`` candles with every open moved off the previous close
+    by a random gap (high and low widened to hold it). There each open *is* the previous
+    close, which would hide a fill at the wrong one of the two prices from the checks."""
+    frame = bench_sweep_engine.synthetic(n, seed).frame.copy()
+    rng = np.random.default_rng(seed + 1)
+    frame["open"] = frame["open"].to_numpy() * np.exp(rng.normal(0.0, 0.003, n))
+    frame["high"] = np.maximum(frame["high"], frame["open"])
+    frame["low"] = np.minimum(frame["low"], frame["open"])
+    return CandleSet.of(frame, "BTC/USDT", "1h", f"synthetic, gapped opens (seed {seed})",
+                        synthetic=True)
 
 
 def check_sweep(case: Case, candles: CandleSet, count: int, seed: int = 7) -> float:
@@ -443,8 +456,8 @@ def sweep_row(bars: int, combos: int, d: Duel, rss: tuple[float, str]) -> str:
 def run_checks(args: argparse.Namespace, pair: tuple[Case, Case]) -> bool:
     """The agreement checks; prints one line each, False if any exceeds ``TOLERANCE``."""
     ok = True
-    small = bench_sweep_engine.synthetic(min(args.bars))
-    sweep_candles = bench_sweep_engine.synthetic(args.sweep_bars)
+    small = gapped(min(args.bars))
+    sweep_candles = gapped(args.sweep_bars)
     results = []
     if args.check:
         results.append((f"{args.check} random grid combos vs evaluate_block, "

@@ -6,10 +6,11 @@ slow) crossover, long only (entry on ``crossover(fast_ma, slow_ma)``, exit on
 ``crossunder``), no stops, one position. ``fused_backtest`` runs it in ONE pass over the bars
 — both moving averages slide along, the crossover is tested, the order filled and booked,
 the equity marked and the drawdown, exposure and trade statistics accumulated in the same
-iteration, which stores only the bar return — followed by the passes the sample moments
-need (the mean return, then the squared deviations and downside squares around it). No
-signal array is built, nothing is allocated per bar. ``fused_sweep`` runs many (fast, slow) pairs
-with ``numba.prange``, each thread reusing its own work buffers, as peak's sweep engine does.
+iteration, which stores only the bar return — followed by three short passes over the
+stored returns for the sample moments (their sum, their downside squares, their squared
+deviations from the mean). No signal array is built, nothing is allocated per bar.
+``fused_sweep`` runs many (fast, slow) pairs with ``numba.prange``, each thread reusing its
+own work buffers, as peak's sweep engine does.
 
 Written from docs/backtest.md, not from peak's engine (it imports nothing from peak):
 
@@ -99,7 +100,7 @@ def _slide(x: FloatArray, t: int, n: int, total: float, due: int) -> tuple[float
     """The sum of ``x[t-n+1 .. t]`` (of ``x[0 .. t]`` while ``t < n``) from the previous
     one, updated in O(1) and re-summed exactly at bar ``due``, then every
     ``max(n, RESUM_BARS)`` bars, so rounding never builds up (a re-sum is a serial chain of
-    ``n`` additions: once every ``n`` bars it was a third of the bar loop's time). Returns
+    ``n`` additions: once every ``n`` bars it took about a fifth of the bar loop's time). Returns
     the sum and the next ``due``."""
     if t < n:
         return total + x[t], due

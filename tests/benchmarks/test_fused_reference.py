@@ -20,9 +20,9 @@ import bench_sweep_engine  # noqa: E402
 import fused_reference as fused  # noqa: E402
 
 # Worked example: SMA(2) over SMA(3) of these closes crosses up at bar 4, down at bar 7 and up
-# again at bar 9, the last bar (never entered). Opens are the previous close.
+# again at bar 9, the last bar (never entered). The opens gap away from the previous close.
 CLOSE = np.array([10, 9, 8, 9, 11, 12, 11, 8, 7, 10], dtype=np.float64)
-OPEN = np.concatenate([[10.0], CLOSE[:-1]])
+OPEN = np.array([10, 10, 9, 8, 9, 11.5, 12, 11, 7.5, 7], dtype=np.float64)
 FEES = 0.001
 
 
@@ -68,16 +68,17 @@ def test_fill_close_quantity_by_hand() -> None:
 
 
 def test_next_open_whole_equity_by_hand() -> None:
-    """Bar 4's crossover buys 100 / (11 · 1.001) at open[5] = 11; bar 7's crossunder sells
-    at open[8] = 8: the peak is that quantity at 12, the trough what the sale nets."""
+    """Bar 4's crossover buys 100 / (11.5 · 1.001) at open[5] = 11.5; bar 7's crossunder
+    sells at open[8] = 7.5: the peak is that quantity at close[5] = 12, the trough what the
+    sale nets."""
     m = example(setup(fill_close=False, fixed_qty=False, size=1.0))
-    qty = 100 / (11 * 1.001)
+    qty = 100 / (11.5 * 1.001)
     assert m["trades"] == 1
-    assert m["total_return"] == pytest.approx(qty * 8 * 0.999 / 100 - 1, rel=1e-12)
-    assert m["max_drawdown"] == pytest.approx(8 * 0.999 / 12 - 1, rel=1e-12)  # -0.334
+    assert m["total_return"] == pytest.approx(qty * 7.5 * 0.999 / 100 - 1, rel=1e-12)
+    assert m["max_drawdown"] == pytest.approx(7.5 * 0.999 / 12 - 1, rel=1e-12)  # -0.375625
     assert m["max_drawdown_bars"] == 4
-    assert m["fees_paid"] == pytest.approx(FEES * qty * (11 + 8), rel=1e-12)
-    assert m["expectancy"] == pytest.approx(-3.019 / 11, rel=1e-12)
+    assert m["fees_paid"] == pytest.approx(FEES * qty * (11.5 + 7.5), rel=1e-12)
+    assert m["expectancy"] == pytest.approx(-4.019 / 11.5, rel=1e-12)
     assert m["exposure"] == pytest.approx(0.3, rel=1e-12)
 
 
@@ -97,7 +98,7 @@ def test_undefined_metrics_without_trades() -> None:
 
 @pytest.fixture(scope="module")
 def candles() -> CandleSet:
-    return bench_sweep_engine.synthetic(20_000)
+    return bench_fused.gapped(20_000)
 
 
 def test_sweep_rows_equal_single_runs(candles: CandleSet) -> None:
