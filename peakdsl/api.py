@@ -17,7 +17,6 @@ from .lang.project import Project, load_project
 if TYPE_CHECKING:
     from .backtest import BacktestResult
     from .compile.models import Artifact
-    from .registry.store import Registry
     from .research.sweep import SweepResult
     from .research.walkforward import WalkForwardResult
 
@@ -179,18 +178,19 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
     problems and ``UsageError`` for bad input and unwritable paths.
     """
     from .backtest import run_backtest
+    from .registry.recording import open_registry, record_backtest
     from .resolve import resolve
 
     resolved = resolve("backtest", spec, root=root, data=data, start=start, end=end,
                        overrides=overrides, capital=capital, fee_bps=fee_bps, risk=risk)
-    registry = _open_registry(resolved.root) if record else None
+    registry = open_registry(resolved.root) if record else None
     try:
         result = run_backtest(resolved.artifact, resolved.candles, resolved.source_text,
                               resolved.artifact_sha256, resolved.params, capital=capital,
                               fee_bps=fee_bps, risk=resolved.risk)
         if outputs is not None:
             outputs(result)
-        run_id = _record(registry, result) if registry is not None else None
+        run_id = record_backtest(registry, result) if registry is not None else None
     finally:
         if registry is not None:
             registry.close()
@@ -230,31 +230,3 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                            objective=objective, sets=sets, root=root, data=data, start=start,
                            end=end, capital=capital, fee_bps=fee_bps, workers=workers,
                            scheduler=scheduler, record=record)
-
-
-def _open_registry(root: Path) -> Registry:
-    """The project's run registry, or ``UsageError`` (U006/U007/U009) saying why not."""
-    import sqlite3
-
-    from .failures import registry_failure
-    from .lang.project import UsageError
-    from .registry.store import Registry, RegistryError, registry_path
-
-    try:
-        return Registry(root)
-    except (OSError, sqlite3.DatabaseError, RegistryError) as exc:
-        raise UsageError(registry_failure(exc, registry_path(root))) from None
-
-
-def _record(registry: Registry, result: BacktestResult) -> str:
-    import sqlite3
-
-    from .failures import registry_failure
-    from .lang.project import UsageError
-    from .registry.store import RegistryError
-
-    try:
-        return str(registry.record_backtest(result))
-    except (OSError, sqlite3.DatabaseError, RegistryError) as exc:
-        raise UsageError(registry_failure(exc, registry.path)) from None
-

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import inline
-from .results import TRADE_COLUMNS
+from .results import EXIT_REASONS, TRADE_COLUMNS
 from .state import (
     CASH,
     ENTRY_BAR,
@@ -133,8 +133,6 @@ def book_exit(account: FloatArray, positions: FloatArray, trades: FloatArray, sl
 def open_trade_rows(positions: FloatArray, last_bar: int) -> FloatArray:
     """Every position still open after the last bar as a trade row marked at its slot's last
     price: exit price that mark, fees the entry fee only (no exit happened), reason ``open``."""
-    from .results import EXIT_REASONS
-
     rows = []
     for slot, pos in enumerate(positions):
         if pos[SIDE] == 0.0:

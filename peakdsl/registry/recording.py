@@ -12,9 +12,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .records import Child, RunOutcome, RunStart
 from .store import Registry, RegistryError, registry_path
+
+if TYPE_CHECKING:
+    from ..backtest import BacktestResult
 
 
 def open_registry(root: Path) -> Registry:
@@ -34,6 +38,11 @@ def record_run(registry: Registry, run: RunStart, outcome: RunOutcome,
     return _recording(registry, lambda: registry.record(run, outcome, children))
 
 
+def record_backtest(registry: Registry, result: BacktestResult) -> str:
+    """``registry.record_backtest`` with an unwritable or damaged registry as ``UsageError``."""
+    return _recording(registry, lambda: str(registry.record_backtest(result)))
+
+
 def _recording(registry: Registry, write: Callable[[], str]) -> str:
     from ..failures import registry_failure
     from ..lang.project import UsageError
@@ -44,4 +53,4 @@ def _recording(registry: Registry, write: Callable[[], str]) -> str:
         raise UsageError(registry_failure(exc, registry.path)) from None
 
 
-__all__ = ["open_registry", "record_run"]
+__all__ = ["open_registry", "record_backtest", "record_run"]
