@@ -3,7 +3,7 @@
 Random sparse signals (1 % of bars per rule) on a random-walk market, long only, 0.1 % fees:
 
 * ``run_slot``: ``simulate`` as a backtest uses it (one slot, settings held in locals);
-* ``run_bars``: the general loop (any number of slots) with one slot;
+* ``run_clock``: the clock (any number of slots, each on its own bars) with one slot;
 * risk limits on: ``simulate`` with a daily-loss, order-rate and exposure limit;
 * stops on: the same with a stop-loss, take-profit and trailing stop;
 * bar by bar: ``BarByBar``, one jitted call per bar (the live runner's shape), per bar.
@@ -27,9 +27,8 @@ import pandas as pd
 
 from peakdsl.engine.results import SimSettings
 from peakdsl.engine.risk import RiskLimits
-from peakdsl.engine.simulate import ONE_SLOT_ROWS, BarByBar, _inputs, simulate
-from peakdsl.engine.state import new_account, new_positions
-from peakdsl.engine.step import run_bars
+from peakdsl.engine.simulate import BarByBar, epoch_seconds, simulate
+from peakdsl.engine.timeline import Slot, simulate_slots
 
 try:
     from machine_info import cpu_name
@@ -60,14 +59,11 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray]) -> np.ndarray:
-    inp = _inputs(*cols, rules, SETTINGS, None, RiskLimits())
-    n = len(cols[0])
-    equity = np.empty(n)
-    run_bars(0, n, n - 1, inp.opens, inp.highs, inp.lows, inp.closes, inp.rules, ONE_SLOT_ROWS,
-             inp.times, inp.settings, inp.limits, new_account(SETTINGS.capital),
-             new_positions([0]), np.empty((n + 1, 12)), inp.ring, equity, np.empty((1, n)))
-    return equity
+def general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray],
+                 times: pd.DatetimeIndex) -> np.ndarray:
+    stamps = epoch_seconds(times)
+    slot = Slot(*cols, times=stamps, timeframe_seconds=3600, rules=rules, settings=SETTINGS)
+    return simulate_slots([slot], SETTINGS.capital).equity[1:]
 
 
 def bar_by_bar(cols: list[np.ndarray], rules: dict[str, np.ndarray]) -> np.ndarray:
@@ -84,11 +80,11 @@ def row(label: str, ms: float, per_bar: float) -> str:
 def measure(n: int, repeat: int) -> list[str]:
     cols, rules, times = market(n)
     whole = simulate(*cols, rules, SETTINGS)
-    assert np.array_equal(general_loop(cols, rules), whole.equity)
+    assert np.array_equal(general_loop(cols, rules, times), whole.equity)
     stops = SETTINGS.replace(stop_loss=0.02, take_profit=0.04, trailing_stop=0.03)
     cases = [
         ("`run_slot` (simulate)", lambda: simulate(*cols, rules, SETTINGS)),
-        ("`run_bars`, one slot", lambda: general_loop(cols, rules)),
+        ("`run_clock`, one slot (`simulate_slots`)", lambda: general_loop(cols, rules, times)),
         ("risk limits on", lambda: simulate(*cols, rules, SETTINGS, times=times,
                                             limits=LIMITS)),
         ("stops on", lambda: simulate(*cols, rules, stops)),

@@ -6,7 +6,7 @@ that need them, so ``peak check`` never pays for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -17,6 +17,8 @@ from .lang.project import Project, load_project
 if TYPE_CHECKING:
     from .backtest import BacktestResult
     from .compile.models import Artifact
+    from .portfolio.doc import PortfolioDoc
+    from .portfolio.run import PortfolioResult
     from .research.sweep import SweepResult
     from .research.walkforward import WalkForwardResult
 
@@ -195,6 +197,55 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
         if registry is not None:
             registry.close()
     return BacktestRun(result, run_id)
+
+
+@dataclass(frozen=True)
+class PortfolioRun:
+    """A finished portfolio backtest, its document and its registry id (None: not recorded)."""
+
+    result: PortfolioResult
+    doc: PortfolioDoc
+    run_id: str | None
+
+
+def portfolio_backtest(spec: str, *, root: Path | None = None, start: str | None = None,
+                       end: str | None = None, fee_bps: float | None = None,
+                       capital: float | None = None, risk: str | None = None,
+                       record: bool = True,
+                       outputs: Callable[[PortfolioResult, PortfolioDoc],
+                                         Mapping[str, Path]] | None = None) -> PortfolioRun:
+    """Backtest the portfolio ``spec``: every component on its own market and timeframe,
+    one account (docs/portfolio.md). ``risk`` replaces the portfolio's own risk spec;
+    ``capital`` its capital. ``outputs(result, doc)`` writes what the caller asked for and
+    returns the files, recorded with the run. Raises ``SpecError`` (spec or data problems,
+    exit 1) and ``UsageError`` (bad options, exit 2)."""
+    from .data import DataError
+    from .portfolio.doc import portfolio_doc
+    from .portfolio.plan import resolve_portfolio
+    from .portfolio.record import portfolio_records
+    from .portfolio.run import run_portfolio
+    from .registry.recording import open_registry, record_run
+    from .resolve import load_portfolio
+
+    loaded = load_portfolio(spec, root=root, start=start, end=end, risk=risk)
+    try:
+        plan = resolve_portfolio(spec, loaded.artifact, loaded.root, start=loaded.start,
+                                 end=loaded.end, capital=capital, risk=loaded.risk)
+    except DataError as exc:
+        raise SpecError(tuple(exc.diagnostics)) from None
+    registry = open_registry(plan.root) if record else None
+    try:
+        result = run_portfolio(plan, fee_bps)
+        doc = portfolio_doc(result, None)
+        files = outputs(result, doc) if outputs is not None else {}
+        run_id = None
+        if registry is not None:
+            run_id = record_run(registry, *portfolio_records(
+                doc, result.timing, loaded.risk_sha256, files))
+    finally:
+        if registry is not None:
+            registry.close()
+    return PortfolioRun(result, doc.model_copy(update={"run_id": run_id}), run_id)
 
 
 def sweep(spec: str, *, root: Path | None = None, data: Path | None = None,

@@ -92,6 +92,19 @@ TRADED = ("backtest", "sweep")  # every backtest and every sweep row computes th
 WF, MC, SWEEP = ("walkforward",), ("robustness",), ("sweep",)
 
 
+MC_PERCENTILES = (5, 25, 50, 75, 95)  # the Monte-Carlo percentiles every study reports
+# (statistic word in the name, label, short label, unit, low, high)
+_MC_STATISTICS = (("return", "total return", "return", P, -1, None),
+                  ("max_drawdown", "max drawdown", "max drawdown", P, -1, 0),
+                  ("sharpe", "Sharpe", "Sharpe", N, None, None))
+
+
+def _ordinal(n: int) -> str:
+    """5 → ``5th``, 25 → ``25th`` (the percentiles reported are 5, 25, 50, 75 and 95)."""
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 # Order matters: the ``backtest`` rows are the numba core's slots, in this order.
 # Each row: name, label / short, unit, better, low, high / meaning, runs, objective.
 _ROWS = (
@@ -167,15 +180,33 @@ _ROWS = (
     MetricInfo("deflated_sharpe", "Deflated Sharpe ratio",
                "deflated Sharpe", N, HI, 0, 1,
                "probability the Sharpe is real given the trial count", SWEEP),
-    MetricInfo("mc_p05_return", "Monte-Carlo 5th percentile return",
-               "MC p5 return", P, HI, -1, None,
-               "5th percentile Monte-Carlo total return", MC),
-    MetricInfo("mc_p50_return", "Monte-Carlo median return",
-               "MC median return", P, HI, -1, None,
-               "median Monte-Carlo total return", MC),
-    MetricInfo("mc_p05_max_drawdown", "Monte-Carlo 5th percentile max drawdown",
-               "MC p5 max drawdown", P, HI, -1, 0,
-               "5th percentile Monte-Carlo max drawdown", MC),
+    MetricInfo("pbo", "Probability of backtest overfitting",
+               "PBO", N, LO, 0, 1,
+               "probability the in-sample best is no better than the out-of-sample median "
+               "(CSCV)", SWEEP),
+    *(MetricInfo(f"mc_p{level:02d}_{word}", f"Monte-Carlo {_ordinal(level)} percentile {label}",
+                 f"MC p{level} {short}", unit, HI, low, high,
+                 f"{_ordinal(level)} percentile of the trade-bootstrap runs' {label}", MC)
+      for word, label, short, unit, low, high in _MC_STATISTICS for level in MC_PERCENTILES),
+    MetricInfo("mc_prob_loss", "Monte-Carlo probability of loss",
+               "MC P(loss)", P, LO, 0, 1,
+               "share of trade-bootstrap runs that end below the starting capital", MC),
+    MetricInfo("mc_risk_of_ruin", "Monte-Carlo risk of ruin",
+               "MC ruin", P, LO, 0, 1,
+               "share of trade-bootstrap runs whose drawdown reaches the ruin threshold "
+               "(`ruin`, default 50 %)", MC),
+    MetricInfo("stress_worst_return", "Worst stress-scenario return",
+               "stress worst return", P, HI, -1, None,
+               "lowest total return among the stress scenarios", MC),
+    MetricInfo("stress_worst_max_drawdown", "Worst stress-scenario max drawdown",
+               "stress worst drawdown", P, HI, -1, 0,
+               "deepest max drawdown among the stress scenarios", MC),
+    MetricInfo("jitter_worst_sharpe", "Worst parameter-neighbour Sharpe",
+               "jitter worst Sharpe", N, HI, None, None,
+               "lowest Sharpe among the runs one parameter step away", MC),
+    MetricInfo("jitter_median_sharpe", "Median parameter-neighbour Sharpe",
+               "jitter median Sharpe", N, HI, None, None,
+               "median Sharpe of the runs one parameter step away", MC),
 )
 
 CATALOGUE: dict[str, MetricInfo] = {m.name: m for m in _ROWS}

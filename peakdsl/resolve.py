@@ -37,10 +37,10 @@ class RunKind:
 
 
 RUN_KINDS = {k.command: k for k in (
-    RunKind("backtest", "runs", "portfolio backtests arrive with the portfolio engine; "
-            "backtest its components one by one for now"),
+    RunKind("backtest", "runs", "portfolios run through `peak backtest` itself"),
     RunKind("sweep", "sweeps", "sweep the portfolio's components one by one"),
     RunKind("walkforward", "runs", "walk the portfolio's components forward one by one"),
+    RunKind("robustness", "studies", "portfolios are studied through their own plan"),
 )}
 
 
@@ -109,7 +109,8 @@ def resolve(kind: str, spec_path: str, *, root: Path | None = None, data: Path |
     params, problems = resolve_overrides(artifact.config, overrides)
     if problems:
         raise SpecError(tuple(problems))
-    risk_cfg = risk_config(risk, project_root, artifact.config.market) if risk else None
+    market = artifact.config.market
+    risk_cfg = risk_config(risk, project_root, market.quote, market.symbol) if risk else None
     candles = _candles(artifact.config, project_root, data, start, end)
     artifact_bytes = dump_model(artifact)
     return ResolvedRun(
@@ -118,6 +119,43 @@ def resolve(kind: str, spec_path: str, *, root: Path | None = None, data: Path |
         artifact_json=artifact_bytes.decode("utf-8"), artifact_sha256=sha256(artifact_bytes),
         params=dict(params), candles=candles, data=DataProvenance.of(candles, start, end),
         capital=capital, fee_bps=fee_bps, risk=risk_cfg)
+
+
+@dataclass(frozen=True)
+class LoadedPortfolio:
+    """A portfolio spec compiled and its run options read (its components are resolved by
+    ``peakdsl.portfolio.plan``)."""
+
+    root: Path
+    artifact: m.PortfolioArtifact
+    start: Any  # pandas Timestamp or None
+    end: Any
+    risk: m.RiskConfig | None
+    risk_sha256: str | None
+
+
+def load_portfolio(spec_path: str, *, root: Path | None = None, start: str | None = None,
+                   end: str | None = None, risk: str | None = None) -> LoadedPortfolio:
+    """Compile ``spec_path`` as a portfolio (U003 for any other kind) and resolve its risk
+    spec: ``risk`` (a name or a file) replaces the portfolio's own."""
+    from .api import compile_spec
+    from .compile.artifacts import dump_model, sha256
+    from .compile.models import PortfolioArtifact
+    from .lang.project import UsageError, find_root
+
+    project_root = find_root(root or Path(spec_path).resolve().parent)
+    artifact = compile_spec(spec_path, project_root)
+    if not isinstance(artifact, PortfolioArtifact):
+        raise UsageError(diag(
+            "U003", f"{spec_path} is a {getattr(artifact, 'kind', '?')}, not a portfolio",
+            spec_path, help="`peak backtest` runs strategies and portfolios"))
+    cfg = artifact.config
+    name = risk or cfg.risk
+    limits = (risk_artifact(name, project_root, cfg.capital.currency, f"portfolio {cfg.name}")
+              if name else None)
+    return LoadedPortfolio(project_root, artifact, timestamp(start, "--from"),
+                           timestamp(end, "--to"), limits.config if limits else None,
+                           sha256(dump_model(limits)) if limits else None)
 
 
 def _candles(cfg: m.StrategyConfig, root: Path, data: Path | None, start: str | None,
@@ -133,9 +171,15 @@ def _candles(cfg: m.StrategyConfig, root: Path, data: Path | None, start: str | 
         raise SpecError(tuple(exc.diagnostics)) from None
 
 
-def risk_config(risk: str, root: Path, market: m.Market) -> m.RiskConfig:
+def risk_config(risk: str, root: Path, quote: str, owner: str) -> m.RiskConfig:
     """The ``RiskConfig`` of the risk spec ``risk`` (a name under ``specs/`` or a file) for a
-    strategy on ``market``: its money limits must be in the market's quote currency."""
+    run in ``quote`` currency (``owner``: the market or portfolio, for the message): its money
+    limits must be in that currency."""
+    return risk_artifact(risk, root, quote, owner).config
+
+
+def risk_artifact(risk: str, root: Path, quote: str, owner: str) -> m.RiskArtifact:
+    """``risk_config``'s compiled artifact (whose hash a run records)."""
     from .api import compile_spec
     from .compile.models import RiskArtifact
     from .lang.project import UsageError, spec_index
@@ -155,12 +199,12 @@ def risk_config(risk: str, root: Path, market: m.Market) -> m.RiskConfig:
         raise UsageError(diag("U003", f"--risk {risk}: {path} is a "
                               f"{getattr(artifact, 'kind', '?')}, not a risk spec", "--risk"))
     currency = artifact.config.max_order_notional.currency
-    if currency != market.quote:
+    if currency != quote:
         raise UsageError(diag(
-            "U005", f"--risk {risk}: max_order_notional is in {currency}, but {market.symbol} "
-            f"is quoted in {market.quote}", "--risk",
+            "U005", f"--risk {risk}: max_order_notional is in {currency}, but {owner} "
+            f"is in {quote}", "--risk",
             help="use a risk spec written in the market's quote currency"))
-    return artifact.config
+    return artifact
 
 
 def _utc(text: str) -> Any:

@@ -130,12 +130,6 @@ def test_fee_override_and_dates(project: Path) -> None:
     assert bad.returncode == 2 and "U005" in bad.stderr
 
 
-def test_portfolio_is_refused_clearly(project: Path) -> None:
-    run = peak("backtest", "specs/portfolios/multi_style_moderate.peak", cwd=project)
-    assert run.returncode == 2
-    assert "U003" in run.stderr and "portfolio" in run.stderr
-
-
 def test_data_file_overrides_the_demo(project: Path) -> None:
     index = pd.date_range("2024-01-01", periods=600, freq="h", tz="UTC")
     close = 100 + np.cumsum(np.sin(np.arange(600) / 9.0))

@@ -54,7 +54,7 @@ def test_a_risk_spec_file_works_like_its_name(project: Path) -> None:
     ("live_conservativ", EUR, "U001", "did you mean `live_conservative`"),
     ("live_gate", EUR, "U003", "is a promotion, not a risk spec"),
     ("live_moderate", "specs/strategies/ma_crossover.peak", "U005",
-     "max_order_notional is in EUR, but BTC/USDT is quoted in USDT"),
+     "max_order_notional is in EUR, but BTC/USDT is in USDT"),
 ])
 def test_a_risk_spec_that_does_not_fit_is_a_usage_error(project: Path, risk: str, spec: str,
                                                         code: str, text: str) -> None:

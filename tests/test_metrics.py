@@ -59,11 +59,14 @@ def test_backtest_metrics_keep_the_stats_core_order() -> None:
         "total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
         "max_drawdown_bars", "profit_factor", "win_rate", "expectancy", "trades", "avg_trade",
         "best_trade", "worst_trade", "exposure", "fees_paid", "ambiguous_bars", "orders_reduced")
-    assert produced_by("sweep") == (*BACKTEST_METRICS, "deflated_sharpe")
+    assert produced_by("sweep") == (*BACKTEST_METRICS, "deflated_sharpe", "pbo")
     assert produced_by("walkforward") == ("oos_sharpe", "oos_total_return", "oos_max_drawdown",
                                           "wf_efficiency")
-    assert produced_by("robustness") == ("mc_p05_return", "mc_p50_return",
-                                         "mc_p05_max_drawdown")
+    mc = [f"mc_p{p:02d}_{w}" for w in ("return", "max_drawdown", "sharpe")
+          for p in (5, 25, 50, 75, 95)]
+    assert produced_by("robustness") == (
+        *mc, "mc_prob_loss", "mc_risk_of_ruin", "stress_worst_return",
+        "stress_worst_max_drawdown", "jitter_worst_sharpe", "jitter_median_sharpe")
     with pytest.raises(ValueError, match="unknown run kind 'live'"):
         produced_by("live")
 

@@ -2,7 +2,8 @@
 
 ``root`` holds the Typer app, error rendering and exit codes; ``options`` the options every
 command shares (each validates itself). The command modules — ``spec`` (check, fmt, compile,
-graph), ``backtest``, ``sweep``, ``walkforward``, ``data``, ``runs`` — import only those two
+graph), ``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``data``, ``runs`` — import
+only those two
 and the library, never each other or this package, so there is no import cycle and each can
 be imported on its own. This module imports them and mounts their commands, in the order
 ``peak --help`` lists them. It is the only layer that prints: the library returns data.
@@ -18,7 +19,7 @@ from typing import Any
 
 import typer
 
-from . import backtest, data, runs, spec, sweep, walkforward
+from . import backtest, data, robustness, runs, spec, sweep, walkforward
 from .root import app
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -29,6 +30,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("backtest", backtest.backtest_cmd),
     ("sweep", sweep.sweep_cmd),
     ("walkforward", walkforward.walkforward_cmd),
+    ("robustness", robustness.robustness_cmd),
 )
 GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("data", data.data_app),

@@ -17,7 +17,6 @@ import typer
 
 from ..metrics import BACKTEST_METRICS, CATALOGUE, format_metric
 from .options import (
-    CapitalOpt,
     DataOpt,
     FeeOpt,
     FromOpt,
@@ -25,6 +24,7 @@ from .options import (
     ReportOpt,
     SetOpt,
     SpecArg,
+    SpecCapitalOpt,
     ToOpt,
     TradesOpt,
     check_outputs,
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..backtest import BacktestResult
+    from ..portfolio.doc import PortfolioDoc
+    from ..portfolio.run import PortfolioResult
 
 RecordOpt = Annotated[bool, typer.Option("--record/--no-record",
                                          help="record the run in .peak/registry")]
@@ -47,17 +49,21 @@ RiskOpt = Annotated[str | None, typer.Option(
 
 @guarded
 def backtest_cmd(spec: SpecArg, data: DataOpt = None, start: FromOpt = None, end: ToOpt = None,
-                 set_: SetOpt = None, fee_bps: FeeOpt = None, capital: CapitalOpt = 10_000.0,
+                 set_: SetOpt = None, fee_bps: FeeOpt = None, capital: SpecCapitalOpt = None,
                  as_json: JsonOpt = False, trades: TradesOpt = None, report: ReportOpt = None,
                  record: RecordOpt = True, risk: RiskOpt = None) -> None:
-    """Backtest a strategy on its market's data (cache, --data, or the synthetic demo)."""
+    """Backtest a strategy on its market's data (cache, --data, or the synthetic demo), or a
+    portfolio: its components on one account (docs/portfolio.md)."""
     from .. import api
 
     check_outputs([("--trades", trades), ("--report", report)], spec, data)
     check_period(start, end)
+    if _declares(spec) == "portfolio":
+        _portfolio(spec, data, set_, start, end, fee_bps, capital, as_json, trades, report,
+                   record, risk)
     try:
         run = api.backtest(spec, data=data, start=start, end=end, overrides=set_ or (),
-                           fee_bps=fee_bps, capital=capital, record=record,
+                           fee_bps=fee_bps, capital=capital or 10_000.0, record=record,
                            outputs=partial(write_outputs, trades=trades, report=report),
                            risk=risk)
     except api.SpecError as exc:
@@ -72,6 +78,71 @@ def backtest_cmd(spec: SpecArg, data: DataOpt = None, start: FromOpt = None, end
     else:
         print_summary(run.result, run.run_id, trades, report)
     raise typer.Exit(EXIT_OK)
+
+
+def _declares(spec: str) -> str | None:
+    """The kind the spec file declares (None when it does not parse: the strategy path then
+    reports why)."""
+    from ..lang.parser import parse_bytes
+
+    try:
+        parsed = parse_bytes(spec, Path(spec).read_bytes())
+    except OSError:
+        return None
+    return parsed.module.decl.kind if parsed.module is not None else None
+
+
+def _portfolio(spec: str, data: Path | None, set_: list[str] | None, start: str | None,
+               end: str | None, fee_bps: float | None, capital: float | None, as_json: bool,
+               trades: Path | None, report: Path | None, record: bool, risk: str | None) -> None:
+    """`peak backtest PORTFOLIO`: run, write the outputs, print or emit JSON; always exits."""
+    from .. import api
+    from ..lang.diagnostics import diag
+    from ..lang.project import UsageError
+
+    for option, given in (("--data", data), ("--set", set_)):
+        if given:
+            raise UsageError(diag(
+                "U005", f"{option} does not apply to a portfolio", option,
+                help="portfolios read each component's market from the cache (peak data "
+                "import / fetch) and take per-component params from `with { … }`"))
+    try:
+        run = api.portfolio_backtest(spec, start=start, end=end, fee_bps=fee_bps,
+                                     capital=capital, risk=risk, record=record,
+                                     outputs=partial(write_portfolio_outputs, trades=trades,
+                                                     report=report))
+    except api.SpecError as exc:
+        emit(exc.diagnostics, Format.json if as_json else Format.text)
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
+    if as_json:
+        sys.stdout.write(run.doc.model_dump_json(indent=2) + "\n")
+    else:
+        from .portfolio import print_portfolio
+
+        print_portfolio(run.doc, trades, report)
+    raise typer.Exit(EXIT_OK)
+
+
+def write_portfolio_outputs(result: PortfolioResult, doc: PortfolioDoc, trades: Path | None,
+                            report: Path | None) -> dict[str, Path]:
+    """The trades CSV (every component's, labelled) and the report, before the run is
+    recorded; returns what was written."""
+    from ..outputs import write_output
+
+    written = {}
+    if trades is not None:
+        from ..portfolio.trades import trades_frame
+
+        frame = trades_frame(result)
+        write_output(trades, frame.to_csv(index=False, float_format="%.10g").encode(),
+                     "--trades")
+        written["trades"] = trades
+    if report is not None:
+        from ..report.portfolio import write_portfolio_report
+
+        write_portfolio_report(result, doc, report)
+        written["report"] = report
+    return written
 
 
 def write_outputs(result: BacktestResult, trades: Path | None, report: Path | None) -> None:

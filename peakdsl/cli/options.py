@@ -73,9 +73,10 @@ FormatOpt = Annotated[Format, typer.Option(
 
 # ------------------------------------------------------------------------ amounts and counts
 
-def capital(value: float) -> float:
-    """Starting equity: a positive, finite amount (NaN, ∞, 0 and negatives run nothing real)."""
-    if not (math.isfinite(value) and value > 0):
+def capital(value: float | None) -> float | None:
+    """Starting equity: a positive, finite amount (NaN, ∞, 0 and negatives run nothing real);
+    None where the command has its own default (a portfolio's capital)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
         raise usage("--capital", f"--capital {value:g}: give a positive, finite amount",
                     "e.g. --capital 10000 (in the market's quote currency)")
     return value
@@ -258,6 +259,9 @@ FeeOpt = Annotated[float | None, typer.Option("--fee-bps", help="fee per fill, b
                                               callback=fee_bps)]
 CapitalOpt = Annotated[float, typer.Option("--capital", help="starting equity",
                                            callback=capital)]
+SpecCapitalOpt = Annotated[float | None, typer.Option(
+    "--capital", help="starting equity [default: 10000; a portfolio's own capital]",
+    callback=capital)]
 RootOpt = Annotated[Path | None, typer.Option(
     "--root", help="project folder [default: nearest with specs/]", callback=project_root)]
 SpecArg = Annotated[str, typer.Argument(help="a strategy spec file")]

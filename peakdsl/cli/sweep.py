@@ -232,10 +232,11 @@ def _ranked_table(r: SweepResult, top: int) -> Any:
 
 
 def _print_footer(console: Console, r: SweepResult, report: Path | None) -> None:
-    """Honesty (deflated Sharpe, warnings), timing and provenance."""
+    """Honesty (deflated Sharpe, PBO, warnings), timing and provenance."""
     dsr = "—" if r.deflated_sharpe is None else f"{r.deflated_sharpe:.3f}"
     console.print(f"deflated Sharpe ratio of the best: {dsr}  ({r.trials_total:,} trials of "
                   f"{r.spec} counted)")
+    console.print(f"probability of backtest overfitting: {pbo_text(r)}")
     for warning in r.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     done = f"{r.computed:,} computed" + (f", {r.resumed:,} resumed" if r.resumed else "")
@@ -250,6 +251,19 @@ def _print_footer(console: Console, r: SweepResult, report: Path | None) -> None
     console.print(f"results: {_shown(r.parquet)}")
     if report is not None:
         console.print(f"report: {report}")
+
+
+def pbo_text(r: SweepResult) -> str:
+    """``0.312  (CSCV: 16 blocks, 12,870 splits; 0.5 or more: overfit)`` or why it is
+    undefined."""
+    from ..research.pbo import MIN_BLOCK_BARS
+
+    p = r.pbo
+    if p is None:
+        return f"—  (undefined: it needs 2 combinations or more and {2 * MIN_BLOCK_BARS} bars)"
+    splits = (f"a sample of {p.splits:,} of {p.splits_total:,} splits, seed {p.seed}"
+              if p.sampled else f"{p.splits:,} splits")
+    return f"{p.pbo:.3f}  (CSCV: {p.blocks} blocks, {splits}; 0.5 or more: overfit)"
 
 
 def _float(value: Any) -> float | int | None:

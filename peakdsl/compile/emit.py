@@ -105,6 +105,7 @@ def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
         warmup=lookback_model(graph.warmup), warmup_bars=graph.warmup.evaluate(defaults),
         sizing=_sizing(spec, market), execution=_execution(spec), **stops,
         calendar=_calendar(settings), calendar_declared="calendar" in settings,
+        robustness=_robustness(spec.block("robustness")),
     )
 
 
@@ -139,6 +140,8 @@ def emit_portfolio(spec: CheckedSpec, hashes: Mapping[str, tuple[str, str]]) -> 
         capital=_money(settings["capital"].value), components=components,
         rebalance_seconds=rebalance.value.seconds if rebalance and isinstance(
             rebalance.value, ast.Duration) else None,
+        rebalance_drift=_override(settings["rebalance_drift"].value)
+        if "rebalance_drift" in settings else None,
         risk=risk, risk_sha256=hashes[risk][1] if risk else None,
         robustness=_robustness(robust),
     )
@@ -157,6 +160,11 @@ def _robustness(block: dict[str, ast.Setting]) -> m.Robustness:
     for key in ("monte_carlo", "block_size", "seed"):
         if key in block:
             fields[key] = int(_override(block[key].value))
+    for key in ("skip", "ruin"):
+        if key in block:
+            fields[key] = _override(block[key].value)
+    if "jitter" in block and isinstance(block["jitter"].value, ast.Bool):
+        fields["jitter"] = block["jitter"].value.value
     if "stress" in block and isinstance(block["stress"].value, ast.List):
         fields["stress"] = [i.id for i in block["stress"].value.items if isinstance(i, ast.Name)]
     return m.Robustness.model_validate(fields)

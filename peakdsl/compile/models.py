@@ -119,6 +119,18 @@ class Execution(Frozen):
     leverage: float = Field(default=1.0, gt=0, le=100)
 
 
+class Robustness(Frozen):
+    """A spec's `robustness {}` block (defaults where it is silent; see docs/robustness.md)."""
+
+    monte_carlo: int = 1000
+    skip: float = 0.1
+    block_size: int | None = None  # None: the cube root of the bars
+    ruin: float = 0.5
+    jitter: bool = True
+    seed: int = 0
+    stress: list[str] = Field(default_factory=list)
+
+
 class StrategyConfig(Frozen):
     name: str
     description: str = ""
@@ -137,6 +149,7 @@ class StrategyConfig(Frozen):
     calendar: CalendarName = "always"
     calendar_declared: bool = False  # written in the spec (else the crypto default, 24/7)
     execution: Execution
+    robustness: Robustness = Robustness()
 
 
 class Component(Frozen):
@@ -147,19 +160,13 @@ class Component(Frozen):
     artifact_sha256: str
 
 
-class Robustness(Frozen):
-    monte_carlo: int = 0
-    block_size: int | None = None
-    seed: int = 0
-    stress: list[str] = Field(default_factory=list)
-
-
 class PortfolioConfig(Frozen):
     name: str
     description: str = ""
     capital: Money
     components: list[Component]
     rebalance_seconds: int | None = None
+    rebalance_drift: float | None = None
     risk: str | None = None
     risk_sha256: str | None = None
     robustness: Robustness = Robustness()

@@ -26,12 +26,14 @@ from .state import (
     ENTRY_REDUCED,
     EXTREME,
     FEES,
+    FLOW,
     MARK,
     MARKET,
     N_COLUMNS,
     QTY,
     REDUCED,
     SIDE,
+    SLEEVE,
     TRADES,
     FloatArray,
 )
@@ -87,6 +89,8 @@ def book_entry(account: FloatArray, positions: FloatArray, slot: int, bar: int, 
     account[CASH] -= side * qty * fill + fee
     account[FEES] += fee
     pos = positions[slot]
+    pos[SLEEVE] -= side * qty * fill + fee  # NaN (no sleeve) stays NaN
+    pos[FLOW] -= side * qty * fill + fee
     pos[SIDE] = side
     pos[QTY] = qty
     pos[ENTRY_PRICE] = fill
@@ -109,6 +113,8 @@ def book_exit(account: FloatArray, positions: FloatArray, trades: FloatArray, sl
     fee = fees * qty * fill
     account[CASH] += side * qty * fill - fee
     account[FEES] += fee
+    pos[SLEEVE] += side * qty * fill - fee
+    pos[FLOW] += side * qty * fill - fee
     total_fees = pos[ENTRY_FEE] + fee
     pnl = side * qty * (fill - entry) - total_fees
     k = int(account[TRADES])

@@ -27,15 +27,19 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 # account columns
 (CASH, FEES, AMBIGUOUS, TRADES, EXPOSED, REDUCED, DAY, DAY_EQUITY, HALTED, LAST_EQUITY,
- RATE_HEAD) = range(11)
-REDUCED_BY = 11  # + reason: entries executed after the risk stage reduced them
+ RATE_HEAD, REBALANCES, NEXT_REBALANCE) = range(13)
+REDUCED_BY = 13  # + reason: entries executed after the risk stage reduced them
 DENIED_BY = REDUCED_BY + N_REASONS  # + reason: entries the risk stage denied
 ACCOUNT_SIZE = DENIED_BY + N_REASONS
 
 # position columns (one row per slot)
 (SIDE, QTY, ENTRY_PRICE, ENTRY_BAR, ENTRY_FEE, EXTREME, ENTRY_REDUCED, MARK,
- MARKET) = range(9)
-POSITION_SIZE = 9
+ MARKET, SLEEVE, FLOW) = range(11)
+POSITION_SIZE = 11
+# SLEEVE: the slot's own cash in a portfolio (its allocation plus what its trades paid and
+# received; the sleeves sum to the account's cash). NaN when the slot has no sleeve: a lone
+# strategy sizes off the whole account. FLOW: the cash the slot's own trades paid and
+# received so far (its profit, with its position's value: what a component contributed).
 
 N_COLUMNS = len(TRADE_COLUMNS)
 
@@ -59,6 +63,7 @@ def reset_positions(positions: FloatArray) -> None:
             positions[s, c] = 0.0
         positions[s, MARKET] = market
         positions[s, MARK] = math.nan
+        positions[s, SLEEVE] = math.nan
 
 
 def new_account(capital: float) -> FloatArray:

@@ -1,9 +1,10 @@
-"""The step: one bar of one account, decide → risk → fill → book, for every slot.
+"""The step: one bar of one account, decide → risk → fill → book.
 
-``run_bars(t, t + 1, …)`` is the step of bar ``t`` (``run_slot``: the same for one slot);
-every kind of run drives it: a backtest over whole arrays, a sweep once per parameter
-combination, a portfolio with one slot per component on a shared account, the live runner
-one closed bar at a time with the state kept in between.
+``run_slot(t, t + 1, …)`` is the step of bar ``t`` for a lone strategy; every kind of run
+drives it or ``clock.run_clock`` (many slots, each on its own bars, one account — the
+portfolio's loop, built from the same helpers below): a backtest over whole arrays, a sweep
+once per parameter combination, the live runner one closed bar at a time with the state kept
+in between.
 Per bar ``t`` it does, in order (docs/backtest.md is the contract, ``reference_sim`` the
 slow, obvious implementation of the same text):
 
@@ -47,6 +48,7 @@ from .state import (
     QTY,
     REDUCED_BY,
     SIDE,
+    SLEEVE,
     FloatArray,
 )
 
@@ -72,10 +74,17 @@ _END_OF_DATA = SETTING_COLUMNS["end_of_data"]
 def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: FloatArray,
            cfg: FloatArray, limits: FloatArray, account: FloatArray, positions: FloatArray,
            ring: FloatArray, time_s: float) -> None:
-    """An entry intent of slot ``s`` through risk and fill into the book."""
+    """An entry intent of slot ``s`` through risk and fill into the book.
+
+    The sizing base is the slot's sleeve (a portfolio component: its allocation and what its
+    own trades made; the slot is flat here, so that is its cash) or, without one, the whole
+    account; the risk stage always judges the whole account."""
     fill = slipped(price, side > 0, cfg[s, _SLIPPAGE])
     eq = equity(account, positions)
-    qty = sized(eq, fill, close, signal_bar, int(cfg[s, _SIZING_MODE]), cfg[s, _SIZING_VALUE],
+    base = positions[s, SLEEVE]
+    if math.isnan(base):
+        base = eq
+    qty = sized(base, fill, close, signal_bar, int(cfg[s, _SIZING_MODE]), cfg[s, _SIZING_VALUE],
                 cfg[s, _FEES], cfg[s, _BARS_PER_YEAR], int(cfg[s, _VOL_LOOKBACK]))
     same, total = gross_exposure(positions, s, positions[s, MARKET])
     qty, reason, denied = assess_entry(limits, account, open_count(positions), eq, same,
@@ -83,8 +92,9 @@ def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: Fl
     if denied:
         account[DENIED_BY + reason] += 1.0
         return
-    qty, cash_cut = fit_to_account(qty, price, fill, cfg[s, _LEVERAGE] * eq - total,
-                                   cfg[s, _FEES], cfg[s, _QTY_STEP], cfg[s, _MIN_NOTIONAL])
+    power = min(cfg[s, _LEVERAGE] * eq - total, cfg[s, _LEVERAGE] * base)
+    qty, cash_cut = fit_to_account(qty, price, fill, power, cfg[s, _FEES], cfg[s, _QTY_STEP],
+                                   cfg[s, _MIN_NOTIONAL])
     if qty > 0.0:
         book_entry(account, positions, s, bar, side, fill, qty, cfg[s, _FEES],
                    cash_cut or reason != 0)
@@ -128,13 +138,12 @@ def _stop_exit(s: int, t: int, action: int, price: float, reason: int, cfg: Floa
 
 
 @jit
-def _end_of_data(t: int, closes: FloatArray, settings: FloatArray, account: FloatArray,
-                 positions: FloatArray, trades: FloatArray) -> None:
-    """On the last bar: close every position still open (``end_of_data close``)."""
-    for s in range(positions.shape[0]):
-        if positions[s, SIDE] != 0.0 and settings[s, _END_OF_DATA] != MARK_END:
-            fill = slipped(closes[s, t], positions[s, SIDE] < 0, settings[s, _SLIPPAGE])
-            book_exit(account, positions, trades, s, t, fill, END, settings[s, _FEES])
+def end_slot(s: int, k: int, closes: FloatArray, settings: FloatArray, account: FloatArray,
+             positions: FloatArray, trades: FloatArray) -> None:
+    """Slot ``s``'s last bar ``k``: close its position (``end_of_data close``)."""
+    if positions[s, SIDE] != 0.0 and settings[s, _END_OF_DATA] != MARK_END:
+        fill = slipped(closes[s, k], positions[s, SIDE] < 0, settings[s, _SLIPPAGE])
+        book_exit(account, positions, trades, s, k, fill, END, settings[s, _FEES])
 
 
 @jit
@@ -153,10 +162,16 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
              times: FloatArray, settings: FloatArray, limits: FloatArray, account: FloatArray,
              positions: FloatArray, trades: FloatArray, ring: FloatArray,
              equity_out: FloatArray, position_out: FloatArray) -> None:
-    """``run_bars`` for the commonest account, one slot (a strategy backtest, each sweep
-    combination, the bar-by-bar driver): the same events through the same helpers, with the
-    slot's settings and rule rows read once into locals instead of once a bar (the bar loop
-    about 1.5× faster). A test requires both loops to agree on every library strategy."""
+    """Bars ``start`` to ``stop - 1`` of the commonest account, one slot (a strategy
+    backtest, each sweep combination, the bar-by-bar driver), with the slot's settings and
+    rule rows read once into locals instead of once a bar. ``clock.run_clock`` runs the same
+    events through the same helpers for many slots; a test requires both loops to agree on
+    every library strategy.
+
+    The bar's body is written out here rather than called as a function: an IR-inlined step
+    taking seventeen arrays cost numba reference-count calls on every bar (measured 40×
+    slower). Per bar it reads plain numbers; the helpers it calls (a fill point, the stop
+    exit, end of data, the daily-loss bookkeeping) run only when there is work to do."""
     el, xl, es, xs = rule_rows[0, 0], rule_rows[0, 1], rule_rows[0, 2], rule_rows[0, 3]
     fill_close = settings[0, _FILL] == FILL_CLOSE
     warmup = settings[0, _WARMUP]
@@ -193,7 +208,7 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
             _fill_point(0, t, t, close[t], t != last_bar, rules, rule_rows, close, settings,
                         limits, account, positions, trades, ring, time_s)
         if t == last_bar:
-            _end_of_data(t, closes, settings, account, positions, trades)
+            end_slot(0, t, closes, settings, account, positions, trades)
         held = positions[0, SIDE] * positions[0, QTY]
         eq = account[CASH]
         if keep_position:
@@ -205,77 +220,3 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
         account[LAST_EQUITY] = eq
         if daily:
             _daily_loss(eq, time_s, False, limits, account)
-
-
-@jit
-def run_bars(start: int, stop: int, last_bar: int, opens: FloatArray, highs: FloatArray,
-             lows: FloatArray, closes: FloatArray, rules: Array, rule_rows: Array,
-             times: FloatArray, settings: FloatArray, limits: FloatArray, account: FloatArray,
-             positions: FloatArray, trades: FloatArray, ring: FloatArray,
-             equity_out: FloatArray, position_out: FloatArray) -> None:
-    """The step of bars ``start`` to ``stop - 1`` for any number of slots (a whole run: 0,
-    n, n - 1; a bar-by-bar driver: t, t + 1, whatever the last bar is known to be).
-
-    ``trades`` must have room for ``2 × slots`` more rows a bar (a slot closes at most one
-    trade a bar, two on the last); ``position_out`` is ``(slots, bars)``, or ``(slots, 0)``
-    when positions are not recorded.
-
-    The bar's body is written out here rather than called as a function: an IR-inlined step
-    taking seventeen arrays cost numba reference-count calls on every bar (measured 40×
-    slower). Per bar it reads plain numbers; the helpers it calls (a fill point, the stop
-    check, end of data, the daily-loss bookkeeping) run only when there is work to do.
-    """
-    n_slots = positions.shape[0]
-    daily = limits[L_DAILY_LOSS] < math.inf
-    keep_position = position_out.shape[1] == equity_out.shape[0]
-    for t in range(start, stop):
-        time_s = times[t] if times.shape[0] > 0 else 0.0
-        if daily:
-            _daily_loss(0.0, time_s, True, limits, account)
-        for s in range(n_slots):  # every mark at the open before any fill point acts
-            positions[s, MARK] = opens[s, t]
-        for s in range(n_slots):  # fill next_open: the signals of bar t - 1
-            r = t - 1
-            if settings[s, _FILL] != FILL_CLOSE and r >= 0 and r >= settings[s, _WARMUP] and (
-                    rules[rule_rows[s, 0], r] or rules[rule_rows[s, 1], r]
-                    or rules[rule_rows[s, 2], r] or rules[rule_rows[s, 3], r]):
-                _fill_point(s, r, t, opens[s, t], True, rules, rule_rows, closes[s], settings,
-                            limits, account, positions, trades, ring, time_s)
-        for s in range(n_slots):  # stops, targets, trailing stops of earlier entries
-            if positions[s, SIDE] != 0.0 and positions[s, ENTRY_BAR] < t and not (
-                    math.isnan(settings[s, _STOP_LOSS]) and math.isnan(settings[s, _TAKE_PROFIT])
-                    and math.isnan(settings[s, _TRAILING_STOP])):
-                action, price, reason, extreme = exit_check(
-                    positions[s, SIDE], positions[s, ENTRY_PRICE], positions[s, EXTREME],
-                    opens[s, t], highs[s, t], lows[s, t], settings[s, _STOP_LOSS],
-                    settings[s, _TAKE_PROFIT], settings[s, _TRAILING_STOP])
-                if action == 0:
-                    positions[s, EXTREME] = extreme
-                else:
-                    _stop_exit(s, t, action, price, reason, settings, account, positions,
-                               trades)
-        for s in range(n_slots):
-            positions[s, MARK] = closes[s, t]
-        for s in range(n_slots):  # fill close: the signals of bar t, no entry on the last
-            if settings[s, _FILL] == FILL_CLOSE and t >= settings[s, _WARMUP] and (
-                    rules[rule_rows[s, 0], t] or rules[rule_rows[s, 1], t]
-                    or rules[rule_rows[s, 2], t] or rules[rule_rows[s, 3], t]):
-                _fill_point(s, t, t, closes[s, t], t != last_bar, rules, rule_rows, closes[s],
-                            settings, limits, account, positions, trades, ring, time_s)
-        if t == last_bar:
-            _end_of_data(t, closes, settings, account, positions, trades)
-        eq = account[CASH]  # the mark: equity and positions at the close
-        exposed = False
-        for s in range(n_slots):
-            held = positions[s, SIDE] * positions[s, QTY]
-            if keep_position:
-                position_out[s, t] = held
-            if positions[s, SIDE] != 0.0:
-                eq += held * positions[s, MARK]
-                exposed = True
-        equity_out[t] = eq
-        account[LAST_EQUITY] = eq
-        if daily:
-            _daily_loss(eq, time_s, False, limits, account)
-        if exposed:
-            account[EXPOSED] += 1.0

@@ -295,6 +295,7 @@ _value_bps = _literal_reader(ast.Bps, "basis points like 10bps")
 _value_number = _literal_reader(ast.Number, "a number")
 _value_money = _literal_reader(ast.Money, "an amount like 1000 EUR", "amount")
 _value_duration = _literal_reader(ast.Duration, "a duration like 7d", "seconds")
+_value_bool = _literal_reader(ast.Bool, "true or false")
 
 
 def _value_choice(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
@@ -328,7 +329,7 @@ VALUE_CHECKS: dict[Value, Callable[[Ctx, SettingSpec, ast.Expr], float | None]] 
     Value.STRING: _value_string, Value.MARKET: _value_market, Value.TIMEFRAME: _value_timeframe,
     Value.PERCENT: _value_percent, Value.BPS: _value_bps, Value.INT: _value_int,
     Value.NUMBER: _value_number, Value.MONEY: _value_money, Value.DURATION: _value_duration,
-    Value.CHOICE: _value_choice, Value.CHOICES: _value_choices,
+    Value.CHOICE: _value_choice, Value.CHOICES: _value_choices, Value.BOOL: _value_bool,
 }
 
 # ---------------------------------------------------------------- strategies

@@ -103,6 +103,7 @@ CODES: dict[str, str] = {
     "C001": "portfolio weights do not sum to 100 %",
     "C002": "component listed twice",
     "C003": "component weight must be positive",
+    "C004": "currencies of a portfolio do not match",
     # G — promotion criteria
     "G001": "criterion outside the metric's range",
     "G002": "contradictory criteria",
@@ -130,6 +131,9 @@ CODES: dict[str, str] = {
     "D012": "unknown exchange or market",
     "D013": "cached dataset failed verification",
     "D014": "cached dataset has no checksum",
+    "D015": "portfolio component has no data in the common window",
+    "D016": "portfolio component's bars are off their timeframe",
+    "D017": "portfolio components mix real and synthetic data",
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",

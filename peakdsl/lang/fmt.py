@@ -38,6 +38,10 @@ BINARY_PREC: dict[str, int] = {
 }
 
 
+# settings written as two words in the source (the grammar's `NAME "drift" expr`)
+SPELLED = {"rebalance_drift": "rebalance drift"}
+
+
 def precedence(expr: ast.Expr) -> int:
     """How tightly ``expr``'s outermost construct binds."""
     match expr:
@@ -144,7 +148,7 @@ def format_statement(item: Leaf) -> str:
         case ast.RiskRef(name=name):
             return f"risk {name}"
         case ast.Setting(key=key, value=v):
-            return f"{key} {format_expr(v)}"
+            return f"{SPELLED.get(key, key)} {format_expr(v)}"
     raise TypeError(f"not a one-line statement: {item!r}")
 
 

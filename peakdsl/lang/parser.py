@@ -300,7 +300,7 @@ class _Builder:
         self.items: dict[str, Callable[[Tree[Token]], ast.Item]] = {
             "param": self.param, "require": self.require, "let": self.let, "rule": self.rule,
             "size": self.size, "component": self.component, "risk_ref": self.risk_ref,
-            "block": self.block, "setting": self.setting,
+            "block": self.block, "setting": self.setting, "drift_setting": self.setting,
         }
         self.exprs: dict[str, Callable[[Tree[Token], Span], ast.Expr]] = {
             "number": self.number, "percent": self.percent, "bps": self.bps,
@@ -382,6 +382,11 @@ class _Builder:
         return ast.Block(self.ident(key), built, self.span(t), _tok_span(key))
 
     def setting(self, t: Tree[Token]) -> ast.Setting:
+        if t.data == "drift_setting":  # `rebalance drift 5%` is the setting `rebalance_drift`
+            key, value = t.children
+            assert isinstance(key, Token)
+            return ast.Setting(f"{self.ident(key)}_drift", self.expr(value), self.span(t),
+                               _tok_span(key))
         key, value = t.children
         assert isinstance(key, Token)
         return ast.Setting(self.ident(key), self.expr(value), self.span(t), _tok_span(key))

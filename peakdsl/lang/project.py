@@ -188,8 +188,37 @@ def check_references(loader: Loader, spec: CheckedSpec) -> None:
             target = _resolve(loader, spec, item.strategy, item.name_span, "component")
             if target is not None:
                 out.extend(check_overrides(spec.path, item, target))
+                out.extend(check_currency(spec, target, item.name_span))
         elif isinstance(item, ast.RiskRef):
-            _resolve(loader, spec, item.name, item.name_span, "risk")
+            target = _resolve(loader, spec, item.name, item.name_span, "risk")
+            if target is not None:
+                out.extend(check_currency(spec, target, item.name_span))
+
+
+# where a referenced spec states its currency: a strategy's market quote, a portfolio's
+# capital, a risk spec's order limit
+_CURRENCY_OF = {"strategy": ("market", "quote"), "portfolio": ("capital", "currency"),
+                "risk": ("max_order_notional", "currency")}
+
+
+def _currency(spec: CheckedSpec) -> str | None:
+    key, attr = _CURRENCY_OF[spec.kind]
+    setting = spec.settings().get(key)
+    value = getattr(setting.value, attr, None) if setting is not None else None
+    return value if isinstance(value, str) else None
+
+
+def check_currency(spec: CheckedSpec, target: CheckedSpec, span: Span) -> list[Diagnostic]:
+    """A portfolio's capital, its components' markets and its risk limits share one
+    currency: peak converts none (C004)."""
+    mine, theirs = _currency(spec), _currency(target)
+    if mine is None or theirs is None or mine == theirs:
+        return []
+    return [diag("C004", f"`{target.name}` is in {theirs}, but `{spec.name}`'s capital is in "
+                 f"{mine}", spec.path, span,
+                 help="peak does not convert currencies: use components, risk limits and "
+                 f"capital in one currency ({mine} here)",
+                 labels=[Label(target.path, target.decl.name_span, "declared here")])]
 
 
 def _resolve(loader: Loader, spec: CheckedSpec, name: str, span: Span, role: str

@@ -26,6 +26,7 @@ class Value(str, Enum):
     DURATION = "duration"
     CHOICE = "choice"
     CHOICES = "choices"
+    BOOL = "bool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +98,32 @@ EXECUTION_SETTINGS = _table(
                 "account, never borrows)", low=0, high=100, example="leverage 3"),
 )
 
-STRESS_SCENARIOS = ("crash", "vol_spike", "fee_x2", "slippage_x3", "gap_down", "flat_market")
+STRESS_SCENARIOS = ("crash", "vol_spike", "flat_market", "fee_x2", "slippage_x3", "fill_delay",
+                    "data_gap")
 
 PORTFOLIO_SETTINGS = _table(
     DESCRIPTION,
     SettingSpec("capital", Value.MONEY, "starting capital shared by the components", required=True,
                 low=0, example="capital 10000 EUR"),
-    SettingSpec("rebalance", Value.DURATION, "how often weights are restored", low=0,
-                example="rebalance 7d"),
+    SettingSpec("rebalance", Value.DURATION, "how often the sleeves are restored to their weights",
+                low=0, example="rebalance 7d"),
+    SettingSpec("rebalance_drift", Value.PERCENT,
+                "restore the sleeves when one drifts this far from its weight (percentage points)",
+                low=0, high=1, example="rebalance drift 5%"),
 )
 
 ROBUSTNESS_SETTINGS = _table(
-    SettingSpec("monte_carlo", Value.INT, "Monte-Carlo resampling runs", low=0, high=1_000_000,
-                example="monte_carlo 3000"),
-    SettingSpec("block_size", Value.INT, "block length in trades for the block bootstrap", low=0,
-                high=10_000, example="block_size 5"),
+    SettingSpec("monte_carlo", Value.INT, "runs of each Monte-Carlo resampling", low=0,
+                high=1_000_000, example="monte_carlo 3000"),
+    SettingSpec("skip", Value.PERCENT, "share of trades each `skip` run drops at random", low=0,
+                high=0.9, example="skip 10%"),
+    SettingSpec("block_size", Value.INT, "block length in bars for the block bootstrap of bar "
+                "returns (default: the cube root of the bars)", low=0, high=100_000,
+                example="block_size 24"),
+    SettingSpec("ruin", Value.PERCENT, "drawdown that counts as ruin (risk of ruin)", low=0,
+                high=1, example="ruin 50%"),
+    SettingSpec("jitter", Value.BOOL, "also run every parameter neighbour one step away",
+                example="jitter true"),
     SettingSpec("seed", Value.INT, "random seed, for reproducible resampling", low=-1,
                 high=2**31 - 1, example="seed 7"),
     SettingSpec("stress", Value.CHOICES, "deterministic stress scenarios",
@@ -143,7 +155,7 @@ SETTINGS: dict[str, dict[str, SettingSpec]] = {
     "promotion": _table(DESCRIPTION),
 }
 BLOCKS: dict[str, dict[str, dict[str, SettingSpec]]] = {
-    "strategy": {"execution": EXECUTION_SETTINGS},
+    "strategy": {"execution": EXECUTION_SETTINGS, "robustness": ROBUSTNESS_SETTINGS},
     "portfolio": {"robustness": ROBUSTNESS_SETTINGS},
     "risk": {}, "promotion": {},
 }

@@ -4,8 +4,8 @@ The same machinery as the backtest report (``peakdsl.report.html``): plotly.js i
 the ``plotly`` package, figures as plain dicts in a JSON ``<script>``, fixed element ids, the
 same stylesheet; nothing is fetched when the page opens. The page shows the sweep's metadata,
 a heatmap of the objective over two params (the others held at the best combination's
-values), the ranked table and the honesty numbers (deflated Sharpe ratio, trials, edge
-warnings).
+values), the ranked table and the honesty numbers (deflated Sharpe ratio, trials, probability
+of backtest overfitting, edge warnings).
 """
 
 from __future__ import annotations
@@ -185,8 +185,21 @@ def context(result: SweepResult, axes: tuple[str, str] | None, top: int) -> dict
         "metric_names": list(TABLE_METRICS),
         "dsr": "—" if result.deflated_sharpe is None else f"{result.deflated_sharpe:.3f}",
         "trials": f"{result.trials_total:,}",
+        "pbo": "—" if result.pbo is None else f"{result.pbo.pbo:.3f}",
+        "pbo_note": pbo_note(result),
         "parquet": str(result.parquet),
     }
+
+
+def pbo_note(result: SweepResult) -> str:
+    """What the PBO rests on, for the report's honesty table."""
+    p = result.pbo
+    if p is None:
+        return "undefined: it needs two combinations or more and enough bars for two blocks"
+    splits = (f"a seeded sample of {p.splits:,} of {p.splits_total:,} splits" if p.sampled
+              else f"all {p.splits:,} splits")
+    return (f"CSCV over {p.blocks} blocks, {splits}; the share of splits whose in-sample best "
+            "ranks at or below the out-of-sample median (0.5 or more: overfit)")
 
 
 def render_sweep_html(result: SweepResult, axes: tuple[str, str] | None = None,

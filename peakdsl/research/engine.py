@@ -65,6 +65,7 @@ from ..engine.state import (
 from ..engine.stats import METRIC_KEYS, N_METRICS, bars_per_year, metrics_core, scratch_size
 from ..engine.step import run_slot
 from .kernel_cache import DEFAULT_CACHE_BYTES, KernelCache
+from .pbo import block_bounds, block_moments
 from .types import Array, RunConfig
 
 __all__ = ["DEFAULT_BLOCK_MEMORY", "KernelCache", "block_memory", "chunk_size",
@@ -206,10 +207,12 @@ def _fill_combo(plan: _Plan, j: int, params: dict[str, float], cols: Mapping[str
 @numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, signals: Array,
                     slots: Array, settings: Array, limits: Array, bpy: float, threads: int,
-                    out: Array) -> None:  # pragma: no cover - compiled
+                    out: Array, bounds: Array,
+                    moments: Array) -> None:  # pragma: no cover - compiled
     """Every combination through ``step.run_slot`` (one slot, its rule rows and settings
     record) and ``stats.metrics_core``, on ``threads`` interleaved groups with their own
-    scratch state."""
+    scratch state; per-block return moments (``pbo.block_moments``) into ``moments[j]``
+    while its equity is at hand (no blocks: ``bounds`` of length 1)."""
     k = slots.shape[0]
     n = closes.shape[1]
     groups = max(1, min(threads, k))
@@ -234,6 +237,7 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, sign
             metrics_core(capital, equity, account[EXPOSED], trades[:count, _PNL],
                          trades[:count, _RETURN], account[FEES], account[AMBIGUOUS],
                          account[REDUCED], bpy, scratch, out[j])
+            block_moments(capital, equity, bounds, moments[j])
 
 
 @dataclass
@@ -251,14 +255,18 @@ class BlockTimings:
 def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tuple[str, ...],
                    combos: Array, run: RunConfig = _DEFAULT_RUN, cache: KernelCache | None = None,
                    *, max_memory: int = DEFAULT_BLOCK_MEMORY,
-                   timings: BlockTimings | None = None) -> dict[str, Array]:
+                   timings: BlockTimings | None = None,
+                   moments: Array | None = None) -> dict[str, Array]:
     """Metrics of each combination (rows of ``combos``, columns ``names``; other params at
     their defaults): one float64 array per ``METRIC_KEYS`` entry, NaN where undefined.
 
     Equal to ``types.reference_block`` on the same inputs. ``cache`` keeps kernel outputs
     across calls (one per sweep or worker process; a private one otherwise);
     ``max_memory`` bounds the working memory (combinations run in chunks of
-    ``chunk_size(bars, max_memory)``); ``timings``, when given, is filled in.
+    ``chunk_size(bars, max_memory)``); ``timings``, when given, is filled in. ``moments``,
+    when given (float64, shape ``(K, S, 3)``), receives each combination's per-block
+    ``(count, sum, sum of squares)`` of bar returns over ``S`` contiguous blocks
+    (``pbo.block_bounds``): what the probability of backtest overfitting needs.
     """
     cfg = artifact.config
     names = tuple(names)
@@ -272,6 +280,11 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
     out = np.full((total, N_METRICS), np.nan)
     cols = columns_of(candles.frame)
     n = len(cols["close"])
+    if moments is None:
+        moments = np.empty((total, 0, 3))
+    if moments.ndim != 3 or moments.shape[0] != total or moments.shape[2] != 3:
+        raise ValueError(f"moments has shape {moments.shape}, expected ({total}, S, 3)")
+    bounds = block_bounds(n, moments.shape[1])
     if cache is None:
         cache = KernelCache(DEFAULT_CACHE_BYTES)
     plan = _plan(cfg)
@@ -312,7 +325,8 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
                 pending_t0 = time.perf_counter()
                 pending = pool.submit(
                     _simulate_block, p_open, p_high, p_low, p_close, chunk.signals,
-                    chunk.slots, chunk.settings, _NO_LIMITS, bpy, _threads(), out[lo:lo + k])
+                    chunk.slots, chunk.settings, _NO_LIMITS, bpy, _threads(), out[lo:lo + k],
+                    bounds, moments[lo:lo + k])
                 if timings is not None:
                     timings.signals += t1 - t0
                     timings.kernels += chunk.kernel_seconds

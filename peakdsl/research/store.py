@@ -8,10 +8,13 @@ command again finds the folder; the objective is left out (it only ranks).
 - ``sweep.json``: what the sweep is (spec, key inputs, param names, size) and, once the
   registry knows it, the registry's sweep id (re-used on resume).
 - ``block-<start>-<end>.parquet``: the metrics of rows ``start <= row < end`` of the space,
-  with the row numbers and param values (checked on load). Each is written atomically
-  before the block is recorded in the registry, so a block is either on disk whole or
-  not at all, whatever kills the process.
-- ``results.parquet``: at the end, every row: params, metrics and rank (by the objective).
+  with the row numbers and param values (checked on load), and ``cscv``: each row's
+  per-block return moments (``pbo.block_moments``, flattened ``S × 3``) for the
+  probability of backtest overfitting. Each is written atomically before the block is
+  recorded in the registry, so a block is either on disk whole or not at all, whatever
+  kills the process.
+- ``results.parquet``: at the end, every row: params, metrics and rank (by the objective);
+  the sweep-level statistics (PBO) in its schema metadata.
 
 Blocks that do not match the space (other rows or other param values) are ignored.
 """
@@ -24,7 +27,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,8 @@ META_FILE = "sweep.json"
 RESULTS_FILE = "results.parquet"
 KEY_HEX = 16
 BLOCK_FILE = re.compile(r"^block-(\d+)-(\d+)\.parquet$")
-RESERVED = frozenset({*METRIC_KEYS, "row", "rank"})
+MOMENTS_COLUMN = "cscv"
+RESERVED = frozenset({*METRIC_KEYS, "row", "rank", MOMENTS_COLUMN})
 
 
 def sweep_key(artifact_sha256: str, data_fingerprint: str, space_id: str, run: RunConfig,
@@ -65,6 +69,8 @@ class Loaded:
     done: Array  # bool, one per row
     metrics: dict[str, Array]  # float64, NaN where not done
     blocks: tuple[tuple[int, int], ...]  # the block files used
+    # (rows, S, 3) per-block return moments (``pbo``), NaN where not done
+    moments: Array = field(default_factory=lambda: np.empty((0, 0, 3)))
 
     @property
     def rows_done(self) -> int:
@@ -75,7 +81,8 @@ def _parquet_bytes(columns: Mapping[str, Array], metadata: Mapping[str, str]) ->
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    table = pa.table({name: pa.array(values) for name, values in columns.items()})
+    table = pa.table({name: values if isinstance(values, pa.Array) else pa.array(values)
+                      for name, values in columns.items()})
     table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in metadata.items()})
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd", write_statistics=False)
@@ -120,8 +127,9 @@ class SweepStore:
         return sorted(out)
 
     def write_block(self, start: int, end: int, names: Sequence[str], combos: Array,
-                    metrics: Mapping[str, Array]) -> Path:
-        """Write rows ``start..end`` (their param values and metrics) atomically."""
+                    metrics: Mapping[str, Array], moments: Array | None = None) -> Path:
+        """Write rows ``start..end`` (their param values, metrics and, when given, their
+        ``(rows, S, 3)`` return moments) atomically."""
         if combos.shape != (end - start, len(names)):
             raise ValueError(f"block {start}-{end}: combos have shape {combos.shape}")
         columns: dict[str, Array] = {"row": np.arange(start, end, dtype=np.int64)}
@@ -129,17 +137,21 @@ class SweepStore:
             columns[param_column(name)] = np.asarray(combos[:, j], dtype=np.float64)
         for key in METRIC_KEYS:
             columns[key] = np.asarray(metrics[key], dtype=np.float64)
+        if moments is not None and moments.shape[1]:
+            columns[MOMENTS_COLUMN] = _moments_column(moments)
         path = self.block_path(start, end)
         write_atomic(path, _parquet_bytes(columns, {"peak.sweep": self.key}))
         return path
 
-    def load(self, names: Sequence[str], combos: Array) -> Loaded:
-        """The rows of this space already on disk (blocks that do not match are skipped)."""
+    def load(self, names: Sequence[str], combos: Array, moments: int = 0) -> Loaded:
+        """The rows of this space already on disk (blocks that do not match are skipped;
+        with ``moments`` = S > 0, so are blocks without the return moments of S blocks)."""
         import pyarrow.parquet as pq
 
         k = len(combos)
         done = np.zeros(k, dtype=bool)
         metrics = {key: np.full(k, np.nan) for key in METRIC_KEYS}
+        loaded = np.full((k, moments, 3), np.nan)
         used = []
         for start, end in self.block_files():
             if not 0 <= start < end <= k or done[start:end].any():
@@ -152,6 +164,9 @@ class SweepStore:
             wanted = ["row", *(param_column(n) for n in names), *METRIC_KEYS]
             if table.num_rows != end - start or not set(wanted) <= cols:
                 continue
+            block_moments = _read_moments(table, moments)
+            if block_moments is None:
+                continue
             rows = table.column("row").to_numpy()
             if not np.array_equal(rows, np.arange(start, end)):
                 continue
@@ -161,9 +176,10 @@ class SweepStore:
                 continue
             for key in METRIC_KEYS:
                 metrics[key][start:end] = table.column(key).to_numpy().astype(np.float64)
+            loaded[start:end] = block_moments
             done[start:end] = True
             used.append((start, end))
-        return Loaded(done, metrics, tuple(used))
+        return Loaded(done, metrics, tuple(used), loaded)
 
     # -- results
 
@@ -179,6 +195,28 @@ class SweepStore:
         path = self.path / RESULTS_FILE
         write_atomic(path, _parquet_bytes(columns, metadata))
         return path
+
+
+def _moments_column(moments: Array) -> Any:
+    """``(rows, S, 3)`` moments as one fixed-size list column of ``3·S`` floats per row."""
+    import pyarrow as pa
+
+    flat = np.ascontiguousarray(moments, dtype=np.float64).reshape(-1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat), 3 * moments.shape[1])
+
+
+def _read_moments(table: Any, blocks: int) -> Array | None:
+    """The ``(rows, blocks, 3)`` moments of a block file; None when it lacks them (written
+    by an older peak) or holds another number of blocks. ``blocks`` 0: nothing to read."""
+    if not blocks:
+        return np.empty((table.num_rows, 0, 3))
+    if MOMENTS_COLUMN not in table.column_names:
+        return None
+    column = table.column(MOMENTS_COLUMN).combine_chunks()
+    if getattr(column.type, "list_size", None) != 3 * blocks:
+        return None
+    values: Array = column.flatten().to_numpy(zero_copy_only=False)
+    return values.astype(np.float64).reshape(table.num_rows, blocks, 3)
 
 
 def missing_blocks(done: Array, size: int) -> list[tuple[int, int]]:

@@ -3,8 +3,9 @@
 ``plan_sweep`` does everything that can fail on bad input (compile the spec, load the data,
 build the space, open the resume store) and says how much work is left; ``execute_sweep``
 runs the missing blocks, in this process or on a ``dask.distributed`` cluster, saves each
-finished block (resume store first, then the registry), ranks the rows by the objective and
-writes ``results.parquet``. ``run_sweep`` is the two in one.
+finished block (resume store first, then the registry), ranks the rows by the objective,
+judges the best (deflated Sharpe ratio, probability of backtest overfitting) and writes
+``results.parquet``. ``run_sweep`` is the two in one.
 
 Every execution mode runs the same blocks through the same function (``evaluate_block``) and
 puts the results back by row number, so the results do not depend on where they ran nor on
@@ -15,6 +16,7 @@ whether the sweep was interrupted and resumed. Where tasks run (``Placement``), 
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import threading
@@ -33,12 +35,14 @@ from ..engine.stats import INT_METRICS, METRIC_KEYS, bars_per_year, calendar_war
 from ..lang.diagnostics import Diagnostic, diag, has_errors
 from ..metrics import HEADLINE, OBJECTIVES, Direction, objective_choices, objective_direction
 from .kernel_cache import DEFAULT_CACHE_BYTES
+from .pbo import PBOResult, block_count, probability_of_overfitting
 from .store import Loaded, SweepStore, missing_blocks, sweep_key
 from .types import Array, ParamSpace, RunConfig, reference_block
 
 MAX_BLOCK = 64  # combinations per block at most, so progress moves and Ctrl-C is quick
 DEFAULT_MAX_MEMORY = 2 << 30
 TABLE_METRICS = HEADLINE[:4]  # the metric columns `peak sweep` prints
+MOMENTS = "cscv_moments"  # a block's (rows, S, 3) return moments, beside its metrics
 
 Progress = Callable[[int, int], None]  # (rows done, rows in the space)
 
@@ -83,6 +87,7 @@ class SweepPlan:
     record: bool
     diagnostics: tuple[Diagnostic, ...] = ()  # warnings from building the space
     cache_bytes: int = DEFAULT_CACHE_BYTES  # the kernel cache's bound: every distinct series
+    pbo_blocks: int = 0  # S of the CSCV blocks (``pbo.block_count`` of the bars; 0: none)
 
     @property
     def total(self) -> int:
@@ -150,7 +155,8 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
     sid = space_id(space)
     key = sweep_key(artifact_sha, candles.fingerprint, sid, run, __version__)
     store = SweepStore(project_root, key)
-    loaded = store.load(space.names, space.combos)
+    blocks = block_count(candles.bars)
+    loaded = store.load(space.names, space.combos, moments=blocks)
     size = max(1, min(block_size(candles.bars, max_memory), len(space)))
     todo = tuple(missing_blocks(loaded.done, size))
     return SweepPlan(
@@ -161,7 +167,8 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
         scheduler=scheduler, max_memory=max_memory, record=record,
         diagnostics=tuple(problems),
         cache_bytes=sized_cache_bytes(distinct_entries(cfg, space.names, space.combos),
-                                      candles.bars))
+                                      candles.bars),
+        pbo_blocks=blocks)
 
 
 def block_size(n_bars: int, max_memory: int) -> int:
@@ -177,16 +184,20 @@ def block_size(n_bars: int, max_memory: int) -> int:
 
 
 def evaluate(artifact: Any, candles: Any, names: tuple[str, ...], combos: Array,
-             run: RunConfig, cache: Any = None,
-             max_memory: int = DEFAULT_MAX_MEMORY) -> dict[str, Array]:
-    """The metrics of one block (the fast engine, or the reference when it is missing)."""
+             run: RunConfig, cache: Any = None, max_memory: int = DEFAULT_MAX_MEMORY,
+             blocks: int = 0) -> dict[str, Array]:
+    """The metrics of one block (the fast engine, or the reference when it is missing)
+    and, with ``blocks`` > 0, under ``MOMENTS`` its per-block return moments (the fast
+    engine only: without it they stay NaN and the PBO is undefined)."""
+    moments = np.full((len(combos), blocks, 3), np.nan)
     try:
         from .engine import evaluate_block
     except ImportError:
-        return reference_block(artifact, candles, names, combos, run)
-    out: dict[str, Array] = evaluate_block(artifact, candles, names, combos, run=run,
-                                           cache=cache, max_memory=max_memory)
-    return out
+        out = reference_block(artifact, candles, names, combos, run)
+    else:
+        out = evaluate_block(artifact, candles, names, combos, run=run, cache=cache,
+                             max_memory=max_memory, moments=moments)
+    return {**out, MOMENTS: moments} if blocks else out
 
 
 def new_kernel_cache(max_bytes: int | None = None) -> Any:
@@ -217,7 +228,8 @@ def worker_artifact(artifact_json: str) -> Any:
 
 def worker_block(artifact_json: str, candles: Any, names: tuple[str, ...], combos: Array,
                  run: RunConfig, start: int, end: int, max_memory: int = DEFAULT_MAX_MEMORY,
-                 cache_bytes: int | None = None) -> tuple[int, int, dict[str, Array], float]:
+                 cache_bytes: int | None = None,
+                 blocks: int = 0) -> tuple[int, int, dict[str, Array], float]:
     """One block on a Dask worker. The parsed artifact and a kernel cache are kept per
     (artifact, data), so the blocks of one sweep share indicator results on each worker."""
     artifact = worker_artifact(artifact_json)
@@ -225,7 +237,7 @@ def worker_block(artifact_json: str, candles: Any, names: tuple[str, ...], combo
         _WORKER_STATE.update(data=candles.fingerprint, cache=new_kernel_cache(cache_bytes))
     clock = time.perf_counter()
     metrics = evaluate(artifact, candles, names, combos, run, _WORKER_STATE["cache"],
-                       max_memory)
+                       max_memory, blocks)
     return start, end, metrics, time.perf_counter() - clock
 
 
@@ -268,6 +280,11 @@ class SweepResult:
     execution: str = "in-process"
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     units: Mapping[str, str] = field(default_factory=dict)  # param → "%", "bps" or ""
+    pbo: PBOResult | None = None  # probability of backtest overfitting (None: undefined)
+
+    @property
+    def pbo_value(self) -> float | None:
+        return None if self.pbo is None else self.pbo.pbo
 
     def show(self, name: str, value: float) -> str:
         """A param value for people: ``20``, ``3%``, ``10bps``, ``0.25``."""
@@ -305,6 +322,7 @@ class SweepResult:
             "objective": self.objective, "top": self.top(top),
             "best": None if self.best_row is None else self.row(self.best_row),
             "best_set": self.best_set, "deflated_sharpe": _number(self.deflated_sharpe),
+            "pbo": _number(self.pbo_value), "cscv": _cscv_doc(self.pbo),
             "trials": self.trials_total, "warnings": list(self.warnings),
             "parquet": str(self.parquet), "computed": self.computed, "resumed": self.resumed,
             "timing": {k: _number(v) for k, v in self.timing.items()},
@@ -314,6 +332,19 @@ class SweepResult:
             "artifact_sha256": self.artifact_sha256, "engine_version": self.engine_version,
             "block_size": self.block_size, "execution": self.execution,
         }
+
+
+def _cscv_doc(result: PBOResult | None) -> dict[str, Any] | None:
+    """How the PBO was computed, JSON-safe (None when it is undefined)."""
+    if result is None:
+        return None
+    return {k: _json_safe(v) for k, v in result.to_dict().items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return _number(value) if isinstance(value, float) else value
 
 
 def _number(value: Any, as_int: bool = False) -> Any:
@@ -521,14 +552,16 @@ def _block_tasks(plan: SweepPlan) -> Tasks:
     cache = new_kernel_cache(plan.cache_bytes) if not plan.placement.distributed else None
 
     def local(names: tuple[str, ...], combos: Array, run: RunConfig, start: int, end: int,
-              max_memory: int, cache_bytes: int) -> tuple[int, int, dict[str, Array], float]:
+              max_memory: int, cache_bytes: int,
+              blocks: int) -> tuple[int, int, dict[str, Array], float]:
         clock = time.perf_counter()
-        metrics = evaluate(plan.artifact, plan.candles, names, combos, run, cache, max_memory)
+        metrics = evaluate(plan.artifact, plan.candles, names, combos, run, cache, max_memory,
+                           blocks)
         return start, end, metrics, time.perf_counter() - clock
 
     names, combos = plan.space.names, plan.space.combos
     items = [(names, combos[start:end], plan.run, start, end, plan.max_memory,
-              plan.cache_bytes) for start, end in plan.todo]
+              plan.cache_bytes, plan.pbo_blocks) for start, end in plan.todo]
     return Tasks(items, local, worker_block, (plan.artifact_json, plan.candles))
 
 
@@ -540,6 +573,7 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
     space = plan.space
     total = len(space)
     metrics = {k: v.copy() for k, v in plan.loaded.metrics.items()}
+    moments = _loaded_moments(plan)
     done = plan.loaded.done.copy()
     clock = time.perf_counter()
     compute_seconds = [0.0]
@@ -552,7 +586,11 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
             progress(int(done.sum()), total)
 
         def on_block(start: int, end: int, block: dict[str, Array], seconds: float) -> None:
-            plan.store.write_block(start, end, space.names, space.combos[start:end], block)
+            block_moments = block.pop(MOMENTS, None)
+            plan.store.write_block(start, end, space.names, space.combos[start:end], block,
+                                   block_moments)
+            if block_moments is not None:
+                moments[start:end] = block_moments
             for key in METRIC_KEYS:
                 metrics[key][start:end] = block[key]
             done[start:end] = True
@@ -572,10 +610,18 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                 raise SweepInterrupted(int(done.sum()), total, plan.store.path,
                                        registry.sweep_id if registry else None)
         return _finish(plan, metrics, registry, computed[0], time.perf_counter() - clock,
-                       compute_seconds[0])
+                       compute_seconds[0], moments)
     finally:
         if registry is not None:
             registry.close()
+
+
+def _loaded_moments(plan: SweepPlan) -> Array:
+    """The moments of the rows on disk, NaN elsewhere, ``(rows, S, 3)``."""
+    loaded = plan.loaded.moments
+    if loaded.shape == (plan.total, plan.pbo_blocks, 3):
+        return loaded.copy()
+    return np.full((plan.total, plan.pbo_blocks, 3), np.nan)
 
 
 def run_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = None,
@@ -738,6 +784,14 @@ def _honesty(plan: SweepPlan, metrics: Mapping[str, Array], best: int | None,
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def _overfitting(plan: SweepPlan, moments: Array) -> PBOResult | None:
+    """The probability of backtest overfitting of every row (CSCV, ``pbo``); its Sharpe
+    ratios annualised with the strategy's calendar."""
+    cfg = plan.artifact.config
+    return probability_of_overfitting(
+        moments, periods_per_year=bars_per_year(cfg.timeframe_seconds, cfg.calendar))
+
+
 def edge_warnings(space: ParamSpace, row: int | None) -> tuple[str, ...]:
     """"best fast=5 lies on the edge of the grid: widen the range", one per edge param."""
     from .space import on_edge
@@ -750,15 +804,18 @@ def edge_warnings(space: ParamSpace, row: int | None) -> tuple[str, ...]:
 
 
 def _finish(plan: SweepPlan, metrics: dict[str, Array], registry: _SweepRecorder | None,
-            computed: int, wall: float, compute_seconds: float) -> SweepResult:
+            computed: int, wall: float, compute_seconds: float,
+            moments: Array) -> SweepResult:
     space = plan.space
     order = ranking(metrics[plan.objective], objective_direction(plan.objective))
     best = int(order[0]) if len(order) and not math.isnan(metrics[plan.objective][order[0]]) \
         else None
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(1, len(order) + 1)
+    overfitting = _overfitting(plan, moments)
     meta = {"peak.sweep": plan.key, "peak.objective": plan.objective,
-            "peak.spec": plan.spec, "peak.space_id": plan.space_id}
+            "peak.spec": plan.spec, "peak.space_id": plan.space_id,
+            "peak.pbo": json.dumps(_cscv_doc(overfitting), sort_keys=True, allow_nan=False)}
     parquet = plan.store.write_results(space.names, space.combos, metrics, rank, meta)
     trials = registry.trials() if registry is not None else len(space)
     dsr = _honesty(plan, metrics, best, trials)
@@ -783,7 +840,8 @@ def _finish(plan: SweepPlan, metrics: dict[str, Array], registry: _SweepRecorder
         artifact_sha256=plan.artifact_sha256, block_size=plan.block_size,
         execution=plan.execution, diagnostics=plan.diagnostics,
         units={p.name: {"percent": "%", "bps": "bps"}.get(p.type, "")
-               for p in plan.artifact.config.params})
+               for p in plan.artifact.config.params},
+        pbo=overfitting)
     if registry is not None:
         registry.finish(_summary(result))
     return result
@@ -793,6 +851,8 @@ def _summary(result: SweepResult) -> dict[str, Any]:
     best = None if result.best_row is None else result.row(result.best_row)
     return {"objective": result.objective, "combinations": len(result.space),
             "best": best, "best_set": result.best_set,
-            "deflated_sharpe": _number(result.deflated_sharpe), "trials": result.trials_total,
+            "deflated_sharpe": _number(result.deflated_sharpe),
+            "pbo": _number(result.pbo_value), "cscv": _cscv_doc(result.pbo),
+            "trials": result.trials_total,
             "warnings": list(result.warnings), "parquet": str(result.parquet),
             "key": result.key}

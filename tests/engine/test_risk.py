@@ -15,10 +15,9 @@ import pytest
 
 from peakdsl.engine.results import SimSettings
 from peakdsl.engine.risk import RiskEngine, RiskLimits
-from peakdsl.engine.settings import as_matrix, to_records
 from peakdsl.engine.simulate import simulate
-from peakdsl.engine.state import TRADES, new_account, new_positions
-from peakdsl.engine.step import run_bars
+from peakdsl.engine.state import new_account
+from peakdsl.engine.timeline import Slot, simulate_slots
 
 FREE = SimSettings(capital=10_000.0, fees=0.0, slippage=0.0)
 
@@ -114,37 +113,30 @@ def test_limits_are_validated() -> None:
 
 # ---------------------------------------------------------------- two slots, one account
 
-def two_slots(limits: RiskLimits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def two_slots(limits: RiskLimits) -> tuple[np.ndarray, np.ndarray]:
     """Slot 0 trades market 0 at 100, slot 1 market 1 at 50; both enter on bar 0's signal
-    with half the account's equity each."""
+    with half the account's equity each. Returns each slot's last position (qty) and the
+    equity at every point of the clock."""
     n = 3
-    prices = np.array([[100.0] * n, [50.0] * n])
-    rules = np.zeros((8, n), dtype=bool)
-    rules[0, 0] = rules[4, 0] = True  # entry_long of each slot
-    rows = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], dtype=np.int64)
-    settings = as_matrix(to_records([FREE.replace(sizing_value=0.5, end_of_data="mark")] * 2))
-    account = new_account(10_000.0)
-    positions = new_positions([0, 1])
-    trades = np.empty((2 * (n + 1), 12))
-    equity = np.empty(n)
-    position = np.empty((2, n))
     times = np.arange(n, dtype=np.float64) * 3600.0
-    run_bars(0, n, n - 1, prices, prices, prices, prices, rules, rows, times, settings,
-             limits.vector(), account, positions, trades, limits.rate_ring(), equity,
-             position)
-    assert account[TRADES] == 0
-    return account, position, equity
+    settings = FREE.replace(sizing_value=0.5, end_of_data="mark")
+    entry = {"entry_long": np.array([True, False, False])}
+    slots = [Slot(*[np.full(n, price)] * 4, times=times, timeframe_seconds=3600, rules=entry,
+                  settings=settings, market=market) for market, price in ((0, 100.0), (1, 50.0))]
+    run = simulate_slots(slots, 10_000.0, limits=limits)
+    assert run.trades["entry_bar"].size == 0
+    return run.values[:, -1] / np.array([100.0, 50.0]), run.equity
 
 
 def test_two_slots_share_one_cash_balance() -> None:
-    account, position, equity = two_slots(RiskLimits())
+    position, equity = two_slots(RiskLimits())
     # slot 0: 0.5 · 10,000 / 100 = 50; slot 1 sees equity 5,000 cash + 50 · 100 = 10,000
-    assert position[:, -1].tolist() == [50.0, 100.0]
-    assert account[0] == 0.0 and equity.tolist() == [10_000.0] * 3
+    assert position.tolist() == [50.0, 100.0]
+    assert equity.tolist() == [10_000.0] * 4
 
 
 def test_limits_apply_across_slots() -> None:
-    _, position, _ = two_slots(RiskLimits(max_open_positions=1))
-    assert position[:, -1].tolist() == [50.0, 0.0]
-    _, position, _ = two_slots(RiskLimits(max_total_exposure=0.6))
-    assert position[:, -1].tolist() == [50.0, 20.0]  # (6,000 − 5,000) / 50
+    position, _ = two_slots(RiskLimits(max_open_positions=1))
+    assert position.tolist() == [50.0, 0.0]
+    position, _ = two_slots(RiskLimits(max_total_exposure=0.6))
+    assert position.tolist() == [50.0, 20.0]  # (6,000 − 5,000) / 50

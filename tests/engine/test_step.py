@@ -4,7 +4,8 @@ Every library strategy, on its demo market, with its own settings and with stops
 fills, marking at the end and risk limits layered on: ``BarByBar`` (one jitted ``step`` call
 per bar, state kept in Python between calls — what the live runner does) must give the
 same trades, equity, positions and counters as ``simulate`` (one ``run_slot`` call), to
-the bit; and the general loop ``run_bars`` with one slot must agree with ``run_slot``.
+the bit; and the clock (``simulate_slots``, many slots on their own bars) with one slot
+must agree with ``run_slot``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from peakdsl.engine.decide import LONG, SHORT, decide
 from peakdsl.engine.evaluate import evaluate
 from peakdsl.engine.results import SimResult, SimSettings
 from peakdsl.engine.risk import RiskLimits
-from peakdsl.engine.simulate import ONE_SLOT_ROWS, BarByBar, _inputs, simulate
-from peakdsl.engine.state import TRADES, new_account, new_positions
-from peakdsl.engine.step import run_bars
+from peakdsl.engine.simulate import BarByBar, epoch_seconds, simulate
+from peakdsl.engine.timeline import Rebalance, Slot, simulate_slots
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = sorted((ROOT / "specs" / "strategies").glob("*.peak"))
@@ -75,22 +75,27 @@ def test_every_library_strategy_bar_by_bar_equals_the_whole_array_run(path: Path
                            limits=LIMITS)
         _same(limited, _bar_by_bar(cols, signals.rules, settings, times=candles.frame.index,
                                    limits=LIMITS))
-        _same(limited, _general_loop(cols, signals.rules, settings, candles.frame.index))
+        _general_loop(cols, signals.rules, settings, candles.frame.index, limited)
 
 
 def _general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings: SimSettings,
-                  times: object) -> SimResult:
-    """The same run through ``run_bars`` (any number of slots) with one slot."""
-    from peakdsl.engine.simulate import _result
-
-    inp = _inputs(*cols, rules, settings, times, LIMITS)
-    n = len(cols[0])
-    account, positions = new_account(settings.capital), new_positions([0])
-    trades, equity, position = np.empty((n + 1, 12)), np.empty(n), np.empty((1, n))
-    run_bars(0, n, n - 1, inp.opens, inp.highs, inp.lows, inp.closes, inp.rules, ONE_SLOT_ROWS,
-             inp.times, inp.settings, inp.limits, account, positions, trades, inp.ring, equity,
-             position)
-    return _result(inp, account, positions, trades[: int(account[TRADES])], equity, position)
+                  times: object, whole: SimResult) -> None:
+    """The same run through the clock (any number of slots, each on its own bars) with one
+    slot, with and without a sleeve of weight 1 rebalanced daily: identical to ``whole``."""
+    stamps = epoch_seconds(times)
+    slot = Slot(*cols, times=stamps, timeframe_seconds=int(stamps[1] - stamps[0]), rules=rules,
+                settings=settings)
+    for rebalance in (None, Rebalance(seconds=86_400.0, drift=0.01)):
+        run = simulate_slots([slot], settings.capital, limits=LIMITS, rebalance=rebalance)
+        assert run.equity[0] == settings.capital
+        np.testing.assert_array_equal(run.equity[1:], whole.equity)
+        np.testing.assert_array_equal(run.values[0, 1:], whole.position * cols[3])
+        for col in whole.trades:
+            np.testing.assert_array_equal(run.trades[col], whole.trades[col], err_msg=col)
+            np.testing.assert_array_equal(run.open_trades[col], whole.open_trades[col],
+                                          err_msg=col)
+        assert (run.ambiguous_bars, run.fees_paid, run.risk) == (
+            whole.ambiguous_bars, whole.fees_paid, whole.risk)
 
 
 def test_bar_by_bar_refuses_to_step_past_the_end_or_report_early() -> None:

@@ -61,7 +61,7 @@ strategy sma_crossover {
 
 RSI_REVERSION = """\
 strategy rsi_reversion {
-    market ETH/USDT
+    market ETH/EUR
     timeframe 4h
     param len: int = 14 in 2..30
     param lo: float = 30 in 10..40

@@ -64,6 +64,13 @@ def browsed(make_result: MakeResult, tmp_path_factory: pytest.TempPathFactory
     tmp = tmp_path_factory.mktemp("browser")
     report = tmp / "report.html"
     write_report(make_result(n=3000, trades=30), report)
+    return browse(report, tmp)
+
+
+def browse(report: Path, tmp: Path, timeout: float = 60) -> dict[str, object]:
+    """A screenshot (``shot``, in ``tmp``) and the DOM (``dom``) of a report, taken by two
+    Chromium processes in parallel, and what both wrote to stderr (``stderr``)."""
+    assert CHROMIUM is not None
     shot = tmp / "shot.png"
     url = report.resolve().as_uri()
     screenshot = subprocess.Popen(
@@ -72,8 +79,8 @@ def browsed(make_result: MakeResult, tmp_path_factory: pytest.TempPathFactory
     dump = subprocess.Popen(
         [CHROMIUM, *flags(tmp / "profile-dom"), "--dump-dom", url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, shot_err = screenshot.communicate(timeout=60)
-    dom, dom_err = dump.communicate(timeout=60)
+    _, shot_err = screenshot.communicate(timeout=timeout)
+    dom, dom_err = dump.communicate(timeout=timeout)
     assert screenshot.returncode == 0, shot_err[-2000:]
     assert dump.returncode == 0, dom_err[-2000:]
     return {"shot": shot, "stderr": shot_err + dom_err, "dom": dom}
