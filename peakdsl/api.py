@@ -219,20 +219,14 @@ def portfolio_backtest(spec: str, *, root: Path | None = None, start: str | None
     ``capital`` its capital. ``outputs(result, doc)`` writes what the caller asked for and
     returns the files, recorded with the run. Raises ``SpecError`` (spec or data problems,
     exit 1) and ``UsageError`` (bad options, exit 2)."""
-    from .data import DataError
     from .portfolio.doc import portfolio_doc
-    from .portfolio.plan import resolve_portfolio
+    from .portfolio.plan import portfolio_plan
     from .portfolio.record import portfolio_records
     from .portfolio.run import run_portfolio
     from .registry.recording import open_registry, record_run
-    from .resolve import load_portfolio
 
-    loaded = load_portfolio(spec, root=root, start=start, end=end, risk=risk)
-    try:
-        plan = resolve_portfolio(spec, loaded.artifact, loaded.root, start=loaded.start,
-                                 end=loaded.end, capital=capital, risk=loaded.risk)
-    except DataError as exc:
-        raise SpecError(tuple(exc.diagnostics)) from None
+    plan, risk_sha = portfolio_plan(spec, root=root, start=start, end=end, capital=capital,
+                                    risk=risk)
     registry = open_registry(plan.root) if record else None
     try:
         result = run_portfolio(plan, fee_bps)
@@ -241,7 +235,7 @@ def portfolio_backtest(spec: str, *, root: Path | None = None, start: str | None
         run_id = None
         if registry is not None:
             run_id = record_run(registry, *portfolio_records(
-                doc, result.timing, loaded.risk_sha256, files))
+                doc, result.timing, risk_sha, files))
     finally:
         if registry is not None:
             registry.close()

@@ -59,18 +59,23 @@ class BacktestResult:
     def trades_frame(self) -> pd.DataFrame:
         """Closed trades with bar times and readable sides and exit reasons; then the position
         an ``end_of_data mark`` run left open (exit reason ``open``, valued at the last close)."""
-        t = {k: np.concatenate([self.sim.trades[k], self.sim.open_trades[k]])
-             for k in self.sim.trades}
-        times = self.times
-        return pd.DataFrame({
-            "entry_time": times[t["entry_bar"].astype(int)],
-            "exit_time": times[t["exit_bar"].astype(int)],
-            "side": np.where(t["side"] > 0, "long", "short"),
-            "qty": t["qty"], "entry_price": t["entry_price"], "exit_price": t["exit_price"],
-            "fees": t["fees"], "pnl": t["pnl"], "return": t["return"],
-            "exit_reason": [EXIT_REASONS[int(i)] for i in t["exit_reason"]],
-            "reduced": t["reduced"] != 0,
-        })
+        return trade_table(self.sim.trades, self.sim.open_trades, self.times)
+
+
+def trade_table(closed: Mapping[str, Any], still_open: Mapping[str, Any],
+                times: pd.DatetimeIndex) -> pd.DataFrame:
+    """Trade rows (engine columns, bars of ``times``) as a readable table: closed trades,
+    then the open ones (reason ``open``); bar times, sides and exit reasons in words."""
+    t = {k: np.concatenate([closed[k], still_open[k]]) for k in closed}
+    return pd.DataFrame({
+        "entry_time": times[t["entry_bar"].astype(int)],
+        "exit_time": times[t["exit_bar"].astype(int)],
+        "side": np.where(t["side"] > 0, "long", "short"),
+        "qty": t["qty"], "entry_price": t["entry_price"], "exit_price": t["exit_price"],
+        "fees": t["fees"], "pnl": t["pnl"], "return": t["return"],
+        "exit_reason": [EXIT_REASONS[int(i)] for i in t["exit_reason"]],
+        "reduced": t["reduced"] != 0,
+    })
 
 
 def sim_settings(cfg: m.StrategyConfig, params: Mapping[str, float], warmup: int,

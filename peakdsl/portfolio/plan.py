@@ -193,6 +193,25 @@ def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path,
         warnings=tuple(w for c in components for w in _gaps(c)))
 
 
+def portfolio_plan(spec_path: str, *, root: Path | None = None, start: str | None = None,
+                   end: str | None = None, capital: float | None = None,
+                   risk: str | None = None) -> tuple[PortfolioPlan, str | None]:
+    """The plan of the portfolio ``spec_path`` with the run options applied (``risk``
+    replaces its own risk spec), and the sha256 of the risk spec it enforces. Raises
+    ``SpecError`` for spec and data problems, ``UsageError`` for another kind of spec."""
+    from ..api import SpecError
+    from ..data import DataError
+    from ..resolve import load_portfolio
+
+    loaded = load_portfolio(spec_path, root=root, start=start, end=end, risk=risk)
+    try:
+        plan = resolve_portfolio(spec_path, loaded.artifact, loaded.root, start=loaded.start,
+                                 end=loaded.end, capital=capital, risk=loaded.risk)
+    except DataError as exc:
+        raise SpecError(tuple(exc.diagnostics)) from None
+    return plan, loaded.risk_sha256
+
+
 def _mixed_sources(components: Sequence[Component]) -> list[Diagnostic]:
     """D017: some components on real data, some on the synthetic demo."""
     synthetic = [c for c in components if c.candles.synthetic]

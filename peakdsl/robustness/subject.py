@@ -13,14 +13,13 @@ def subject_plan(spec: str, *, root: Path | None = None, data: Path | None = Non
                  ) -> tuple[PortfolioPlan, str | None]:
     """The plan of ``spec`` and the sha256 of the risk spec it enforces (None: none).
     ``SpecError`` for spec and data problems, ``UsageError`` for another kind of spec."""
-    from ..api import SpecError, compile_spec
+    from ..api import compile_spec
     from ..compile.artifacts import dump_model, sha256
     from ..compile.models import PortfolioArtifact, StrategyArtifact
-    from ..data import DataError
     from ..lang.diagnostics import diag
     from ..lang.project import UsageError, find_root
-    from ..portfolio.plan import resolve_portfolio
-    from ..resolve import load_portfolio, resolve, risk_artifact
+    from ..portfolio.plan import portfolio_plan
+    from ..resolve import resolve, risk_artifact
 
     project = find_root(root or Path(spec).resolve().parent)
     artifact = compile_spec(spec, project)
@@ -29,13 +28,8 @@ def subject_plan(spec: str, *, root: Path | None = None, data: Path | None = Non
             raise UsageError(diag("U005", "--data does not apply to a portfolio", "--data",
                                   help="portfolios read each component's market from the "
                                   "cache (peak data import / fetch)"))
-        loaded = load_portfolio(spec, root=project, start=start, end=end, risk=risk)
-        try:
-            plan = resolve_portfolio(spec, loaded.artifact, loaded.root, start=loaded.start,
-                                     end=loaded.end, capital=capital, risk=loaded.risk)
-        except DataError as exc:
-            raise SpecError(tuple(exc.diagnostics)) from None
-        return plan, loaded.risk_sha256
+        return portfolio_plan(spec, root=project, start=start, end=end, capital=capital,
+                              risk=risk)
     if not isinstance(artifact, StrategyArtifact):
         raise UsageError(diag("U003", f"{spec} is a {artifact.kind}; `peak robustness` "
                               "studies strategies and portfolios", spec))
