@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .portfolio.run import PortfolioResult
     from .research.sweep import SweepResult
     from .research.walkforward import WalkForwardResult
+    from .review.model import DiffResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +276,16 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                            objective=objective, sets=sets, root=root, data=data, start=start,
                            end=end, capital=capital, fee_bps=fee_bps, workers=workers,
                            scheduler=scheduler, record=record)
+
+
+def diff(a: str, b: str | None = None, *, root: Path | None = None,
+         impact: bool = False) -> DiffResult:
+    """`peak diff` from Python: two files, two folders, revision ``a`` against the work tree
+    (``b`` None), or the range ``a = "v1..v2"``, compared semantically (docs/diff.md).
+    ``impact`` also backtests both versions of every changed strategy and portfolio on the
+    project's data. Raises ``SpecError`` (a spec that does not check, on either side; a
+    ``review.SnapshotError`` that also carries the files' texts, for snippets of a revision's
+    files) and ``UsageError`` (U001, U007, U010, U011: arguments that name nothing usable)."""
+    from .review import run_diff
+
+    return run_diff(a, b, root=project_folder(root), impact=impact)

@@ -155,7 +155,24 @@ ROWS: list[tuple[str, list[str], int, str, Setup | None]] = [
     ("bt-unknown-option", ["backtest", MA, "--format", "json"], 2, "U008", None),
     ("bt-missing-spec", ["backtest"], 2, "U008", None),
     ("bt-extra-argument", ["backtest", MA, "again"], 2, "U008", None),
-    ("bt-portfolio", ["backtest", PORTFOLIO], 2, "U003", None),
+    ("bt-portfolio-set", ["backtest", PORTFOLIO, "--set", "fast=10"], 2, "U005", None),
+    ("bt-portfolio-data", ["backtest", PORTFOLIO, "--data", "c.csv"], 2, "U005", None),
+    ("bt-risk-spec", ["backtest", "specs/risk/live_moderate.peak"], 2, "U003", None),
+    # --- peak robustness
+    ("rb-spec-device", ["robustness", "/dev/zero"], 2, "U007", needs_devices),
+    ("rb-runs-zero", ["robustness", MA, "--runs", "0"], 2, "U005", None),
+    ("rb-stress-unknown", ["robustness", MA, "--stress", "meteor"], 2, "U005", None),
+    ("rb-risk-spec", ["robustness", "specs/risk/live_moderate.peak"], 2, "U003", None),
+    ("rb-portfolio-data", ["robustness", PORTFOLIO, "--data", "c.csv"], 2, "U005", None),
+    # --- peak promote
+    ("promote-spec-device", ["promote", "/dev/zero"], 2, "U007", needs_devices),
+    ("promote-stage-enum", ["promote", MA, "--stage", "prod"], 2, "U005", None),
+    ("promote-gate-unknown", ["promote", MA, "--gate", "nope"], 2, "U001", None),
+    ("promote-gate-kind", ["promote", MA, "--gate", "live_moderate"], 2, "U003", None),
+    ("promote-approve-unknown", ["promote", "approve", "abcdef", "--reviewer", "x"], 2, "U013",
+     None),
+    # --- peak diff
+    ("diff-not-a-repository", ["diff", "HEAD"], 2, "U011", None),
     # --- peak sweep
     ("sweep-random-zero", ["sweep", MA, "--random", "0", "--seed", "1"], 2, "U005", None),
     ("sweep-seed-negative", ["sweep", MA, "--random", "3", "--seed", "-1"], 2, "U005", None),
@@ -274,6 +291,7 @@ def test_the_table_is_broad() -> None:
                 for row in ROWS}
     assert len(ROWS) >= 40
     assert commands >= {"check", "fmt", "compile", "graph", "backtest", "sweep", "walkforward",
+                        "robustness", "promote", "diff",
                         "runs list", "runs show", "runs compare", "data import", "data fetch",
                         "data synth", "data list", "data check"}
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from . import backtest, data, robustness, runs, spec, sweep, walkforward
+from . import backtest, data, diff, promote, robustness, runs, spec, sweep, walkforward
 from .root import app
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -31,10 +31,12 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("sweep", sweep.sweep_cmd),
     ("walkforward", walkforward.walkforward_cmd),
     ("robustness", robustness.robustness_cmd),
+    ("diff", diff.diff_cmd),
 )
 GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("data", data.data_app),
     ("runs", runs.runs_app),
+    ("promote", promote.promote_app),
 )
 
 for _name, _command in COMMANDS:

@@ -9,9 +9,10 @@ and rich are imported when the command runs.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -81,12 +82,16 @@ def backtest_cmd(spec: SpecArg, data: DataOpt = None, start: FromOpt = None, end
 
 
 def _declares(spec: str) -> str | None:
-    """The kind the spec file declares (None when it does not parse: the strategy path then
-    reports why)."""
-    from ..lang.parser import parse_bytes
+    """The kind the spec file declares. None when it is not a regular file of at most the
+    parser's size limit, or does not parse: the strategy path then reports why (a device
+    such as ``/dev/zero`` is never read)."""
+    from ..lang.parser import MAX_FILE_BYTES, parse_bytes
 
+    path = Path(spec)
     try:
-        parsed = parse_bytes(spec, Path(spec).read_bytes())
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        parsed = parse_bytes(spec, path.read_bytes())
     except OSError:
         return None
     return parsed.module.decl.kind if parsed.module is not None else None
@@ -117,8 +122,6 @@ def _portfolio(spec: str, data: Path | None, set_: list[str] | None, start: str 
     if as_json:
         sys.stdout.write(run.doc.model_dump_json(indent=2) + "\n")
     else:
-        from .portfolio import print_portfolio
-
         print_portfolio(run.doc, trades, report)
     raise typer.Exit(EXIT_OK)
 
@@ -166,7 +169,7 @@ def print_summary(result: BacktestResult, run_id: str | None, trades: Path | Non
 
     console = Console(highlight=False)
     _print_header(console, result)
-    console.print(_metrics_table(result))
+    console.print(_metrics_table(result.metrics))
     _print_footer(console, result, run_id, trades, report)
 
 
@@ -184,15 +187,15 @@ def _print_header(console: Console, result: BacktestResult) -> None:
     console.print(f"params: {params}")
 
 
-def _metrics_table(result: BacktestResult) -> Table:
+def _metrics_table(metrics: Mapping[str, Any], title: str | None = None) -> Table:
     """One row per catalogue backtest metric, labelled and formatted by the catalogue."""
     from rich.table import Table
 
-    table = Table(show_header=True, header_style="bold")
+    table = Table(show_header=True, header_style="bold", title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name in BACKTEST_METRICS:
-        table.add_row(CATALOGUE[name].label, format_metric(name, result.metrics.get(name)))
+        table.add_row(CATALOGUE[name].label, format_metric(name, metrics.get(name)))
     return table
 
 
@@ -210,6 +213,77 @@ def _print_footer(console: Console, result: BacktestResult, run_id: str | None,
                   f"{result.candles.fingerprint[:16]}…  engine {result.engine_version}")
     if run_id:
         console.print(f"run id: [bold]{run_id}[/]  (peak runs show {run_id})")
+    for label, path in (("trades", trades), ("report", report)):
+        if path is not None:
+            console.print(f"{label}: {path}")
+
+
+# ---------------------------------------------------------------- the portfolio summary
+
+COMPONENT_METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate",
+                     "exposure")
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def _components_table(doc: PortfolioDoc) -> Table:
+    """One column per component (labels wrap; a row per figure keeps it narrow)."""
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", title="components")
+    table.add_column("")
+    for c in doc.components:
+        table.add_column(c.label, justify="right", overflow="fold")
+    rows = [("market", [f"{c.market} {c.timeframe}" for c in doc.components]),
+            ("weight", [_pct(c.weight) for c in doc.components]),
+            ("contribution to return", [_pct(c.contribution_return) for c in doc.components]),
+            ("contribution to drawdown",
+             [_pct(c.contribution_drawdown) for c in doc.components])]
+    for name in COMPONENT_METRICS:
+        rows.append((CATALOGUE[name].short, [
+            format_metric(name, c.metrics.model_dump().get(name))  # type: ignore[attr-defined]
+            for c in doc.components]))
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    return table
+
+
+def _risk_lines(console: Console, doc: PortfolioDoc) -> None:
+    risk = doc.risk
+    if risk.spec is None:
+        console.print("risk: no risk spec enforced")
+        return
+    used = ", ".join(f"{k} {_pct(v)}" for k, v in risk.utilisation.items() if v is not None)
+    console.print(f"risk spec [bold]{risk.spec}[/]: most of each limit used: {used}")
+    cuts = [f"{n} reduced by {k}" for k, n in risk.reduced.items()] + [
+        f"{n} denied by {k}" for k, n in risk.denied.items()]
+    console.print("  entries cut: " + (", ".join(cuts) if cuts else "none"))
+
+
+def print_portfolio(doc: PortfolioDoc, trades: Path | None, report: Path | None) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    console.print(f"[bold]{doc.portfolio}[/]  {len(doc.components)} components  "
+                  f"{doc.start[:16]} → {doc.end[:16]}  capital {doc.capital:,.2f} "
+                  f"{doc.currency}")
+    rebalance = [f"every {doc.rebalance_seconds // 86_400}d"
+                 if doc.rebalance_seconds and doc.rebalance_seconds % 86_400 == 0 else
+                 f"every {doc.rebalance_seconds}s" if doc.rebalance_seconds else "",
+                 f"on {_pct(doc.rebalance_drift)} drift" if doc.rebalance_drift else ""]
+    shown = " and ".join(r for r in rebalance if r) or "never"
+    console.print(f"rebalancing: {shown} ({doc.rebalances} times)")
+    console.print(_metrics_table(doc.metrics.model_dump(), "portfolio"))  # type: ignore[attr-defined]
+    console.print(_components_table(doc))
+    _risk_lines(console, doc)
+    console.print(f"final equity: {doc.final_equity:,.2f} {doc.currency}")
+    for warning in doc.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"artifact sha256 {doc.artifact_sha256[:16]}…  engine {doc.engine_version}")
+    if doc.run_id:
+        console.print(f"run id: [bold]{doc.run_id}[/]  (peak runs show {doc.run_id})")
     for label, path in (("trades", trades), ("report", report)):
         if path is not None:
             console.print(f"{label}: {path}")

@@ -2,7 +2,8 @@
 
 Codes are stable and never reused; each belongs to a stage (P syntax, N names and
 references, T types and units, L look-ahead, K risk consistency, C portfolio
-composition, G promotion criteria, W lints, D market data, U usage, I internal). ``CODES`` is the
+composition, G promotion criteria, W lints, D market data, R review and promotion, U usage,
+I internal). ``CODES`` is the
 registry that ``docs/diagnostics.md`` must mirror (a test enforces it).
 """
 
@@ -134,6 +135,13 @@ CODES: dict[str, str] = {
     "D015": "portfolio component has no data in the common window",
     "D016": "portfolio component's bars are off their timeframe",
     "D017": "portfolio components mix real and synthetic data",
+    # R — review and promotion
+    "R001": "promotion gate not met",
+    "R002": "no evidence run for a promotion criterion",
+    "R003": "no kind of run computes a gate's metric for this spec",
+    "R004": "promotion chain broken",
+    "R005": "no promotion record applies",
+    "R006": "live promotion without a testnet record",
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",
@@ -144,6 +152,10 @@ CODES: dict[str, str] = {
     "U007": "wrong kind of path",
     "U008": "malformed command line",
     "U009": "run registry cannot be used",
+    "U010": "unknown git revision",
+    "U011": "not a git repository",
+    "U012": "a reviewer cannot approve their own record",
+    "U013": "promotion record not found",
     # I — internal
     "I001": "internal compiler error",
 }

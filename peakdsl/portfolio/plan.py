@@ -157,10 +157,12 @@ class _Compiler:
 
 def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path, *,
                       start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-                      capital: float | None = None, risk: m.RiskConfig | None = None
-                      ) -> PortfolioPlan:
+                      capital: float | None = None, risk: m.RiskConfig | None = None,
+                      data_root: Path | None = None) -> PortfolioPlan:
     """Flatten, compile and load every component (module docstring); raises ``DataError``
-    with the diagnostics when the components' data do not fit together."""
+    with the diagnostics when the components' data do not fit together. Components are
+    compiled in ``root``; their candles come from ``data_root`` (default ``root``): `peak
+    diff --impact` runs an old version, unpacked elsewhere, on the work tree's data."""
     from ..compile.artifacts import dump_model, sha256
     from ..data import DataError
     from ..data.select import load_for
@@ -173,7 +175,8 @@ def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path,
         assert isinstance(strategy, m.StrategyArtifact) and sha == leaf.sha256
         params = {p.name: p.default for p in strategy.config.params} | leaf.overrides
         cfg = strategy.config
-        candles = load_for(cfg.market.symbol, cfg.timeframe, root=root, start=start, end=end)
+        candles = load_for(cfg.market.symbol, cfg.timeframe, root=data_root or root,
+                           start=start, end=end)
         loaded.append(Component(leaf.label, strategy, sha, text, params, leaf.weight, candles))
     problems = _mixed_sources(loaded) + _off_grid(loaded)
     if problems:

@@ -46,8 +46,9 @@ def json_commands() -> set[str]:
 def test_every_command_with_machine_output_takes_json() -> None:
     """All but `peak graph`, whose machine formats are dot and mermaid (--format)."""
     assert json_commands() == {
-        "check", "fmt", "compile", "backtest", "sweep", "walkforward",
+        "check", "fmt", "compile", "backtest", "sweep", "walkforward", "robustness", "diff",
         "runs list", "runs show", "runs compare",
+        "promote create", "promote approve", "promote status", "promote check",
         "data import", "data fetch", "data synth", "data list", "data check"}
 
 
