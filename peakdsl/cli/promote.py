@@ -8,7 +8,8 @@ yes; 1 a gate not met, missing evidence, a broken chain, a check that says no; 2
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -19,6 +20,8 @@ from .root import EXIT_OK, Format, emit, exit_code, guarded, write_json
 
 if TYPE_CHECKING:
     from ..promote.records import CriterionResult
+
+T = TypeVar("T")
 
 
 class DefaultCommand(TyperGroup):
@@ -51,11 +54,22 @@ def _stage(stage: str) -> Any:
     return stage
 
 
-def _refused(exc: Any, as_json: bool) -> typer.Exit:
-    if exc.table:
-        _print_table(exc.table)
-    emit(exc.diagnostics, Format.json if as_json else Format.text)
-    return typer.Exit(exit_code(exc.diagnostics))
+def _attempt(action: Callable[[], T], as_json: bool) -> T:
+    """``action()``, its refusals (a gate not met, a spec that does not check) rendered as
+    diagnostics and turned into the exit code."""
+    from ..api import SpecError
+    from ..promote.flow import PromotionError
+
+    try:
+        return action()
+    except PromotionError as exc:
+        if exc.table:
+            _print_table(exc.table)
+        emit(exc.diagnostics, Format.json if as_json else Format.text)
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
+    except SpecError as exc:
+        emit(exc.diagnostics, Format.json if as_json else Format.text)
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
 
 
 def _print_table(table: list[CriterionResult]) -> None:
@@ -78,12 +92,11 @@ def create_cmd(spec: SpecArg, gate: GateOpt = "live_gate", stage: StageOpt = "te
                author: AuthorOpt = None, run: RunOpt = False,
                as_json: JsonOpt = False) -> None:
     """Gate SPEC on its evidence and record the promotion (nothing written on failure)."""
-    from ..promote.flow import PromotionError, promote
+    from ..promote.flow import promote
 
-    try:
-        done = promote(spec, gate=gate, stage=_stage(stage), author=author, run=run)
-    except PromotionError as exc:
-        raise _refused(exc, as_json) from None
+    chosen = _stage(stage)
+    done = _attempt(lambda: promote(spec, gate=gate, stage=chosen, author=author, run=run),
+                    as_json)
     if as_json:
         write_json({**done.record.model_dump(mode="json"), "path": str(done.path)})
     else:
@@ -99,12 +112,9 @@ def approve_cmd(record: Annotated[str, typer.Argument(help="the record's sha256 
                 reviewer: Annotated[str, typer.Option("--reviewer", help="who approves")],
                 as_json: JsonOpt = False) -> None:
     """Approve a live record (four eyes: not its author)."""
-    from ..promote.flow import PromotionError, approve
+    from ..promote.flow import approve
 
-    try:
-        done = approve(record, reviewer=reviewer)
-    except PromotionError as exc:
-        raise _refused(exc, as_json) from None
+    done = _attempt(lambda: approve(record, reviewer=reviewer), as_json)
     if as_json:
         write_json(done.model_dump(mode="json"))
     else:
@@ -119,7 +129,7 @@ def status_cmd(spec: SpecArg, gate: GateOpt = "live_gate", as_json: JsonOpt = Fa
     """The chain research → testnet → live of SPEC, and why a record no longer applies."""
     from ..promote.flow import status
 
-    st = status(spec, gate=gate)
+    st = _attempt(lambda: status(spec, gate=gate), as_json)
     if as_json:
         write_json({"spec": st.spec, "evidence": st.evidence, "problems": list(st.chain.problems),
                     "entries": [e.model_dump(mode="json") for e in st.chain.entries],
@@ -152,7 +162,8 @@ def check_cmd(spec: SpecArg, stage: StageOpt = "live", as_json: JsonOpt = False)
     from ..lang.diagnostics import diag
     from ..promote.flow import check
 
-    answer = check(spec, _stage(stage))
+    chosen = _stage(stage)
+    answer = _attempt(lambda: check(spec, chosen), as_json)
     if as_json:
         write_json({"spec": spec, "stage": stage, "ok": answer.ok, "reason": answer.reason,
                     "record": answer.record.sha256 if answer.record else None})

@@ -131,3 +131,12 @@ def test_bad_input(gated: Path, args: list[str], code: str) -> None:
     run = peak(*args, cwd=gated)
     assert run.returncode == 2 and code in run.stderr, run.stderr
     assert not (gated / "promotions").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["status"], ["check"]])
+def test_a_spec_that_does_not_check_is_its_diagnostics(gated: Path, command: list[str]) -> None:
+    broken = gated / "specs" / "strategies" / "broken.peak"
+    broken.write_text("strategy broken {\n  market BTC/EUR\n  timeframe 1h\n"
+                      "  entry long when close > sma(close, 0)\n}\n")
+    run = peak("promote", *command, "specs/strategies/broken.peak", cwd=gated)
+    assert run.returncode == 1 and "T004" in run.stderr and "I001" not in run.stderr
