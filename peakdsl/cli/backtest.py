@@ -31,7 +31,7 @@ from .options import (
     check_outputs,
     check_period,
 )
-from .root import EXIT_OK, Format, emit, exit_code, guarded
+from .root import EXIT_OK, Format, emit, exit_code, guarded, print_provenance
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -281,9 +281,5 @@ def print_portfolio(doc: PortfolioDoc, trades: Path | None, report: Path | None)
     console.print(f"final equity: {doc.final_equity:,.2f} {doc.currency}")
     for warning in doc.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"artifact sha256 {doc.artifact_sha256[:16]}…  engine {doc.engine_version}")
-    if doc.run_id:
-        console.print(f"run id: [bold]{doc.run_id}[/]  (peak runs show {doc.run_id})")
-    for label, path in (("trades", trades), ("report", report)):
-        if path is not None:
-            console.print(f"{label}: {path}")
+    print_provenance(console, doc.artifact_sha256, doc.engine_version, doc.run_id,
+                     (("trades", trades), ("report", report)))

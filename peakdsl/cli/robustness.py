@@ -30,7 +30,16 @@ from .options import (
     check_period,
     usage,
 )
-from .root import EXIT_INTERRUPTED, EXIT_OK, Format, ProgressBar, emit, exit_code, guarded
+from .root import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Format,
+    ProgressBar,
+    emit,
+    exit_code,
+    guarded,
+    print_provenance,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -175,8 +184,5 @@ def print_study(doc: RobustnessDoc, report: Path | None) -> None:
     console.print(f"param neighbours run: {len(doc.jitter)}")
     for note in doc.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"artifact sha256 {doc.artifact_sha256[:16]}…  engine {doc.engine_version}")
-    if doc.run_id:
-        console.print(f"run id: [bold]{doc.run_id}[/]  (peak runs show {doc.run_id})")
-    if report is not None:
-        console.print(f"report: {report}")
+    print_provenance(console, doc.artifact_sha256, doc.engine_version, doc.run_id,
+                     (("report", report),))

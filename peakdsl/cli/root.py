@@ -215,13 +215,27 @@ def write_json(doc: Any, *, sort_keys: bool = False, ensure_ascii: bool = True) 
                                 allow_nan=False) + "\n")
 
 
+def print_provenance(console: Any, artifact_sha256: str, engine: str, run_id: str | None,
+                     files: Sequence[tuple[str, Path | None]] = ()) -> None:
+    """The last lines of a run's summary: the artifact's hash, the engine, the run id a
+    reviewer looks up, and the files written."""
+    console.print(f"artifact sha256 {artifact_sha256[:16]}…  engine {engine}")
+    if run_id:
+        console.print(f"run id: [bold]{run_id}[/]  (peak runs show {run_id})")
+    for label, path in files:
+        if path is not None:
+            console.print(f"{label}: {path}")
+
+
 class ProgressBar:
     """A rich progress bar on stderr: ``label``, the bar, ``done/total`` (then ``noun``, if
     given), the rate in ``rate`` units per second (if given), elapsed time and ETA.
 
     Used as a context manager, it yields the ``(done, total)`` callback the library calls (a
-    sweep after each block). On a terminal it redraws in place; elsewhere (a pipe, a CI log)
-    rich prints its last state once, when it stops.
+    sweep after each block, a walk-forward after each window, a robustness study after each
+    step). It appears with the first update, so that errors found before the work starts
+    (spec, data, options) print alone. On a terminal it redraws in place; elsewhere (a pipe,
+    a CI log) rich prints its last state once, when it stops.
     """
 
     def __init__(self, console: Any, label: str, total: int | None = None, done: int = 0,
@@ -241,17 +255,20 @@ class ProgressBar:
                                  TextColumn("ETA"), TimeRemainingColumn(), console=console,
                                  transient=False)
         self.task = self.progress.add_task(label, total=total, completed=done)
+        self.started = False
 
     def __enter__(self) -> Callable[[int, int], None]:
-        self.progress.start()
-
         def update(done: int, total: int) -> None:
+            if not self.started:
+                self.progress.start()
+                self.started = True
             self.progress.update(self.task, completed=done, total=total)
 
         return update
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
 
 def _rate_column(unit: str) -> Any:

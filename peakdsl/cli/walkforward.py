@@ -34,11 +34,19 @@ from .options import (
     check_run_inputs,
     usage,
 )
-from .root import EXIT_INTERRUPTED, EXIT_OK, Format, emit, exit_code, guarded, write_json
+from .root import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Format,
+    ProgressBar,
+    emit,
+    exit_code,
+    guarded,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import TaskID
 
     from ..research.walkforward import WalkForwardResult
 
@@ -75,7 +83,7 @@ def walkforward_cmd(
     check_run_inputs(spec, data, report, start, end)
     err = _stderr()
     try:
-        with WindowsBar(err) as progress:
+        with ProgressBar(err, "walk-forward", noun="windows") as progress:
             result = walkforward(
                 spec, train=train, test=test, step=step, anchored=anchored,
                 objective=objective, mode="random" if random is not None else "grid", n=random,
@@ -123,39 +131,6 @@ def _stderr() -> Console:
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
-
-class WindowsBar:
-    """The progress bar on stderr (windows done/total, elapsed, ETA), as `peak sweep` draws
-    its own. It appears when the first window starts, so that errors found before (spec,
-    data, windows) print alone, and the cluster's start-up shows as time at 0 windows."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(TextColumn("walk-forward"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("windows"), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn(), console=console, transient=False)
-        self.task: TaskID | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("walk-forward", total=total)
-            self.progress.start()
-        self.progress.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> WindowsBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.task is not None:
-            self.progress.stop()
 
 
 # --------------------------------------------------------------------------- text output
