@@ -266,16 +266,18 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                 root: Path | None = None, data: Path | None = None, start: str | None = None,
                 end: str | None = None, capital: float = 10_000.0,
                 fee_bps: float | None = None, workers: int | None = None,
-                scheduler: str | None = None, record: bool = True) -> WalkForwardResult:
+                scheduler: str | None = None, record: bool = True, mode: str = "grid",
+                n: int | None = None, seed: int | None = None) -> WalkForwardResult:
     """`peak walkforward` from Python: optimise on each train window, score out of sample
     (docs/walkforward.md). ``train``/``test``/``step`` are lengths such as ``"2000"`` bars or
-    ``"90d"``. Raises ``SpecError`` / ``UsageError`` like ``backtest``."""
+    ``"90d"``; ``mode="random"`` with ``n`` and ``seed`` tries ``n`` random param sets. Raises ``SpecError`` / ``UsageError`` like ``backtest``."""
     from .research.walkforward import walkforward as run_walkforward
 
     return run_walkforward(spec, train=train, test=test, step=step, anchored=anchored,
-                           objective=objective, sets=sets, root=root, data=data, start=start,
-                           end=end, capital=capital, fee_bps=fee_bps, workers=workers,
-                           scheduler=scheduler, record=record)
+                           objective=objective, mode=mode, n=n, seed=seed, sets=sets,
+                           root=root, data=data, start=start, end=end, capital=capital,
+                           fee_bps=fee_bps, workers=workers, scheduler=scheduler,
+                           record=record)
 
 
 def diff(a: str, b: str | None = None, *, root: Path | None = None,
