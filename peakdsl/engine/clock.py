@@ -189,8 +189,9 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
             account[EXPOSED] += 1.0
         if daily and p > 0:
             update_halt(limits, account, eq)
-        if sleeves:
-            _rebalance(time_s, eq, weights, plan, account, positions)
+        if sleeves and (plan[REBALANCE_DRIFT] > 0.0 or (
+                plan[REBALANCE_SECONDS] > 0.0 and time_s >= account[NEXT_REBALANCE])):
+            _rebalance(time_s, eq, weights, plan, account, positions)  # a call only when due
         if daily:
             new_day(limits, account, time_s)
         for s in range(n_slots):  # open phase
