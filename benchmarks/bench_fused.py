@@ -335,8 +335,7 @@ def phases(case: Case, candles: CandleSet) -> dict[str, Callable[[], object]]:
                          np.empty(len(fused.METRICS)))
     return {
         "peak: evaluate (signals)": lambda: evaluate(cfg, frame, params),
-        "  of which sma, lag kernels": lambda: [KERNELS["lag"](KERNELS["sma"](close, w), 1)
-                                                for w in DEFAULT_PAIR],
+        "  of which the sma kernels": lambda: [KERNELS["sma"](close, w) for w in DEFAULT_PAIR],
         "peak: simulate": lambda: simulate(o, h, lo, close, signals.rules, settings),
         "peak: compute_metrics": lambda: compute_metrics(sim, settings, cfg.timeframe_seconds),
         "peak: the whole backtest": peak_single(case, candles),
@@ -375,8 +374,9 @@ def profile_sweep(case: Case, bars: int) -> None:
     ref_cpu, ref_wall = time.process_time() - ref_cpu, time.perf_counter() - ref_wall
     print(f"\n| sweep {len(grid):,} × {bars:,} | seconds |\n|---|---:|")
     for label, sec in (("peak wall", wall), ("peak CPU, all threads", cpu),
-                       ("  main thread CPU (graph runs: kernels, rule rows, settings)", main),
-                       ("  numba threads CPU (bar loops + metrics)", cpu - main),
+                       ("  main thread CPU (graph runs: kernels, rule operands, settings)",
+                        main),
+                       ("  numba threads CPU (rules, bar loops, metrics)", cpu - main),
                        ("  main thread wall in graph runs", timings.signals),
                        ("    of which indicator kernels", timings.kernels),
                        ("  numba call wall, submit to done", timings.simulate),

@@ -270,7 +270,8 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                 n: int | None = None, seed: int | None = None) -> WalkForwardResult:
     """`peak walkforward` from Python: optimise on each train window, score out of sample
     (docs/walkforward.md). ``train``/``test``/``step`` are lengths such as ``"2000"`` bars or
-    ``"90d"``; ``mode="random"`` with ``n`` and ``seed`` tries ``n`` random param sets. Raises ``SpecError`` / ``UsageError`` like ``backtest``."""
+    ``"90d"``; ``mode="random"`` with ``n`` and ``seed`` tries ``n`` random param sets.
+    Raises ``SpecError`` / ``UsageError`` like ``backtest``."""
     from .research.walkforward import walkforward as run_walkforward
 
     return run_walkforward(spec, train=train, test=test, step=step, anchored=anchored,

@@ -110,8 +110,11 @@ CANCELLATION = 2.0 ** 26
 
 
 @_jit
-def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
-    """Rolling mean and population variance over ``n`` finite values incl. the current.
+def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray,
+             keep_var: bool) -> None:
+    """Rolling mean and (``keep_var``) population variance over ``n`` finite values incl.
+    the current; without ``keep_var`` (``sma``) ``var`` is not written (it may be empty):
+    the same sums and re-summations run, so the mean is the same to the bit.
 
     Sums of deviations from a shift (the mean at the last exact re-summation) keep the
     variance exact for prices far from 0; they are re-summed exactly every ``n`` updates,
@@ -125,9 +128,11 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
     since = 0  # running updates since the last exact re-summation
     shift = s1 = s2 = 0.0
     for i in range(size):
-        mean[i] = np.nan
-        var[i] = np.nan
         v = x[i]
+        if not math.isfinite(v) or run + 1 < n:
+            mean[i] = np.nan
+            if keep_var:
+                var[i] = np.nan
         if not math.isfinite(v):
             run = 0
             same = 0
@@ -151,12 +156,14 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
             since = 0
         if same >= n:
             mean[i] = v
-            var[i] = 0.0
+            if keep_var:
+                var[i] = 0.0
         else:
             mu = s1 / n
             mean[i] = shift + mu
-            w = s2 / n - mu * mu
-            var[i] = w if w > 0.0 else 0.0
+            if keep_var:
+                w = s2 / n - mu * mu
+                var[i] = w if w > 0.0 else 0.0
 
 
 @_jit
@@ -404,8 +411,8 @@ def _streak(x: FloatArray, n: int, sign: float) -> BoolArray:
 def sma(x: npt.ArrayLike, n: int) -> FloatArray:
     """Simple moving average: mean of the last ``n`` values including the current bar."""
     xs = _f64(x)
-    mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, _window(n), mean, var)
+    mean = np.empty_like(xs)
+    _moments(xs, _window(n), mean, mean[:0], False)  # no variance kept: 8 bytes a bar less
     return mean
 
 
@@ -459,7 +466,7 @@ def _deviation(xs: FloatArray, n: int, mode: str) -> tuple[FloatArray, FloatArra
     (squares / n) or the sample one (squares / (n - 1), pandas' default; NaN for n = 1)."""
     w = _window(n)
     mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, w, mean, var)
+    _moments(xs, w, mean, var, True)
     if _choice(mode, DEVIATION) == "sample":
         var = var * (w / (w - 1.0)) if w > 1 else np.full_like(var, np.nan)
     return mean, np.sqrt(var)

@@ -104,12 +104,22 @@ def resolve_params(cfg: m.StrategyConfig,
     return values
 
 
+def _float_column(values: Any) -> Array:
+    """A column as contiguous float64 (no copy when it is one): a pandas column through its
+    ``to_numpy`` (``np.asarray`` probes a Series for numpy's array protocols, each probe a
+    slow pandas attribute lookup), anything else through ``np.asarray``."""
+    to_numpy = getattr(values, "to_numpy", None)
+    array = to_numpy(dtype=np.float64) if to_numpy is not None else \
+        np.asarray(values, dtype=np.float64)
+    return np.ascontiguousarray(array)
+
+
 def columns_of(frame: Any) -> dict[str, Array]:
     """float64 arrays for open/high/low/close/volume from a DataFrame or a mapping."""
     missing = [c for c in COLUMNS if c not in frame]
     if missing:
         raise EvaluationError("missing columns: " + ", ".join(missing))
-    return {c: np.ascontiguousarray(np.asarray(frame[c], dtype=np.float64)) for c in COLUMNS}
+    return {c: _float_column(frame[c]) for c in COLUMNS}
 
 
 class NodeCache(Protocol):
@@ -259,15 +269,35 @@ def _max_lag(tree: BoolTree) -> int:
     return max((_max_lag(child) for child in tree[1:]), default=0)
 
 
+def viewable(value: Any) -> bool:
+    """A lag of ``value`` by a constant window can be read as a view of it: a 1-D float64 or
+    bool array, which the ``lag`` kernel would copy as it is (NaN / False fill)."""
+    return isinstance(value, np.ndarray) and value.ndim == 1 and \
+        value.dtype in (np.float64, np.bool_)
+
+
+def _lag_head(target: Array, window: int, lo: int, hi: int) -> Array:
+    """``lag(target, window)[lo:hi]`` for ``lo < window``, built from its target: the fill
+    (NaN, or False for bools) where the lag has no value yet, then the target."""
+    fill: float | bool = False if target.dtype == np.bool_ else np.nan
+    out = np.full(hi - lo, fill, dtype=target.dtype)
+    first = min(max(window - lo, 0), hi - lo)
+    out[first:] = target[lo + first - window: hi - window]
+    return out
+
+
 def _tree_leaf(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int,
                shifted: bool) -> Any:
-    """A leaf over bars [lo, hi): arrays sliced; lags as views of their target if allowed."""
+    """A leaf over bars [lo, hi): arrays sliced; lags as views of their target if allowed
+    (and always when the lag itself was not materialised: ``Program.view_lags``)."""
     if tree[0] == "const":
         return tree[1]
-    if tree[0] == "lag" and shifted:
+    if tree[0] == "lag" and (shifted or tree[1] not in values):
         target = values[tree[2]]
-        if isinstance(target, np.ndarray) and target.ndim == 1:
-            return target[lo - tree[3]: hi - tree[3]]
+        if viewable(target):
+            if lo >= tree[3]:
+                return target[lo - tree[3]: hi - tree[3]]
+            return _lag_head(target, tree[3], lo, hi)
     value = values[tree[1]]
     return value[lo:hi] if isinstance(value, np.ndarray) and value.ndim == 1 else value
 
@@ -313,6 +343,25 @@ class Planned:
     tree: BoolTree | None = None  # rule with a numpy fast path
 
 
+def _tree_leaves(tree: BoolTree) -> list[BoolTree]:
+    if tree[0] in ("var", "const", "lag"):
+        return [tree]
+    return [leaf for child in tree[1:] for leaf in _tree_leaves(child)]
+
+
+def _view_lags(steps: list[Planned], outputs: set[int]) -> frozenset[int]:
+    """Lag steps every consumer of which is a rule tree reading them as a ``("lag", …)``
+    leaf (a view of the target, see ``bool_tree``): they need not be materialised."""
+    lags = {s.node for s in steps if s.kind == "kernel" and s.op == "lag"} - outputs
+    for step in steps:
+        as_views = {leaf[1] for leaf in _tree_leaves(step.tree) if leaf[0] == "lag"} \
+            if step.tree is not None else set()
+        lags -= set(step.inputs) - as_views
+        if step.tree is not None:
+            lags -= {leaf[1] for leaf in _tree_leaves(step.tree) if leaf[0] == "var"}
+    return frozenset(lags)
+
+
 def _needed(cfg: m.StrategyConfig, outputs: list[int]) -> set[int]:
     nodes = cfg.graph.nodes
     needed: set[int] = set()
@@ -349,6 +398,7 @@ class Evaluation:
     fingerprint: str
     cache: NodeCache | None
     rows: RuleRows | None
+    skip: frozenset[int] = frozenset()  # rule nodes left to the caller
     values: dict[int, Any] = field(default_factory=dict)
     keys: dict[int, Key] = field(default_factory=dict)
     kernel_seconds: float = 0.0  # spent in kernel calls (cache misses)
@@ -369,6 +419,15 @@ class Program:
                        if n.id in needed and n.op in ("source", "param", "const")]
         self.steps = [_planned(s, self.nodes[s.node], rule_nodes, self.nodes)
                       for s in graph.program if s.node in needed]
+        # lags read only as shifted views by rule trees: their kernel is not called when the
+        # target is viewable (``_kernel``); the key is still made (rule keys include it)
+        self.view_lags = _view_lags(self.steps, {*self.rules.values(), *self.lets.values()})
+        # rule outputs a whole-array run creates afresh and nothing else holds (one slot,
+        # no let): ``signals`` masks their warm-up in place instead of copying them
+        slots = list(self.rules.values())
+        self.fresh_rules = frozenset(s.node for s in self.steps if s.kind == "rule"
+                                     and slots.count(s.node) == 1
+                                     and s.node not in self.lets.values())
         # rule expression -> numexpr may write it into a caller's bool row (learned on the
         # first run: a bool array of the candles' length)
         self.direct: dict[int, bool] = {}
@@ -398,11 +457,13 @@ class Program:
 
     def run(self, params: Mapping[str, float], cols: Mapping[str, Array], *,
             fingerprint: str = "", cache: NodeCache | None = None,
-            rows: RuleRows | None = None) -> Evaluation:
+            rows: RuleRows | None = None, skip: frozenset[int] = frozenset()) -> Evaluation:
         """Values and keys of every planned node for ``params`` (all params, resolved) on
         ``cols``. ``cache`` shares kernel outputs and series expressions by key; ``rows``
-        receives the rule expressions (see ``RuleRows``)."""
-        run = Evaluation(params, cols, len(cols["close"]), fingerprint, cache, rows)
+        receives the rule expressions (see ``RuleRows``); the rule steps in ``skip`` are
+        not run (neither value nor key: the sweep evaluates their ``BoolTree`` from its
+        leaves). Lags in ``view_lags`` get a key but no value (read as views)."""
+        run = Evaluation(params, cols, len(cols["close"]), fingerprint, cache, rows, skip)
         for leaf in self.leaves:
             value = leaf_value(leaf, cols, params)
             run.values[leaf.id] = value
@@ -422,7 +483,9 @@ class Program:
         series = {name: _broadcast(run.values[i], length) for name, i in self.lets.items()}
         rules = {}
         for slot, i in self.rules.items():
-            signal = _broadcast(run.values[i], length).astype(bool, copy=True)
+            signal = run.values[i]
+            if i not in self.fresh_rules or not _bool_series(signal, length):
+                signal = _broadcast(signal, length).astype(bool, copy=True)
             signal[:warmup] = False
             rules[slot] = signal
         return Signals(series, rules, warmup, values)
@@ -430,6 +493,9 @@ class Program:
     def _kernel(self, step: Planned, run: Evaluation) -> None:
         key, args = node_key(cast(Call, step.call), self.nodes, run.keys, run.values,
                              run.params, run.n)
+        run.keys[step.node] = key
+        if step.node in self.view_lags and viewable(run.values[step.inputs[0]]):
+            return  # read as a view of its target by the rules (``_tree_leaf``)
         value = run.cache.get(key) if run.cache is not None else None
         if value is None:
             t0 = time.perf_counter()
@@ -438,7 +504,6 @@ class Program:
             if run.cache is not None:
                 run.cache.put(key, value)
         run.values[step.node] = value
-        run.keys[step.node] = key
 
     def _scalar(self, step: Planned, run: Evaluation) -> None:
         run.values[step.node] = apply(step.op, *(run.values[i] for i in step.inputs))
@@ -455,14 +520,14 @@ class Program:
         run.keys[step.node] = key
 
     def _rule(self, step: Planned, run: Evaluation) -> None:
+        if step.node in run.skip:
+            return  # the caller reads the tree itself (the sweep: ``rule_code``)
         key = _expr_key(step, run.keys)
-        if run.rows is not None and self.direct.get(step.node, False):
-            value, fresh = run.rows.claim(key)
+        if step.tree is not None or (run.rows is not None and self.direct.get(step.node)):
+            value, fresh = run.rows.claim(key) if run.rows is not None else \
+                (np.empty(run.n, dtype=np.bool_), True)
             if fresh:
                 _write_rule(step, run.values, value)
-        elif run.rows is None and step.tree is not None:
-            value = np.empty(run.n, dtype=np.bool_)
-            eval_bool(step.tree, run.values, value)
         else:
             value = _numexpr(step, run.values)
             self.direct[step.node] = bool(value.dtype == np.bool_ and value.shape == (run.n,))
@@ -515,6 +580,11 @@ _RUN: dict[str, Callable[[Program, Planned, Evaluation], None]] = {
     "kernel": Program._kernel, "scalar": Program._scalar, "expr": Program._expr,
     "rule": Program._rule,
 }
+
+
+def _bool_series(value: Any, length: int) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == np.bool_ and \
+        value.shape == (length,)
 
 
 def _broadcast(value: Any, length: int) -> Array:

@@ -1,10 +1,12 @@
 """Drivers of the step: one strategy's signals + OHLC + settings → trades, equity, position.
 
-``simulate`` runs the whole array through ``step.run_slot`` in one jitted call; ``BarByBar``
-calls the same ``run_slot`` one bar at a time and keeps the account, positions and trade rows in
-between (what the live runner does; a test requires both to agree exactly on every library
-strategy). ``reference_sim.reference_simulate`` is the slow, obvious implementation of the
-same contract (docs/backtest.md), and a property test requires it to agree too.
+``simulate`` runs the whole array in one jitted call: through ``fast_slot.run_fast_slot``
+when the run allows it (entries on one side, no stops, no risk limits: the commonest spec),
+else through ``step.run_slot``; ``BarByBar`` calls ``run_slot`` one bar at a time and keeps
+the account, positions and trade rows in between (what the live runner does). A test
+requires all three to agree exactly on every library strategy (``general=True`` forces
+``run_slot``). ``reference_sim.reference_simulate`` is the slow, obvious implementation of
+the same contract (docs/backtest.md), and a property test requires it to agree too.
 
 Everything is converted here, outside the jitted code: prices to read-only contiguous
 ``(1, bars)`` views, the four rules to a ``(4, bars)`` bool matrix, the settings to a
@@ -23,9 +25,12 @@ import numpy as np
 import numpy.typing as npt
 
 from .book import open_trade_rows
+from .decide import FLAT
+from .fast_slot import ENTRY, EXIT, NO_CONSTS, entry_rows, run_fast_slot, specialised_side
 from .results import TRADE_COLUMNS, SimResult, SimSettings
 from .risk import NO_LIMITS, RiskLimits
-from .settings import as_matrix, to_records
+from .rule_code import FLAGS, TRUTH, WIDTH
+from .settings import as_matrix, record_values, to_records
 from .state import (
     AMBIGUOUS,
     DENIED_BY,
@@ -47,6 +52,15 @@ RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 TRADES_PER_STEP = 2  # at most this many trades close per slot and bar (the last: 2)
 ONE_SLOT_ROWS = np.arange(len(RULE_SLOTS), dtype=np.int64).reshape(1, -1)
 ONE_SLOT_ROWS.flags.writeable = False
+# the fast loop's rule code in a backtest: each rule read from its own row of a (2, n) bool
+# matrix (``rule_code``: TRUTH of FLAGS row 0 = the entry, row 1 = the exit)
+ROW_CODE = np.zeros((2, WIDTH), dtype=np.int64)
+ROW_CODE[:, 0] = TRUTH
+ROW_CODE[:, 1] = FLAGS
+ROW_CODE[1, 2] = 1
+ROW_CODE.flags.writeable = False
+NO_SERIES = np.zeros((0, 0))
+NO_SERIES.flags.writeable = False
 
 
 def frozen(arr: _A) -> _A:
@@ -63,14 +77,22 @@ def _column(values: Any, n: int, name: str) -> FloatArray:
     return out
 
 
+def _rule(rules: Mapping[str, Any], slot: str, n: int) -> BoolArray | None:
+    """One rule as a bool array of ``n`` (None when the strategy has no such rule)."""
+    if slot not in rules:
+        return None
+    arr = np.asarray(rules[slot], dtype=np.bool_)
+    if arr.shape != (n,):
+        raise ValueError(f"rule `{slot}` has shape {arr.shape}, expected ({n},)")
+    return arr
+
+
 def rule_matrix(rules: Mapping[str, Any], n: int) -> BoolArray:
     """The four rule slots as one ``(4, n)`` bool matrix (a missing slot: all False)."""
     out = np.zeros((len(RULE_SLOTS), n), dtype=np.bool_)
     for i, slot in enumerate(RULE_SLOTS):
-        if slot in rules:
-            arr = np.asarray(rules[slot], dtype=np.bool_)
-            if arr.shape != (n,):
-                raise ValueError(f"rule `{slot}` has shape {arr.shape}, expected ({n},)")
+        arr = _rule(rules, slot, n)
+        if arr is not None:
             out[i] = arr
     return frozen(out)
 
@@ -113,11 +135,15 @@ class _Inputs:
     ring: FloatArray
 
 
+def _prices(values: tuple[Any, ...], n: int) -> list[FloatArray]:
+    return [frozen(_column(v, n, name).reshape(1, n)) for v, name in
+            zip(values, ("open", "high", "low", "close"), strict=True)]
+
+
 def _inputs(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
             settings: SimSettings, times: Any, limits: RiskLimits) -> _Inputs:
     n = len(close)
-    o, h, lo, c = (frozen(_column(v, n, name).reshape(1, n)) for v, name in
-                   ((open_, "open"), (high, "high"), (low, "low"), (close, "close")))
+    o, h, lo, c = _prices((open_, high, low, close), n)
     if limits.active and times is None:
         raise ValueError("risk limits need the bar times (`times=`)")
     stamps = epoch_seconds(times) if times is not None else frozen(np.zeros(0))
@@ -127,19 +153,66 @@ def _inputs(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any
                    as_matrix(to_records([settings])), limits.vector(), limits.rate_ring())
 
 
-def _result(inp: _Inputs, account: FloatArray, positions: FloatArray, rows: FloatArray,
+def _result(n: int, account: FloatArray, positions: FloatArray, rows: FloatArray,
             equity: FloatArray, position: FloatArray) -> SimResult:
-    n = inp.closes.shape[1]
     return SimResult(equity=equity, position=position[0], trades=trades_dict(rows),
                      ambiguous_bars=int(account[AMBIGUOUS]), fees_paid=float(account[FEES]),
                      open_trades=trades_dict(open_trade_rows(positions, n - 1)),
                      risk=risk_counts(account))
 
 
+def settings_row(settings: SimSettings) -> FloatArray:
+    """``as_matrix(to_records([settings]))`` without the structured array in between (the
+    same numbers: ints, bools and word codes as floats), read-only."""
+    row = np.array([record_values(settings)], dtype=np.float64)
+    row.flags.writeable = False
+    return row
+
+
+def _fires(rule: BoolArray | None) -> bool:
+    return rule is not None and bool(rule.any())
+
+
+def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
+          settings: SimSettings, times: Any, limits: RiskLimits) -> SimResult | None:
+    """``simulate`` through the specialised loop, or None when the run needs the general
+    one (``fast_slot.specialised_side``). The two rules it reads go in as a (2, n) matrix;
+    high, low and the bar times are checked but never read."""
+    n = len(close)
+    row = settings_row(settings)
+    given = {slot: _rule(rules, slot, n) for slot in RULE_SLOTS}
+    side = specialised_side(row[0], limits.active, _fires(given["entry_long"]),
+                            _fires(given["entry_short"]))
+    if side == FLAT or n == 0:
+        return None
+    o, _, _, c = _prices((open_, high, low, close), n)
+    if times is not None and len(times) not in (0, n):
+        raise ValueError(f"`times` has {len(times)} entries, expected {n}")
+    flags = np.zeros((2, n), dtype=np.bool_)
+    spans = np.zeros((2, 2), dtype=np.int64)
+    for i, slot in zip((ENTRY, EXIT), entry_rows(side), strict=True):
+        arr = given[RULE_SLOTS[slot]]
+        if arr is not None:
+            flags[i] = arr
+            spans[i] = (i, i + 1)
+    account, positions = new_account(settings.capital), new_positions([0])
+    trades, equity, position = np.empty((n + 1, N_COLUMNS)), np.empty(n), np.empty((1, n))
+    run_fast_slot(0, n, n - 1, o, c, ROW_CODE, frozen(spans), NO_SERIES, frozen(flags),
+                  NO_CONSTS, side, row, account, positions, trades, equity, position)
+    return _result(n, account, positions, trades[: int(account[TRADES])], equity, position)
+
+
 def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
-             settings: SimSettings, *, times: Any = None,
-             limits: RiskLimits = NO_LIMITS) -> SimResult:
-    """Simulate one strategy's signals on OHLC arrays (see docs/backtest.md)."""
+             settings: SimSettings, *, times: Any = None, limits: RiskLimits = NO_LIMITS,
+             general: bool = False) -> SimResult:
+    """Simulate one strategy's signals on OHLC arrays (see docs/backtest.md).
+
+    ``general=True`` runs ``step.run_slot`` even where the specialised loop applies (both
+    give the same result; tests compare them)."""
+    if not general:
+        fast = _fast(open_, high, low, close, rules, settings, times, limits)
+        if fast is not None:
+            return fast
     inp = _inputs(open_, high, low, close, rules, settings, times, limits)
     n = inp.closes.shape[1]
     account = new_account(settings.capital)
@@ -150,7 +223,7 @@ def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, An
     run_slot(0, n, n - 1, inp.opens, inp.highs, inp.lows, inp.closes, inp.rules, ONE_SLOT_ROWS,
              inp.times, inp.settings, inp.limits, account, positions, trades, inp.ring,
              equity, position)
-    return _result(inp, account, positions, trades[: int(account[TRADES])], equity, position)
+    return _result(n, account, positions, trades[: int(account[TRADES])], equity, position)
 
 
 class BarByBar:
@@ -196,5 +269,5 @@ class BarByBar:
         if self.next_bar != self.bars:
             raise ValueError(f"{self.bars - self.next_bar} bars are still to be stepped")
         rows = self.trades[: int(self.account[TRADES])]
-        return _result(self.inputs, self.account, self.positions, rows, self.equity,
+        return _result(self.bars, self.account, self.positions, rows, self.equity,
                        self.position)

@@ -85,77 +85,148 @@ def _jit(fn: _F) -> _F:
     return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
 
 
+# the terms ``pairwise_sums`` adds: the values (and, alongside, their downside squares
+# ``min(x, 0)²``), or their squared deviations from a given mean
+PLAIN, DEVIATION = 0, 1
+
+
 @_jit
-def _pairwise_leaf(a: FloatArray, lo: int, n: int) -> float:
-    """numpy's pairwise_sum for ``n <= 128``: 8 accumulators, combined as a tree."""
+def _downside(x: float) -> float:
+    low = min(x, 0.0)
+    return low * low
+
+
+@_jit
+def _leaf_plain(a: FloatArray, lo: int, n: int) -> tuple[float, float]:
+    """numpy's pairwise_sum for ``n <= 128`` (8 accumulators, combined as a tree) of
+    ``a[lo:lo+n]`` and, on the same tree, of the downside squares: one read, two sums."""
     if n < 8:
         res = 0.0
+        down = 0.0
         for i in range(lo, lo + n):
             res += a[i]
-        return res
-    r0 = a[lo]
-    r1 = a[lo + 1]
-    r2 = a[lo + 2]
-    r3 = a[lo + 3]
-    r4 = a[lo + 4]
-    r5 = a[lo + 5]
-    r6 = a[lo + 6]
-    r7 = a[lo + 7]
+            down += _downside(a[i])
+        return res, down
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    d0, d1, d2, d3 = _downside(r0), _downside(r1), _downside(r2), _downside(r3)
+    d4, d5, d6, d7 = _downside(r4), _downside(r5), _downside(r6), _downside(r7)
     i = 8
     m = n - n % 8
     while i < m:
         j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
+        x0, x1, x2, x3 = a[j], a[j + 1], a[j + 2], a[j + 3]
+        x4, x5, x6, x7 = a[j + 4], a[j + 5], a[j + 6], a[j + 7]
+        r0 += x0
+        r1 += x1
+        r2 += x2
+        r3 += x3
+        r4 += x4
+        r5 += x5
+        r6 += x6
+        r7 += x7
+        d0 += _downside(x0)
+        d1 += _downside(x1)
+        d2 += _downside(x2)
+        d3 += _downside(x3)
+        d4 += _downside(x4)
+        d5 += _downside(x5)
+        d6 += _downside(x6)
+        d7 += _downside(x7)
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    down = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7))
     while i < n:
         res += a[lo + i]
+        down += _downside(a[lo + i])
         i += 1
-    return float(res)
+    return res, down
 
 
 @_jit
-def pairwise_sum(a: FloatArray, lo: int, n: int) -> float:
-    """``a[lo:lo+n].sum()`` with numpy's pairwise summation (same tree, same bits).
+def _square(x: float, mean: float) -> float:
+    d = x - mean
+    return d * d
+
+
+@_jit
+def _leaf_deviation(a: FloatArray, lo: int, n: int, mean: float) -> float:
+    """numpy's pairwise_sum for ``n <= 128`` of ``(a - mean)²`` over ``a[lo:lo+n]``."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += _square(a[i], mean)
+        return res
+    r0, r1 = _square(a[lo], mean), _square(a[lo + 1], mean)
+    r2, r3 = _square(a[lo + 2], mean), _square(a[lo + 3], mean)
+    r4, r5 = _square(a[lo + 4], mean), _square(a[lo + 5], mean)
+    r6, r7 = _square(a[lo + 6], mean), _square(a[lo + 7], mean)
+    i = 8
+    m = n - n % 8
+    while i < m:
+        j = lo + i
+        r0 += _square(a[j], mean)
+        r1 += _square(a[j + 1], mean)
+        r2 += _square(a[j + 2], mean)
+        r3 += _square(a[j + 3], mean)
+        r4 += _square(a[j + 4], mean)
+        r5 += _square(a[j + 5], mean)
+        r6 += _square(a[j + 6], mean)
+        r7 += _square(a[j + 7], mean)
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += _square(a[lo + i], mean)
+        i += 1
+    return res
+
+
+@_jit
+def _pairwise_leaf(a: FloatArray, lo: int, n: int, kind: int,
+                   mean: float) -> tuple[float, float]:
+    if kind == PLAIN:
+        return _leaf_plain(a, lo, n)
+    return _leaf_deviation(a, lo, n, mean), 0.0
+
+
+@_jit
+def pairwise_sums(a: FloatArray, lo: int, n: int, kind: int,
+                  mean: float) -> tuple[float, float]:
+    """``terms.sum()`` with numpy's pairwise summation (same tree, same bits) of the
+    ``kind`` terms of ``a[lo:lo+n]`` (``PLAIN``: the values, ``DEVIATION``: their squared
+    deviations from ``mean``), computed on the fly, never stored; with ``PLAIN`` also the
+    sum of the downside squares, on the same tree.
 
     numpy splits ``n > 128`` into ``n2 = n // 2 - (n // 2) % 8`` and the rest and adds the
     two halves' sums; this walks the same tree with an explicit stack (numba cannot cache
-    recursive functions).
-    """
+    recursive functions)."""
     if n <= _PW_BLOCK:
-        return _pairwise_leaf(a, lo, n)
+        return _pairwise_leaf(a, lo, n, kind, mean)
     los = np.empty(_PW_DEPTH, dtype=np.int64)
     ns = np.empty(_PW_DEPTH, dtype=np.int64)
     phase = np.empty(_PW_DEPTH, dtype=np.int64)
-    left = np.empty(_PW_DEPTH)
-    right = np.empty(_PW_DEPTH)
+    left = np.empty((_PW_DEPTH, 2))
+    right = np.empty((_PW_DEPTH, 2))
     los[0] = lo
     ns[0] = n
     phase[0] = 0
     sp = 1
-    result = 0.0
+    result = (0.0, 0.0)
     while sp > 0:
         top = sp - 1
         size = ns[top]
         if size <= _PW_BLOCK or phase[top] == 2:
             if size <= _PW_BLOCK:
-                value = _pairwise_leaf(a, los[top], size)
+                value = _pairwise_leaf(a, los[top], size, kind, mean)
             else:
-                value = left[top] + right[top]
+                value = (left[top, 0] + right[top, 0], left[top, 1] + right[top, 1])
             sp -= 1
             if sp == 0:
                 result = value
             elif phase[sp - 1] == 1:
-                left[sp - 1] = value
+                left[sp - 1, 0], left[sp - 1, 1] = value
             else:
-                right[sp - 1] = value
+                right[sp - 1, 0], right[sp - 1, 1] = value
             continue
         half = size // 2
         half -= half % 8
@@ -173,8 +244,138 @@ def pairwise_sum(a: FloatArray, lo: int, n: int) -> float:
 
 
 @_jit
+def pairwise_sum(a: FloatArray, lo: int, n: int) -> float:
+    """``a[lo:lo+n].sum()`` with numpy's pairwise summation (same tree, same bits)."""
+    return pairwise_sums(a, lo, n, PLAIN, 0.0)[0]
+
+
+@_jit
 def _finite(x: float) -> float:
     return x if math.isfinite(x) else math.nan
+
+
+@_jit
+def _returns_and_drawdown(initial: float, equity: FloatArray,
+                          out: FloatArray) -> tuple[bool, float, int]:
+    """One pass over the equity: the bar returns ``out[t] = equity[t] / equity[t - 1] - 1``
+    (``equity[-1]`` is ``initial``), whether every one is finite, and — valid when they
+    all are — the deepest drawdown from the running peak and the longest run below a peak.
+    A point at or above the peak has a drawdown of exactly 0; below it, ``v / peak - 1``
+    is monotone in ``v`` (correctly rounded), so each peak's deepest point is found without
+    dividing at every bar. (One pass, not three: at 1M bars the equity is read once.)"""
+    peak = initial
+    drawdown = initial / initial - 1.0
+    low = math.inf
+    run = 0
+    longest = 0
+    previous = initial
+    finite = True
+    for t in range(equity.shape[0]):
+        v = equity[t]
+        r = v / previous - 1.0
+        out[t] = r
+        finite &= math.isfinite(r)
+        previous = v
+        if v >= peak:
+            if low < peak:
+                drawdown = min(drawdown, low / peak - 1.0)
+            peak = v
+            low = math.inf
+            run = 0
+        else:
+            low = min(low, v)
+            run += 1
+            longest = max(longest, run)
+    if low < peak:
+        drawdown = min(drawdown, low / peak - 1.0)
+    return finite, drawdown, longest
+
+
+@_jit
+def _drawdown_nan(initial: float, equity: FloatArray) -> tuple[float, int]:
+    """``_returns_and_drawdown``'s drawdown where equity is not finite: NaN-propagating like
+    ``np.maximum.accumulate`` and ``np.min``; the run counts points strictly below the peak
+    seen with ``>=``."""
+    peak = initial
+    drawdown = initial / initial - 1.0
+    run_peak = initial
+    run = 0
+    longest = 0
+    for t in range(equity.shape[0]):
+        v = equity[t]
+        if math.isnan(peak) or math.isnan(v):
+            peak = math.nan
+        elif v > peak:
+            peak = v
+        d = v / peak - 1.0
+        if math.isnan(drawdown) or math.isnan(d):
+            drawdown = math.nan
+        elif d < drawdown:
+            drawdown = d
+        if v >= run_peak:
+            run_peak = v
+            run = 0
+        else:
+            run += 1
+            longest = max(longest, run)
+    return drawdown, longest
+
+
+@_jit
+def _return_metrics(n: int, bpy: float, returns: FloatArray, out: FloatArray) -> None:
+    """Volatility, Sharpe and Sortino from the ``n`` finite bar returns: two pairwise
+    passes (their sum with the downside squares', then the squared deviations)."""
+    total, down = pairwise_sums(returns, 0, n, PLAIN, 0.0)
+    mean = total / n
+    downside = math.sqrt(down / n)
+    std = math.sqrt(pairwise_sums(returns, 0, n, DEVIATION, mean)[0] / (n - 1))
+    out[_VOLATILITY] = _finite(std * math.sqrt(bpy))
+    if std > 0:
+        out[_SHARPE] = _finite(mean / std * math.sqrt(bpy))
+    if downside > 0:
+        out[_SORTINO] = _finite(mean / downside * math.sqrt(bpy))
+
+
+@_jit
+def _trade_metrics(pnl: FloatArray, returns: FloatArray, scratch: FloatArray,
+                   out: FloatArray) -> None:
+    """Profit factor, win rate, expectancy, best and worst of the closed trades."""
+    count = pnl.shape[0]
+    out[_TRADES] = count
+    if count == 0:
+        return
+    k = 0
+    for i in range(count):
+        if pnl[i] > 0:
+            scratch[k] = pnl[i]
+            k += 1
+    wins = k
+    gross_profit = pairwise_sum(scratch, 0, k)
+    k = 0
+    for i in range(count):
+        if pnl[i] < 0:
+            scratch[k] = -pnl[i]
+            k += 1
+    gross_loss = pairwise_sum(scratch, 0, k)
+    if gross_loss > 0:
+        out[_PROFIT_FACTOR] = _finite(gross_profit / gross_loss)
+    out[_WIN_RATE] = _finite(wins / count)
+    best = returns[0]
+    worst = returns[0]
+    for i in range(count):
+        scratch[i] = returns[i]
+        x = returns[i]
+        if math.isnan(best) or math.isnan(x):
+            best = math.nan
+            worst = math.nan
+        else:
+            best = max(best, x)
+            worst = min(worst, x)
+    avg = _finite(pairwise_sum(scratch, 0, count) / count)
+    out[_EXPECTANCY] = avg
+    out[_AVG_TRADE] = avg
+    out[_BEST] = _finite(best)
+    out[_WORST] = _finite(worst)
 
 
 @_jit
@@ -186,6 +387,8 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
     ``exposed`` is the number of bars with a non-zero position, ``pnl`` / ``returns`` those
     of the closed trades, ``reduced`` the entries cut down to fit the account; ``scratch`` is
     a work buffer of at least ``scratch_size(len(equity), len(pnl))`` floats (overwritten).
+    Over the bars: one pass for the bar returns (into ``scratch``) and the drawdown, two
+    pairwise passes for the return moments (the fused reference's shape).
     """
     for i in range(out.shape[0]):
         out[i] = math.nan
@@ -204,117 +407,17 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
                     cagr = _finite(math.expm1(log_growth))
             out[_CAGR] = cagr
     if n > 0 and initial > 0:
-        # bar returns into scratch (a loop the compiler can vectorise)
-        scratch[0] = equity[0] / initial - 1.0
-        for t in range(1, n):
-            scratch[t] = equity[t] / equity[t - 1] - 1.0
-        finite = True
-        for t in range(n):
-            if not math.isfinite(scratch[t]):
-                finite = False
-                break
-        # drawdown from the running peak (NaN-propagating like np.maximum.accumulate and
-        # np.min) and its longest run (a point strictly below the peak seen with >=)
-        peak = initial
-        drawdown = initial / initial - 1.0
-        run = 0
-        longest = 0
-        if finite and math.isfinite(initial):
-            # finite returns: every point is finite and no NaN can arise. A point at or above
-            # the peak has a drawdown of exactly 0; below it, v / peak - 1 is monotone in v
-            # (correctly rounded), so each peak's deepest point is found without dividing
-            low = math.inf
-            for t in range(n):
-                v = equity[t]
-                if v >= peak:
-                    if low < peak:
-                        d = low / peak - 1.0
-                        drawdown = min(drawdown, d)
-                    peak = v
-                    low = math.inf
-                    run = 0
-                else:
-                    low = min(low, v)
-                    run += 1
-                    longest = max(longest, run)
-            if low < peak:
-                d = low / peak - 1.0
-                drawdown = min(drawdown, d)
-        else:
-            run_peak = initial
-            for t in range(n):
-                v = equity[t]
-                if math.isnan(peak) or math.isnan(v):
-                    peak = math.nan
-                elif v > peak:
-                    peak = v
-                d = v / peak - 1.0
-                if math.isnan(drawdown) or math.isnan(d):
-                    drawdown = math.nan
-                elif d < drawdown:
-                    drawdown = d
-                if v >= run_peak:
-                    run_peak = v
-                    run = 0
-                else:
-                    run += 1
-                    longest = max(longest, run)
+        finite, drawdown, longest = _returns_and_drawdown(initial, equity, scratch)
+        if not (finite and math.isfinite(initial)):
+            drawdown, longest = _drawdown_nan(initial, equity)
         if n >= 2 and finite:
-            mean = pairwise_sum(scratch, 0, n) / n
-            for t in range(n):  # downside squares and squared deviations in one pass
-                low = min(scratch[t], 0.0)
-                scratch[n + t] = low * low
-                dev = scratch[t] - mean
-                scratch[2 * n + t] = dev * dev
-            downside = math.sqrt(pairwise_sum(scratch, n, n) / n)
-            std = math.sqrt(pairwise_sum(scratch, 2 * n, n) / (n - 1))
-            out[_VOLATILITY] = _finite(std * math.sqrt(bpy))
-            if std > 0:
-                out[_SHARPE] = _finite(mean / std * math.sqrt(bpy))
-            if downside > 0:
-                out[_SORTINO] = _finite(mean / downside * math.sqrt(bpy))
+            _return_metrics(n, bpy, scratch, out)
         out[_MAX_DD] = _finite(drawdown)
         out[_MAX_DD_BARS] = longest
         if drawdown < 0 and not math.isnan(cagr):
             out[_CALMAR] = _finite(cagr / abs(drawdown))
         out[_EXPOSURE] = _finite(exposed / n)
-
-    count = pnl.shape[0]
-    out[_TRADES] = count
-    if count:
-        k = 0
-        wins = 0
-        for i in range(count):
-            if pnl[i] > 0:
-                scratch[k] = pnl[i]
-                k += 1
-                wins += 1
-        gross_profit = pairwise_sum(scratch, 0, k)
-        k = 0
-        for i in range(count):
-            if pnl[i] < 0:
-                scratch[k] = -pnl[i]
-                k += 1
-        gross_loss = pairwise_sum(scratch, 0, k)
-        if gross_loss > 0:
-            out[_PROFIT_FACTOR] = _finite(gross_profit / gross_loss)
-        out[_WIN_RATE] = _finite(wins / count)
-        best = returns[0]
-        worst = returns[0]
-        for i in range(count):
-            scratch[i] = returns[i]
-            x = returns[i]
-            if math.isnan(best) or math.isnan(x):
-                best = math.nan
-                worst = math.nan
-            else:
-                best = max(best, x)
-                worst = min(worst, x)
-        avg = _finite(pairwise_sum(scratch, 0, count) / count)
-        out[_EXPECTANCY] = avg
-        out[_AVG_TRADE] = avg
-        out[_BEST] = _finite(best)
-        out[_WORST] = _finite(worst)
+    _trade_metrics(pnl, returns, scratch, out)
     out[_FEES] = _finite(fees_paid)
     out[_AMBIGUOUS] = ambiguous
     out[_REDUCED] = reduced
@@ -322,7 +425,7 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
 
 def scratch_size(bars: int, trades: int) -> int:
     """Floats of work space ``metrics_core`` needs for ``bars`` bars and ``trades`` trades."""
-    return max(3 * bars, trades, 1)
+    return max(bars, trades, 1)
 
 
 def metrics_dict(values: FloatArray) -> dict[str, Metric]:
@@ -369,7 +472,7 @@ def compute_metrics(sim: SimResult, settings: SimSettings,
     equity = _read_only(sim.equity)
     pnl = _read_only(sim.trades["pnl"])
     returns = _read_only(sim.trades["return"])
-    exposed = np.count_nonzero(np.asarray(sim.position) != 0) if len(equity) else 0
+    exposed = np.count_nonzero(sim.position) if len(equity) else 0  # NaN counts, as != 0
     scratch = np.empty(scratch_size(len(equity), len(pnl)))
     values = np.empty(N_METRICS)
     metrics_core(float(settings.capital), equity, float(exposed), pnl, returns,

@@ -309,17 +309,21 @@ class Rows:
 
 def test_kernels_are_shared_by_structure_across_params() -> None:
     """sma(close, 20) is one cache entry whether `slow` (first run) or `fast` (second run)
-    asked for it: the second run computes only sma(close, 40), its lag and the series
-    expression `gap` (which the exit rule reads)."""
+    asked for it: the second run computes only sma(close, 40) and the series expression
+    `gap` (which the exit rule reads). The crossover's lags are read as views of the
+    moving averages: never computed, never cached."""
     program = Program(config(CROSS), lets=False)
+    assert len(program.view_lags) == 2
     cols = {c: v.to_numpy() for c, v in market(2, 300).items()}
     cache = KernelCache()
     first = program.run({"fast": 10.0, "slow": 20.0, "stop": 0.05}, cols, cache=cache)
-    assert (cache.misses, cache.hits) == (5, 0)  # sma 10, sma 20, their lags, gap
+    assert (cache.misses, cache.hits) == (3, 0)  # sma 10, sma 20, gap
+    assert not program.view_lags & set(first.values)  # no value...
+    assert program.view_lags <= set(first.keys)  # ...but a key (the rules' keys use it)
     second = program.run({"fast": 20.0, "slow": 40.0, "stop": 0.05}, cols, cache=cache)
-    assert (cache.misses, cache.hits) == (8, 2)  # sma 20 and its lag were there
+    assert (cache.misses, cache.hits) == (5, 1)  # sma 20 was there
     program.run({"fast": 20.0, "slow": 40.0, "stop": 0.09}, cols, cache=cache)
-    assert (cache.misses, cache.hits) == (8, 7)  # a stop-loss computes nothing
+    assert (cache.misses, cache.hits) == (5, 4)  # a stop-loss computes nothing
     sma20 = [i for i, key in second.keys.items() if key == ("k", "sma", ("src", "", "close"),
                                                             ("w", 20))]
     assert len(sma20) == 1
@@ -337,8 +341,9 @@ def test_rule_rows_are_claimed_once_per_distinct_rule() -> None:
     for stop in (0.01, 0.02, 0.03, 0.04):
         run = program.run({"fast": 10.0, "slow": 20.0, "stop": stop}, cols,
                           cache=KernelCache(), rows=rows)
-    # the first run learns that numexpr may write into a row; later runs claim one per rule
-    assert rows.writes == 2 and program.direct
+    # both rules are comparison trees, written into their rows from the first run on
+    # (numexpr is never asked); later runs find the rows claimed
+    assert rows.writes == 2 and not program.direct
     whole = program.signals(frame, {"fast": 10, "slow": 20})
     node = program.rules["entry_long"]
     raw = np.asarray(run.values[node], dtype=bool).copy()

@@ -525,10 +525,12 @@ def test_fast_matches_reference_on_random_signals(seed: int, n: int, density: fl
 
 def test_one_compiled_signature_for_every_variant() -> None:
     """Fill modes, sizing modes, end of data, leverage and read-only (pandas copy-on-write)
-    or writable inputs, with or without risk limits, all run one compiled ``run_slot``:
+    or writable inputs, with or without risk limits, all run one compiled ``run_slot``
+    (and the long-only ones without limits one compiled ``fast_slot.run_fast_slot``):
     nothing specialises per variant, so the
     on-disk numba cache one backtest writes serves every later one (issue: a first `fill
     close` backtest after install spent 26 s compiling)."""
+    from peakdsl.engine import fast_slot
     from peakdsl.engine import step as step_module
     from peakdsl.engine.risk import RiskLimits
 
@@ -537,7 +539,10 @@ def test_one_compiled_signature_for_every_variant() -> None:
     frozen.flags.writeable = False
     rules = {"entry_long": np.arange(40) % 5 == 0, "exit_long": np.arange(40) % 7 == 0}
     simulate(c, c, c, c, rules, BASE)
+    simulate(c, c, c, c, rules, BASE.replace(stop_loss=0.05))
     before = set(step_module.run_slot.signatures)  # other tests may have added their own
+    fast_before = set(fast_slot.run_fast_slot.signatures)
+    assert fast_before
     for close, fill, mode, end, leverage in [
             (c, "next_open", "equity_fraction", "close", 1.0),
             (frozen, "close", "notional", "mark", 2.0),
@@ -549,6 +554,7 @@ def test_one_compiled_signature_for_every_variant() -> None:
     simulate(c, c, c, c, rules, BASE, times=times,
              limits=RiskLimits(max_daily_loss=0.02, max_orders_per_minute=3))
     assert set(step_module.run_slot.signatures) == before, step_module.run_slot.signatures
+    assert set(fast_slot.run_fast_slot.signatures) == fast_before
 
 
 

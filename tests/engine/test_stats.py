@@ -251,3 +251,21 @@ def test_calendar_warning_w008() -> None:
     sessions = [d + pd.Timedelta(hours=14 + h) for d in weekday_days(120) for h in range(7)]
     text = calendar_warning(pd.DatetimeIndex(sessions), 3600, "weekdays", declared=True)
     assert text is not None and "about 1,855 bars a year" in text and "6,048" in text
+
+
+@pytest.mark.parametrize("n", [*range(0, 300, 7), 1000, 1023, 8191, 8192, 8193, 100_003])
+def test_pairwise_sums_are_numpys_sums_bit_for_bit(n: int) -> None:
+    """The metric core's two pairwise passes: the returns with their downside squares on one
+    tree, then the squared deviations from the mean — each equal to ``np.sum`` of the
+    stored terms (the numpy formulas the metrics are defined by), to the bit."""
+    from peakdsl.engine.stats import DEVIATION, PLAIN, pairwise_sums
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_t(3, n) * 10.0 ** rng.integers(-4, 1, n)
+    total, down = pairwise_sums(x, 0, n, PLAIN, 0.0)
+    assert total == x.sum()
+    assert down == (np.minimum(x, 0.0) ** 2).sum()
+    mean = total / n if n else 0.0
+    assert pairwise_sums(x, 0, n, DEVIATION, mean)[0] == ((x - mean) ** 2).sum()
+    if n > 10:  # an offset start reads the same tree over the slice
+        assert pairwise_sums(x, 3, n - 3, PLAIN, 0.0)[0] == x[3:].sum()

@@ -3,9 +3,11 @@
 Every library strategy, on its demo market, with its own settings and with stops, close
 fills, marking at the end and risk limits layered on: ``BarByBar`` (one jitted ``step`` call
 per bar, state kept in Python between calls — what the live runner does) must give the
-same trades, equity, positions and counters as ``simulate`` (one ``run_slot`` call), to
-the bit; and the clock (``simulate_slots``, many slots on their own bars) with one slot
-must agree with ``run_slot``.
+same trades, equity, positions and counters as ``simulate`` (one ``run_slot`` call, or the
+specialised one-sided loop ``fast_slot.run_fast_slot`` where it applies), to the bit; the
+specialised loop must equal ``run_slot`` on every library strategy made one-sided; and the
+clock (``simulate_slots``, many slots on their own bars) with one slot must agree with
+``run_slot``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from peakdsl.data.synth import synth_market
 from peakdsl.engine.decide import LONG, SHORT, decide
 from peakdsl.engine.evaluate import evaluate
 from peakdsl.engine.results import SimResult, SimSettings
-from peakdsl.engine.risk import RiskLimits
-from peakdsl.engine.simulate import BarByBar, epoch_seconds, simulate
+from peakdsl.engine.risk import NO_LIMITS, RiskLimits
+from peakdsl.engine.simulate import BarByBar, _fast, epoch_seconds, simulate
 from peakdsl.engine.timeline import Rebalance, Slot, simulate_slots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +78,30 @@ def test_every_library_strategy_bar_by_bar_equals_the_whole_array_run(path: Path
         _same(limited, _bar_by_bar(cols, signals.rules, settings, times=candles.frame.index,
                                    limits=LIMITS))
         _general_loop(cols, signals.rules, settings, candles.frame.index, limited)
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
+def test_the_specialised_loop_equals_run_slot_on_every_library_strategy(path: Path) -> None:
+    """Each library strategy long-only (its short rules dropped) and without stops — what
+    the specialised loop runs — with next-open and close fills, closing or marking at the
+    end: the specialised loop, ``run_slot`` and the bar-by-bar step agree to the bit."""
+    artifact = compile_spec(str(path), ROOT)
+    assert isinstance(artifact, m.StrategyArtifact)
+    cfg = artifact.config
+    candles = synth_market(cfg.market.symbol, cfg.timeframe, bars=BARS)
+    signals = evaluate(cfg, candles.frame)
+    cols = [candles.frame[c].to_numpy() for c in ("open", "high", "low", "close")]
+    rules = {slot: rule for slot, rule in signals.rules.items() if slot.endswith("_long")}
+    base = sim_settings(cfg, signals.params, signals.warmup).replace(
+        stop_loss=float("nan"), take_profit=float("nan"), trailing_stop=float("nan"))
+    for changes in ({}, {"fill": "close", "end_of_data": "mark"}):
+        settings = base.replace(**changes)
+        assert _fast(*cols, rules, settings, None, NO_LIMITS) is not None
+        specialised = simulate(*cols, rules, settings)
+        # something traded (breakout has no exit rule: one trade, held to the end)
+        assert specialised.trade_count + len(specialised.open_trades["entry_bar"]) > 0
+        _same(specialised, simulate(*cols, rules, settings, general=True))
+        _same(specialised, _bar_by_bar(cols, rules, settings))
 
 
 def _general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings: SimSettings,
