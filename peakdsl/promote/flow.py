@@ -258,7 +258,8 @@ def promote(spec: str, *, gate: str, stage: Stage, root: Path | None = None,
         chain = load_chain(ctx.root, ctx.subject.spec, _registry_shas(registry,
                                                                       ctx.subject.spec))
         _intact(chain)
-        if stage == "live" and not _applicable(chain, ctx, "testnet"):
+        gates = GatesNow(ctx.root, {ctx.gate.name: ctx.gate_sha256})
+        if stage == "live" and not _applicable(chain, ctx.subject, gates, "testnet"):
             raise PromotionError([diag(
                 "R006", f"`{ctx.subject.spec}` has no testnet record for this artifact",
                 "--stage", help=f"promote it to testnet first: peak promote {spec} "
@@ -292,29 +293,49 @@ def _intact(chain: Chain) -> None:
                                    "are never edited") for p in chain.problems])
 
 
-def why_not(record: PromotionRecord, ctx: Context) -> list[str]:
+class GatesNow:
+    """The sha256 of each gate as it is now, by name, compiled once each; "" for a gate that
+    no longer resolves or checks (it changed). A record is judged against its own gate."""
+
+    def __init__(self, root: Path, known: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.shas = dict(known or {})
+
+    def __call__(self, name: str) -> str:
+        if name not in self.shas:
+            from ..api import SpecError
+            from ..lang.project import UsageError
+
+            try:
+                self.shas[name] = _gate(name, self.root)[1]
+            except (SpecError, UsageError):
+                self.shas[name] = ""
+        return self.shas[name]
+
+
+def why_not(record: PromotionRecord, subject: Subject, gates: GatesNow) -> list[str]:
     """Why a record no longer applies to the spec as it is now (empty: it applies)."""
-    s = ctx.subject
     reasons = []
-    if record.artifact_sha256 != s.artifact_sha256:
+    if record.artifact_sha256 != subject.artifact_sha256:
         reasons.append(f"the spec changed (artifact {record.artifact_sha256[:12]} → "
-                       f"{s.artifact_sha256[:12]})")
+                       f"{subject.artifact_sha256[:12]})")
     reasons += [f"component `{k}` changed" for k, v in record.components.items()
-                if s.components.get(k) != v]
-    if record.gate_sha256 != ctx.gate_sha256:
+                if subject.components.get(k) != v]
+    if record.gate_sha256 != gates(record.gate):
         reasons.append(f"gate `{record.gate}` changed")
     reasons += [f"the data changed ({k})" for k, v in record.data.items()
-                if s.data.get(k) != v]
+                if subject.data.get(k) != v]
     if record.engine_version != __version__:
         reasons.append(f"the engine changed ({record.engine_version} → {__version__})")
     return reasons
 
 
-def _applicable(chain: Chain, ctx: Context, stage: Stage) -> PromotionRecord | None:
+def _applicable(chain: Chain, subject: Subject, gates: GatesNow,
+                stage: Stage) -> PromotionRecord | None:
     """The newest record at ``stage`` or above that applies (live: and is approved)."""
     wanted = STAGES[STAGES.index(stage):]
     for record in reversed(chain.records()):
-        if record.stage in wanted and not why_not(record, ctx) and (
+        if record.stage in wanted and not why_not(record, subject, gates) and (
                 record.stage != "live" or chain.approvals_of(record)):
             return record
     return None
@@ -380,23 +401,10 @@ def status(spec: str, *, gate: str = "live_gate", root: Path | None = None) -> S
                            _registry_shas(registry, ctx.subject.spec))
         kinds = {source_kind(c.metric, ctx.subject.kind) for c in ctx.gate.config.criteria}
         found = collect(registry, ctx.subject, {k for k in kinds if k})
+    gates = GatesNow(ctx.root, {ctx.gate.name: ctx.gate_sha256})
     return Status(ctx.subject.spec, chain,
-                  {r.sha256: why_not(r, _with_gate(ctx, r)) for r in chain.records()},
+                  {r.sha256: why_not(r, ctx.subject, gates) for r in chain.records()},
                   {k: v.id for k, v in found.items()})
-
-
-def _with_gate(ctx: Context, record: PromotionRecord) -> Context:
-    """The context with the record's own gate as it is now (a record may use another)."""
-    if record.gate == ctx.gate.name:
-        return ctx
-    from ..api import SpecError
-    from ..lang.project import UsageError
-
-    try:
-        artifact, sha = _gate(record.gate, ctx.root)
-    except (SpecError, UsageError):  # the gate no longer resolves or checks: it changed
-        return Context(ctx.root, ctx.subject, ctx.gate, "")
-    return Context(ctx.root, ctx.subject, artifact, sha)
 
 
 @dataclass(frozen=True)
@@ -419,12 +427,11 @@ def check(spec: str, stage: Stage, *, root: Path | None = None) -> Check:
         chain = load_chain(project, subject.spec, _registry_shas(registry, subject.spec))
     if chain.problems:
         return Check(False, "the promotion chain is broken: " + chain.problems[0])
-    reasons = []
+    reasons, gates = [], GatesNow(project)
     for record in reversed(chain.records()):
         if record.stage not in STAGES[STAGES.index(stage):]:
             continue
-        ctx = _with_gate(Context(project, subject, _placeholder_gate(), ""), record)
-        why = why_not(record, ctx)
+        why = why_not(record, subject, gates)
         if record.stage == "live" and not chain.approvals_of(record):
             why.append("it is not approved by a reviewer")
         if not why:
@@ -433,10 +440,3 @@ def check(spec: str, stage: Stage, *, root: Path | None = None) -> Check:
     if not reasons:
         return Check(False, f"`{subject.spec}` has no {stage} record")
     return Check(False, reasons[0])
-
-
-def _placeholder_gate() -> m.PromotionArtifact:
-    """A gate no record names, so ``_with_gate`` always loads the record's own."""
-    return m.PromotionArtifact(schema_version=0, compiler_version="", name="", kind="promotion",
-                               source=m.SourceRef(path="", sha256=""),
-                               config=m.PromotionConfig(name="", criteria=[]))

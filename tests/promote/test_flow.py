@@ -140,3 +140,20 @@ def test_a_spec_that_does_not_check_is_its_diagnostics(gated: Path, command: lis
                       "  entry long when close > sma(close, 0)\n}\n")
     run = peak("promote", *command, "specs/strategies/broken.peak", cwd=gated)
     assert run.returncode == 1 and "T004" in run.stderr and "I001" not in run.stderr
+
+
+def test_a_testnet_record_of_another_gate_counts_for_live(gated: Path) -> None:
+    """Testnet under `easy_gate`, live under `robust_gate`: the testnet record is judged by
+    its own gate, so live is not refused with R006."""
+    spec = str(gated / MA)
+    promote(spec, gate="easy_gate", stage="testnet", root=gated, run=True, author="alice")
+    live = promote(spec, gate="robust_gate", stage="live", root=gated, run=True,
+                   author="alice").record
+    assert live.gate == "robust_gate" and live.sequence == 2
+    st = status(spec, gate="robust_gate", root=gated)
+    assert all(not why for why in st.applies.values())
+    (gated / "specs" / "risk" / "easy_gate.peak").write_text(
+        EASY.replace(">= 10", ">= 11"))
+    st = status(spec, gate="robust_gate", root=gated)
+    assert st.applies[live.sha256] == []
+    assert [w for w in st.applies.values() if w] == [["gate `easy_gate` changed"]]
