@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import netguard
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test reaches the internet (``tests/netguard.py``)."""
+    netguard.install()
 
 # A complete, valid spec of each kind, used as a base that tests then break.
 VALID_STRATEGY = """\

@@ -1,7 +1,9 @@
 """Every CLI snippet in the README and docs/ runs, and every spec in the README checks.
 
 Console blocks: each `$ peak …` line runs in a scratch copy of the project; it must exit 0
-unless the line ends with `# exit N`.
+unless the line ends with `# exit N`. The commands run in-process (Typer's runner, in the
+project folder), as `peak` would run them but without paying Python's start-up and peak's
+imports 75 times; `tests/test_packaging.py` and the CLI tests run real `peak` processes.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from peakdsl import api
+from peakdsl.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -51,13 +53,16 @@ def test_readme_has_console_snippets() -> None:
 
 @pytest.mark.parametrize(("doc", "command", "code"), commands(),
                          ids=[f"{d}:{c}" for d, c, _ in commands()])
-def test_console_snippet_runs(project: Path, doc: str, command: str, code: int) -> None:
+def test_console_snippet_runs(project: Path, doc: str, command: str, code: int,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
     argv = shlex.split(command)
     assert argv[0] == "peak", f"{doc}: only peak commands belong in console blocks"
-    run = subprocess.run([sys.executable, "-m", "peakdsl.cli", *argv[1:]], cwd=project,
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == code, f"{doc}: `{command}`\n{run.stdout}\n{run.stderr}"
-    assert "Traceback" not in run.stdout + run.stderr
+    monkeypatch.chdir(project)
+    run = CliRunner().invoke(app, argv[1:], prog_name="peak")
+    crashed = run.exception is not None and not isinstance(run.exception, SystemExit)
+    assert not crashed, f"{doc}: `{command}` raised {run.exception!r}"
+    assert run.exit_code == code, f"{doc}: `{command}`\n{run.output}"
+    assert "Traceback" not in run.output
 
 
 def test_readme_specs_check_cleanly(tmp_path: Path) -> None:

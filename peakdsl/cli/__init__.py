@@ -2,11 +2,11 @@
 
 ``root`` holds the Typer app, error rendering and exit codes; ``options`` the options every
 command shares (each validates itself). The command modules — ``spec`` (check, fmt, compile,
-graph), ``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``data``, ``runs`` — import
-only those two
-and the library, never each other or this package, so there is no import cycle and each can
-be imported on its own. This module imports them and mounts their commands, in the order
-``peak --help`` lists them. It is the only layer that prints: the library returns data.
+graph), ``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``diff``, ``data``, ``runs``,
+``promote``, ``live`` — import only those two and the library, never each other or this
+package, so there is no import cycle and each can be imported on its own. This module imports
+them and mounts their commands, in the order ``peak --help`` lists them. It is the only
+layer that prints: the library returns data.
 
 Everything here is light at import time (typer and peak's diagnostics): ``peak check`` must
 not pay for pandas, numpy, numba or ccxt (tests/test_cli_imports.py).
@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from . import backtest, data, diff, promote, robustness, runs, spec, sweep, walkforward
+from . import backtest, data, diff, live, promote, robustness, runs, spec, sweep, walkforward
 from .root import app
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -37,6 +37,7 @@ GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("data", data.data_app),
     ("runs", runs.runs_app),
     ("promote", promote.promote_app),
+    ("live", live.live_app),
 )
 
 for _name, _command in COMMANDS:

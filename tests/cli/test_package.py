@@ -22,7 +22,7 @@ from peakdsl.cli import COMMANDS, GROUPS, app
 
 PACKAGE = Path(peakdsl.cli.__file__).parent
 COMMAND_MODULES = ("spec", "backtest", "sweep", "walkforward", "robustness", "diff", "data",
-                   "runs", "promote")
+                   "runs", "promote", "live")
 SHARED = {"root", "options"}
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__main__")
 
@@ -78,7 +78,7 @@ def test_each_module_imports_on_its_own_in_a_fresh_interpreter(module: str) -> N
 def test_every_command_is_mounted_once_in_order() -> None:
     names = [name for name, _ in COMMANDS] + [name for name, _ in GROUPS]
     assert names == ["check", "fmt", "compile", "graph", "backtest", "sweep", "walkforward",
-                     "robustness", "diff", "data", "runs", "promote"]
+                     "robustness", "diff", "data", "runs", "promote", "live"]
     assert listed(["--help"]) == names
 
 
@@ -93,6 +93,7 @@ def listed(argv: list[str]) -> list[str]:
     ("data", ["import", "fetch", "synth", "list", "check"]),
     ("runs", ["list", "show", "compare"]),
     ("promote", ["create", "approve", "status", "check"]),
+    ("live", ["run"]),
 ])
 def test_groups_have_their_commands(group: str, commands: list[str]) -> None:
     assert listed([group, "--help"]) == commands
