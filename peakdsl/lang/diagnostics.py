@@ -3,7 +3,7 @@
 Codes are stable and never reused; each belongs to a stage (P syntax, N names and
 references, T types and units, L look-ahead, K risk consistency, C portfolio
 composition, G promotion criteria, W lints, D market data, R review and promotion, U usage,
-I internal). ``CODES`` is the
+I internal, E live execution). ``CODES`` is the
 registry that ``docs/diagnostics.md`` must mirror (a test enforces it).
 """
 
@@ -158,6 +158,41 @@ CODES: dict[str, str] = {
     "U013": "promotion record not found",
     # I — internal
     "I001": "internal compiler error",
+    # E — live execution: gates, venues, state
+    "E001": "invalid live option value",
+    "E002": "unknown exchange",
+    "E003": "malformed endpoint URL",
+    "E004": "endpoint not recognised",
+    "E005": "endpoint of the wrong mode",
+    "E006": "exchange has no testnet",
+    "E007": "no promotion record for this mode",
+    "E008": "credentials missing",
+    "E009": "malformed credentials",
+    "E010": "the same API key for testnet and live",
+    "E011": "arming token required",
+    "E012": "invalid arming token",
+    "E013": "arming token expired",
+    "E014": "arming token for another artifact",
+    "E015": "arming token for another account",
+    "E016": "arming token for another mode",
+    "E017": "arming key unusable",
+    "E018": "live gate failed",
+    "E019": "arming token already used",
+    "E020": "live state store is in use by another process",
+    "E021": "live state store is corrupt or unreadable",
+    "E022": "live state store has an unknown schema version",
+    "E023": "live state store not found",
+    "E024": "live state store cannot be written",
+    "E025": "record conflicts with the live state store",
+    "E026": "fill does not match a known order",
+    "E027": "fee in a currency the store cannot value",
+    "E030": "unknown market on the exchange",
+    "E031": "exchange refused the credentials",
+    "E032": "exchange unreachable",
+    "E033": "order rejected by the exchange",
+    "E034": "order not found on the exchange",
+    "E035": "unexpected exchange error",
+    "E036": "order quantity below the market minimum",
 }
 
 WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008",
