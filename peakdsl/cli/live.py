@@ -1,17 +1,25 @@
-"""`peak live`: run a strategy or a portfolio bar by bar — paper, testnet, live.
+"""`peak live`: run a strategy or a portfolio bar by bar — paper, testnet, live — and operate it.
 
-``peak live run SPEC --replay`` runs a paper session over the cached candles (offline, at any
-speed): the same compiled Program evaluated one closed bar at a time, the same risk stage and
-fill model as ``peak backtest`` (and, over the same candles, the same fills). The library is
-``peakdsl.live``; this module checks the command line, prints each fill as it happens and the
-summary (or JSON with ``--json``). Exit codes: 0 ok, 1 spec / data errors or a refusal,
-2 usage, 130 interrupted.
+* ``run SPEC``: a paper replay of the cached candles (``--replay``, offline, no state), or a
+  deployment (``peakdsl.live.runner``): paper on live prices, testnet or live, gated
+  (promotion record, ``--arm`` token for live, credentials from the environment), with its
+  state in ``.peak/live/<mode>/<account>/<spec>.sqlite``;
+* ``arm SPEC``: a short-lived token for ``run --mode live --arm TOKEN``;
+* ``kill SPEC``: engage the kill switch (a running deployment stops within a second);
+* ``reset SPEC --reason …``: release it (confirmed, logged);
+* ``status SPEC``: the deployment's state from its store (read-only).
+
+Exit codes: 0 ok, 1 spec / data errors or a refusal, 2 usage, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -25,18 +33,28 @@ from .options import (
     one_of,
     usage,
 )
-from .root import EXIT_INTERRUPTED, EXIT_OK, Format, emit, exit_code, guarded, write_json
+from .root import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Format,
+    emit,
+    exit_code,
+    guarded,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from ..live.run import FillRow, LiveSummary
+    from ..live.runner import Deployment
 
+T = TypeVar("T")
 live_app = typer.Typer(no_args_is_help=True,
-                       help="Run a spec bar by bar: paper (default), testnet, live.")
+                       help="Run a spec bar by bar (paper, testnet, live) and operate it.")
 
 MODES = ("paper", "testnet", "live")
 ModeOpt = Annotated[str, typer.Option(
-    "--mode", help="paper (no orders), testnet or live", callback=one_of("--mode", MODES,
-                                                                        "mode"))]
+    "--mode", help="paper (no orders), testnet or live",
+    callback=one_of("--mode", MODES, "a mode"))]
 ReplayOpt = Annotated[bool, typer.Option(
     "--replay", help="replay the cached candles (offline; --from is the first live bar)")]
 SpeedOpt = Annotated[float, typer.Option(
@@ -49,20 +67,56 @@ SpecOrPortfolioArg = Annotated[str, typer.Argument(help="a strategy or portfolio
 RiskOpt = Annotated[str | None, typer.Option(
     "--risk", metavar="NAME", help="enforce a risk spec's limits (a portfolio: instead of its "
     "own)")]
+AccountOpt = Annotated[str, typer.Option(
+    "--account", help="the exchange account (credentials: PEAK_[ACCOUNT_]MODE_API_KEY/SECRET)")]
+ExchangeOpt = Annotated[str, typer.Option("--exchange", help="a ccxt exchange id")]
+EndpointOpt = Annotated[str | None, typer.Option(
+    "--endpoint", help="REST base URL instead of the exchange's own (a loopback exchange)",
+    metavar="URL")]
+ArmOpt = Annotated[str | None, typer.Option(
+    "--arm", help="the token of `peak live arm` (live mode)", metavar="TOKEN")]
+TicksOpt = Annotated[int | None, typer.Option(
+    "--max-ticks", help="stop after this many ticks [default: run until stopped]",
+    metavar="N")]
+UnknownOpt = Annotated[str, typer.Option(
+    "--unknown-orders", help="exchange orders this deployment did not place: cancel or adopt",
+    callback=one_of("--unknown-orders", ("cancel", "adopt"), "a policy"))]
+FlattenOpt = Annotated[bool, typer.Option(
+    "--flatten", help="on a kill, also sell what each slot holds")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (logged)")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")]
+TtlOpt = Annotated[int, typer.Option("--ttl", help="validity of the token, minutes (1-60)",
+                                     metavar="MINUTES")]
 
 
-def _check(mode: str, replay: bool, speed: float, history: int | None) -> None:
-    if mode != "paper":
-        raise usage("--mode", f"--mode {mode}: not available yet in this version",
-                    "testnet and live need the venue adapter and its gates (issue 11); "
-                    "use --mode paper", code="U005")
-    if not replay:
-        raise usage("--replay", "a paper session on live prices is not available yet",
-                    "use --replay to run over the cached candles")
+def _attempt(action: Callable[[], T], as_json: bool) -> T:
+    """``action()``, its refusals rendered as diagnostics and turned into the exit code."""
+    from ..api import SpecError
+    from ..live.gate import Refused
+    from ..live.store_schema import StoreError
+    from ..live.venue import VenueError
+
+    fmt = Format.json if as_json else Format.text
+    try:
+        return action()
+    except Refused as exc:
+        emit(exc.diagnostics, fmt)
+        raise typer.Exit(exc.exit_code) from None
+    except (SpecError, StoreError, VenueError) as exc:
+        emit(exc.diagnostics, fmt)
+        raise typer.Exit(exit_code(exc.diagnostics)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _check(speed: float, history: int | None, ticks: int | None) -> None:
     if not (math.isfinite(speed) and 0 <= speed <= 1e9):
         raise usage("--speed", f"--speed {speed:g} is out of range", "0 (no waiting) to 1e9")
     if history is not None and not 0 <= history <= 100_000:
         raise usage("--history", f"--history {history} is out of range", "0..100,000 bars")
+    if ticks is not None and ticks < 1:
+        raise usage("--max-ticks", f"--max-ticks {ticks} is out of range", "at least 1")
 
 
 @live_app.command("run")
@@ -70,23 +124,27 @@ def _check(mode: str, replay: bool, speed: float, history: int | None) -> None:
 def run_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper", replay: ReplayOpt = False,
             start: FromOpt = None, end: ToOpt = None, speed: SpeedOpt = 0.0,
             history: HistoryOpt = None, capital: SpecCapitalOpt = None,
-            fee_bps: FeeOpt = None, risk: RiskOpt = None, as_json: JsonOpt = False) -> None:
+            fee_bps: FeeOpt = None, risk: RiskOpt = None, account: AccountOpt = "default",
+            exchange: ExchangeOpt = "binance", endpoint: EndpointOpt = None,
+            arm: ArmOpt = None, max_ticks: TicksOpt = None,
+            unknown_orders: UnknownOpt = "cancel", flatten: FlattenOpt = False,
+            as_json: JsonOpt = False) -> None:
     """Run SPEC one closed bar at a time and print every fill."""
-    from .. import api
     from ..live.run import LiveRequest, run_live
+    from ..live.runner import RunnerSettings, run_deployment
 
-    _check(mode, replay, speed, history)
+    _check(speed, history, max_ticks)
     check_period(start, end)
     request = LiveRequest(spec, mode, replay, start, end, speed, capital, fee_bps, risk,
                           history)
-    try:
-        summary = run_live(request, on_fill=None if as_json else _print_fill)
-    except api.SpecError as exc:
-        emit(exc.diagnostics, Format.json if as_json else Format.text)
-        raise typer.Exit(exit_code(exc.diagnostics)) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    on_fill = None if as_json else _print_fill
+    if mode == "paper" and replay:
+        summary = _attempt(lambda: run_live(request, on_fill=on_fill), as_json)
+    else:
+        settings = RunnerSettings(account, exchange, endpoint, arm, unknown_orders,  # type: ignore[arg-type]
+                                  max_ticks, flatten)
+        summary = _attempt(lambda: run_deployment(request, settings, on_fill=on_fill),
+                           as_json)
     if as_json:
         write_json(summary.model_dump(mode="json"))
     else:
@@ -112,3 +170,155 @@ def _print_summary(s: LiveSummary) -> None:
     for note in s.notes[:10]:
         typer.echo(f"note: {note}")
     typer.echo(f"artifact {s.artifact_sha256[:12]}  engine {s.engine_version}")
+
+
+# ------------------------------------------------------------------ arm
+
+
+@live_app.command("arm")
+@guarded
+def arm_cmd(spec: SpecOrPortfolioArg, account: AccountOpt = "default",
+            mode: Annotated[str, typer.Option("--mode", help="the mode to arm (live)")] = "live",
+            ttl: TtlOpt = 10, as_json: JsonOpt = False) -> None:
+    """Print a short-lived token that lets `peak live run --mode live --arm TOKEN` start."""
+    from ..live.arming import expires_at
+    from ..live.gate import arm_spec
+
+    if not 1 <= ttl <= 60:
+        raise usage("--ttl", f"--ttl {ttl} is out of range", "1 to 60 minutes")
+    now = datetime.now(UTC)
+    token = _attempt(lambda: arm_spec(spec, mode, account, now=now,
+                                      ttl=timedelta(minutes=ttl)), as_json)
+    until = expires_at(token).isoformat().replace("+00:00", "Z")
+    if as_json:
+        write_json({"token": token, "mode": mode, "account": account, "expires": until})
+    else:
+        typer.echo(token)
+        typer.echo(f"valid until {until} for {mode} on account {account}", err=True)
+    raise typer.Exit(EXIT_OK)
+
+
+# ------------------------------------------------------------------ kill, reset, status
+
+
+def _deployment(spec: str, mode: str, account: str) -> Deployment:
+    from ..lang.project import find_root
+    from ..live.runner import Deployment
+    from ..robustness.subject import subject_plan
+
+    root = find_root(Path(spec).resolve().parent)
+    plan, _ = subject_plan(spec, root=root)
+    name = plan.components[0].config.name if plan.strategy else plan.config.name
+    return Deployment(root, mode, account, name)
+
+
+@live_app.command("kill")
+@guarded
+def kill_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
+             account: AccountOpt = "default", reason: ReasonOpt = "operator kill",
+             flatten: FlattenOpt = False, as_json: JsonOpt = False) -> None:
+    """Engage the kill switch: no new orders; a running deployment cancels its open orders
+    (and sells, with --flatten) within a second."""
+    from ..live.runner import request_kill
+    from ..live.store import LiveStore
+    from ..live.store_schema import StoreError
+
+    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
+    by = _who()
+    try:
+        with LiveStore.open(where.store_path) as store:  # no runner: engage it here
+            state = store.engage_kill(reason, by, at=int(time.time() * 1000))
+        running = False
+    except StoreError as exc:
+        if exc.diagnostic.code != "E020":
+            emit(exc.diagnostics, Format.json if as_json else Format.text)
+            raise typer.Exit(exit_code(exc.diagnostics)) from None
+        request_kill(where, reason, by, flatten)  # a runner holds the store: ask it
+        running, state = True, None
+    if as_json:
+        write_json({"engaged": True, "running": running, "reason": reason, "by": by})
+    else:
+        typer.echo("kill requested from the running deployment" if running else
+                   f"kill switch engaged: {state.reason if state else reason}")
+    raise typer.Exit(EXIT_OK)
+
+
+def _who() -> str:
+    import getpass
+    import os
+
+    return os.environ.get("PEAK_AUTHOR") or getpass.getuser()
+
+
+@live_app.command("reset")
+@guarded
+def reset_cmd(spec: SpecOrPortfolioArg, reason: ReasonOpt, mode: ModeOpt = "paper",
+              account: AccountOpt = "default", yes: YesOpt = False,
+              as_json: JsonOpt = False) -> None:
+    """Release the kill switch (asks for confirmation; logged with the reason)."""
+    from ..live.store import LiveStore
+
+    if not reason.strip():
+        raise usage("--reason", "--reason is empty", "say why the switch may be released")
+    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
+    if not yes and not typer.confirm(f"release the kill switch of {where.spec_name} "
+                                     f"({mode}, {account})?", default=False):
+        typer.echo("not reset", err=True)
+        raise typer.Exit(1)
+    with _attempt(lambda: LiveStore.open(where.store_path, create=False), as_json) as store:
+        state = store.reset_kill(reason, _who(), at=int(time.time() * 1000))
+    if as_json:
+        write_json({"engaged": state.engaged, "reason": state.reason, "by": state.by})
+    else:
+        typer.echo(f"kill switch released: {reason}")
+    raise typer.Exit(EXIT_OK)
+
+
+@live_app.command("status")
+@guarded
+def status_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
+               account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
+    """The deployment's state: kill switch, sessions, positions, open orders, last log."""
+    from ..live.store import LiveStore
+
+    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
+    with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
+        doc = _status_doc(store)
+    if as_json:
+        write_json(doc)
+    else:
+        _print_status(doc)
+    raise typer.Exit(EXIT_OK)
+
+
+def _status_doc(store: Any) -> dict[str, Any]:
+    kill = store.kill_state()
+    return {
+        "kill_switch": {"engaged": kill.engaged, "reason": kill.reason, "by": kill.by,
+                        "at": kill.at},
+        "sessions": [{"id": s.id, "status": s.status, "started_at": s.started_at,
+                      "ended_at": s.ended_at, "artifact_sha256": s.artifact_sha256}
+                     for s in store.sessions()],
+        "positions": [{"market": p.market, "qty": p.qty, "average_price": p.average_price,
+                       "realized_pnl": p.realized_pnl, "fees": p.fees}
+                      for p in store.positions()],
+        "open_orders": [{"client_order_id": o.client_order_id, "market": o.market,
+                         "side": o.side, "qty": o.qty, "status": o.status}
+                        for o in store.orders("submitting", "unknown", "open",
+                                              "partially_filled", "cancelling")],
+        "log": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
+                for e in store.log_since(0)[-20:]]}
+
+
+def _print_status(doc: dict[str, Any]) -> None:
+    kill = doc["kill_switch"]
+    typer.echo("kill switch: " + (f"ENGAGED — {kill['reason']} (by {kill['by']})"
+                                  if kill["engaged"] else "released"))
+    for s in doc["sessions"][-3:]:
+        typer.echo(f"session {s['id']}: {s['status']}")
+    for p in doc["positions"]:
+        typer.echo(f"position {p['market']}: {p['qty']:.8g} @ {p['average_price']:,.2f}, "
+                   f"realized {p['realized_pnl']:,.2f}, fees {p['fees']:,.4f}")
+    typer.echo(f"open orders: {len(doc['open_orders'])}")
+    for e in doc["log"][-10:]:
+        typer.echo(f"  {e['level']:<8} {e['event']}: {e['message']}")

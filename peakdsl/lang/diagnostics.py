@@ -193,6 +193,10 @@ CODES: dict[str, str] = {
     "E034": "order not found on the exchange",
     "E035": "unexpected exchange error",
     "E036": "order quantity below the market minimum",
+    "E040": "reconciliation with the exchange failed",
+    "E041": "kill switch engaged",
+    "E042": "a spot account cannot sell short",
+    "E043": "a replay cannot trade on a real exchange",
 }
 
 WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008",

@@ -32,6 +32,7 @@ from ..engine.state import (
     ENTRY_BAR,
     ENTRY_FEE,
     ENTRY_PRICE,
+    ENTRY_REDUCED,
     LAST_EQUITY,
     N_COLUMNS,
     QTY,
@@ -81,6 +82,7 @@ class Fill:
     price: float
     fee: float
     reason: str
+    reduced: bool = False  # an entry the risk stage or the cash cut down
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ class _Buffers:
         self.opening = np.full((slots, capacity), -1, dtype=np.int64)
         self.closing = np.full((slots, capacity), -1, dtype=np.int64)
         self.times = np.full(capacity, np.nan)
-        self.outputs = [np.empty(capacity)] + [np.empty((slots, capacity)) for _ in range(3)]
+        self.outputs: list[np.ndarray[Any, Any]] = [np.empty(capacity)] + [
+            np.empty((slots, capacity)) for _ in range(3)]
 
     @property
     def capacity(self) -> int:
@@ -224,7 +227,7 @@ class ClockBook:
             if opened:
                 out.append(Fill(s, int(pos[ENTRY_BAR]), time_s, int(pos[SIDE]),
                                 float(pos[QTY]), float(pos[ENTRY_PRICE]),
-                                float(pos[ENTRY_FEE]), "entry"))
+                                float(pos[ENTRY_FEE]), "entry", pos[ENTRY_REDUCED] != 0.0))
         return tuple(out)
 
     def _exit_fill(self, row: FloatArray, time_s: float) -> Fill:
@@ -233,6 +236,46 @@ class ClockBook:
         fee = float(self.settings[slot, _FEES]) * qty * price
         return Fill(slot, int(row[_COL["exit_bar"]]), time_s, -int(row[_COL["side"]]), qty,
                     price, fee, EXIT_REASONS[int(row[_COL["exit_reason"]])])
+
+    # ------------------------------------------------------------ snapshot and resume
+
+    def state(self) -> dict[str, np.ndarray[Any, Any]]:
+        """Everything needed to resume this book in another process (``restore``): the
+        account, positions and rate ring, the counters, and the used part of the buffers."""
+        p, k = self.points, max(self.bars)
+        buf = self.buf
+        out: dict[str, np.ndarray[Any, Any]] = {
+            "account": self.account.copy(), "positions": self.positions.copy(),
+            "ring": self.ring.copy(), "bars": np.array(self.bars, dtype=np.int64),
+            "points": np.array([p], dtype=np.int64),
+            "trades": self.trades[: int(self.account[TRADES])].copy(),
+            "rules": buf.rules[:, :k].copy(), "opening": buf.opening[:, :p].copy(),
+            "closing": buf.closing[:, :p].copy(), "times": buf.times[:p].copy()}
+        out.update({f"price_{c}": a[:, :k].copy() for c, a in buf.prices.items()})
+        out.update({f"out_{i}": a[..., :p].copy() for i, a in enumerate(buf.outputs)})
+        return out
+
+    def restore(self, state: Mapping[str, np.ndarray[Any, Any]]) -> None:
+        """Continue from ``state()`` of a book of the same slots (the same spec)."""
+        if state["positions"].shape != self.positions.shape:
+            raise ValueError("the saved book holds other slots")
+        p, k = int(state["points"][0]), int(state["bars"].max(initial=0))
+        while max(p, k) + 1 >= self.buf.capacity:
+            self._grow()
+        self.account[:], self.positions[:] = state["account"], state["positions"]
+        self.ring = state["ring"].copy()
+        self.bars, self.points = [int(b) for b in state["bars"]], p
+        trades = state["trades"]
+        while trades.shape[0] + TRADES_PER_STEP * len(self.slots) > self.trades.shape[0]:
+            self._grow()
+        self.trades[: trades.shape[0]] = trades
+        buf = self.buf
+        buf.rules[:, :k], buf.opening[:, :p] = state["rules"], state["opening"]
+        buf.closing[:, :p], buf.times[:p] = state["closing"], state["times"]
+        for c, a in buf.prices.items():
+            a[:, :k] = state[f"price_{c}"]
+        for i, a in enumerate(buf.outputs):
+            a[..., :p] = state[f"out_{i}"]
 
     def closed_trades(self) -> dict[str, FloatArray]:
         """Every trade closed so far, in the engine's columns."""

@@ -83,11 +83,13 @@ class SlotCandles:
 
 
 class ReplaySource:
-    """Ticks from each slot's candles, starting at bar ``start`` of each slot (or at the first
-    bar opening at or after ``start_time``), ``speed`` times real time (0: no waiting)."""
+    """Ticks from each slot's candles, from the first bar opening at or after ``start_time``
+    (the bars before it are history), ``speed`` times real time (0: no waiting). A session
+    resumed after its tick at ``after`` gets only the ticks after that moment."""
 
     def __init__(self, slots: Sequence[SlotCandles], *, start_time: float | None = None,
-                 speed: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 speed: float = 0.0, sleep: Callable[[float], None] = time.sleep,
+                 after: float | None = None) -> None:
         if speed < 0 or not math.isfinite(speed):
             raise ValueError(f"speed {speed} is not a non-negative number")
         self.slots = tuple(slots)
@@ -95,6 +97,7 @@ class ReplaySource:
                                                               for s in self.slots)
         self.starts = [int(np.searchsorted(s.times, first)) for s in self.slots]
         self.speed, self.sleep = speed, sleep
+        self.after = after
 
     def history(self, slot: int, bars: int) -> list[Candle]:
         start = self.starts[slot]
@@ -115,6 +118,8 @@ class ReplaySource:
         events = self._events()
         last: float | None = None
         for moment in sorted(events):
+            if self.after is not None and moment <= self.after:
+                continue
             if self.speed > 0 and last is not None:
                 self.sleep((moment - last) / self.speed)
             last = moment

@@ -9,6 +9,7 @@ and returns a typed ``LiveSummary``. Fills are reported as they happen through `
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +114,19 @@ def resolve_plan(request: LiveRequest) -> PortfolioPlan:
     return plan
 
 
-def replay_source(plan: PortfolioPlan, request: LiveRequest) -> ReplaySource:
+def replay_source(plan: PortfolioPlan, request: LiveRequest,
+                  sleep: Callable[[float], None] = time.sleep,
+                  after: float | None = None) -> ReplaySource:
+    """The cached candles of every component from ``--from`` (earlier bars: history), or —
+    resuming a deployment — the ticks after its last saved one."""
     from ..resolve import timestamp
 
     slots = replay_slots(plan)
     start = timestamp(request.start, "--from") if request.start else None
-    first = float(start.timestamp()) if start is not None else None
-    return ReplaySource(slots, start_time=first, speed=request.speed)
+    first = after if after is not None else \
+        float(start.timestamp()) if start is not None else None
+    return ReplaySource(slots, start_time=first, speed=request.speed, sleep=sleep,
+                        after=after)
 
 
 def run_live(request: LiveRequest, *, on_fill: Callable[[FillRow], None] | None = None,
@@ -134,9 +141,9 @@ def run_live(request: LiveRequest, *, on_fill: Callable[[FillRow], None] | None 
             for fill in point.fills:
                 on_fill(fill_row(fill, session.slots))
 
-    kwargs = {} if request.min_history is None else {"min_history": request.min_history}
     session = Session(slots, plan.capital, PaperAdapter(), limits=limits_of(plan),
-                      rebalance=rebalance_of(plan), on_point=report, **kwargs)
+                      rebalance=rebalance_of(plan), on_point=report,
+                      min_history=request.min_history)
     history = session.warm_up(feed)
     session.run(feed.ticks())
     return summarize(request, plan, session, history,

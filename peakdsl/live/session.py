@@ -115,9 +115,9 @@ class Session:
     def __init__(self, slots: Sequence[SlotSpec], capital: float, adapter: Adapter, *,
                  limits: RiskLimits = NO_LIMITS, rebalance: Rebalance | None = None,
                  on_point: Callable[[PointReport], None] | None = None,
-                 min_history: int = MIN_HISTORY) -> None:
+                 min_history: int | None = None) -> None:
         self.slots = tuple(slots)
-        self.min_history = min_history
+        self.min_history = MIN_HISTORY if min_history is None else min_history
         self.capital, self.limits, self.rebalance = capital, limits, rebalance
         self.adapter, self.on_point = adapter, on_point
         self.streams: list[Stream] = [s.program.stream(s.params) for s in slots]

@@ -51,7 +51,9 @@ def test_text_output_lists_fills_then_the_summary(project: Path,
 
 
 @pytest.mark.parametrize(("argv", "code", "diagnostic"), [
-    (["run", SPEC], 2, "U005"),  # no --replay: live prices are not available yet
+    (["run", SPEC, "--mode", "testnet"], 1, "E008"),  # no credentials in the environment
+    (["run", SPEC, "--mode", "live", "--replay"], 1, "E011"),  # no arming token
+    (["run", SPEC, "--mode", "testnet", "--endpoint", "https://api.binance.com"], 1, "E005"),
     (["run", SPEC, "--replay", "--mode", "papr"], 2, "U005"),
     (["run", SPEC, "--replay", "--speed", "-1"], 2, "U005"),
     (["run", SPEC, "--replay", "--speed", "nan"], 2, "U005"),

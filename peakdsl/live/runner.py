@@ -1,0 +1,337 @@
+"""A deployment: one spec, one mode, one account, with state that survives anything.
+
+``run_deployment`` is ``peak live run`` for every session that keeps state (all but a paper
+replay): the gate (``gate.authorize``: promotion record, arming, credentials, endpoint), the
+store (``.peak/live/<mode>/<account>/<spec>.sqlite``, one writer), the kill switch (refuses
+to start while engaged), reconciliation with the exchange (``reconcile``; a failure halts),
+the book restored from the last snapshot, the streams warmed up again from history, and
+then, per tick: the step, the executor's orders, and the snapshot of the book with the
+tick's cursors in one transaction. A crash anywhere replays at most the tick in flight, and
+the write-ahead orders and deterministic client ids make that replay send nothing twice.
+
+The kill switch is durable state in the store. ``peak live kill`` asks a running deployment
+through a request file next to the store (the runner holds the store's lock); the runner
+looks for it between ticks and while it waits, at least every ``KILL_POLL`` seconds, then
+engages the switch, cancels its open orders and, when asked, sells what each slot holds.
+Automatic triggers: a fatal or the ``max_errors``-th consecutive exchange error, a failed
+reconciliation, the daily-loss limit, any exception inside a step (risk evaluation
+included).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..engine.state import HALTED
+from ..lang.diagnostics import diag
+from .execute import ExecutorSettings, VenueExecutor, crashpoint
+from .feed import CandleSource, PolledSlot, PollingSource
+from .gate import GateRequest, Refused, authorize
+from .reconcile import UnknownPolicy, reconcile
+from .run import LiveRequest, LiveSummary, fill_row, replay_source, resolve_plan, summarize
+from .session import PaperAdapter, Session, limits_of, rebalance_of, slot_specs
+from .store import LiveStore
+from .store_rows import SessionStatus
+
+KILL_POLL = 0.2  # seconds between looks for a kill request while waiting
+WHERE = "<live>"
+
+
+class KillRequested(Exception):
+    """A kill request arrived while the runner waited."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where a deployment's state lives."""
+
+    root: Path
+    mode: str
+    account: str
+    spec_name: str
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / ".peak" / "live" / self.mode / self.account / \
+            f"{self.spec_name}.sqlite"
+
+    @property
+    def kill_path(self) -> Path:
+        return self.store_path.with_suffix(".kill")
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How a deployment runs (the CLI's options; tests shorten the waits)."""
+
+    account: str = "default"
+    exchange: str = "binance"
+    endpoint: str | None = None
+    arm_token: str | None = field(default=None, repr=False)
+    unknown_orders: UnknownPolicy = "cancel"
+    max_ticks: int | None = None
+    flatten_on_kill: bool = False
+    executor: ExecutorSettings = ExecutorSettings()
+    resolve_delay_s: float = 1.0
+    timeout_ms: int = 10_000
+
+
+def request_kill(deployment: Deployment, reason: str, by: str, flatten: bool) -> None:
+    """Ask a running deployment to engage its kill switch (atomic write of the request)."""
+    from ..atomic import write_atomic
+
+    deployment.kill_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(deployment.kill_path, json.dumps(
+        {"reason": reason, "by": by, "flatten": flatten}, sort_keys=True).encode("utf-8"))
+
+
+def _kill_request(deployment: Deployment) -> dict[str, Any] | None:
+    try:
+        text = deployment.kill_path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        found: dict[str, Any] = json.loads(text)
+    except ValueError:
+        found = {"reason": "an unreadable kill request", "by": "unknown"}
+    return found
+
+
+def refusal(code: str, message: str, help: str) -> Refused:
+    return Refused([diag(code, message, WHERE, help=help)])
+
+
+class Runner:
+    """One run of a deployment (module docstring)."""
+
+    def __init__(self, request: LiveRequest, settings: RunnerSettings, *,
+                 env: Mapping[str, str] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.request, self.settings, self.env = request, settings, env
+        self.clock, self._sleep = clock, sleep
+        self.plan = resolve_plan(request)
+        self.deployment = Deployment(self.plan.root, request.mode, settings.account,
+                                     self._spec_name())
+        self.session_id = f"{self._spec_name()}-{self.plan.artifact_sha256[:12]}"
+        self.notes: list[str] = []
+
+    def _spec_name(self) -> str:
+        plan = self.plan
+        return plan.components[0].config.name if plan.strategy else plan.config.name
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, on_fill: Callable[[Any], None] | None = None) -> LiveSummary:
+        auth = authorize(GateRequest(
+            self.request.spec, self.request.mode,  # type: ignore[arg-type]
+            datetime.fromtimestamp(self.clock(), UTC), self.plan.root, self.settings.account,
+            self.settings.exchange, self.settings.endpoint, self.settings.arm_token, self.env))
+        self._spot_only()
+        if self.request.replay and self.request.mode != "paper" and \
+                auth.endpoint.kind != "loopback":
+            hosts = ", ".join(sorted(auth.endpoint.hosts())) or "the exchange"
+            raise refusal("E043", f"--replay sends orders only to a loopback exchange, not to "
+                          f"{hosts}", "run the replay in paper mode, or point --endpoint at a "
+                          "loopback exchange")
+        venue = self._venue(auth) if self.request.mode != "paper" or not self.request.replay \
+            else None
+        with LiveStore.open(self.deployment.store_path) as store:
+            self._start(store, auth.token_digest)
+            executor = VenueExecutor(store, venue, self.session_id, now_ms=self.now_ms,
+                                     kill=lambda why: self._kill(store, why),
+                                     settings=self.settings.executor) \
+                if venue is not None and self.request.mode != "paper" else None
+            if executor is not None:
+                self._reconcile(store, executor)
+            return self._loop(store, venue, executor, on_fill)
+
+    def _spot_only(self) -> None:
+        if self.request.mode == "paper":
+            return
+        shorts = [c.label for c in self.plan.components
+                  if {"entry_short"} & set(c.config.graph.rules)]
+        if shorts:
+            raise refusal("E042", f"{', '.join(shorts)} can sell short; a spot account "
+                          "cannot", "remove the short rules for spot trading, or run it in "
+                          "paper mode")
+
+    def _venue(self, auth: Any) -> Any:
+        from .venue import Venue, client_for
+
+        creds = auth.credentials
+        client = client_for(auth.endpoint, creds.api_key if creds else None,
+                            creds.api_secret if creds else None, self.settings.timeout_ms)
+        venue = Venue(client, resolve_attempts=self.settings.executor.resolve_attempts,
+                      resolve_delay_s=self.settings.resolve_delay_s, sleep=self._sleep)
+        venue.load()
+        return venue
+
+    def _start(self, store: LiveStore, token_digest: str | None) -> None:
+        at = self.now_ms()
+        if token_digest is not None and not store.consume_token(token_digest, at):
+            from .arming import already_used
+
+            raise Refused([already_used(token_digest)])
+        kill = store.kill_state()
+        if kill.engaged:
+            raise refusal("E041", f"the kill switch of this deployment is engaged: "
+                          f"{kill.reason} (by {kill.by})", "find out why, then `peak live "
+                          "reset SPEC --mode MODE --reason …` releases it")
+        self.deployment.kill_path.unlink(missing_ok=True)  # a request for a stopped run
+        plan = self.plan
+        store.start_session(self.session_id, spec=self._spec_name(),
+                            artifact_sha256=plan.artifact_sha256, mode=self.request.mode,
+                            account=self.settings.account, exchange=self.settings.exchange,
+                            params={c.label: c.params for c in plan.components}, at=at)
+
+    def _reconcile(self, store: LiveStore, executor: VenueExecutor) -> None:
+        markets = sorted({c.config.market.symbol for c in self.plan.components})
+        done = reconcile(executor, markets, self.settings.unknown_orders)
+        for line in done.resolved + done.adopted + done.cancelled:
+            store.log("reconciled", line, at=self.now_ms(), session=self.session_id)
+        crashpoint("reconciled")
+        if not done.ok:
+            self._kill(store, "reconciliation failed: " + "; ".join(done.problems))
+            store.end_session(self.session_id, "halted", at=self.now_ms())
+            raise refusal("E040", "reconciliation with the exchange failed: "
+                          + "; ".join(done.problems), "the kill switch is engaged; settle "
+                          "the account by hand, then `peak live reset`")
+
+    def _session(self, store: LiveStore, adapter: Any) -> tuple[Session, float | None]:
+        plan = self.plan
+        session = Session(slot_specs(plan, self.request.fee_bps), plan.capital, adapter,
+                          limits=limits_of(plan), rebalance=rebalance_of(plan),
+                          min_history=self.request.min_history)
+        snap = store.last_snapshot()
+        resumed = snap.bar_time / 1000 if snap is not None and \
+            snap.session == self.session_id else None
+        return session, resumed
+
+    def _source(self, venue: Any, resumed: float | None) -> CandleSource:
+        if self.request.replay:
+            return replay_source(self.plan, self.request, sleep=self.wait, after=resumed)
+        slots = [PolledSlot(c.config.market.symbol, c.config.timeframe,
+                            c.config.timeframe_seconds) for c in self.plan.components]
+        return PollingSource(slots, venue.fetch_ohlcv, clock=self.clock, sleep=self.wait,
+                             max_ticks=self.settings.max_ticks)
+
+    def _loop(self, store: LiveStore, venue: Any, executor: VenueExecutor | None,
+              on_fill: Callable[[Any], None] | None) -> LiveSummary:
+        adapter = executor if executor is not None else PaperAdapter()
+        session, resumed = self._session(store, adapter)
+        source = self._source(venue, resumed)
+        history = session.warm_up(source)
+        snap = store.last_snapshot() if resumed is not None else None
+        if snap is not None:
+            session.book.restore(snap.arrays)
+        status: SessionStatus = "stopped"
+        try:
+            status = self._ticks(store, session, source, executor, on_fill)
+        except KillRequested:
+            status = "halted"
+        finally:
+            current = store.session(self.session_id)
+            if current is not None and current.status == "running":
+                store.end_session(self.session_id, status, at=self.now_ms())
+        notes = [*self.notes, *session.log.notes,
+                 *(executor.state.notes if executor is not None else [])]
+        session.log.notes[:] = notes
+        return summarize(self.request, self.plan, session, history,
+                         "replay" if self.request.replay else "exchange")
+
+    def _ticks(self, store: LiveStore, session: Session, source: CandleSource,
+               executor: VenueExecutor | None, on_fill: Callable[[Any], None] | None
+               ) -> SessionStatus:
+        for given, tick in enumerate(source.ticks(), start=1):
+            self._check_kill(store, executor, session)
+            try:
+                report = session.step(tick)
+            except KillRequested:
+                raise
+            except Exception as exc:  # inside decide / risk / fill / book: stop everything
+                self._kill(store, f"an exception inside the step: {type(exc).__name__}: "
+                           f"{exc}")
+                raise
+            crashpoint("stepped")
+            if on_fill is not None:
+                for fill in report.fills:
+                    on_fill(fill_row(fill, session.slots))
+            store.save_bar(int(tick.time * 1000), session.book.state(),
+                           session=self.session_id)
+            crashpoint("saved")
+            if self._daily_loss(session):
+                self._kill(store, "the daily-loss limit was reached", executor, session)
+                return "halted"
+            if store.kill_state().engaged:
+                return "halted"
+            if self.settings.max_ticks is not None and given >= self.settings.max_ticks:
+                break
+        return "stopped"
+
+    def _daily_loss(self, session: Session) -> bool:
+        return bool(session.book.account[HALTED] != 0.0) and \
+            math.isfinite(limits_of(self.plan).max_daily_loss)
+
+    # ------------------------------------------------------------------ the kill switch
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, looking for a kill request at least every ``KILL_POLL`` seconds."""
+        end = self.clock() + seconds
+        while True:
+            if _kill_request(self.deployment) is not None:
+                raise KillRequested
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self._sleep(min(left, KILL_POLL))
+
+    def _check_kill(self, store: LiveStore, executor: VenueExecutor | None,
+                    session: Session) -> None:
+        asked = _kill_request(self.deployment)
+        if asked is None:
+            return
+        self._kill(store, f"{asked.get('reason', 'requested')} (requested by "
+                   f"{asked.get('by', 'unknown')})", executor, session,
+                   bool(asked.get("flatten", False)) or self.settings.flatten_on_kill)
+        raise KillRequested
+
+    def _kill(self, store: LiveStore, why: str, executor: VenueExecutor | None = None,
+              session: Session | None = None, flatten: bool | None = None) -> None:
+        """Engage the switch (durable), cancel our open orders, optionally sell holdings."""
+        store.engage_kill(why, "peak live", at=self.now_ms(), session=self.session_id)
+        self.notes.append(f"kill switch engaged: {why}")
+        self.deployment.kill_path.unlink(missing_ok=True)
+        if executor is None:
+            return
+        try:
+            cancelled = executor.cancel_open()
+            store.log("kill", f"{cancelled} open orders cancelled", at=self.now_ms(),
+                      session=self.session_id, level="critical")
+            wanted = flatten if flatten is not None else self.settings.flatten_on_kill
+            if wanted and session is not None:
+                executor.flatten(session.slots)
+        except Exception as exc:  # the switch is engaged either way
+            store.log("kill", f"cleaning up after the kill failed: {type(exc).__name__}",
+                      at=self.now_ms(), session=self.session_id, level="critical")
+
+
+def run_deployment(request: LiveRequest, settings: RunnerSettings, *,
+                   env: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
+                   sleep: Callable[[float], None] = time.sleep,
+                   on_fill: Callable[[Any], None] | None = None) -> LiveSummary:
+    return Runner(request, settings, env=env, clock=clock, sleep=sleep).run(on_fill)
+
+
+__all__ = ["Deployment", "KillRequested", "Runner", "RunnerSettings", "request_kill",
+           "run_deployment"]
