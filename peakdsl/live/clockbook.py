@@ -67,6 +67,7 @@ class ClosedBar:
     low: float
     close: float
     rules: tuple[bool, bool, bool, bool]
+    stale: bool = False  # came late: its entry signals were masked
 
 
 @dataclass(frozen=True)

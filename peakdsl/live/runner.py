@@ -34,9 +34,10 @@ from ..lang.diagnostics import diag
 from .execute import ExecutorSettings, VenueExecutor, crashpoint
 from .feed import CandleSource, PolledSlot, PollingSource
 from .gate import GateRequest, Refused, authorize
+from .paper import PaperRecorder
 from .reconcile import UnknownPolicy, reconcile
 from .run import LiveRequest, LiveSummary, fill_row, replay_source, resolve_plan, summarize
-from .session import PaperAdapter, Session, limits_of, rebalance_of, slot_specs
+from .session import Session, limits_of, rebalance_of, slot_specs
 from .store import LiveStore
 from .store_rows import SessionStatus
 
@@ -81,6 +82,7 @@ class RunnerSettings:
     executor: ExecutorSettings = ExecutorSettings()
     resolve_delay_s: float = 1.0
     timeout_ms: int = 10_000
+    kill_poll_s: float = KILL_POLL  # tests with a simulated clock look less often
 
 
 def request_kill(deployment: Deployment, reason: str, by: str, flatten: bool) -> None:
@@ -228,7 +230,8 @@ class Runner:
 
     def _loop(self, store: LiveStore, venue: Any, executor: VenueExecutor | None,
               on_fill: Callable[[Any], None] | None) -> LiveSummary:
-        adapter = executor if executor is not None else PaperAdapter()
+        adapter = executor if executor is not None else \
+            PaperRecorder(store, self.session_id, self.now_ms)
         session, resumed = self._session(store, adapter)
         source = self._source(venue, resumed)
         history = session.warm_up(source)
@@ -294,7 +297,7 @@ class Runner:
             left = end - self.clock()
             if left <= 0:
                 return
-            self._sleep(min(left, KILL_POLL))
+            self._sleep(min(left, self.settings.kill_poll_s))
 
     def _check_kill(self, store: LiveStore, executor: VenueExecutor | None,
                     session: Session) -> None:

@@ -151,8 +151,13 @@ class Session:
         return max(spec.program.history(spec.params), self.min_history)
 
     def step(self, tick: Tick) -> PointReport:
-        closing = {s: self._closed(s, candle, tick.time)
-                   for s, candle in sorted(tick.closed.items()) if self.book.bars[s] > 0}
+        closing = {}
+        for s, candle in sorted(tick.closed.items()):
+            bar = self._closed(s, candle, tick.time)
+            if self.book.bars[s] > 0:  # else the bar was forming when the session started:
+                closing[s] = bar       # its signals feed the stream, the book never held it
+                self.log.signals.append(SignalRecord(s, self.book.bars[s] - 1, candle.time,
+                                                     bar.rules, bar.stale))
         report = self.book.point(tick.time, closing, dict(sorted(tick.opened.items())))
         self.adapter.execute(report, self.slots)
         self.log.fills.extend(report.fills)
@@ -171,10 +176,8 @@ class Session:
                 rules[i] = False
             self.log.notes.append(f"{self.slots[s].label}: the candle of {candle.time:.0f} "
                                   f"came more than {STALE_BARS} bars late: no entry on it")
-        frozen_rules = (rules[0], rules[1], rules[2], rules[3])
-        self.log.signals.append(SignalRecord(s, self.book.bars[s] - 1, candle.time,
-                                             frozen_rules, stale))
-        return ClosedBar(candle.high, candle.low, candle.close, frozen_rules)
+        return ClosedBar(candle.high, candle.low, candle.close,
+                         (rules[0], rules[1], rules[2], rules[3]), stale)
 
     def run(self, ticks: Iterable[Tick]) -> SessionLog:
         for tick in ticks:

@@ -75,3 +75,36 @@ def test_time_must_move_forward() -> None:
     book.point(H, {}, {0: 10.0})
     with pytest.raises(ValueError, match="not after"):
         book.point(H, {0: ClosedBar(10.0, 10.0, 10.0, NONE)}, {0: 10.0})
+
+
+def test_a_book_restored_from_its_state_goes_on_as_if_never_stopped() -> None:
+    """The snapshot a deployment saves per tick (``state``) and resumes from (``restore``):
+    stopped after 150 of 300 bars and restored into a fresh book, the rest of the run books
+    exactly what the uninterrupted run books."""
+    rng = np.random.default_rng(11)
+    prices = list(100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 300))))
+    rules = [tuple(bool(x) for x in rng.random(4) < 0.05) for _ in prices]
+    settings = SimSettings(fees=0.001, slippage=0.0005, sizing_value=0.3, trailing_stop=0.03)
+    whole = ClockBook([BookSlot(settings, 3600)], 1_000.0, capacity=8)
+    expected = drive(whole, prices, rules)
+    first = ClockBook([BookSlot(settings, 3600)], 1_000.0, capacity=8)
+    got = list(first.point(0.0, {}, {0: prices[0]}).fills)
+    for k in range(1, 150):
+        bar = ClosedBar(prices[k - 1], prices[k - 1], prices[k - 1], rules[k - 1])  # type: ignore[arg-type]
+        got += first.point(k * H, {0: bar}, {0: prices[k]}).fills
+    resumed = ClockBook([BookSlot(settings, 3600)], 1_000.0, capacity=2)
+    resumed.restore(first.state())
+    for k in range(150, len(prices)):
+        bar = ClosedBar(prices[k - 1], prices[k - 1], prices[k - 1], rules[k - 1])  # type: ignore[arg-type]
+        got += resumed.point(k * H, {0: bar}, {0: prices[k]}).fills
+    assert got == expected and len(expected) > 6
+    assert np.array_equal(resumed.equity_curve(), whole.equity_curve())
+    assert resumed.risk() == whole.risk()
+    for column, values in whole.closed_trades().items():
+        assert np.array_equal(resumed.closed_trades()[column], values), column
+
+
+def test_a_state_of_other_slots_is_refused() -> None:
+    two = ClockBook([BookSlot(FREE, 3600), BookSlot(FREE, 3600)], 1_000.0)
+    with pytest.raises(ValueError, match="other slots"):
+        ClockBook([BookSlot(FREE, 3600)], 1_000.0).restore(two.state())
