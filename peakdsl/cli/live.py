@@ -55,6 +55,9 @@ MODES = ("paper", "testnet", "live")
 ModeOpt = Annotated[str, typer.Option(
     "--mode", help="paper (no orders), testnet or live",
     callback=one_of("--mode", MODES, "a mode"))]
+DeployedModeOpt = Annotated[str, typer.Option(
+    "--mode", help="the deployment's mode: paper, testnet or live (required: a kill aimed at "
+    "the wrong deployment would stop nothing)", callback=one_of("--mode", MODES, "a mode"))]
 ReplayOpt = Annotated[bool, typer.Option(
     "--replay", help="replay the cached candles (offline; --from is the first live bar)")]
 SpeedOpt = Annotated[float, typer.Option(
@@ -214,7 +217,7 @@ def _deployment(spec: str, mode: str, account: str) -> Deployment:
 
 @live_app.command("kill")
 @guarded
-def kill_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
+def kill_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
              account: AccountOpt = "default", reason: ReasonOpt = "operator kill",
              flatten: FlattenOpt = False, as_json: JsonOpt = False) -> None:
     """Engage the kill switch: no new orders; a running deployment cancels its open orders
@@ -252,7 +255,7 @@ def _who() -> str:
 
 @live_app.command("reset")
 @guarded
-def reset_cmd(spec: SpecOrPortfolioArg, reason: ReasonOpt, mode: ModeOpt = "paper",
+def reset_cmd(spec: SpecOrPortfolioArg, reason: ReasonOpt, mode: DeployedModeOpt,
               account: AccountOpt = "default", yes: YesOpt = False,
               as_json: JsonOpt = False) -> None:
     """Release the kill switch (asks for confirmation; logged with the reason)."""
@@ -276,7 +279,7 @@ def reset_cmd(spec: SpecOrPortfolioArg, reason: ReasonOpt, mode: ModeOpt = "pape
 
 @live_app.command("status")
 @guarded
-def status_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
+def status_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
                account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
     """The deployment's state: kill switch, sessions, positions, open orders, last log."""
     from ..live.store import LiveStore

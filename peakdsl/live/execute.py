@@ -102,7 +102,9 @@ class VenueExecutor:
     # ------------------------------------------------------------------ the adapter
 
     def execute(self, report: PointReport, slots: Sequence[SlotSpec]) -> None:
-        markets = sorted({slots[f.slot].market for f in report.fills})
+        markets = sorted({slots[f.slot].market for f in report.fills}
+                         | {o.market for o in self.store.orders("open", "partially_filled",
+                                                                  "cancelling")})
         for fill in report.fills:
             if self._stopped():
                 self._note(f"{slots[fill.slot].label}: {fill.reason} on bar "
@@ -226,6 +228,7 @@ class VenueExecutor:
         if found.state is ResolveState.FOUND and found.order is not None:
             self.adopt(order.client_order_id, found.order)
             self.state.blocked = False
+            self.state.errors = 0
         elif found.state is ResolveState.NOT_FOUND:
             self._not_sent(order, intent)
         elif found.state is ResolveState.FATAL:

@@ -29,6 +29,7 @@ import numpy as np
 from ..engine.simulate import epoch_seconds
 
 OHLCV = ("open", "high", "low", "close", "volume")
+PAGE = 500  # candles per klines request (every exchange peak knows allows at least 500)
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,20 @@ class PollingSource:
         self.seen = [-math.inf] * len(self.slots)  # open time of the last closed bar given
 
     def history(self, slot: int, bars: int) -> list[Candle]:
+        """The last ``bars`` closed candles, fetched in pages of at most ``PAGE`` (exchanges
+        cap a klines request: Binance at 1,000)."""
         spec = self.slots[slot]
         now = self.clock()
+        tf_ms = spec.timeframe_seconds * 1000
         since = int((now - (bars + 2) * spec.timeframe_seconds) * 1000)
-        rows = self.fetch(spec.market, spec.timeframe, since, bars + 3)
-        closed = [c for c in _candles(rows) if c.time + spec.timeframe_seconds <= now]
+        found: dict[float, Candle] = {}
+        for _ in range(bars // 100 + 3):  # bounded: every page moves ``since`` forward
+            rows = self.fetch(spec.market, spec.timeframe, since, PAGE)
+            found.update({c.time: c for c in _candles(rows)})
+            if not rows or rows[-1][0] / 1000 + spec.timeframe_seconds > now:
+                break  # reached the forming bar (an exchange may cap a page below PAGE)
+            since = int(rows[-1][0]) + tf_ms
+        closed = [found[t] for t in sorted(found) if t + spec.timeframe_seconds <= now]
         closed = closed[-bars:] if bars else []
         if closed:
             self.seen[slot] = closed[-1].time
@@ -184,8 +194,10 @@ class PollingSource:
             forming = candles.get(close_time)
             if done is not None and forming is not None:
                 return done, forming.open
-            if self.clock() >= deadline:
-                return done, forming.open if forming is not None else None
+            if self.clock() >= deadline:  # no forming bar yet: it opens where the last closed
+                opening = forming.open if forming is not None else \
+                    done.close if done is not None else None
+                return done, opening
             self.sleep(self.retry)
 
     def ticks(self) -> Iterator[Tick]:

@@ -124,6 +124,10 @@ class Runner:
                                      self._spec_name())
         self.session_id = f"{self._spec_name()}-{self.plan.artifact_sha256[:12]}"
         self.notes: list[str] = []
+        # what a kill must reach, set as the run gets them (the switch works from the start)
+        self.store: LiveStore | None = None
+        self.executor: VenueExecutor | None = None
+        self.session: Session | None = None
 
     def _spec_name(self) -> str:
         plan = self.plan
@@ -149,11 +153,13 @@ class Runner:
         venue = self._venue(auth) if self.request.mode != "paper" or not self.request.replay \
             else None
         with LiveStore.open(self.deployment.store_path) as store:
+            self.store = store
             self._start(store, auth.token_digest)
             executor = VenueExecutor(store, venue, self.session_id, now_ms=self.now_ms,
                                      kill=lambda why: self._kill(store, why),
                                      settings=self.settings.executor) \
                 if venue is not None and self.request.mode != "paper" else None
+            self.executor = executor
             if executor is not None:
                 self._reconcile(store, executor)
             return self._loop(store, venue, executor, on_fill)
@@ -233,6 +239,7 @@ class Runner:
         adapter = executor if executor is not None else \
             PaperRecorder(store, self.session_id, self.now_ms)
         session, resumed = self._session(store, adapter)
+        self.session = session
         source = self._source(venue, resumed)
         history = session.warm_up(source)
         snap = store.last_snapshot() if resumed is not None else None
@@ -257,7 +264,7 @@ class Runner:
                executor: VenueExecutor | None, on_fill: Callable[[Any], None] | None
                ) -> SessionStatus:
         for given, tick in enumerate(source.ticks(), start=1):
-            self._check_kill(store, executor, session)
+            self._check_kill()
             try:
                 report = session.step(tick)
             except KillRequested:
@@ -274,7 +281,7 @@ class Runner:
                            session=self.session_id)
             crashpoint("saved")
             if self._daily_loss(session):
-                self._kill(store, "the daily-loss limit was reached", executor, session)
+                self._kill(store, "the daily-loss limit was reached")
                 return "halted"
             if store.kill_state().engaged:
                 return "halted"
@@ -289,32 +296,33 @@ class Runner:
     # ------------------------------------------------------------------ the kill switch
 
     def wait(self, seconds: float) -> None:
-        """Sleep, looking for a kill request at least every ``KILL_POLL`` seconds."""
+        """Sleep, looking for a kill request at least every ``kill_poll_s`` seconds."""
         end = self.clock() + seconds
         while True:
-            if _kill_request(self.deployment) is not None:
-                raise KillRequested
+            self._check_kill()
             left = end - self.clock()
             if left <= 0:
                 return
             self._sleep(min(left, self.settings.kill_poll_s))
 
-    def _check_kill(self, store: LiveStore, executor: VenueExecutor | None,
-                    session: Session) -> None:
+    def _check_kill(self) -> None:
+        """A kill request (``peak live kill``): engage, clean up, stop (``KillRequested``)."""
         asked = _kill_request(self.deployment)
-        if asked is None:
+        if asked is None or self.store is None:
             return
-        self._kill(store, f"{asked.get('reason', 'requested')} (requested by "
-                   f"{asked.get('by', 'unknown')})", executor, session,
+        self._kill(self.store, f"{asked.get('reason', 'requested')} (requested by "
+                   f"{asked.get('by', 'unknown')})",
                    bool(asked.get("flatten", False)) or self.settings.flatten_on_kill)
         raise KillRequested
 
-    def _kill(self, store: LiveStore, why: str, executor: VenueExecutor | None = None,
-              session: Session | None = None, flatten: bool | None = None) -> None:
-        """Engage the switch (durable), cancel our open orders, optionally sell holdings."""
+    def _kill(self, store: LiveStore, why: str, flatten: bool | None = None) -> None:
+        """Engage the switch (durable), cancel our open orders, optionally sell holdings —
+        whatever triggered it (a request, the executor, reconciliation, a step's exception,
+        the daily-loss limit)."""
         store.engage_kill(why, "peak live", at=self.now_ms(), session=self.session_id)
         self.notes.append(f"kill switch engaged: {why}")
         self.deployment.kill_path.unlink(missing_ok=True)
+        executor, session = self.executor, self.session
         if executor is None:
             return
         try:

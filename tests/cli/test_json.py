@@ -49,7 +49,8 @@ def test_every_command_with_machine_output_takes_json() -> None:
         "check", "fmt", "compile", "backtest", "sweep", "walkforward", "robustness", "diff",
         "runs list", "runs show", "runs compare",
         "promote create", "promote approve", "promote status", "promote check",
-        "data import", "data fetch", "data synth", "data list", "data check", "live run"}
+        "data import", "data fetch", "data synth", "data list", "data check",
+        "live run", "live arm", "live kill", "live reset", "live status"}
 
 
 @pytest.fixture(scope="module")

@@ -422,7 +422,7 @@ def test_unregistered_codes_are_refused() -> None:
 
 
 def test_code_shapes() -> None:
-    assert all(len(c) == 4 and c[0] in "PNTLKCGWDRUI" and c[1:].isdigit() for c in CODES)
+    assert all(len(c) == 4 and c[0] in "PNTLKCGWDRUIE" and c[1:].isdigit() for c in CODES)
     assert {c for c in CODES if c.startswith("W")} | {"D008", "D009"} == WARNING_CODES
 
 
