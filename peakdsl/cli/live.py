@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from .options import (
+    DataOpt,
     FeeOpt,
     FromOpt,
     JsonOpt,
@@ -131,15 +132,18 @@ def run_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper", replay: ReplayOpt
             exchange: ExchangeOpt = "binance", endpoint: EndpointOpt = None,
             arm: ArmOpt = None, max_ticks: TicksOpt = None,
             unknown_orders: UnknownOpt = "cancel", flatten: FlattenOpt = False,
-            as_json: JsonOpt = False) -> None:
+            data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Run SPEC one closed bar at a time and print every fill."""
     from ..live.run import LiveRequest, run_live
     from ..live.runner import RunnerSettings, run_deployment
 
     _check(speed, history, max_ticks)
     check_period(start, end)
+    if data is not None and not replay:
+        raise usage("--data", "--data is a recorded candles file to replay",
+                    "add --replay (a session on live prices reads the exchange)")
     request = LiveRequest(spec, mode, replay, start, end, speed, capital, fee_bps, risk,
-                          history)
+                          history, data=data)
     on_fill = None if as_json else _print_fill
     if mode == "paper" and replay:
         summary = _attempt(lambda: run_live(request, on_fill=on_fill), as_json)

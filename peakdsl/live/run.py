@@ -90,6 +90,7 @@ class LiveRequest:
     risk: str | None = None
     min_history: int | None = None
     root: Path | None = None
+    data: Path | None = None  # a recorded candles file to replay (a strategy)
 
 
 def iso(seconds: float) -> str:
@@ -109,8 +110,8 @@ def resolve_plan(request: LiveRequest) -> PortfolioPlan:
     bars before ``start`` are the session's history)."""
     from ..robustness.subject import subject_plan
 
-    plan, _ = subject_plan(request.spec, root=request.root, end=request.end,
-                           capital=request.capital, risk=request.risk)
+    plan, _ = subject_plan(request.spec, root=request.root, data=request.data,
+                           end=request.end, capital=request.capital, risk=request.risk)
     return plan
 
 

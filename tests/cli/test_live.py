@@ -66,3 +66,22 @@ def test_bad_input(project: Path, monkeypatch: pytest.MonkeyPatch, argv: list[st
                    diagnostic: str) -> None:
     out = peak(project, monkeypatch, *argv, code=code)
     assert f"[{diagnostic}]" in out.output
+
+
+def test_a_recorded_candles_file_replays_as_the_backtest_reads_it(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--data FILE`: the session replays a recorded file, fill for fill what `peak backtest
+    --data FILE` books on it."""
+    from peakdsl.robustness.subject import subject_plan
+
+    plan, _ = subject_plan(str(project / SPEC), root=project, end="2025-12-31")
+    frame = plan.components[0].candles.frame.iloc[-2_000:]
+    recorded = project / "btc_1h.csv"
+    frame.rename_axis("time").reset_index().to_csv(recorded, index=False)
+    out = peak(project, monkeypatch, "run", SPEC, "--replay", "--data", str(recorded),
+               "--json", code=0)
+    summary = json.loads(out.stdout)
+    backtest = api.backtest(str(project / SPEC), data=recorded, record=False).result
+    entries = [f["price"] for f in summary["fills"] if f["reason"] == "entry"]
+    assert entries == backtest.sim.trades["entry_price"].tolist() and len(entries) > 3
+    peak(project, monkeypatch, "run", SPEC, "--data", str(recorded), code=2)  # needs --replay
