@@ -79,6 +79,7 @@ class ExecutorState:
     errors: int = 0
     blocked: bool = False  # an order is unresolved: nothing new until it is
     notes: list[str] = field(default_factory=list)
+    resent: dict[str, int] = field(default_factory=dict)  # resends made, by intent id
 
 
 def leg_of(fill: Fill) -> int:
@@ -242,7 +243,11 @@ class VenueExecutor:
         self.store.set_order_status(order.client_order_id, "rejected", at=self.now_ms())
         self.state.blocked = False
         self._note(f"order {order.client_order_id} never reached the exchange")
-        if intent is not None and order.attempt <= self.settings.resends:
+        if intent is None:
+            return
+        done = self.state.resent.get(intent.id, 0)
+        if done < self.settings.resends:  # counted per run: a crash's unsent write-ahead
+            self.state.resent[intent.id] = done + 1  # order does not use the allowance up
             self._submit(intent, Decimal(str(order.qty)), order.attempt + 1)
 
     def adopt(self, cid: str, found: ExchangeOrder) -> None:
@@ -266,23 +271,50 @@ class VenueExecutor:
     # ------------------------------------------------------------------ fills
 
     def sync_fills(self, market: str) -> int:
-        """Apply the exchange's new trades in ``market`` once each; the count applied."""
+        """Apply the exchange's new trades in ``market`` once each; the count applied.
+
+        A trade of an order the store cannot name while one of our orders there is still
+        ``submitting``/``unknown`` may be that order's: the pending orders are resolved first,
+        and if the trade is still unnamed the cursor stays on it, to be read again — a fill is
+        never skipped because its order's answer was lost."""
         cursor = self.trade_cursor(market)
         trades = self.venue.trades_since(market, from_id=cursor)
-        by_exchange_id = {o.exchange_order_id: o for o in self.store.orders()
-                          if o.exchange_order_id is not None}
-        applied = 0
+        names = self._exchange_ids()
+        applied, next_id = 0, None
         for trade in trades:
-            order = by_exchange_id.get(trade.order_id)
+            order = names.get(trade.order_id)
+            if order is None and self._pending(market):
+                self._resolve_pending(market)
+                names = self._exchange_ids()
+                order = names.get(trade.order_id)
+                if order is None and self._pending(market):
+                    self._note(f"{market}: trade {trade.trade_id} waits until our pending "
+                               "orders are resolved")
+                    break
             if order is None:
                 self._note(f"{market}: trade {trade.trade_id} of order {trade.order_id} "
                            "was not placed by this deployment: not booked")
-                continue
-            applied += self.store.apply_fill(self._store_fill(trade, order))
-            crashpoint("fill_applied")
-        if trades:
-            self.store.set_cursor(f"trades:{market}", str(int(trades[-1].trade_id) + 1))
+            else:
+                applied += self.store.apply_fill(self._store_fill(trade, order))
+                crashpoint("fill_applied")
+            next_id = str(int(trade.trade_id) + 1)
+        if next_id is not None:
+            self.store.set_cursor(f"trades:{market}", next_id)
         return applied
+
+    def _exchange_ids(self) -> dict[str, Order]:
+        return {o.exchange_order_id: o for o in self.store.orders()
+                if o.exchange_order_id is not None}
+
+    def _pending(self, market: str) -> list[Order]:
+        return [o for o in self.store.orders("submitting", "unknown") if o.market == market]
+
+    def _resolve_pending(self, market: str) -> None:
+        for order in self._pending(market):
+            found = self.venue.resolve(market, order.client_order_id,
+                                       self.settings.resolve_attempts)
+            if found.state is ResolveState.FOUND and found.order is not None:
+                self.adopt(order.client_order_id, found.order)
 
     def trade_cursor(self, market: str) -> str:
         """The first trade id not yet seen in ``market``; a new deployment starts after the
