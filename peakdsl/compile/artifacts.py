@@ -7,6 +7,7 @@ manifest identifies exactly what the engine will run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -44,7 +45,13 @@ def dump_model(model: BaseModel) -> bytes:
 
 
 def schemas() -> dict[str, bytes]:
-    """JSON Schemas of every artifact kind and the manifest, generated from the models."""
+    """JSON Schemas of every artifact kind and the manifest, generated from the models
+    (a fresh dict of the bytes generated once per process: pydantic takes ~50 ms a model)."""
+    return dict(_schemas())
+
+
+@functools.cache
+def _schemas() -> dict[str, bytes]:
     out = {f"{SCHEMA_DIR}/{kind}.schema.json": canonical_json(model.model_json_schema())
            for kind, model in m.ARTIFACT_MODELS.items()}
     out[f"{SCHEMA_DIR}/manifest.schema.json"] = canonical_json(m.Manifest.model_json_schema())
