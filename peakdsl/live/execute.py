@@ -30,11 +30,12 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from .clockbook import Fill, PointReport
+from .paper import intent_of
 from .session import SlotSpec
 from .store import LiveStore
 from .store_rows import Fill as StoreFill
@@ -82,10 +83,6 @@ class ExecutorState:
     resent: dict[str, int] = field(default_factory=dict)  # resends made, by intent id
 
 
-def leg_of(fill: Fill) -> int:
-    return 1 if fill.reason == "entry" else 0
-
-
 def base_of(market: str) -> str:
     return market.split("/", maxsplit=1)[0]
 
@@ -126,11 +123,8 @@ class VenueExecutor:
     # ------------------------------------------------------------------ one intent
 
     def intent_for(self, fill: Fill, slot: int, spec: SlotSpec) -> Intent:
-        bar = int(fill.time // spec.timeframe_seconds)
-        reason = "signal" if fill.reason == "entry" else fill.reason
-        return Intent(self.session_id, slot, bar, leg_of(fill), spec.market,
-                      "buy" if fill.side > 0 else "sell", fill.qty, fill.qty, "approved",
-                      "approved", reason, self.now_ms())
+        """The fill's intent, as paper deployments record it (``paper.intent_of``)."""
+        return intent_of(self.session_id, replace(fill, slot=slot), spec, self.now_ms())
 
     def _place(self, fill: Fill, slot: int, spec: SlotSpec) -> None:
         if fill.side < 0 and fill.reason == "entry":

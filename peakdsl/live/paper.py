@@ -19,11 +19,16 @@ from .store_rows import Fill as StoreFill
 from .store_rows import Intent, OrderRequest
 
 
+def leg_of(fill: Fill) -> int:
+    """0 for an exit, 1 for an entry: a flip's two orders on one bar are two intents."""
+    return 1 if fill.reason == "entry" else 0
+
+
 def intent_of(session_id: str, fill: Fill, spec: SlotSpec, at: int) -> Intent:
     """The intent of a book fill: (session, slot, absolute bar, leg 0 exit / 1 entry) — the
     same on every replay of the same tick."""
     return Intent(session_id, fill.slot, int(fill.time // spec.timeframe_seconds),
-                  1 if fill.reason == "entry" else 0, spec.market,
+                  leg_of(fill), spec.market,
                   "buy" if fill.side > 0 else "sell", fill.qty, fill.qty, "approved",
                   "approved", "signal" if fill.reason == "entry" else fill.reason, at)
 
