@@ -29,7 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..engine.state import HALTED
+import numpy as np
+
+from ..engine.state import HALTED, MARK, QTY, SIDE
 from ..lang.diagnostics import diag
 from .execute import ExecutorSettings, VenueExecutor, crashpoint
 from .feed import CandleSource, PolledSlot, PollingSource
@@ -43,6 +45,30 @@ from .store_rows import SessionStatus
 
 KILL_POLL = 0.2  # seconds between looks for a kill request while waiting
 WHERE = "<live>"
+
+
+@dataclass(frozen=True)
+class TickState:
+    """What a deployment looks like after a tick: what monitoring (metrics, alerts, the
+    status commands) reads, built once per tick by the runner."""
+
+    time: float  # the tick's moment (epoch seconds)
+    wall: float  # the runner's clock when it was built
+    equity: float
+    exposure: float  # gross notional of the book's positions at their marks
+    open_positions: int
+    orders: dict[str, int]  # the store's orders by status
+    risk: dict[str, int]  # the risk stage's reductions and denials, by reason
+    exchange_errors: int  # consecutive, as the executor counts them
+    kill_engaged: bool
+
+    @property
+    def bar_age(self) -> float:
+        """Seconds since the tick's bar closed (what a stale feed raises)."""
+        return self.wall - self.time
+
+
+Observer = Callable[[TickState], None]
 
 
 class KillRequested(Exception):
@@ -83,6 +109,7 @@ class RunnerSettings:
     resolve_delay_s: float = 1.0
     timeout_ms: int = 10_000
     kill_poll_s: float = KILL_POLL  # tests with a simulated clock look less often
+    observers: tuple[Observer, ...] = ()  # called with each tick's ``TickState``
 
 
 def request_kill(deployment: Deployment, reason: str, by: str, flatten: bool) -> None:
@@ -280,6 +307,7 @@ class Runner:
             store.save_bar(int(tick.time * 1000), session.book.state(),
                            session=self.session_id)
             crashpoint("saved")
+            self._observe(store, session, executor, tick.time)
             if self._daily_loss(session):
                 self._kill(store, "the daily-loss limit was reached")
                 return "halted"
@@ -288,6 +316,30 @@ class Runner:
             if self.settings.max_ticks is not None and given >= self.settings.max_ticks:
                 break
         return "stopped"
+
+    def tick_state(self, store: LiveStore, session: Session,
+                   executor: VenueExecutor | None, time_s: float) -> TickState:
+        book = session.book
+        held = book.positions[:, SIDE] != 0.0
+        exposure = float(np.abs(book.positions[held, QTY] * book.positions[held, MARK]).sum())
+        orders: dict[str, int] = {}
+        for order in store.orders():
+            orders[order.status] = orders.get(order.status, 0) + 1
+        return TickState(time_s, self.clock(), book.equity, exposure, int(held.sum()), orders,
+                         book.risk(), executor.state.errors if executor else 0,
+                         store.kill_state().engaged)
+
+    def _observe(self, store: LiveStore, session: Session, executor: VenueExecutor | None,
+                 time_s: float) -> None:
+        if not self.settings.observers:
+            return
+        state = self.tick_state(store, session, executor, time_s)
+        for observe in self.settings.observers:
+            try:
+                observe(state)
+            except Exception as exc:  # monitoring must never stop trading
+                store.log("observer", f"an observer failed: {type(exc).__name__}",
+                          at=self.now_ms(), session=self.session_id, level="error")
 
     def _daily_loss(self, session: Session) -> bool:
         return bool(session.book.account[HALTED] != 0.0) and \
