@@ -91,6 +91,9 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="why (logged)")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")]
 TtlOpt = Annotated[int, typer.Option("--ttl", help="validity of the token, minutes (1-60)",
                                      metavar="MINUTES")]
+MetricsPortOpt = Annotated[int | None, typer.Option(
+    "--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT while the deployment "
+    "runs (1024-65535)", metavar="PORT")]
 
 
 def _attempt(action: Callable[[], T], as_json: bool) -> T:
@@ -132,12 +135,20 @@ def run_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper", replay: ReplayOpt
             exchange: ExchangeOpt = "binance", endpoint: EndpointOpt = None,
             arm: ArmOpt = None, max_ticks: TicksOpt = None,
             unknown_orders: UnknownOpt = "cancel", flatten: FlattenOpt = False,
-            data: DataOpt = None, as_json: JsonOpt = False) -> None:
+            data: DataOpt = None, metrics_port: MetricsPortOpt = None,
+            as_json: JsonOpt = False) -> None:
     """Run SPEC one closed bar at a time and print every fill."""
+    from ..live.metrics import watch
     from ..live.run import LiveRequest, run_live
     from ..live.runner import RunnerSettings, run_deployment
 
     _check(speed, history, max_ticks)
+    if metrics_port is not None and not 1024 <= metrics_port <= 65_535:
+        raise usage("--metrics-port", f"--metrics-port {metrics_port} is out of range",
+                    "1024 to 65535")
+    if metrics_port is not None and mode == "paper" and replay:
+        raise usage("--metrics-port", "a paper replay is not a deployment: nothing to watch",
+                    "drop --metrics-port, or run a deployment (no --replay, or --mode testnet)")
     check_period(start, end)
     if data is not None and not replay:
         raise usage("--data", "--data is a recorded candles file to replay",
@@ -148,10 +159,11 @@ def run_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper", replay: ReplayOpt
     if mode == "paper" and replay:
         summary = _attempt(lambda: run_live(request, on_fill=on_fill), as_json)
     else:
-        settings = RunnerSettings(account, exchange, endpoint, arm, unknown_orders,  # type: ignore[arg-type]
-                                  max_ticks, flatten)
-        summary = _attempt(lambda: run_deployment(request, settings, on_fill=on_fill),
-                           as_json)
+        with watch(metrics_port, spec, mode, account) as observers:
+            settings = RunnerSettings(account, exchange, endpoint, arm, unknown_orders,  # type: ignore[arg-type]
+                                      max_ticks, flatten, observers=observers)
+            summary = _attempt(lambda: run_deployment(request, settings, on_fill=on_fill),
+                               as_json)
     if as_json:
         write_json(summary.model_dump(mode="json"))
     else:
@@ -223,18 +235,23 @@ def _deployment(spec: str, mode: str, account: str) -> Deployment:
 @guarded
 def kill_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
              account: AccountOpt = "default", reason: ReasonOpt = "operator kill",
-             flatten: FlattenOpt = False, as_json: JsonOpt = False) -> None:
+             flatten: FlattenOpt = False, exchange: ExchangeOpt = "binance",
+             endpoint: EndpointOpt = None, as_json: JsonOpt = False) -> None:
     """Engage the kill switch: no new orders; a running deployment cancels its open orders
-    (and sells, with --flatten) within a second."""
+    (and sells, with --flatten) within a second; a stopped one's open orders are cancelled
+    here (testnet, live: credentials from the environment)."""
+    from ..live.ops import cancel_when_stopped
     from ..live.runner import request_kill
     from ..live.store import LiveStore
     from ..live.store_schema import StoreError
 
     where = _attempt(lambda: _deployment(spec, mode, account), as_json)
-    by = _who()
+    by, cancelled = _who(), 0
     try:
         with LiveStore.open(where.store_path) as store:  # no runner: engage it here
             state = store.engage_kill(reason, by, at=int(time.time() * 1000))
+            cancelled = _attempt(lambda: cancel_when_stopped(store, mode, account, exchange,
+                                                             endpoint), as_json)
         running = False
     except StoreError as exc:
         if exc.diagnostic.code != "E020":
@@ -243,10 +260,12 @@ def kill_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
         request_kill(where, reason, by, flatten)  # a runner holds the store: ask it
         running, state = True, None
     if as_json:
-        write_json({"engaged": True, "running": running, "reason": reason, "by": by})
+        write_json({"engaged": True, "running": running, "reason": reason, "by": by,
+                    "cancelled": cancelled})
     else:
         typer.echo("kill requested from the running deployment" if running else
-                   f"kill switch engaged: {state.reason if state else reason}")
+                   f"kill switch engaged: {state.reason if state else reason}"
+                   + (f"; {cancelled} open order(s) cancelled" if cancelled else ""))
     raise typer.Exit(EXIT_OK)
 
 
@@ -329,3 +348,113 @@ def _print_status(doc: dict[str, Any]) -> None:
     typer.echo(f"open orders: {len(doc['open_orders'])}")
     for e in doc["log"][-10:]:
         typer.echo(f"  {e['level']:<8} {e['event']}: {e['message']}")
+
+
+# ------------------------------------------------------------------ operations
+
+
+AllOpt = Annotated[bool, typer.Option("--all", help="every order, not only the open ones")]
+
+
+@live_app.command("health")
+@guarded
+def health_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
+               account: AccountOpt = "default", exchange: ExchangeOpt = "binance",
+               endpoint: EndpointOpt = None, as_json: JsonOpt = False) -> None:
+    """Check a deployment before the day: config, credentials (named, never shown),
+    exchange, clock skew, data freshness, risk limits, kill switch. Exit 1 if any fails."""
+    from ..live.ops import HealthContext, health
+
+    report = health(HealthContext(spec, mode, account, exchange, endpoint, None))
+    if as_json:
+        write_json({**report.model_dump(mode="json"), "ok": report.ok})
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for c in report.checks:
+            code = f" [{c.code}]" if c.code else ""
+            typer.echo(f"{marks[c.status]}  {c.name:<15} {c.detail}{code}")
+            if c.fix and c.status != "ok":
+                typer.echo(f"      {'':<15} fix: {c.fix}")
+    raise typer.Exit(EXIT_OK if report.ok else 1)
+
+
+@live_app.command("orders")
+@guarded
+def orders_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
+               account: AccountOpt = "default", every: AllOpt = False,
+               as_json: JsonOpt = False) -> None:
+    """The deployment's orders from its store (open ones unless --all)."""
+    from ..live.store import LiveStore
+
+    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
+    statuses = () if every else ("submitting", "unknown", "open", "partially_filled",
+                                 "cancelling")
+    with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
+        rows = [{"client_order_id": o.client_order_id, "intent": o.intent_id,
+                 "market": o.market, "side": o.side, "qty": o.qty, "status": o.status,
+                 "filled": o.filled_qty, "average_price": o.average_price,
+                 "exchange_order_id": o.exchange_order_id, "created_at": o.created_at}
+                for o in store.orders(*statuses)]
+    if as_json:
+        write_json({"orders": rows})
+    else:
+        typer.echo(f"{len(rows)} order(s)")
+        for r in rows:
+            typer.echo(f"{r['client_order_id']}  {r['side']:<4} {r['qty']:.8g} {r['market']} "
+                       f"{r['status']}  filled {r['filled']:.8g} @ {r['average_price']:,.2f}")
+    raise typer.Exit(EXIT_OK)
+
+
+@live_app.command("portfolio")
+@guarded
+def portfolio_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
+                  account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
+    """What the deployment holds: the book's equity and each slot's position (its last
+    snapshot), and the positions its fills built on the exchange."""
+    from ..live.store import LiveStore
+
+    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
+    labels = _attempt(lambda: _labels(spec), as_json)
+    with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
+        doc = _portfolio_doc(store, labels)
+    if as_json:
+        write_json(doc)
+    else:
+        book = doc["book"]
+        if book is not None:
+            typer.echo(f"book at {book['bar_time']}: equity {book['equity']:,.2f}, cash "
+                       f"{book['cash']:,.2f}")
+            for s in book["slots"]:
+                mark = "—" if s["mark"] is None else f"{s['mark']:,.2f}"
+                typer.echo(f"  {s['slot']:<32} {s['qty']:+.8g} @ {s['entry_price']:,.2f} "
+                           f"(mark {mark})")
+        for p in doc["positions"]:
+            typer.echo(f"exchange {p['market']}: {p['qty']:.8g} @ {p['average_price']:,.2f}, "
+                       f"realized {p['realized_pnl']:,.2f}, fees {p['fees']:,.4f}")
+    raise typer.Exit(EXIT_OK)
+
+
+def _labels(spec: str) -> list[str]:
+    from ..robustness.subject import subject_plan
+
+    plan, _ = subject_plan(spec)
+    return [c.label for c in plan.components]
+
+
+def _portfolio_doc(store: Any, labels: list[str]) -> dict[str, Any]:
+    from ..engine.state import CASH, ENTRY_PRICE, LAST_EQUITY, MARK, QTY, SIDE
+    from ..live.run import iso
+
+    snap = store.last_snapshot()
+    book = None
+    if snap is not None and snap.arrays["positions"].shape[0] == len(labels):
+        account, positions = snap.arrays["account"], snap.arrays["positions"]
+        book = {"bar_time": iso(snap.bar_time / 1000), "equity": float(account[LAST_EQUITY]),
+                "cash": float(account[CASH]),
+                "slots": [{"slot": label, "qty": float(pos[SIDE] * pos[QTY]),
+                           "entry_price": float(pos[ENTRY_PRICE]) if pos[SIDE] else 0.0,
+                           "mark": float(pos[MARK]) if math.isfinite(pos[MARK]) else None}
+                          for label, pos in zip(labels, positions, strict=True)]}
+    return {"book": book, "positions": [
+        {"market": p.market, "qty": p.qty, "average_price": p.average_price,
+         "realized_pnl": p.realized_pnl, "fees": p.fees} for p in store.positions()]}

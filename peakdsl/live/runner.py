@@ -277,6 +277,8 @@ class Runner:
             status = self._ticks(store, session, source, executor, on_fill)
         except KillRequested:
             status = "halted"
+            last = session.log.equity[-1][0] if session.log.equity else self.clock()
+            self._observe(store, session, executor, last)  # the switch, as monitoring sees it
         finally:
             current = store.session(self.session_id)
             if current is not None and current.status == "running":
@@ -307,11 +309,11 @@ class Runner:
             store.save_bar(int(tick.time * 1000), session.book.state(),
                            session=self.session_id)
             crashpoint("saved")
-            self._observe(store, session, executor, tick.time)
-            if self._daily_loss(session):
+            halted = self._daily_loss(session)
+            if halted:
                 self._kill(store, "the daily-loss limit was reached")
-                return "halted"
-            if store.kill_state().engaged:
+            self._observe(store, session, executor, tick.time)  # after any kill: it shows
+            if halted or store.kill_state().engaged:
                 return "halted"
             if self.settings.max_ticks is not None and given >= self.settings.max_ticks:
                 break

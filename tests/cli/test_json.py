@@ -50,7 +50,8 @@ def test_every_command_with_machine_output_takes_json() -> None:
         "runs list", "runs show", "runs compare",
         "promote create", "promote approve", "promote status", "promote check",
         "data import", "data fetch", "data synth", "data list", "data check",
-        "live run", "live arm", "live kill", "live reset", "live status"}
+        "live run", "live arm", "live kill", "live reset", "live status",
+        "live health", "live orders", "live portfolio"}
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def listed(argv: list[str]) -> list[str]:
     ("data", ["import", "fetch", "synth", "list", "check"]),
     ("runs", ["list", "show", "compare"]),
     ("promote", ["create", "approve", "status", "check"]),
-    ("live", ["run", "arm", "kill", "reset", "status"]),
+    ("live", ["run", "arm", "kill", "reset", "status", "health", "orders", "portfolio"]),
 ])
 def test_groups_have_their_commands(group: str, commands: list[str]) -> None:
     assert listed([group, "--help"]) == commands

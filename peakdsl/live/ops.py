@@ -1,0 +1,205 @@
+"""The operator's checks: ``peak live health``, ``orders`` and ``portfolio`` as typed data.
+
+``health`` is what an operator (or cron) runs before the day: each check is a row — name,
+status (``ok`` / ``warn`` / ``fail``), what was found, a diagnostic code and a fix when it is
+not ok — in a fixed order (a table of check functions, each independent: one failing never
+hides the next). Credentials are reported present or missing by their variable *names*;
+their values are never read into the report. The exit code is 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["ok", "warn", "fail"]
+SKEW_WARN_S, SKEW_FAIL_S = 1.0, 5.0  # Binance refuses signed requests 5 s off by default
+STALE_BARS = 2
+
+
+class Check(BaseModel):
+    """One row of ``peak live health``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    status: Status
+    detail: str
+    code: str | None = None
+    fix: str | None = None
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    spec: str
+    mode: str
+    account: str
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+
+@dataclass
+class HealthContext:
+    """What the checks share; filled in as they go (a later check may need an earlier's)."""
+
+    spec: str
+    mode: str
+    account: str
+    exchange: str
+    endpoint: str | None
+    env: Mapping[str, str] | None
+    clock: Callable[[], float] = time.time
+    plan: Any = None
+    venue: Any = None
+    found: dict[str, Any] = field(default_factory=dict)
+
+
+def _failed(name: str, exc: Exception) -> Check:
+    diags = getattr(exc, "diagnostics", None)
+    if diags:
+        first = diags[0]
+        return Check(name=name, status="fail", detail=first.message, code=first.code,
+                     fix=first.help or None)
+    return Check(name=name, status="fail", detail=f"{type(exc).__name__}: {exc}")
+
+
+def check_config(ctx: HealthContext) -> Check:
+    from ..robustness.subject import subject_plan
+
+    ctx.plan, _ = subject_plan(ctx.spec)
+    kind = "strategy" if ctx.plan.strategy else "portfolio"
+    return Check(name="config", status="ok",
+                 detail=f"{kind} compiles, artifact {ctx.plan.artifact_sha256[:12]}")
+
+
+def check_credentials(ctx: HealthContext) -> Check:
+    from .secrets import load_credentials, variable_names
+
+    if ctx.mode == "paper":
+        return Check(name="credentials", status="ok", detail="paper needs none (not read)")
+    names = " and ".join(variable_names(ctx.mode, ctx.account))  # type: ignore[arg-type]
+    load_credentials(ctx.mode, ctx.account, ctx.env)  # type: ignore[arg-type]
+    return Check(name="credentials", status="ok", detail=f"{names} are set (not shown)")
+
+
+def check_endpoint(ctx: HealthContext) -> Check:
+    from .endpoints import resolve_endpoint
+    from .venue import Venue, client_for
+
+    endpoint = resolve_endpoint(ctx.exchange, ctx.mode, ctx.endpoint)  # type: ignore[arg-type]
+    venue = Venue(client_for(endpoint, timeout_ms=5_000), read_attempts=2, backoff_s=0.2)
+    venue.load()
+    ctx.venue = venue  # only a reachable exchange is measured further
+    hosts = ", ".join(sorted(endpoint.hosts()))
+    return Check(name="exchange", status="ok",
+                 detail=f"{ctx.exchange} reachable at {hosts} ({endpoint.kind})")
+
+
+def check_clock(ctx: HealthContext) -> Check:
+    if ctx.venue is None:
+        return Check(name="clock skew", status="warn", detail="not measured: no exchange")
+    before = ctx.clock()
+    server = ctx.venue.client.fetch_time() / 1000
+    skew = server - (before + ctx.clock()) / 2
+    status: Status = "fail" if abs(skew) > SKEW_FAIL_S else \
+        "warn" if abs(skew) > SKEW_WARN_S else "ok"
+    return Check(name="clock skew", status=status, detail=f"{skew:+.3f} s against the exchange",
+                 fix=None if status == "ok" else "synchronise this machine's clock (NTP)")
+
+
+def check_data(ctx: HealthContext) -> Check:
+    if ctx.venue is None or ctx.plan is None:
+        return Check(name="data freshness", status="warn", detail="not measured")
+    now, worst = ctx.clock(), []
+    for c in ctx.plan.components:
+        cfg = c.config
+        rows = ctx.venue.fetch_ohlcv(cfg.market.symbol, cfg.timeframe, None, 3)
+        closed = [r[0] / 1000 + cfg.timeframe_seconds for r in rows
+                  if r[0] / 1000 + cfg.timeframe_seconds <= now]
+        age = now - max(closed) if closed else float("inf")
+        worst.append((age / cfg.timeframe_seconds, cfg.market.symbol, cfg.timeframe, age))
+    bars, market, timeframe, age = max(worst)
+    status: Status = "fail" if bars > STALE_BARS else "ok"
+    return Check(name="data freshness", status=status,
+                 detail=f"the stalest feed, {market} {timeframe}: last closed bar "
+                        f"{age:,.0f} s ago",
+                 fix=None if status == "ok" else "the exchange publishes no new candles: "
+                 "check its status page before trading")
+
+
+def check_risk(ctx: HealthContext) -> Check:
+    risk = ctx.plan.risk if ctx.plan is not None else None
+    if risk is None:
+        status: Status = "warn" if ctx.mode == "live" else "ok"
+        return Check(name="risk limits", status=status, detail="no risk spec enforced",
+                     fix=None if status == "ok" else "give the portfolio a risk spec, or "
+                     "run with --risk NAME")
+    return Check(name="risk limits", status="ok", detail=f"risk spec {risk.name} enforced")
+
+
+def check_kill(ctx: HealthContext) -> Check:
+    from .runner import Deployment
+    from .store import LiveStore
+
+    if ctx.plan is None:
+        return Check(name="kill switch", status="warn", detail="not read: no spec")
+    name = ctx.plan.components[0].config.name if ctx.plan.strategy else ctx.plan.config.name
+    path = Deployment(ctx.plan.root, ctx.mode, ctx.account, name).store_path
+    if not path.exists():
+        return Check(name="kill switch", status="ok", detail="no deployment state yet")
+    with LiveStore.open(path, readonly=True) as store:
+        kill = store.kill_state()
+    if kill.engaged:
+        return Check(name="kill switch", status="fail", detail=f"engaged: {kill.reason} "
+                     f"(by {kill.by})", code="E041", fix="`peak live reset SPEC --mode "
+                     f"{ctx.mode} --reason …` once the cause is understood")
+    return Check(name="kill switch", status="ok", detail="released")
+
+
+CHECKS: tuple[tuple[str, Callable[[HealthContext], Check]], ...] = (
+    ("config", check_config), ("credentials", check_credentials),
+    ("exchange", check_endpoint), ("clock skew", check_clock),
+    ("data freshness", check_data), ("risk limits", check_risk),
+    ("kill switch", check_kill))
+
+
+def health(ctx: HealthContext) -> Health:
+    """Every check of ``CHECKS`` in order; an exception is that check's failure."""
+    rows = []
+    for name, run in CHECKS:
+        try:
+            rows.append(run(ctx))
+        except Exception as exc:  # a check that breaks reports, never stops the others
+            rows.append(_failed(name, exc))
+    return Health(spec=ctx.spec, mode=ctx.mode, account=ctx.account, checks=rows)
+
+
+__all__ = ["CHECKS", "Check", "Health", "HealthContext", "health"]
+
+
+def cancel_when_stopped(store: Any, mode: str, account: str, exchange: str,
+                        endpoint: str | None, env: Mapping[str, str] | None = None) -> int:
+    """A kill of a deployment that is not running: cancel on the exchange the orders its
+    store has open (testnet and live; credentials from the environment). The count
+    cancelled; ``Refused`` / ``VenueError`` when the exchange cannot be reached."""
+    from .endpoints import resolve_endpoint
+    from .execute import VenueExecutor
+    from .secrets import load_credentials
+    from .venue import Venue, client_for
+
+    if mode == "paper" or not store.orders("open", "partially_filled"):
+        return 0
+    creds = load_credentials(mode, account, env)  # type: ignore[arg-type]
+    where = resolve_endpoint(exchange, mode, endpoint)  # type: ignore[arg-type]
+    venue = Venue(client_for(where, creds.api_key, creds.api_secret, 5_000))
+    executor = VenueExecutor(store, venue, "operator", now_ms=lambda: int(time.time() * 1000),
+                             kill=lambda why: None)
+    return executor.cancel_open()

@@ -1,0 +1,182 @@
+"""`peak live health`: every check against the loopback exchange, each failure with its code
+and fix, credentials named but never shown."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from loopback_setup import API_KEY, SECRET, START_MS, new_exchange
+
+from peakdsl.live.loopback import LoopbackExchange
+from peakdsl.live.ops import CHECKS, Health, HealthContext, health
+from peakdsl.live.runner import Deployment
+from peakdsl.live.store import LiveStore
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = "specs/strategies/ma_crossover.peak"
+H_MS = 3_600_000
+NOW = START_MS / 1000 + 0.25  # the exchange clock's, as a synchronised machine has it
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    return tmp_path
+
+
+@pytest.fixture
+def exchange() -> LoopbackExchange:
+    with new_exchange() as ex:
+        ex.set_candles("BTC/USDT", "1h", [[START_MS + k * H_MS, 100, 101, 99, 100, 5]
+                                         for k in range(-5, 1)])
+        yield ex
+
+
+def run(project: Path, exchange_url: str | None, mode: str = "paper",
+        env: dict[str, str] | None = None, now: float = NOW) -> Health:
+    ctx = HealthContext(str(project / SPEC), mode, "default", "binance", exchange_url,
+                        env or {}, clock=lambda: now)
+    return health(ctx)
+
+
+def statuses(report: Health) -> dict[str, str]:
+    return {c.name: c.status for c in report.checks}
+
+
+def test_a_healthy_paper_deployment(project: Path, exchange: LoopbackExchange) -> None:
+    report = run(project, exchange.url)
+    assert [c.name for c in report.checks] == [name for name, _ in CHECKS]
+    assert set(statuses(report).values()) == {"ok"} and report.ok
+    detail = {c.name: c.detail for c in report.checks}
+    assert detail["credentials"] == "paper needs none (not read)"
+    assert "last closed bar 0 s ago" in detail["data freshness"]
+    assert detail["kill switch"] == "no deployment state yet"
+
+
+def test_credentials_are_named_never_shown(project: Path, exchange: LoopbackExchange) -> None:
+    missing = run(project, exchange.url, "testnet")
+    check = next(c for c in missing.checks if c.name == "credentials")
+    assert (check.status, check.code) == ("fail", "E008") and not missing.ok
+    env = {"PEAK_TESTNET_API_KEY": API_KEY, "PEAK_TESTNET_API_SECRET": SECRET}
+    present = run(project, exchange.url, "testnet", env)
+    assert statuses(present)["credentials"] == "ok"
+    text = present.model_dump_json()
+    assert "PEAK_TESTNET_API_KEY" in text and API_KEY not in text and SECRET not in text
+
+
+def test_an_unreachable_exchange_fails_with_a_code(project: Path) -> None:
+    report = run(project, "http://127.0.0.1:9")  # nothing listens on the discard port
+    exchange = next(c for c in report.checks if c.name == "exchange")
+    assert (exchange.status, exchange.code) == ("fail", "E032") and exchange.fix
+    assert statuses(report)["clock skew"] == "warn"
+    assert statuses(report)["data freshness"] == "warn"
+
+
+@pytest.mark.parametrize(("offset", "status"), [(0.5, "ok"), (3.0, "warn"), (-9.0, "fail")])
+def test_clock_skew(project: Path, exchange: LoopbackExchange, offset: float,
+                    status: str) -> None:
+    report = run(project, exchange.url, now=START_MS / 1000 + offset)
+    assert statuses(report)["clock skew"] == status
+
+
+def test_a_stale_feed_fails(project: Path, exchange: LoopbackExchange) -> None:
+    report = run(project, exchange.url, now=NOW + 3 * 3600)  # newest closed bar 3 h old
+    fresh = next(c for c in report.checks if c.name == "data freshness")
+    assert fresh.status == "fail" and fresh.fix
+    assert statuses(report)["clock skew"] == "fail"  # the exchange's clock says otherwise
+
+
+def test_an_engaged_kill_switch_fails(project: Path, exchange: LoopbackExchange) -> None:
+    path = Deployment(project, "paper", "default", "ma_crossover").store_path
+    with LiveStore.open(path) as store:
+        store.engage_kill("drill", "ops", at=1)
+    report = run(project, exchange.url)
+    kill = next(c for c in report.checks if c.name == "kill switch")
+    assert (kill.status, kill.code) == ("fail", "E041") and "drill" in kill.detail
+    assert not report.ok
+
+
+def test_a_spec_that_does_not_compile_fails_config_only(project: Path,
+                                                        exchange: LoopbackExchange) -> None:
+    spec = project / SPEC
+    spec.write_text(spec.read_text().replace("sma(close, fast)", "sma(clsoe, fast)"))
+    report = run(project, exchange.url)
+    config = report.checks[0]
+    assert (config.status, config.code) == ("fail", "N001")
+    assert statuses(report)["exchange"] == "ok"  # the others still ran
+
+
+def test_the_commands_read_a_deployment(project: Path, exchange: LoopbackExchange,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`peak live health | orders | portfolio` on a paper deployment polled from the loopback
+    exchange: exit codes for cron, JSON documents, the book's snapshot and the store's fills."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from peakdsl.cli import app
+    from peakdsl.live.run import LiveRequest
+    from peakdsl.live.runner import RunnerSettings, run_deployment
+
+    exchange.set_candles("BTC/USDT", "1h", [[START_MS + k * H_MS, 100 + k, 101 + k, 99 + k,
+                                             100 + k, 5] for k in range(-1_100, 30)])
+    clock = [START_MS / 1000 + 1.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    run_deployment(LiveRequest(str(project / SPEC), "paper", replay=False, min_history=60),
+                   RunnerSettings(endpoint=exchange.url, max_ticks=20, kill_poll_s=3600),
+                   clock=lambda: clock[0], sleep=sleep)
+    monkeypatch.chdir(project)
+    cli = CliRunner()
+    ok = cli.invoke(app, ["live", "health", SPEC, "--endpoint", exchange.url, "--json"])
+    doc = json.loads(ok.stdout)
+    assert [c["name"] for c in doc["checks"]][:3] == ["config", "credentials", "exchange"]
+    assert "Traceback" not in ok.output
+    assert ok.exit_code == (0 if doc["ok"] else 1)
+    down = cli.invoke(app, ["live", "health", SPEC, "--endpoint", "http://127.0.0.1:9"])
+    assert down.exit_code == 1 and "[E032]" in down.stdout
+    orders = json.loads(cli.invoke(app, ["live", "orders", SPEC, "--mode", "paper", "--all",
+                                         "--json"]).stdout)["orders"]
+    folio = cli.invoke(app, ["live", "portfolio", SPEC, "--mode", "paper", "--json"])
+    assert folio.exit_code == 0, folio.output
+    book = json.loads(folio.stdout)["book"]
+    assert book is not None and book["slots"][0]["slot"] == "ma_crossover"
+    held = sum(o["filled"] if o["side"] == "buy" else -o["filled"] for o in orders)
+    assert book["slots"][0]["qty"] == pytest.approx(held, abs=1e-12)
+    missing = cli.invoke(app, ["live", "orders", SPEC, "--mode", "testnet"])
+    assert missing.exit_code == 1 and "[E023]" in missing.output
+
+
+def test_a_kill_of_a_stopped_deployment_cancels_its_open_orders(
+        project: Path, exchange: LoopbackExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No runner holds the store: `peak live kill` engages the switch there and cancels, on
+    the exchange, the orders the store has open (credentials from the environment)."""
+    from typer.testing import CliRunner
+
+    from peakdsl.cli import app
+    from peakdsl.live.store_rows import OrderRequest
+
+    resting = exchange.place("BTC/USDT", "BUY", "LIMIT", "0.01", "40000", "pk-resting-1")
+    path = Deployment(project, "testnet", "default", "ma_crossover").store_path
+    with LiveStore.open(path) as store:
+        store.add_order(OrderRequest("pk-resting-1", None, "BTC/USDT", "buy", "limit", 0.01,
+                                     40000.0, 1), at=1, status="open",
+                        exchange_order_id=str(resting.order_id))
+    monkeypatch.chdir(project)
+    env = {"PEAK_TESTNET_API_KEY": API_KEY, "PEAK_TESTNET_API_SECRET": SECRET}
+    out = CliRunner().invoke(app, ["live", "kill", SPEC, "--mode", "testnet", "--endpoint",
+                                   exchange.url, "--reason", "drill"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "1 open order(s) cancelled" in out.stdout
+    (order,) = exchange.orders()
+    assert order.status == "CANCELED"
+    with LiveStore.open(path, readonly=True) as store:
+        assert store.kill_state().engaged and store.order("pk-resting-1").status == "cancelled"
+    blank = {"PEAK_TESTNET_API_KEY": "", "PEAK_TESTNET_API_SECRET": ""}
+    no_keys = CliRunner().invoke(app, ["live", "kill", SPEC, "--mode", "testnet",
+                                       "--endpoint", exchange.url], env=blank)
+    assert no_keys.exit_code == 0  # nothing is open any more: no exchange call is needed
