@@ -304,12 +304,16 @@ def reset_cmd(spec: SpecOrPortfolioArg, reason: ReasonOpt, mode: DeployedModeOpt
 @guarded
 def status_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
                account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
-    """The deployment's state: kill switch, sessions, positions, open orders, last log."""
+    """The deployment's state: kill switch, sessions, equity and PnL, each risk limit's use,
+    denials, positions, open orders, recent problems."""
+    from ..live.ops import status_doc
     from ..live.store import LiveStore
+    from ..robustness.subject import subject_plan
 
     where = _attempt(lambda: _deployment(spec, mode, account), as_json)
+    plan, _ = _attempt(lambda: subject_plan(spec), as_json)
     with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
-        doc = _status_doc(store)
+        doc = status_doc(store, plan, time.time())
     if as_json:
         write_json(doc)
     else:
@@ -317,36 +321,34 @@ def status_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
     raise typer.Exit(EXIT_OK)
 
 
-def _status_doc(store: Any) -> dict[str, Any]:
-    kill = store.kill_state()
-    return {
-        "kill_switch": {"engaged": kill.engaged, "reason": kill.reason, "by": kill.by,
-                        "at": kill.at},
-        "sessions": [{"id": s.id, "status": s.status, "started_at": s.started_at,
-                      "ended_at": s.ended_at, "artifact_sha256": s.artifact_sha256}
-                     for s in store.sessions()],
-        "positions": [{"market": p.market, "qty": p.qty, "average_price": p.average_price,
-                       "realized_pnl": p.realized_pnl, "fees": p.fees}
-                      for p in store.positions()],
-        "open_orders": [{"client_order_id": o.client_order_id, "market": o.market,
-                         "side": o.side, "qty": o.qty, "status": o.status}
-                        for o in store.orders("submitting", "unknown", "open",
-                                              "partially_filled", "cancelling")],
-        "log": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
-                for e in store.log_since(0)[-20:]]}
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def _print_status(doc: dict[str, Any]) -> None:
+    from ..live.run import iso
+
     kill = doc["kill_switch"]
     typer.echo("kill switch: " + (f"ENGAGED — {kill['reason']} (by {kill['by']})"
                                   if kill["engaged"] else "released"))
     for s in doc["sessions"][-3:]:
-        typer.echo(f"session {s['id']}: {s['status']}")
+        typer.echo(f"session {s['id']} ({s['mode']}): {s['status']}")
+    book = doc["book"]
+    if book is not None:
+        typer.echo(f"last tick {iso(book['last_tick'] / 1000)[:16]}: equity "
+                   f"{book['equity']:,.2f}, PnL {book['pnl']:+,.2f} ({_pct(book['return'])})")
+        for row in book["limits"]:
+            if row["max"] is not None:
+                typer.echo(f"  {row['limit']:<22} {_pct(row['used'])} of {row['max']:g}")
+        if book["risk"]:
+            typer.echo("  risk: " + ", ".join(f"{k} {v}" for k, v in book["risk"].items()))
     for p in doc["positions"]:
         typer.echo(f"position {p['market']}: {p['qty']:.8g} @ {p['average_price']:,.2f}, "
                    f"realized {p['realized_pnl']:,.2f}, fees {p['fees']:,.4f}")
     typer.echo(f"open orders: {len(doc['open_orders'])}")
-    for e in doc["log"][-10:]:
+    for e in doc["problems"][-5:]:
+        typer.echo(f"  {e['level']:<8} {e['event']}: {e['message']}")
+    for e in doc["log"][-5:]:
         typer.echo(f"  {e['level']:<8} {e['event']}: {e['message']}")
 
 

@@ -203,3 +203,78 @@ def cancel_when_stopped(store: Any, mode: str, account: str, exchange: str,
     executor = VenueExecutor(store, venue, "operator", now_ms=lambda: int(time.time() * 1000),
                              kill=lambda why: None)
     return executor.cancel_open()
+
+
+# ---------------------------------------------------------------- status
+
+
+def limit_usage(arrays: Mapping[str, Any], limits: Any, now_s: float) -> list[dict[str, Any]]:
+    """How much of each risk limit the book uses at its last snapshot: gross exposure per
+    market and in total (of equity), open positions, the day's loss, orders in the last
+    minute. ``max_order_notional`` is per order: reported with its limit, no usage."""
+    import math
+
+    import numpy as np
+
+    from ..engine.risk import RATE_WINDOW_SECONDS
+    from ..engine.state import DAY_EQUITY, LAST_EQUITY, MARK, MARKET, QTY, SIDE
+
+    account, positions, ring = arrays["account"], arrays["positions"], arrays["ring"]
+    equity = float(account[LAST_EQUITY])
+    held = positions[:, SIDE] != 0.0
+    gross = np.where(held, np.abs(positions[:, QTY] * positions[:, MARK]), 0.0)  # flat: NaN mark
+    per_market = [float(gross[positions[:, MARKET] == m].sum())
+                  for m in np.unique(positions[:, MARKET])]
+    day_loss = max(0.0, 1.0 - equity / float(account[DAY_EQUITY])) \
+        if account[DAY_EQUITY] > 0 else 0.0
+    used = {"max_order_notional": None,
+            "max_symbol_exposure": max(per_market, default=0.0) / equity if equity else None,
+            "max_total_exposure": float(gross.sum()) / equity if equity else None,
+            "max_open_positions": float(held.sum()),
+            "max_daily_loss": day_loss,
+            "max_orders_per_minute": float((ring > now_s - RATE_WINDOW_SECONDS).sum())}
+    rows = []
+    for name, value in used.items():
+        limit = float(getattr(limits, name))
+        share = value / limit if value is not None and math.isfinite(limit) else None
+        rows.append({"limit": name, "value": value,
+                     "max": limit if math.isfinite(limit) else None, "used": share})
+    return rows
+
+
+def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
+    """``peak live status``: the switch, sessions, the book (equity, PnL, the last bar),
+    each risk limit's use, the risk stage's denials and reductions, positions, open orders,
+    and the log's recent warnings and errors."""
+    from ..engine.simulate import risk_counts
+    from ..engine.state import LAST_EQUITY
+    from .session import limits_of
+
+    kill = store.kill_state()
+    snap = store.last_snapshot()
+    book = None
+    if snap is not None:
+        equity = float(snap.arrays["account"][LAST_EQUITY])
+        book = {"last_tick": snap.bar_time, "equity": equity, "capital": plan.capital,
+                "pnl": equity - plan.capital, "return": equity / plan.capital - 1.0,
+                "risk": risk_counts(snap.arrays["account"]),
+                "limits": limit_usage(snap.arrays, limits_of(plan), now_s)}
+    return {
+        "kill_switch": {"engaged": kill.engaged, "reason": kill.reason, "by": kill.by,
+                        "at": kill.at},
+        "sessions": [{"id": s.id, "mode": s.mode, "status": s.status,
+                      "started_at": s.started_at, "ended_at": s.ended_at,
+                      "artifact_sha256": s.artifact_sha256} for s in store.sessions()],
+        "book": book,
+        "positions": [{"market": p.market, "qty": p.qty, "average_price": p.average_price,
+                       "realized_pnl": p.realized_pnl, "fees": p.fees}
+                      for p in store.positions()],
+        "open_orders": [{"client_order_id": o.client_order_id, "market": o.market,
+                         "side": o.side, "qty": o.qty, "status": o.status}
+                        for o in store.orders("submitting", "unknown", "open",
+                                              "partially_filled", "cancelling")],
+        "problems": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
+                     for e in store.log_since(0) if e.level in ("warning", "error",
+                                                                 "critical")][-20:],
+        "log": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
+                for e in store.log_since(0)[-20:]]}

@@ -180,3 +180,45 @@ def test_a_kill_of_a_stopped_deployment_cancels_its_open_orders(
     no_keys = CliRunner().invoke(app, ["live", "kill", SPEC, "--mode", "testnet",
                                        "--endpoint", exchange.url], env=blank)
     assert no_keys.exit_code == 0  # nothing is open any more: no exchange call is needed
+
+
+def test_risk_limit_usage_on_literal_numbers() -> None:
+    """Equity 10,000 (the day began at 10,500); BTC 0.1 @ 20,000 and ETH 1 @ 1,000 held; one
+    order in the last minute, one 70 s ago."""
+    import math
+
+    import numpy as np
+
+    from peakdsl.engine.risk import RiskLimits
+    from peakdsl.engine.state import (
+        DAY_EQUITY,
+        LAST_EQUITY,
+        MARK,
+        QTY,
+        SIDE,
+        new_account,
+        new_positions,
+    )
+    from peakdsl.live.ops import limit_usage
+
+    account = new_account(10_000.0)
+    account[LAST_EQUITY], account[DAY_EQUITY] = 10_000.0, 10_500.0
+    positions = new_positions([0, 1, 1])
+    positions[0, [SIDE, QTY, MARK]] = 1.0, 0.1, 20_000.0
+    positions[1, [SIDE, QTY, MARK]] = 1.0, 1.0, 1_000.0
+    ring = np.array([1_000.0 - 10, 1_000.0 - 70, -math.inf, -math.inf])
+    limits = RiskLimits(max_order_notional=1_000.0, max_symbol_exposure=0.5,
+                        max_total_exposure=0.8, max_open_positions=3, max_daily_loss=0.1,
+                        max_orders_per_minute=4)
+    rows = {r["limit"]: r for r in limit_usage({"account": account, "positions": positions,
+                                                "ring": ring}, limits, 1_000.0)}
+    assert rows["max_order_notional"] == {"limit": "max_order_notional", "value": None,
+                                          "max": 1_000.0, "used": None}
+    assert rows["max_symbol_exposure"]["used"] == pytest.approx(0.2 / 0.5)
+    assert rows["max_total_exposure"]["used"] == pytest.approx(0.3 / 0.8)
+    assert rows["max_open_positions"]["used"] == pytest.approx(2 / 3)
+    assert rows["max_daily_loss"]["used"] == pytest.approx((1 - 10_000 / 10_500) / 0.1)
+    assert rows["max_orders_per_minute"]["used"] == pytest.approx(1 / 4)
+    no_limits = limit_usage({"account": account, "positions": positions, "ring": ring},
+                            RiskLimits(), 1_000.0)
+    assert all(r["max"] is None and r["used"] is None for r in no_limits)
