@@ -259,6 +259,30 @@ def test_a_deployment_serves_its_metrics_and_a_failing_observer_stops_nothing(
         ("error", "an observer failed: RuntimeError")}
 
 
+def test_a_requested_kill_shows_in_the_metrics(root: Path,
+                                               exchange: LoopbackExchange) -> None:
+    """`peak live kill` while the deployment runs (asked from an observer at the 10th tick):
+    the runner stops at the next tick, and monitoring's last look shows the switch engaged."""
+    from deploy_setup import deployment
+
+    from peakdsl.live.runner import request_kill
+
+    metrics = LiveMetrics("ma_crossover", "testnet", "default")
+    ticks: list[TickState] = []
+
+    def ask(state: TickState) -> None:
+        ticks.append(state)
+        if len(ticks) == 10:
+            request_kill(deployment(root), "drill", "ops", flatten=False)
+
+    with metrics.serve(0) as server:
+        summary = run_deployment(live_request(root), runner_settings(
+            exchange.url, observers=(ask, metrics.observe)), env=TESTNET_ENV)
+        final = scrape(server.url)
+    assert summary.ticks == 10 and ticks[-1].kill_engaged and not ticks[-2].kill_engaged
+    assert value(final, "peak_live_kill_switch_engaged") == 1.0
+
+
 # ------------------------------------------------------------------ the command line
 
 
