@@ -220,6 +220,17 @@ def listed(root: Path, *args: str) -> list[str]:
     return [r["id"] for r in json.loads(proc.stdout)["runs"]]
 
 
+def unique_prefix(run_id: str, ids: dict[str, Any]) -> str:
+    """The shortest prefix of ``run_id`` (shorter than the id) no other id starts with: ids
+    made in the same instant differ only in their last characters, so a fixed cut may be
+    ambiguous (U004 "give more characters") — as it was once, under parallel tests."""
+    others = {i for v in ids.values() for i in ([v] if isinstance(v, str) else v)} - {run_id}
+    for n in range(2, len(run_id)):
+        if not any(o.startswith(run_id[:n]) for o in others):
+            return run_id[:n]
+    pytest.fail(f"no prefix of {run_id} is unambiguous")
+
+
 def test_list_hides_child_runs_unless_asked(family: tuple[Path, dict[str, Any]]) -> None:
     root, ids = family
     top = [ids["wf"], ids["sweep"], ids["backtest"]]
@@ -227,7 +238,7 @@ def test_list_hides_child_runs_unless_asked(family: tuple[Path, dict[str, Any]])
     assert set(listed(root, "--all")) == {*top, *ids["trials"], *ids["windows"]}
     assert listed(root, "--kind", "sweep_trial") == ids["trials"][::-1][:100]
     assert listed(root, "--kind", "walkforward") == [ids["wf"]]
-    assert listed(root, "--parent", ids["wf"][:-1]) == ids["windows"][::-1]
+    assert listed(root, "--parent", unique_prefix(ids["wf"], ids)) == ids["windows"][::-1]
     assert listed(root, "--parent", ids["sweep"], "--limit", "3") == ids["trials"][::-1][:3]
     text = peak(root, "runs", "list").stdout.splitlines()
     assert text[0].split()[:4] == ["id", "created", "(UTC)", "kind"]
