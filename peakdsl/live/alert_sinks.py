@@ -21,6 +21,7 @@ import math
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
@@ -122,23 +123,22 @@ def post_json(sink: str, url: SecretStr, body: dict[str, Any], timeout_s: float)
 
 
 class _HttpSink:
-    """Shared HTTP handling; subclasses say what the body is."""
+    """Shared HTTP handling: a JSON POST of what ``body`` makes of each message."""
 
-    def __init__(self, url: str | SecretStr, name: str, timeout_s: float) -> None:
+    def __init__(self, url: str | SecretStr, name: str, timeout_s: float,
+                 body: Callable[[AlertMessage], dict[str, Any]]) -> None:
         if not 0 < timeout_s <= HTTP_TIMEOUT_MAX_S:
             raise ValueError(f"{name}: timeout_s must be in (0, {HTTP_TIMEOUT_MAX_S}]")
         self.name = name
         self._url = url if isinstance(url, SecretStr) else SecretStr(url)
         self._timeout_s = timeout_s
+        self._body = body
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url=***)"
 
-    def body(self, message: AlertMessage) -> dict[str, Any]:
-        raise NotImplementedError
-
     def send(self, message: AlertMessage) -> None:
-        post_json(self.name, self._url, self.body(message), self._timeout_s)
+        post_json(self.name, self._url, self._body(message), self._timeout_s)
 
 
 class WebhookSink(_HttpSink):
@@ -146,10 +146,7 @@ class WebhookSink(_HttpSink):
 
     def __init__(self, url: str | SecretStr, name: str = "webhook",
                  timeout_s: float = HTTP_TIMEOUT_MAX_S) -> None:
-        super().__init__(url, name, timeout_s)
-
-    def body(self, message: AlertMessage) -> dict[str, Any]:
-        return message.payload()
+        super().__init__(url, name, timeout_s, lambda message: message.payload())
 
 
 class SlackSink(_HttpSink):
@@ -157,7 +154,4 @@ class SlackSink(_HttpSink):
 
     def __init__(self, url: str | SecretStr, name: str = "slack",
                  timeout_s: float = HTTP_TIMEOUT_MAX_S) -> None:
-        super().__init__(url, name, timeout_s)
-
-    def body(self, message: AlertMessage) -> dict[str, Any]:
-        return {"text": message.text}
+        super().__init__(url, name, timeout_s, lambda message: {"text": message.text})

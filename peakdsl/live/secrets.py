@@ -40,7 +40,7 @@ from .gate import KeyedMode, keyed_mode, refuse
 DEFAULT_ACCOUNT = "default"
 ACCOUNT = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RESERVED_ACCOUNTS = frozenset({"paper", "testnet", "live"})  # would read like a mode
-MIN_LENGTH = 8  # shorter is a typo or a placeholder, and would mask half of every log
+MIN_LENGTH = 8  # a shorter key is a typo (E009), and redacting it would blank half of every log
 MASK = "***"
 WHERE = "<env>"
 
