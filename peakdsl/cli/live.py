@@ -47,6 +47,7 @@ from .root import (
 if TYPE_CHECKING:
     from ..live.run import FillRow, LiveSummary
     from ..live.runner import Deployment
+    from ..portfolio.plan import PortfolioPlan
 
 T = TypeVar("T")
 live_app = typer.Typer(no_args_is_help=True,
@@ -221,14 +222,19 @@ def arm_cmd(spec: SpecOrPortfolioArg, account: AccountOpt = "default",
 
 
 def _deployment(spec: str, mode: str, account: str) -> Deployment:
+    return _deployment_plan(spec, mode, account)[0]
+
+
+def _deployment_plan(spec: str, mode: str, account: str) -> tuple[Deployment, PortfolioPlan]:
+    """Where ``spec``'s deployment in ``mode`` on ``account`` keeps its state, and its plan."""
     from ..lang.project import find_root
     from ..live.runner import Deployment
     from ..robustness.subject import subject_plan
 
     root = find_root(Path(spec).resolve().parent)
     plan, _ = subject_plan(spec, root=root)
-    name = plan.components[0].config.name if plan.strategy else plan.config.name
-    return Deployment(root, mode, account, name)
+    name = plan.config.name  # a lone strategy's plan bears its name
+    return Deployment(root, mode, account, name), plan
 
 
 @live_app.command("kill")
@@ -270,10 +276,9 @@ def kill_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
 
 
 def _who() -> str:
-    import getpass
-    import os
+    from ..promote.flow import author_name
 
-    return os.environ.get("PEAK_AUTHOR") or getpass.getuser()
+    return author_name(None)
 
 
 @live_app.command("reset")
@@ -308,10 +313,8 @@ def status_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
     denials, positions, open orders, recent problems."""
     from ..live.ops import status_doc
     from ..live.store import LiveStore
-    from ..robustness.subject import subject_plan
 
-    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
-    plan, _ = _attempt(lambda: subject_plan(spec), as_json)
+    where, plan = _attempt(lambda: _deployment_plan(spec, mode, account), as_json)
     with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
         doc = status_doc(store, plan, time.time())
     if as_json:
@@ -415,8 +418,8 @@ def portfolio_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
     snapshot), and the positions its fills built on the exchange."""
     from ..live.store import LiveStore
 
-    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
-    labels = _attempt(lambda: _labels(spec), as_json)
+    where, plan = _attempt(lambda: _deployment_plan(spec, mode, account), as_json)
+    labels = [c.label for c in plan.components]
     with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
         doc = _portfolio_doc(store, labels)
     if as_json:
@@ -434,13 +437,6 @@ def portfolio_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
             typer.echo(f"exchange {p['market']}: {p['qty']:.8g} @ {p['average_price']:,.2f}, "
                        f"realized {p['realized_pnl']:,.2f}, fees {p['fees']:,.4f}")
     raise typer.Exit(EXIT_OK)
-
-
-def _labels(spec: str) -> list[str]:
-    from ..robustness.subject import subject_plan
-
-    plan, _ = subject_plan(spec)
-    return [c.label for c in plan.components]
 
 
 def _portfolio_doc(store: Any, labels: list[str]) -> dict[str, Any]:

@@ -151,7 +151,7 @@ def check_kill(ctx: HealthContext) -> Check:
 
     if ctx.plan is None:
         return Check(name="kill switch", status="warn", detail="not read: no spec")
-    name = ctx.plan.components[0].config.name if ctx.plan.strategy else ctx.plan.config.name
+    name = ctx.plan.config.name
     path = Deployment(ctx.plan.root, ctx.mode, ctx.account, name).store_path
     if not path.exists():
         return Check(name="kill switch", status="ok", detail="no deployment state yet")
@@ -248,7 +248,7 @@ def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
     and the log's recent warnings and errors."""
     from ..engine.simulate import risk_counts
     from ..engine.state import LAST_EQUITY
-    from .session import limits_of
+    from ..portfolio.run import limits_of
 
     kill = store.kill_state()
     snap = store.last_snapshot()

@@ -20,14 +20,13 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import __version__
 from ..portfolio.plan import PortfolioPlan
+from ..portfolio.run import limits_of, rebalance_of
 from .clockbook import Fill, PointReport
 from .feed import CandleSource, ReplaySource
 from .session import (
     PaperAdapter,
     Session,
     SlotSpec,
-    limits_of,
-    rebalance_of,
     replay_slots,
     slot_specs,
 )
@@ -161,7 +160,7 @@ def summarize(request: LiveRequest, plan: PortfolioPlan, session: Session,
             for s in range(len(session.slots)) if book.positions[s, SIDE] != 0.0}
     equity = book.equity if times else plan.capital
     return LiveSummary(
-        spec=plan.config.name if not plan.strategy else plan.components[0].config.name,
+        spec=plan.config.name,
         kind="strategy" if plan.strategy else "portfolio", mode=request.mode, source=source,
         artifact_sha256=plan.artifact_sha256,
         first_tick=iso(times[0]) if times else None,

@@ -33,13 +33,14 @@ import numpy as np
 
 from ..engine.state import HALTED, MARK, QTY, SIDE
 from ..lang.diagnostics import diag
+from ..portfolio.run import limits_of, rebalance_of
 from .execute import ExecutorSettings, VenueExecutor, crashpoint
 from .feed import CandleSource, PolledSlot, PollingSource
 from .gate import GateRequest, Refused, authorize
 from .paper import PaperRecorder
 from .reconcile import UnknownPolicy, reconcile
 from .run import LiveRequest, LiveSummary, fill_row, replay_source, resolve_plan, summarize
-from .session import Session, limits_of, rebalance_of, slot_specs
+from .session import Session, slot_specs
 from .store import LiveStore
 from .store_rows import SessionStatus
 
@@ -158,7 +159,7 @@ class Runner:
 
     def _spec_name(self) -> str:
         plan = self.plan
-        return plan.components[0].config.name if plan.strategy else plan.config.name
+        return plan.config.name  # a lone strategy's plan bears its name
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -30,6 +30,7 @@ from ..engine.risk import NO_LIMITS, RiskLimits
 from ..engine.simulate import RULE_SLOTS
 from ..engine.timeline import Rebalance
 from ..portfolio.plan import PortfolioPlan
+from ..portfolio.run import limits_of, rebalance_of
 from .clockbook import BookSlot, ClockBook, ClosedBar, Fill, PointReport
 from .feed import Candle, CandleSource, SlotCandles, Tick
 
@@ -96,17 +97,6 @@ def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSp
         out.append(SlotSpec(c.label, c.config.market.symbol, c.config.timeframe_seconds,
                             program, params, book))
     return out
-
-
-def rebalance_of(plan: PortfolioPlan) -> Rebalance | None:
-    if plan.strategy:
-        return None
-    cfg = plan.config
-    return Rebalance(float(cfg.rebalance_seconds or 0), float(cfg.rebalance_drift or 0.0))
-
-
-def limits_of(plan: PortfolioPlan) -> RiskLimits:
-    return RiskLimits.from_config(plan.risk) if plan.risk is not None else NO_LIMITS
 
 
 class Session:

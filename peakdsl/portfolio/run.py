@@ -78,7 +78,12 @@ def _slot(component: Component, signals: Signals, settings: SimSettings, market:
                 component.weight)
 
 
-def _rebalance(plan: PortfolioPlan) -> Rebalance | None:
+def limits_of(plan: PortfolioPlan) -> RiskLimits:
+    """The limits the plan's risk spec sets (none without one)."""
+    return RiskLimits.from_config(plan.risk) if plan.risk is not None else NO_LIMITS
+
+
+def rebalance_of(plan: PortfolioPlan) -> Rebalance | None:
     """The plan's rebalancing; None for a lone strategy (it sizes off the whole account)."""
     if plan.strategy:
         return None
@@ -105,10 +110,10 @@ def run_portfolio(plan: PortfolioPlan, fee_bps: float | None = None,
             signals, settings = adjust(signals, settings)
         evaluated.append((c, signals, settings))
     t_signals = time.perf_counter()
-    limits = RiskLimits.from_config(plan.risk) if plan.risk is not None else NO_LIMITS
+    limits = limits_of(plan)
     slots = [_slot(c, sig, st, markets.index(c.config.market.symbol))
              for c, sig, st in evaluated]
-    sim = simulate_slots(slots, plan.capital, limits=limits, rebalance=_rebalance(plan))
+    sim = simulate_slots(slots, plan.capital, limits=limits, rebalance=rebalance_of(plan))
     t_sim = time.perf_counter()
     runs = tuple(ComponentRun(c, s, sig, st, _of_slot(sim.trades, s),
                               _of_slot(sim.open_trades, s))

@@ -13,8 +13,9 @@ from loopback_setup import new_exchange
 from peakdsl.live.feed import ReplaySource, SlotCandles
 from peakdsl.live.run import LiveRequest
 from peakdsl.live.runner import RunnerSettings, run_deployment
-from peakdsl.live.session import PaperAdapter, Session, limits_of, slot_specs
+from peakdsl.live.session import PaperAdapter, Session, slot_specs
 from peakdsl.live.store import LiveStore
+from peakdsl.portfolio.run import limits_of
 from peakdsl.robustness.subject import subject_plan
 
 REPO = Path(__file__).resolve().parents[2]
