@@ -349,6 +349,8 @@ def _print_status(doc: dict[str, Any]) -> None:
         typer.echo(f"position {p['market']}: {p['qty']:.8g} @ {p['average_price']:,.2f}, "
                    f"realized {p['realized_pnl']:,.2f}, fees {p['fees']:,.4f}")
     typer.echo(f"open orders: {len(doc['open_orders'])}")
+    for a in doc["alerts"][-5:]:
+        typer.echo(f"  alert {a['severity']:<8} {a['message']}")
     for e in doc["problems"][-5:]:
         typer.echo(f"  {e['level']:<8} {e['event']}: {e['message']}")
     for e in doc["log"][-5:]:
@@ -367,7 +369,8 @@ def health_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
                account: AccountOpt = "default", exchange: ExchangeOpt = "binance",
                endpoint: EndpointOpt = None, as_json: JsonOpt = False) -> None:
     """Check a deployment before the day: config, credentials (named, never shown),
-    exchange, clock skew, data freshness, risk limits, kill switch. Exit 1 if any fails."""
+    exchange, clock skew, data freshness, risk limits, alert sinks, kill switch. Exit 1 if
+    any fails."""
     from ..live.ops import HealthContext, health
 
     report = health(HealthContext(spec, mode, account, exchange, endpoint, None))

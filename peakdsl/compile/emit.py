@@ -179,7 +179,35 @@ def emit_risk(spec: CheckedSpec) -> m.RiskConfig:
         fields[key] = _money(value) if isinstance(value, ast.Money) else _override(value)
     for key in ("max_open_positions", "max_orders_per_minute"):
         fields[key] = int(fields[key])  # type: ignore[call-overload]
+    block = next((b for b in spec.items(ast.Block) if b.key == "alerts"), None)
+    fields["alerts"] = _alerts(block) if block is not None else None
     return m.RiskConfig.model_validate(fields)
+
+
+LOCAL_SINKS = ("log", "stderr")  # sinks that default to every severity
+
+
+def _alerts(block: ast.Block) -> m.Alerts:
+    settings = {s.key: s.value for s in block.settings}
+    fields: dict[str, object] = {}
+    throttle = settings.get("throttle")
+    if isinstance(throttle, ast.Duration):
+        fields["throttle_seconds"] = throttle.seconds
+    if "queue" in settings:
+        fields["queue"] = int(_override(settings["queue"]))
+    fields["sinks"] = [_sink(sink) for sink in block.blocks]
+    return m.Alerts.model_validate(fields)
+
+
+def _sink(block: ast.Block) -> m.AlertSink:
+    settings = {s.key: s.value for s in block.settings}
+    severity = settings.get("severity")
+    url_env = settings.get("url_env")
+    return m.AlertSink.model_validate({
+        "kind": block.key,
+        "severity": severity.id if isinstance(severity, ast.Name) else
+        "info" if block.key in LOCAL_SINKS else "warning",
+        "url_env": url_env.value if isinstance(url_env, ast.String) else None})
 
 
 def emit_promotion(spec: CheckedSpec) -> m.PromotionConfig:

@@ -172,6 +172,24 @@ class PortfolioConfig(Frozen):
     robustness: Robustness = Robustness()
 
 
+SinkKind = Literal["log", "stderr", "webhook", "slack", "apprise"]
+SeverityName = Literal["info", "warning", "critical"]
+
+
+class AlertSink(Frozen):
+    """One sink of an ``alerts`` block; a URL is never here, only the variable holding it."""
+
+    kind: SinkKind
+    severity: SeverityName
+    url_env: str | None = None
+
+
+class Alerts(Frozen):
+    throttle_seconds: int = 300
+    queue: int = 1000
+    sinks: list[AlertSink] = []
+
+
 class RiskConfig(Frozen):
     name: str
     description: str = ""
@@ -182,6 +200,7 @@ class RiskConfig(Frozen):
     max_daily_loss: float
     max_orders_per_minute: int
     daily_loss_warn: float = 0.8
+    alerts: Alerts | None = None  # None: the deployment's default (its log only)
 
 
 class Criterion(Frozen):

@@ -237,6 +237,12 @@ class Block:
     settings: tuple[Setting, ...]
     span: Span = _span()
     key_span: Span = _span()
+    blocks: tuple[Block, ...] = ()  # nested blocks (the sinks of `alerts`), in source order
+
+    @property
+    def children(self) -> tuple[Setting | Block, ...]:
+        """Settings and nested blocks in source order (what the formatter prints)."""
+        return tuple(sorted((*self.settings, *self.blocks), key=lambda n: n.span.start))
 
 
 Item = Param | Require | Let | Rule | Size | Component | RiskRef | Setting | Block

@@ -7,7 +7,8 @@ check reports all it finds, so one run shows every error in the file.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from .scalar import ScalarError, eval_scalar
 from .schema import (
     BLOCKS,
     METRICS,
+    NESTED_BLOCKS,
     SETTINGS,
     SIZE_BASES,
     STATEMENT_NAMES,
@@ -110,22 +112,38 @@ def check_settings(ctx: Ctx) -> None:
     """Known keys, no duplicates, values of the right type and bounds, required ones present."""
     table, blocks = SETTINGS[ctx.decl.kind], BLOCKS[ctx.decl.kind]
     _check_setting_list(ctx, ctx.items(ast.Setting), table, blocks, "")
-    seen: dict[str, ast.Block] = {}
-    for block in ctx.items(ast.Block):
-        assert isinstance(block, ast.Block)
+    _check_blocks(ctx, ctx.items(ast.Block), blocks, "", f"a {ctx.decl.kind}")
+    _check_required(ctx, ctx.items(ast.Setting), table, f"{ctx.decl.kind} `{ctx.decl.name}`",
+                    ctx.decl.name_span)
+
+
+def _check_blocks(ctx: Ctx, found: Sequence[ast.Block],
+                  blocks: dict[str, dict[str, SettingSpec]], outer: str, where: str) -> None:
+    """Each block known here, given once, with valid settings; its own blocks (the sinks of
+    ``alerts``) checked against ``NESTED_BLOCKS`` the same way."""
+    seen: set[str] = set()
+    for block in found:
+        path = f"{outer}.{block.key}" if outer else block.key
         if block.key not in blocks:
-            ctx.error("N003", f"unknown block `{block.key}` in a {ctx.decl.kind}",
-                      block.key_span, did_you_mean(block.key, blocks) or _known(blocks))
+            ctx.error("N003", f"unknown block `{block.key}` in {where}", block.key_span,
+                      did_you_mean(block.key, blocks) or _known(blocks))
             continue
         if block.key in seen:
             ctx.error("N012", f"block `{block.key}` given twice", block.key_span)
-        seen[block.key] = block
-        _check_setting_list(ctx, list(block.settings), blocks[block.key], {}, block.key)
-    present = {s.key for s in ctx.items(ast.Setting)}
+        seen.add(block.key)
+        inner = NESTED_BLOCKS.get(path, {})
+        _check_setting_list(ctx, list(block.settings), blocks[block.key], inner, path)
+        _check_blocks(ctx, block.blocks, inner, path, f"`{path}`")
+        _check_required(ctx, list(block.settings), blocks[block.key], f"`{path}`",
+                        block.key_span)
+
+
+def _check_required(ctx: Ctx, settings: Sequence[ast.Setting], table: dict[str, SettingSpec],
+                    owner: str, span: Span) -> None:
+    present = {s.key for s in settings}
     for key, spec in table.items():
         if spec.required and key not in present:
-            ctx.error("N011", f"{ctx.decl.kind} `{ctx.decl.name}` needs `{key}`",
-                      ctx.decl.name_span, f"add e.g. `{spec.example}`")
+            ctx.error("N011", f"{owner} needs `{key}`", span, f"add e.g. `{spec.example}`")
 
 
 def _known(keys: Iterable[str]) -> str:
@@ -256,6 +274,23 @@ def _value_string(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
     return None
 
 
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+
+
+def _value_env_name(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
+    """The name of an environment variable: a URL or token written here would be a
+    credential in the spec (and in git, artifacts, diffs)."""
+    if not _expect_literal(ctx, spec, v, ast.String, "a string in double quotes"):
+        return None
+    assert isinstance(v, ast.String)
+    if not ENV_NAME.fullmatch(v.value):
+        ctx.error("N017", f"`{spec.key}` names an environment variable; "
+                  f"{'this looks like a URL' if '://' in v.value else 'this is not a name'}",
+                  v.span, f"export the value in the deployment's environment and name it "
+                  f"here, e.g. `{spec.example}` (a URL in a spec is a credential in git)")
+    return None
+
+
 def _value_market(ctx: Ctx, spec: SettingSpec, v: ast.Expr) -> float | None:
     _expect_literal(ctx, spec, v, ast.Market, "a market like BTC/EUR")
     return None
@@ -326,7 +361,8 @@ class _Never:
 
 
 VALUE_CHECKS: dict[Value, Callable[[Ctx, SettingSpec, ast.Expr], float | None]] = {
-    Value.STRING: _value_string, Value.MARKET: _value_market, Value.TIMEFRAME: _value_timeframe,
+    Value.STRING: _value_string, Value.ENV_NAME: _value_env_name,
+    Value.MARKET: _value_market, Value.TIMEFRAME: _value_timeframe,
     Value.PERCENT: _value_percent, Value.BPS: _value_bps, Value.INT: _value_int,
     Value.NUMBER: _value_number, Value.MONEY: _value_money, Value.DURATION: _value_duration,
     Value.CHOICE: _value_choice, Value.CHOICES: _value_choices, Value.BOOL: _value_bool,

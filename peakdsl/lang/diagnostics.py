@@ -77,6 +77,7 @@ CODES: dict[str, str] = {
     "N014": "unknown parameter in override",
     "N015": "unknown value",
     "N016": "use before definition",
+    "N017": "not an environment variable name",
     # T — types and units
     "T001": "type mismatch",
     "T002": "unit mismatch",
@@ -197,6 +198,7 @@ CODES: dict[str, str] = {
     "E041": "kill switch engaged",
     "E042": "a spot account cannot sell short",
     "E043": "a replay cannot trade on a real exchange",
+    "E044": "an alert sink cannot be used (its URL variable is unset or unusable)",
 }
 
 WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008",

@@ -245,7 +245,7 @@ def _node_lines(node: Node, comments: Sequence[ast.Comment], depth: int) -> list
             return _container(f"{node.kind} {node.name}", node.span.line, node.items, comments,
                               depth)
         case ast.Block():
-            return _container(node.key, node.span.line, node.settings, comments, depth)
+            return _container(node.key, node.span.line, node.children, comments, depth)
     return [INDENT * depth + format_statement(node)]
 
 

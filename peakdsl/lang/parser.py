@@ -378,8 +378,10 @@ class _Builder:
     def block(self, t: Tree[Token]) -> ast.Block:
         key, *settings = t.children
         assert isinstance(key, Token)
-        built = tuple(self.setting(s) for s in settings if isinstance(s, Tree))
-        return ast.Block(self.ident(key), built, self.span(t), _tok_span(key))
+        trees = [s for s in settings if isinstance(s, Tree)]
+        built = tuple(self.setting(s) for s in trees if s.data != "block")
+        nested = tuple(self.block(s) for s in trees if s.data == "block")
+        return ast.Block(self.ident(key), built, self.span(t), _tok_span(key), nested)
 
     def setting(self, t: Tree[Token]) -> ast.Setting:
         if t.data == "drift_setting":  # `rebalance drift 5%` is the setting `rebalance_drift`

@@ -27,6 +27,7 @@ class Value(str, Enum):
     CHOICE = "choice"
     CHOICES = "choices"
     BOOL = "bool"
+    ENV_NAME = "env_name"  # a string naming an environment variable (secrets live there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,30 @@ RISK_SETTINGS = _table(
                 example="daily_loss_warn 80%"),
 )
 
+SEVERITIES = ("info", "warning", "critical")
+SEVERITY = SettingSpec("severity", Value.CHOICE, "the least severe alert this sink receives "
+                       "(default: info for log and stderr, warning for the others)",
+                       choices=SEVERITIES, example="severity warning")
+URL_ENV = SettingSpec("url_env", Value.ENV_NAME,
+                      "the environment variable that holds the sink's URL (never the URL "
+                      "itself: a webhook URL is a credential)", required=True,
+                      example='url_env "PEAK_SLACK_WEBHOOK_URL"')
+ALERTS_SETTINGS = _table(
+    SettingSpec("throttle", Value.DURATION, "at most one message per condition in this long; "
+                "the ones in between are counted into the next (default 5m)", low=-1,
+                high=86400, example="throttle 5m"),
+    SettingSpec("queue", Value.INT, "messages held for slow sinks before the oldest "
+                "non-critical one is dropped (default 1000)", low=0, high=1_000_000,
+                example="queue 1000"),
+)
+# The sinks of an `alerts` block, each a block of its own: log and stderr are local; webhook
+# (JSON POST), slack (incoming webhook) and apprise (any service apprise knows, its URLs
+# separated by spaces or commas) read their URL from the environment when the deployment runs.
+SINK_SETTINGS: dict[str, dict[str, SettingSpec]] = {
+    "log": _table(SEVERITY), "stderr": _table(SEVERITY), "webhook": _table(URL_ENV, SEVERITY),
+    "slack": _table(URL_ENV, SEVERITY), "apprise": _table(URL_ENV, SEVERITY),
+}
+
 SETTINGS: dict[str, dict[str, SettingSpec]] = {
     "strategy": STRATEGY_SETTINGS, "portfolio": PORTFOLIO_SETTINGS, "risk": RISK_SETTINGS,
     "promotion": _table(DESCRIPTION),
@@ -157,13 +182,15 @@ SETTINGS: dict[str, dict[str, SettingSpec]] = {
 BLOCKS: dict[str, dict[str, dict[str, SettingSpec]]] = {
     "strategy": {"execution": EXECUTION_SETTINGS, "robustness": ROBUSTNESS_SETTINGS},
     "portfolio": {"robustness": ROBUSTNESS_SETTINGS},
-    "risk": {}, "promotion": {},
+    "risk": {"alerts": ALERTS_SETTINGS}, "promotion": {},
 }
+# Blocks inside a block, by the outer block's path (the checker walks these the same way).
+NESTED_BLOCKS: dict[str, dict[str, dict[str, SettingSpec]]] = {"alerts": SINK_SETTINGS}
 
 STATEMENTS: dict[str, tuple[type, ...]] = {
     "strategy": (ast.Param, ast.Require, ast.Let, ast.Rule, ast.Size, ast.Setting, ast.Block),
     "portfolio": (ast.Component, ast.RiskRef, ast.Setting, ast.Block),
-    "risk": (ast.Setting,),
+    "risk": (ast.Setting, ast.Block),
     "promotion": (ast.Require, ast.Setting),
 }
 STATEMENT_NAMES: dict[type, str] = {

@@ -155,3 +155,35 @@ class SlackSink(_HttpSink):
     def __init__(self, url: str | SecretStr, name: str = "slack",
                  timeout_s: float = HTTP_TIMEOUT_MAX_S) -> None:
         super().__init__(url, name, timeout_s, lambda message: {"text": message.text})
+
+
+class AppriseSink:
+    """Any service apprise knows (Telegram, e-mail, PagerDuty, Teams, …): its URLs, separated
+    by spaces or commas, held as a secret. apprise is imported when the sink is made (it is
+    only needed by deployments that declare one) and its own logger is kept at WARNING so a
+    debug configuration cannot print the URLs."""
+
+    def __init__(self, urls: str | SecretStr, name: str = "apprise") -> None:
+        import apprise
+
+        self.name = name
+        logging.getLogger("apprise").setLevel(logging.WARNING)
+        secret = urls if isinstance(urls, SecretStr) else SecretStr(urls)
+        self._apprise = apprise.Apprise()
+        self._types = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
+                       "critical": apprise.NotifyType.FAILURE}
+        if not self._apprise.add(secret.get_secret_value()):
+            raise ValueError(f"{name}: apprise does not understand one of the URLs")
+
+    def __repr__(self) -> str:
+        return f"AppriseSink(name={self.name!r}, urls=***)"
+
+    def send(self, message: AlertMessage) -> None:
+        alert = message.alert
+        try:
+            ok = self._apprise.notify(body=message.text, title=f"peak {alert.code}",
+                                      notify_type=self._types[alert.severity])
+        except Exception as exc:  # a plugin's failure must not stop the worker
+            raise SinkError(f"{self.name}: {type(exc).__name__}") from None
+        if not ok:
+            raise SinkError(f"{self.name}: a service refused or could not be reached")

@@ -200,6 +200,7 @@ class DispatcherStats:
     delivered: int
     failed: int
     outbox_pending: int
+    down: tuple[str, ...] = ()  # sinks whose last attempt failed
 
 
 class AlertDispatcher:
@@ -209,13 +210,14 @@ class AlertDispatcher:
                  throttle_s: float = 300.0, queue_size: int = 1000,
                  outbox: str | os.PathLike[str] | None = None, max_attempts: int = 3,
                  backoff_s: float = 1.0, backoff_max_s: float = 300.0,
-                 poll_s: float = 0.5) -> None:
+                 poll_s: float = 0.5, levels: Mapping[str, Severity] | None = None) -> None:
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ValueError(f"sink names must be unique: {names}")
         if queue_size < 1 or max_attempts < 1 or throttle_s < 0 or backoff_s <= 0:
             raise ValueError("queue_size and max_attempts >= 1, throttle_s >= 0, backoff_s > 0")
         self._sinks = list(sinks)
+        self._levels = {name: RANK[level] for name, level in (levels or {}).items()}
         self._clock = clock
         self._throttle_s, self._queue_size = throttle_s, queue_size
         self._max_attempts = max_attempts
@@ -226,7 +228,7 @@ class AlertDispatcher:
         self._keys: dict[str, _KeyState] = {}
         self._inflight: _Pending | None = None
         self._critical_ids: set[str] = set()
-        self._down: set[str] = set()  # sinks whose last send failed (worker thread only)
+        self._down: set[str] = set()  # sinks whose last send failed
         self._counts = dict.fromkeys(("raised", "suppressed", "dropped", "delivered", "failed"), 0)
         self._closing = False
         self._close_by = 0.0
@@ -244,7 +246,11 @@ class AlertDispatcher:
             if message is None:
                 self._counts["suppressed"] += 1
                 return False
-        item = _Pending(message, {s.name for s in self._sinks})
+        rank = RANK[alert.severity]
+        item = _Pending(message, {s.name for s in self._sinks
+                                  if rank >= self._levels.get(s.name, 0)})
+        if not item.owed:
+            return False
         if message.critical and self._outbox is not None:
             self._outbox.put(message, item.owed)
         return self._enqueue(item)
@@ -349,11 +355,15 @@ class AlertDispatcher:
 
     def _mark(self, sink: str, failure: str | None) -> None:
         """Log a sink going down and coming back once each, not every failed retry."""
-        if failure is not None and sink not in self._down:
-            self._down.add(sink)
+        with self._cond:  # ``stats`` reads the set from the caller's thread
+            was_down = sink in self._down
+            if failure is not None:
+                self._down.add(sink)
+            else:
+                self._down.discard(sink)
+        if failure is not None and not was_down:
             _log.warning("alert sink down: %s", failure)
-        elif failure is None and sink in self._down:
-            self._down.discard(sink)
+        elif failure is None and was_down:
             _log.info("alert sink %s delivering again", sink)
 
     def _settle(self, item: _Pending, waits: list[float]) -> None:
@@ -386,7 +396,8 @@ class AlertDispatcher:
     def stats(self) -> DispatcherStats:
         with self._cond:
             return DispatcherStats(queued=len(self._queue),
-                                   outbox_pending=len(self._critical_ids), **self._counts)
+                                   outbox_pending=len(self._critical_ids),
+                                   down=tuple(sorted(self._down)), **self._counts)
 
     def close(self, timeout: float = 2.0) -> bool:
         """Deliver what is due within ``timeout`` s, then stop the worker; ``True`` if it

@@ -77,7 +77,8 @@ class ExecutorSettings:
 
 @dataclass
 class ExecutorState:
-    errors: int = 0
+    errors: int = 0  # consecutive exchange failures (reset by a success)
+    failures: int = 0  # every exchange failure of the run (alerts count new ones)
     blocked: bool = False  # an order is unresolved: nothing new until it is
     notes: list[str] = field(default_factory=list)
     resent: dict[str, int] = field(default_factory=dict)  # resends made, by intent id
@@ -209,6 +210,7 @@ class VenueExecutor:
 
     def _failure(self, text: str) -> None:
         self.state.errors += 1
+        self.state.failures += 1
         self._note(text, "error")
         if self.state.errors >= self.settings.max_errors:
             self.kill(f"{self.state.errors} consecutive exchange errors, the last: {text}")

@@ -144,17 +144,19 @@ class PollingSource:
     ``clock`` and ``sleep`` are injected (tests drive them); ``settle`` seconds after a
     close are waited before asking, ``retry`` seconds between asks while the closed candle is
     not there yet, at most ``patience`` seconds per bar before the tick is given without it
-    (the session then sees a stale slot). ``max_ticks`` bounds the session (None: forever)."""
+    (the session then sees a stale slot). ``max_ticks`` bounds the session (None: forever);
+    ``on_error`` hears each failed request (without it, a failure ends the source)."""
 
     def __init__(self, slots: Sequence[PolledSlot], fetch: Fetch, *,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, settle: float = 2.0,
                  retry: float = 2.0, patience: float = 60.0,
-                 max_ticks: int | None = None) -> None:
+                 max_ticks: int | None = None,
+                 on_error: Callable[[str, Exception], None] | None = None) -> None:
         self.slots, self.fetch = tuple(slots), fetch
         self.clock, self.sleep = clock, sleep
         self.settle, self.retry, self.patience = settle, retry, patience
-        self.max_ticks = max_ticks
+        self.max_ticks, self.on_error = max_ticks, on_error
         self.seen = [-math.inf] * len(self.slots)  # open time of the last closed bar given
 
     def history(self, slot: int, bars: int) -> list[Candle]:
@@ -187,8 +189,7 @@ class PollingSource:
         spec = self.slots[slot]
         deadline = self.clock() + self.patience
         while True:
-            rows = self.fetch(spec.market, spec.timeframe,
-                              int((close_time - 2 * spec.timeframe_seconds) * 1000), 5)
+            rows = self._fetch_recent(spec, close_time)
             candles = {c.time: c for c in _candles(rows)}
             done = candles.get(close_time - spec.timeframe_seconds)
             forming = candles.get(close_time)
@@ -199,6 +200,19 @@ class PollingSource:
                     done.close if done is not None else None
                 return done, opening
             self.sleep(self.retry)
+
+    def _fetch_recent(self, spec: PolledSlot, close_time: float) -> list[list[float]]:
+        """The last few klines; a failed request (an outage, a timeout, an exchange error)
+        is reported to ``on_error`` and counts as "not published yet": the poll retries
+        within its patience, then the tick goes on without the candle."""
+        since = int((close_time - 2 * spec.timeframe_seconds) * 1000)
+        try:
+            return self.fetch(spec.market, spec.timeframe, since, 5)
+        except Exception as exc:
+            if self.on_error is None:
+                raise
+            self.on_error(spec.market, exc)
+            return []
 
     def ticks(self) -> Iterator[Tick]:
         given = 0

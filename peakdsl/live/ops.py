@@ -164,11 +164,52 @@ def check_kill(ctx: HealthContext) -> Check:
     return Check(name="kill switch", status="ok", detail="released")
 
 
+def check_alerts(ctx: HealthContext) -> Check:
+    """The risk spec's alert sinks: each can be made from the environment (E044 otherwise:
+    a failure where a deployment would refuse to start, a warning in paper), each HTTP one's
+    host answers a TCP connection (no message is sent), and the outbox holds no critical
+    alert still undelivered. URLs are never shown: only the variables' names."""
+    import os
+
+    from .monitor import alert_sinks_for, unreachable
+
+    risk = ctx.plan.risk if ctx.plan is not None else None
+    config = risk.alerts if risk is not None else None
+    env = ctx.env if ctx.env is not None else os.environ
+    setup = alert_sinks_for(config, env)
+    if setup.problems:
+        first = setup.problems[0]
+        return Check(name="alert sinks", status="warn" if ctx.mode == "paper" else "fail",
+                     detail="; ".join(p.message for p in setup.problems), code=first.code,
+                     fix=first.help or None)
+    down = unreachable(config, env)
+    pending = _undelivered(ctx)
+    names = ", ".join(f"{kind} ({level})" for kind, level in setup.levels.items())
+    if down or pending:
+        return Check(name="alert sinks", status="warn", detail="; ".join(
+            [*down, *([f"{pending} critical alert(s) not yet delivered (outbox)"]
+                      if pending else [])]),
+            fix="check the sink's service and this machine's network; the outbox is "
+            "redelivered when the deployment next runs")
+    return Check(name="alert sinks", status="ok", detail=names or "none declared")
+
+
+def _undelivered(ctx: HealthContext) -> int:
+    from .alerts import Outbox
+    from .runner import Deployment
+
+    if ctx.plan is None:
+        return 0
+    path = Deployment(ctx.plan.root, ctx.mode, ctx.account, ctx.plan.config.name).store_path
+    outbox = path.with_suffix(".outbox.jsonl")
+    return len(Outbox(outbox).pending()) if outbox.exists() else 0
+
+
 CHECKS: tuple[tuple[str, Callable[[HealthContext], Check]], ...] = (
     ("config", check_config), ("credentials", check_credentials),
     ("exchange", check_endpoint), ("clock skew", check_clock),
     ("data freshness", check_data), ("risk limits", check_risk),
-    ("kill switch", check_kill))
+    ("alert sinks", check_alerts), ("kill switch", check_kill))
 
 
 def health(ctx: HealthContext) -> Health:
@@ -245,13 +286,14 @@ def limit_usage(arrays: Mapping[str, Any], limits: Any, now_s: float) -> list[di
 def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
     """``peak live status``: the switch, sessions, the book (equity, PnL, the last bar),
     each risk limit's use, the risk stage's denials and reductions, positions, open orders,
-    and the log's recent warnings and errors."""
+    the recent alerts, and the log's recent warnings and errors."""
     from ..engine.simulate import risk_counts
     from ..engine.state import LAST_EQUITY
     from ..portfolio.run import limits_of
 
     kill = store.kill_state()
     snap = store.last_snapshot()
+    entries = store.log_since(0)
     book = None
     if snap is not None:
         equity = float(snap.arrays["account"][LAST_EQUITY])
@@ -274,7 +316,10 @@ def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
                         for o in store.orders("submitting", "unknown", "open",
                                               "partially_filled", "cancelling")],
         "problems": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
-                     for e in store.log_since(0) if e.level in ("warning", "error",
-                                                                 "critical")][-20:],
+                     for e in entries if e.level in ("warning", "error", "critical")
+                     and e.event != "alert"][-20:],
+        "alerts": [{"at": e.at, "code": e.data.get("code"), "severity": e.level,
+                    "key": e.data.get("key"), "message": e.message}
+                   for e in entries if e.event == "alert"][-20:],
         "log": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
-                for e in store.log_since(0)[-20:]]}
+                for e in entries[-20:]]}

@@ -31,15 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.state import HALTED, MARK, QTY, SIDE
+from ..engine.state import DAY_EQUITY, HALTED, MARK, QTY, SIDE
 from ..lang.diagnostics import diag
 from ..portfolio.run import limits_of, rebalance_of
+from .alerts import Sink
 from .execute import ExecutorSettings, VenueExecutor, crashpoint
 from .feed import CandleSource, PolledSlot, PollingSource
 from .gate import GateRequest, Refused, authorize
+from .monitor import AlertMonitor, SinkSetup, alert_sinks_for, dispatcher_for
 from .paper import PaperRecorder
 from .reconcile import UnknownPolicy, reconcile
-from .run import LiveRequest, LiveSummary, fill_row, replay_source, resolve_plan, summarize
+from .run import LiveRequest, LiveSummary, fill_row, iso, replay_source, resolve_plan, summarize
 from .session import Session, slot_specs
 from .store import LiveStore
 from .store_rows import SessionStatus
@@ -62,6 +64,8 @@ class TickState:
     risk: dict[str, int]  # the risk stage's reductions and denials, by reason
     exchange_errors: int  # consecutive, as the executor counts them
     kill_engaged: bool
+    exchange_failures: int = 0  # every exchange failure of the run so far
+    day_loss: float | None = None  # the day's loss, of the day's starting equity
 
     @property
     def bar_age(self) -> float:
@@ -111,6 +115,7 @@ class RunnerSettings:
     timeout_ms: int = 10_000
     kill_poll_s: float = KILL_POLL  # tests with a simulated clock look less often
     observers: tuple[Observer, ...] = ()  # called with each tick's ``TickState``
+    extra_sinks: tuple[Sink, ...] = ()  # alert sinks besides the risk spec's (tests, drills)
 
 
 def request_kill(deployment: Deployment, reason: str, by: str, flatten: bool) -> None:
@@ -156,6 +161,7 @@ class Runner:
         self.store: LiveStore | None = None
         self.executor: VenueExecutor | None = None
         self.session: Session | None = None
+        self.alerts: AlertMonitor | None = None
 
     def _spec_name(self) -> str:
         plan = self.plan
@@ -178,19 +184,57 @@ class Runner:
             raise refusal("E043", f"--replay sends orders only to a loopback exchange, not to "
                           f"{hosts}", "run the replay in paper mode, or point --endpoint at a "
                           "loopback exchange")
+        setup = self._alert_sinks()
         venue = self._venue(auth) if self.request.mode != "paper" or not self.request.replay \
             else None
         with LiveStore.open(self.deployment.store_path) as store:
             self.store = store
             self._start(store, auth.token_digest)
-            executor = VenueExecutor(store, venue, self.session_id, now_ms=self.now_ms,
-                                     kill=lambda why: self._kill(store, why),
-                                     settings=self.settings.executor) \
-                if venue is not None and self.request.mode != "paper" else None
-            self.executor = executor
-            if executor is not None:
-                self._reconcile(store, executor)
-            return self._loop(store, venue, executor, on_fill)
+            self.alerts = self._monitor(store, setup)
+            try:
+                return self._run_session(store, venue, on_fill)
+            finally:
+                self.alerts.close()
+
+    def _run_session(self, store: LiveStore, venue: Any,
+                     on_fill: Callable[[Any], None] | None) -> LiveSummary:
+        executor = VenueExecutor(store, venue, self.session_id, now_ms=self.now_ms,
+                                 kill=lambda why: self._kill(store, why),
+                                 settings=self.settings.executor) \
+            if venue is not None and self.request.mode != "paper" else None
+        self.executor = executor
+        if executor is not None:
+            self._reconcile(store, executor)
+        return self._loop(store, venue, executor, on_fill)
+
+    # ------------------------------------------------------------------ alerts
+
+    def _alert_sinks(self) -> SinkSetup:
+        """The risk spec's sinks; one that cannot be made refuses a testnet or live start
+        (E044) and is left out of a paper one, with a note."""
+        import os
+
+        risk = self.plan.risk
+        setup = alert_sinks_for(risk.alerts if risk is not None else None,
+                                self.env if self.env is not None else os.environ)
+        if setup.problems and self.request.mode != "paper":
+            raise Refused(list(setup.problems))
+        self.notes.extend(f"{p.message} (E044): the paper session runs without this sink"
+                          for p in setup.problems)
+        return setup
+
+    def _monitor(self, store: LiveStore, setup: SinkSetup) -> AlertMonitor:
+        risk = self.plan.risk
+        outbox = self.deployment.store_path.with_suffix(".outbox.jsonl")
+        dispatcher = dispatcher_for(risk.alerts if risk is not None else None, setup,
+                                    self.settings.extra_sinks, outbox, self.clock)
+        return AlertMonitor(dispatcher, store, self.session_id, clock=self.clock,
+                            max_daily_loss=risk.max_daily_loss if risk else math.inf,
+                            daily_loss_warn=risk.daily_loss_warn if risk else 0.8)
+
+    def alert(self, code: str, key: str, message: str, **data: Any) -> None:
+        if self.alerts is not None:
+            self.alerts.raise_(code, key, message, **data)
 
     def _spot_only(self) -> None:
         if self.request.mode == "paper":
@@ -234,10 +278,16 @@ class Runner:
     def _reconcile(self, store: LiveStore, executor: VenueExecutor) -> None:
         markets = sorted({c.config.market.symbol for c in self.plan.components})
         done = reconcile(executor, markets, self.settings.unknown_orders)
-        for line in done.resolved + done.adopted + done.cancelled:
+        changes = done.resolved + done.adopted + done.cancelled
+        for line in changes:
             store.log("reconciled", line, at=self.now_ms(), session=self.session_id)
         crashpoint("reconciled")
+        if changes:
+            self.alert("A006", "reconciliation", f"reconciliation changed {len(changes)} "
+                       "order(s): " + "; ".join(changes[:5]), changes=len(changes))
         if not done.ok:
+            self.alert("A005", "reconciliation", "reconciliation failed: "
+                       + "; ".join(done.problems))
             self._kill(store, "reconciliation failed: " + "; ".join(done.problems))
             store.end_session(self.session_id, "halted", at=self.now_ms())
             raise refusal("E040", "reconciliation with the exchange failed: "
@@ -260,7 +310,7 @@ class Runner:
         slots = [PolledSlot(c.config.market.symbol, c.config.timeframe,
                             c.config.timeframe_seconds) for c in self.plan.components]
         return PollingSource(slots, venue.fetch_ohlcv, clock=self.clock, sleep=self.wait,
-                             max_ticks=self.settings.max_ticks)
+                             max_ticks=self.settings.max_ticks, on_error=self.feed_error)
 
     def _loop(self, store: LiveStore, venue: Any, executor: VenueExecutor | None,
               on_fill: Callable[[Any], None] | None) -> LiveSummary:
@@ -295,11 +345,14 @@ class Runner:
                ) -> SessionStatus:
         for given, tick in enumerate(source.ticks(), start=1):
             self._check_kill()
+            before = (len(session.log.signals), [n > 0 for n in session.book.bars])
             try:
                 report = session.step(tick)
             except KillRequested:
                 raise
             except Exception as exc:  # inside decide / risk / fill / book: stop everything
+                self.alert("A009", "step", f"the step failed on the tick of {tick.time:.0f}: "
+                           f"{type(exc).__name__}: {exc}")
                 self._kill(store, f"an exception inside the step: {type(exc).__name__}: "
                            f"{exc}")
                 raise
@@ -310,8 +363,11 @@ class Runner:
             store.save_bar(int(tick.time * 1000), session.book.state(),
                            session=self.session_id)
             crashpoint("saved")
+            self._feed_alerts(session, tick, *before)
             halted = self._daily_loss(session)
             if halted:
+                self.alert("A003", "daily_loss", "the daily-loss limit was reached: entries "
+                           "halted")
                 self._kill(store, "the daily-loss limit was reached")
             self._observe(store, session, executor, tick.time)  # after any kill: it shows
             if halted or store.kill_state().engaged:
@@ -319,6 +375,26 @@ class Runner:
             if self.settings.max_ticks is not None and given >= self.settings.max_ticks:
                 break
         return "stopped"
+
+    def _feed_alerts(self, session: Session, tick: Any, signals: int,
+                     open_before: list[bool]) -> None:
+        """A007 for each slot whose bar closed at this tick without its candle (a gap, an
+        exchange that did not publish it) or with a stale one (no entry was allowed)."""
+        for record in session.log.signals[signals:]:
+            if record.stale:
+                label = session.slots[record.slot].label
+                self.alert("A007", f"feed:{label}", f"{label}: the candle of "
+                           f"{iso(record.time)} came late: no entry on it", slot=label)
+        for s, slot in enumerate(session.slots):
+            due = tick.time % slot.timeframe_seconds == 0 and open_before[s]
+            if due and s not in tick.closed:
+                self.alert("A007", f"feed:{slot.label}", f"{slot.label}: no closed candle "
+                           f"for the bar ending {iso(tick.time)}", slot=slot.label)
+
+    def feed_error(self, market: str, exc: Exception) -> None:
+        """The polling source could not fetch candles (it retries within its patience)."""
+        self.alert("A008", f"exchange:market_data:{market}", f"{market}: fetching candles "
+                   f"failed ({type(exc).__name__})", market=market)
 
     def tick_state(self, store: LiveStore, session: Session,
                    executor: VenueExecutor | None, time_s: float) -> TickState:
@@ -328,16 +404,21 @@ class Runner:
         orders: dict[str, int] = {}
         for order in store.orders():
             orders[order.status] = orders.get(order.status, 0) + 1
+        day_equity = float(book.account[DAY_EQUITY])
+        day_loss = max(0.0, 1.0 - book.equity / day_equity) if day_equity > 0 else None
         return TickState(time_s, self.clock(), book.equity, exposure, int(held.sum()), orders,
                          book.risk(), executor.state.errors if executor else 0,
-                         store.kill_state().engaged)
+                         store.kill_state().engaged,
+                         executor.state.failures if executor else 0, day_loss)
 
     def _observe(self, store: LiveStore, session: Session, executor: VenueExecutor | None,
                  time_s: float) -> None:
-        if not self.settings.observers:
+        observers = [*self.settings.observers,
+                     *([self.alerts.observe] if self.alerts is not None else [])]
+        if not observers:
             return
         state = self.tick_state(store, session, executor, time_s)
-        for observe in self.settings.observers:
+        for observe in observers:
             try:
                 observe(state)
             except Exception as exc:  # monitoring must never stop trading
@@ -376,6 +457,7 @@ class Runner:
         the daily-loss limit)."""
         store.engage_kill(why, "peak live", at=self.now_ms(), session=self.session_id)
         self.notes.append(f"kill switch engaged: {why}")
+        self.alert("A004", "kill_switch", f"kill switch engaged: {why}")
         self.deployment.kill_path.unlink(missing_ok=True)
         executor, session = self.executor, self.session
         if executor is None:

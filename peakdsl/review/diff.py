@@ -225,6 +225,40 @@ def risk_limits(p: Pair) -> list[Found]:
     return limits(p.old, p.new)
 
 
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def alerts(p: Pair) -> list[Found]:
+    """Each sink added, removed or changed, and the throttle and queue: a sink that goes, or
+    hears fewer severities, and a longer throttle mean fewer alerts (``weakened``)."""
+    old, new = p.old.alerts or m.Alerts(), p.new.alerts or m.Alerts()
+    a = {s.kind: s for s in old.sinks}
+    b = {s.kind: s for s in new.sinks}
+    out = [_sink_change(kind, a.get(kind), b.get(kind)) for kind in sorted(a.keys() | b.keys())
+           if a.get(kind) != b.get(kind)]
+    if old.throttle_seconds != new.throttle_seconds:
+        out.append(Found("alerts", "alerts.throttle", show.duration(old.throttle_seconds),
+                         show.duration(new.throttle_seconds),
+                         "weakened" if new.throttle_seconds > old.throttle_seconds
+                         else "strengthened"))
+    out += when("alerts", "alerts.queue", str(old.queue), str(new.queue))
+    return out
+
+
+def _sink_change(kind: str, a: m.AlertSink | None, b: m.AlertSink | None) -> Found:
+    def text(s: m.AlertSink) -> str:
+        return s.severity + " and above" + (f" (URL from ${s.url_env})" if s.url_env else "")
+
+    subject = f"alerts.{kind}"
+    if a is None or b is None:
+        return Found("alerts", subject, text(a) if a else None, text(b) if b else None,
+                     "strengthened" if a is None else "weakened")
+    rank_a, rank_b = SEVERITY_RANK[a.severity], SEVERITY_RANK[b.severity]
+    direction = CHANGED if rank_a == rank_b else \
+        "weakened" if rank_b > rank_a else "strengthened"
+    return Found("alerts", subject, text(a), text(b), direction)
+
+
 # criterion family → (does a larger threshold make it stricter, the strict operator)
 FAMILIES: dict[str, tuple[str, bool | None, str]] = {
     ">=": ("lower bound", True, ">"), ">": ("lower bound", True, ">"),
@@ -376,7 +410,8 @@ FIELDS: dict[str, dict[str, Comparer]] = {
         "components": components, "rebalance_seconds": rebalance, "risk": risk_spec,
         "robustness": robustness,
     },
-    "risk": {"description": description, **dict.fromkeys(RISK_LIMITS, risk_limits)},
+    "risk": {"description": description, **dict.fromkeys(RISK_LIMITS, risk_limits),
+             "alerts": alerts},
     "promotion": {"description": description, "criteria": criteria},
 }
 # derived from compared fields (the comparer named in the comment covers them) or the key

@@ -59,6 +59,9 @@ KINDS: dict[ChangeKind, KindInfo] = {
     "robustness": KindInfo("the `robustness {}` block", "info"),
     "risk_limit": KindInfo("one limit of a risk spec, or of the risk spec a portfolio uses",
                            "review", {"loosened": "critical", "tightened": "review"}),
+    "alerts": KindInfo("a risk spec's `alerts {}` block: its sinks, their severities, the "
+                       "throttle and queue", "review",
+                       {"weakened": "critical", "strengthened": "info", "changed": "review"}),
     "risk_spec": KindInfo("which risk spec a portfolio names", "review",
                           {"removed": "critical", "added": "review", "swapped": "review"}),
     "criterion": KindInfo("one criterion of a promotion gate", "review",

@@ -23,7 +23,7 @@ ChangeKind = Literal[
     "market", "timeframe", "calendar",
     "param_default", "param_range", "param_added", "param_removed", "constraint",
     "logic", "warmup", "sizing", "leverage", "exits", "cost_model", "robustness",
-    "risk_limit", "risk_spec", "criterion",
+    "risk_limit", "alerts", "risk_spec", "criterion",
     "component_added", "component_removed", "component_weight", "component_overrides",
     "component_changed", "component_order", "capital", "rebalance",
     "other",

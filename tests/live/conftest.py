@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from alert_setup import dead_url, hook  # noqa: F401  (fixtures for every live test)
 from loopback_setup import API_KEY, CLIENT_TIMEOUT_MS, SECRET, new_exchange
 from pydantic import SecretStr
 

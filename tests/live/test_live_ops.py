@@ -222,3 +222,73 @@ def test_risk_limit_usage_on_literal_numbers() -> None:
     no_limits = limit_usage({"account": account, "positions": positions, "ring": ring},
                             RiskLimits(), 1_000.0)
     assert all(r["max"] is None and r["used"] is None for r in no_limits)
+
+
+# ------------------------------------------------------------------ alert sinks
+
+
+def sinks_ctx(tmp_path: Path, mode: str, env: dict[str, str], alerts: object) -> HealthContext:
+    """A context whose plan carries only what ``check_alerts`` reads."""
+    from types import SimpleNamespace
+
+    from peakdsl.compile import models as m
+
+    risk = None if alerts is None else SimpleNamespace(alerts=alerts)
+    ctx = HealthContext("x.peak", mode, "default", "binance", None, env)
+    ctx.plan = SimpleNamespace(risk=risk, root=tmp_path, config=SimpleNamespace(name="x"))
+    assert alerts is None or isinstance(alerts, m.Alerts)
+    return ctx
+
+
+def declared() -> object:
+    from peakdsl.compile import models as m
+
+    return m.Alerts(sinks=[m.AlertSink(kind="log", severity="info"),
+                           m.AlertSink(kind="slack", severity="warning",
+                                       url_env="PEAK_SLACK_WEBHOOK_URL")])
+
+
+def test_alert_sinks_without_a_block_are_the_log(tmp_path: Path) -> None:
+    from peakdsl.live.ops import check_alerts
+
+    check = check_alerts(sinks_ctx(tmp_path, "paper", {}, None))
+    assert (check.status, check.detail) == ("ok", "log (info)")
+
+
+@pytest.mark.parametrize(("mode", "status"), [("paper", "warn"), ("testnet", "fail")])
+def test_a_sink_without_its_variable_is_e044(tmp_path: Path, mode: str, status: str) -> None:
+    from peakdsl.live.ops import check_alerts
+
+    check = check_alerts(sinks_ctx(tmp_path, mode, {}, declared()))
+    assert (check.status, check.code) == (status, "E044")
+    assert check.detail == "alerts.slack: the variable PEAK_SLACK_WEBHOOK_URL is not set"
+    assert check.fix is not None and "export PEAK_SLACK_WEBHOOK_URL" in check.fix
+
+
+def test_a_reachable_sink_is_ok_and_an_unreachable_one_warns_without_its_url(
+        tmp_path: Path, hook: object, dead_url: str) -> None:
+    from peakdsl.live.ops import check_alerts
+
+    url = hook.url  # type: ignore[attr-defined]
+    ok = check_alerts(sinks_ctx(tmp_path, "live", {"PEAK_SLACK_WEBHOOK_URL": url}, declared()))
+    assert (ok.status, ok.detail) == ("ok", "log (info), slack (warning)")
+    assert hook.bodies == []  # type: ignore[attr-defined]  # nothing was sent to probe it
+    down = check_alerts(sinks_ctx(tmp_path, "live", {"PEAK_SLACK_WEBHOOK_URL": dead_url},
+                                  declared()))
+    assert down.status == "warn" and "T0KEN" not in down.model_dump_json()
+    assert down.detail == "slack: the host in $PEAK_SLACK_WEBHOOK_URL is unreachable " \
+        "(ConnectionRefusedError)"
+
+
+def test_undelivered_critical_alerts_in_the_outbox_warn(tmp_path: Path) -> None:
+    from peakdsl.live.alerts import Alert, AlertMessage, Outbox
+    from peakdsl.live.ops import check_alerts
+
+    ctx = sinks_ctx(tmp_path, "paper", {}, None)
+    path = Deployment(tmp_path, "paper", "default", "x").store_path.with_suffix(".outbox.jsonl")
+    path.parent.mkdir(parents=True)
+    alert = Alert("A004", "critical", "kill_switch", "kill switch engaged: x", 1.0)
+    Outbox(path).put(AlertMessage("m1", alert), ["slack"])
+    check = check_alerts(ctx)
+    assert check.status == "warn"
+    assert check.detail == "1 critical alert(s) not yet delivered (outbox)"
