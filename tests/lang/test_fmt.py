@@ -133,6 +133,12 @@ strategy s {
     pytest.param("strategy empty {   }", "strategy empty {}\n", id="empty-decl"),
     pytest.param("strategy s { execution { } }", "strategy s {\n    execution {}\n}\n",
                  id="empty-block"),
+    pytest.param(
+        'risk r { alerts { log {} slack { url_env "A_B" severity warning } throttle 5m } }',
+        'risk r {\n    alerts {\n        log {}\n        slack {\n'
+        '            url_env "A_B"\n            severity warning\n        }\n'
+        '        throttle 5m\n    }\n}\n',
+        id="nested-blocks-in-source-order"),
 ]
 
 
@@ -234,6 +240,8 @@ def test_no_comment_is_dropped() -> None:
     "strategy s { let a = 1 + # mid\n 2 # end\n # next\n let b = 3 }",
     "strategy s { execution { fill close # same line as block header and setting\n } }",
     "strategy s { execution\n # between key and brace\n { fill close } }",
+    "risk r { alerts { # on the header\n slack { # in a nested block\n url_env \"X\" } } }",
+    "risk r { alerts {\n log {} # after a nested block\n # before a nested one\n stderr {} } }",
     "strategy s { let a = if x # c1\n then # c2\n y # c3\n else # c4\n z }",
 ])
 def test_comment_edge_cases(source: str) -> None:
