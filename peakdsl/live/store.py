@@ -4,7 +4,8 @@ power cut, in one file per deployment.
 ``LiveStore.open(path)`` (see ``store_schema`` for the lock, the checks and the refusals)
 gives the runner typed rows (``store_rows``) for sessions, the append-only session log,
 intents, orders with their state machine, fills, positions, the kill switch, cursors, the
-engine snapshot and used arming tokens. Every write is one explicit transaction
+engine snapshot, the equity history (one row per saved bar, for status reports) and used
+arming tokens. Every write is one explicit transaction
 (``BEGIN IMMEDIATE`` … ``COMMIT``, WAL, ``synchronous=FULL``); ``atomic()`` groups several
 writes into one, and nests as savepoints. Writes are idempotent where a restarted runner
 repeats them — the same intent, order or fill recorded again changes nothing — and a
@@ -17,10 +18,11 @@ their inputs, so the same calls give the same database content.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from .store_schema import (
     connect,
     create_schema,
     header_state,
+    migrate,
     os_reason,
     refusal,
     set_pragmas,
@@ -98,17 +101,20 @@ class LiveStore(TradingStore):
     @staticmethod
     def _prepare(path: Path, create: bool) -> sqlite3.Connection:
         """Check under the lock, then switch to WAL and create the schema if there is none
-        (a missing or empty file, or a database whose creation never committed)."""
-        fresh = header_state(path) != "sqlite"
+        (a missing or empty file, or a database whose creation never committed), or migrate
+        a store of an older version (``store_schema.migrate``)."""
+        existing = header_state(path) == "sqlite"
         conn = connect(path, readonly=False)
         try:
             with translated(path):
-                fresh = fresh or not check_store(conn, path)
-                if fresh and not create:
+                version = check_store(conn, path) if existing else None
+                if version is None and not create:
                     raise refusal("E023", path, f"no live store at {path} (never created)")
                 set_pragmas(conn, path)
-                if fresh:
+                if version is None:
                     create_schema(conn)
+                else:
+                    migrate(conn, version)
         except BaseException:
             conn.close()
             raise
@@ -121,7 +127,7 @@ class LiveStore(TradingStore):
         conn = connect(path, readonly=True)
         try:
             with translated(path):
-                if not check_store(conn, path):
+                if check_store(conn, path) is None:
                     raise refusal("E023", path, f"no live store at {path} (never created)")
                 conn.execute("PRAGMA query_only = ON")
         except BaseException:
@@ -271,9 +277,12 @@ class LiveStore(TradingStore):
     def save_bar(self, bar_time: int, arrays: Mapping[str, np.ndarray[Any, Any]],
                  intents: Sequence[Intent] = (), *, session: str,
                  cursors: Mapping[str, str] | None = None) -> list[Intent]:
-        """After a processed bar: the book's arrays, the bar's intents and cursors, in ONE
-        transaction; returns the stored intents. Bar times only move forward."""
+        """After a processed bar: the book's arrays, the bar's intents and cursors, and the
+        equity history's row (when ``arrays`` hold the book's ``account`` and ``positions``:
+        ``equity_row``), in ONE transaction; returns the stored intents. Bar times only move
+        forward."""
         encoded = [_encode_array(name, array) for name, array in sorted(arrays.items())]
+        equity = equity_row(bar_time, session, arrays)
         with self.atomic():
             last = self._one("SELECT bar_time FROM snapshot WHERE id = 1")
             if last is not None and bar_time <= last["bar_time"]:
@@ -283,6 +292,8 @@ class LiveStore(TradingStore):
             self._exec("DELETE FROM snapshot_arrays")
             for row in encoded:
                 self._exec("INSERT INTO snapshot_arrays VALUES (?, ?, ?, ?)", row)
+            if equity is not None:
+                self._exec("INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)", equity)
             for key, value in sorted((cursors or {}).items()):
                 self.set_cursor(key, value)
         return stored
@@ -296,6 +307,38 @@ class LiveStore(TradingStore):
         arrays = {r["name"]: self._decode_array(r) for r in rows}
         return Snapshot(head["session"], head["bar_time"], arrays)
 
+    # ------------------------------------------------------------------ equity history
+
+    def equity_history(self, since: int | None = None,
+                       until: int | None = None) -> list[EquityRow]:
+        """The saved bars with ``since <= bar_time < until`` (either bound optional), oldest
+        first; none in a store read at version 1 (it kept no history)."""
+        if not self._has_equity():
+            return []
+        rows = self._rows("SELECT * FROM equity WHERE bar_time >= ? AND bar_time < ? "
+                          "ORDER BY bar_time", (-(2**62) if since is None else since,
+                                                2**62 if until is None else until))
+        return [_equity_of(r) for r in rows]
+
+    def last_equity(self, before: int | None = None) -> EquityRow | None:
+        """The last saved bar (before ``bar_time`` ``before``), or None."""
+        if not self._has_equity():
+            return None
+        row = self._one("SELECT * FROM equity WHERE bar_time < ? ORDER BY bar_time DESC "
+                        "LIMIT 1", (2**62 if before is None else before,))
+        return None if row is None else _equity_of(row)
+
+    def history_starts_after(self) -> int | None:
+        """The last bar a store migrated from version 1 saved before it kept a history (the
+        book's equity before it is unknown); None when the history is complete."""
+        row = self._one("SELECT value FROM meta WHERE key = 'migration_2'")
+        last = None if row is None else json.loads(row["value"]).get("last_bar")
+        return None if last is None else int(last)
+
+    def _has_equity(self) -> bool:
+        return self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                         "name = 'equity'") is not None
+
     def _decode_array(self, row: sqlite3.Row) -> np.ndarray[Any, Any]:
         try:
             dtype = np.dtype(row["dtype"])
@@ -308,6 +351,48 @@ class LiveStore(TradingStore):
                           f"{exc}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class EquityRow:
+    """The book after one saved bar: equity and cash (quote currency), gross exposure (the
+    positions' notional at their marks) and the risk stage's cumulative reductions and
+    denials by reason (``engine.simulate.risk_counts``; they restart with a fresh book)."""
+
+    bar_time: int
+    session: str
+    equity: float
+    cash: float
+    exposure: float
+    risk: dict[str, int]
+
+
+def _equity_of(row: sqlite3.Row) -> EquityRow:
+    return EquityRow(int(row["bar_time"]), str(row["session"]), float(row["equity"]),
+                     float(row["cash"]), float(row["exposure"]), json.loads(row["risk"]))
+
+
+def equity_row(bar_time: int, session: str, arrays: Mapping[str, np.ndarray[Any, Any]]
+               ) -> tuple[int, str, float, float, float, str] | None:
+    """The equity history's row of a book's arrays (``ClockBook.state()``): its account's
+    ``LAST_EQUITY`` and ``CASH``, the gross notional of the slots it holds at their marks (as
+    the runner's ``TickState`` counts it) and its risk counts. None when ``arrays`` are not a
+    book's (tests save other arrays) or its equity is not a number: the history then skips
+    the bar rather than the snapshot failing."""
+    from ..engine.state import ACCOUNT_SIZE, CASH, LAST_EQUITY, MARK, POSITION_SIZE, QTY, SIDE
+
+    account, positions = arrays.get("account"), arrays.get("positions")
+    if account is None or positions is None or account.shape != (ACCOUNT_SIZE,) or \
+            positions.ndim != 2 or positions.shape[1] != POSITION_SIZE:
+        return None
+    equity, cash = float(account[LAST_EQUITY]), float(account[CASH])
+    if not (math.isfinite(equity) and math.isfinite(cash)):
+        return None
+    from ..engine.simulate import risk_counts
+
+    held = positions[:, SIDE] != 0.0
+    exposure = float(np.nansum(np.abs(positions[held, QTY] * positions[held, MARK])))
+    return bar_time, session, equity, cash, exposure, canonical_json(risk_counts(account))
+
+
 def _encode_array(name: str, array: np.ndarray[Any, Any]) -> tuple[str, str, str, bytes]:
     """(name, dtype, shape, raw bytes): a plain numeric array, no pickle."""
     values = np.ascontiguousarray(array)
@@ -316,5 +401,5 @@ def _encode_array(name: str, array: np.ndarray[Any, Any]) -> tuple[str, str, str
     return name, values.dtype.str, json.dumps(list(values.shape)), values.tobytes()
 
 
-__all__ = ["LiveStore", "StoreError"]
+__all__ = ["EquityRow", "LiveStore", "StoreError", "equity_row"]
 

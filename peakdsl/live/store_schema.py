@@ -6,7 +6,17 @@ dies, even by SIGKILL, so a crashed runner never leaves a stale lock), then chec
 *before* writing anything: a SQLite header, ``PRAGMA quick_check``, our ``meta`` table with the
 store's kind and a ``schema_version`` this peak knows. Only a missing, empty or table-less file
 gets the schema (in one transaction); anything else that is not a valid store is refused with a
-coded diagnostic and left exactly as it was. Versions are never migrated silently.
+coded diagnostic and left exactly as it was.
+
+Versions only move forward, and only under the writer lock: a writer that opens a store of an
+older version this peak knows applies the ``MIGRATIONS`` after it in one transaction (all or
+nothing) and records each in ``meta`` (``migration_<version>``, with the last bar saved before
+it); a reader (status, reports) reads an older store as it is, without the newer tables. A
+version newer than this peak's is refused (E022): guessing at a newer layout could lose state.
+
+Version 2 adds ``equity``, the append-only history of the book's equity, cash and exposure at
+every saved bar (``LiveStore.save_bar`` writes it in the snapshot's transaction), which the
+status reports read (``peakdsl.live.report``).
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -24,7 +35,8 @@ from ..failures import REASONS
 from ..lang.diagnostics import Diagnostic, diag
 from .store_rows import ORDER_STATUSES, ORDER_TYPES, RISK_DECISIONS, SESSION_STATUSES, SIDES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+OLDEST_VERSION = 1  # the oldest version a writer migrates and a reader reads
 STORE_KIND = "peak-live-state"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5_000
@@ -44,6 +56,13 @@ def _undeletable(table: str, what: str) -> str:
     return (f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{what} are never deleted'); END;\n")
 
+
+# version 2: the book's equity after every saved bar (bar times only move forward, so the
+# bar time is the key); written with the snapshot, never changed
+EQUITY_SCHEMA = f"""CREATE TABLE equity (
+    bar_time INTEGER PRIMARY KEY, session TEXT NOT NULL REFERENCES sessions(id),
+    equity REAL NOT NULL, cash REAL NOT NULL, exposure REAL NOT NULL, risk TEXT NOT NULL);
+{_append_only("equity", "equity history rows")}"""
 
 SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -94,11 +113,16 @@ CREATE TABLE used_tokens (digest TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT 
 {_append_only("log", "session log entries")}{_append_only("intents", "intents")}\
 {_append_only("fills", "fills")}{_append_only("used_tokens", "used arming tokens")}\
 {_undeletable("sessions", "sessions")}{_undeletable("orders", "orders")}\
-{_undeletable("kill_switch", "kill switch rows")}
+{_undeletable("kill_switch", "kill switch rows")}\
+{EQUITY_SCHEMA}\
 INSERT INTO meta VALUES ('kind', '{STORE_KIND}'), ('schema_version', '{SCHEMA_VERSION}');
 """
+# version → the statements that turn a store of the version before into one of it
+MIGRATIONS: dict[int, str] = {2: EQUITY_SCHEMA}
+TABLES_SINCE: dict[str, int] = {"equity": 2}  # tables a later version added
 TABLES = frozenset({"meta", "sessions", "log", "intents", "orders", "fills", "positions",
-                    "kill_switch", "cursors", "snapshot", "snapshot_arrays", "used_tokens"})
+                    "kill_switch", "cursors", "snapshot", "snapshot_arrays", "used_tokens",
+                    *TABLES_SINCE})
 
 HELP = {
     "E020": "one runner per deployment: stop the other `peak live run` first (its lock is "
@@ -107,8 +131,9 @@ HELP = {
     "E021": "peak never repairs or overwrites it: restore it from a backup, or move it away "
             "(keep it for inspection) and start again; a new store reconciles with the "
             "exchange before the strategy may act",
-    "E022": "this store was written by another version of peak: use that version (peak "
-            "never migrates a live store silently)",
+    "E022": "this store was written by a newer version of peak, or its version is damaged: "
+            "use that version of peak (a store is migrated forward by a writer of a newer "
+            "peak, never back)",
     "E023": "check the path; a store is created by `peak live run`",
     "E024": "check that the folder exists or can be created, is writable and has free space",
     "E025": "the deployment is not the one this store belongs to, or a restart decided "
@@ -219,31 +244,67 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def check_store(conn: sqlite3.Connection, path: Path) -> bool:
-    """Validate an existing file without writing to it; False when it holds no tables yet
-    (a store whose creation never committed), True for a valid store. Refusals: E021, E022."""
+def check_store(conn: sqlite3.Connection, path: Path) -> int | None:
+    """Validate an existing file without writing to it: its schema version, or None when it
+    holds no tables yet (a store whose creation never committed). Refusals: E021, E022."""
     problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
     if problems != ["ok"]:
         raise refusal("E021", path, f"{path} is damaged: {problems[0]}")
     tables = {str(r[0]) for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     if not tables:
-        return False
+        return None
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) \
         if "meta" in tables else {}
     if meta.get("kind") != STORE_KIND:
         raise refusal("E021", path, f"{path} is an SQLite database but not a peak live store")
-    _check_version(meta.get("schema_version"), path)
-    missing = TABLES - tables
+    version = _check_version(meta.get("schema_version"), path)
+    missing = tables_of(version) - tables
     if missing:
         raise refusal("E021", path, f"{path} lacks the tables {', '.join(sorted(missing))}")
-    return True
+    return version
 
 
-def _check_version(value: object, path: Path) -> None:
-    if value != str(SCHEMA_VERSION):
+def tables_of(version: int) -> frozenset[str]:
+    """The tables a store of ``version`` has."""
+    return frozenset(t for t in TABLES if TABLES_SINCE.get(t, OLDEST_VERSION) <= version)
+
+
+def _check_version(value: object, path: Path) -> int:
+    known = [str(v) for v in range(OLDEST_VERSION, SCHEMA_VERSION + 1)]
+    if value not in known:
         raise refusal("E022", path, f"{path} has schema version {value}; this peak reads "
-                      f"version {SCHEMA_VERSION} only")
+                      f"versions {OLDEST_VERSION} to {SCHEMA_VERSION}")
+    return int(str(value))
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> int:
+    """Bring a store of ``version`` to ``SCHEMA_VERSION`` in one transaction, recording each
+    migration in ``meta``; the version it had. Only a writer (holding the lock) calls it."""
+    if version >= SCHEMA_VERSION:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            _migrate_to(conn, target)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _migrate_to(conn: sqlite3.Connection, target: int) -> None:
+    """One migration: its statements, the new version and ``migration_<target>`` =
+    ``{"from": …, "last_bar": …}`` (the last bar saved before it, or null)."""
+    for statement in _statements(MIGRATIONS[target]):
+        conn.execute(statement)
+    row = conn.execute("SELECT bar_time FROM snapshot WHERE id = 1").fetchone()
+    record = json.dumps({"from": target - 1, "last_bar": None if row is None else row[0]},
+                        sort_keys=True)
+    conn.execute("INSERT INTO meta VALUES (?, ?)", (f"migration_{target}", record))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
 
 def create_schema(conn: sqlite3.Connection) -> None:

@@ -56,7 +56,7 @@ def test_the_schema_is_complete_statements() -> None:
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert names == TABLES
     assert dict(conn.execute("SELECT key, value FROM meta").fetchall()) == {
-        "kind": "peak-live-state", "schema_version": "1"}
+        "kind": "peak-live-state", "schema_version": "2"}
     with pytest.raises(ValueError, match="incomplete"):
         list(_statements("CREATE TABLE x (a INTEGER);\nINSERT INTO x VALUES (1)"))
 
