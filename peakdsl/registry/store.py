@@ -318,18 +318,24 @@ def _block_value(name: str, value: float) -> float | int | None:
 
 class Registry:
     """The registry of one project: ``Registry(root)`` opens (or creates) ``root/.peak/``.
+    (``peakdsl.serve.registry_view.ReadOnlyRegistry`` opens it for reading only.)
 
     One SQLite connection per object, guarded by a lock, so an object may be shared by
     threads; other processes open their own (the database does the locking). An object
     must not be used in a child after ``fork()``. Use it as a context manager, or ``close()``.
     """
 
-    def __init__(self, root: Path, *, timeout: float = BUSY_TIMEOUT_S) -> None:
+    def _bind(self, root: Path) -> None:
+        """What every opening shares: where the file is, the lock, who this process is."""
         self.root = Path(root)
         self.path = registry_path(self.root)
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._host = socket.gethostname()
+        self._process: str | None = None  # set by a writer (process_identity)
+
+    def __init__(self, root: Path, *, timeout: float = BUSY_TIMEOUT_S) -> None:
+        self._bind(root)
         self._process = process_identity(self._pid)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ignore = self.path.parent / ".gitignore"
