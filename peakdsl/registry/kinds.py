@@ -48,6 +48,8 @@ KINDS: tuple[RunKind, ...] = (
     RunKind("robustness", "a robustness study of a result: Monte-Carlo and stress scenarios"),
     RunKind("promotion", "a promotion decision: a spec's results against promotion criteria"),
     RunKind("live_session", "a paper, testnet or live trading session"),
+    RunKind("drill", "a rehearsed incident on a scratch deployment, its reaction checked "
+                     "against the runbook (peak drill)"),
 )
 RUN_KINDS: dict[str, RunKind] = {kind.name: kind for kind in KINDS}
 LEGACY_DESCRIPTION = "recorded before run kinds were listed"

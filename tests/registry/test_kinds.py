@@ -11,7 +11,7 @@ from peakdsl.registry.kinds import KINDS, RUN_KINDS, SWEEP_PREFIX, run_kind
 def test_the_kinds_of_today() -> None:
     assert list(RUN_KINDS) == ["backtest", "sweep", "sweep_trial", "walkforward",
                                "walkforward_window", "portfolio", "robustness", "promotion",
-                               "live_session"]
+                               "live_session", "drill"]
     assert {k.name for k in KINDS if k.trial} == {"backtest", "sweep_trial"}
     assert {k.name: k.parent for k in KINDS if k.parent} == {
         "sweep_trial": "sweep", "walkforward_window": "walkforward"}
