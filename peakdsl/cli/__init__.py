@@ -2,9 +2,10 @@
 
 ``root`` holds the Typer app, error rendering and exit codes; ``options`` the options every
 command shares (each validates itself). The command modules — ``spec`` (check, fmt, compile,
-graph), ``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``diff``, ``data``, ``runs``,
-``promote``, ``live`` — import only those two and the library, never each other or this
-package, so there is no import cycle and each can be imported on its own. This module imports
+graph), ``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``diff``, ``serve``,
+``data``, ``runs``, ``promote``, ``live``, ``report``, ``drill`` — import only those two and
+the library, never each other or this package, so there is no import cycle and each can be
+imported on its own. This module imports
 them and mounts their commands, in the order ``peak --help`` lists them. It is the only
 layer that prints: the library returns data.
 
@@ -19,7 +20,21 @@ from typing import Any
 
 import typer
 
-from . import backtest, data, diff, live, promote, robustness, runs, spec, sweep, walkforward
+from . import (
+    backtest,
+    data,
+    diff,
+    drill,
+    live,
+    promote,
+    report,
+    robustness,
+    runs,
+    serve,
+    spec,
+    sweep,
+    walkforward,
+)
 from .root import app
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -32,18 +47,22 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("walkforward", walkforward.walkforward_cmd),
     ("robustness", robustness.robustness_cmd),
     ("diff", diff.diff_cmd),
+    ("serve", serve.serve_cmd),
 )
 GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("data", data.data_app),
     ("runs", runs.runs_app),
     ("promote", promote.promote_app),
     ("live", live.live_app),
+    ("report", report.report_app),
+    ("drill", drill.drill_app),
 )
 
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
 for _name, _group in GROUPS:
     app.add_typer(_group, name=_name)
+live.live_app.command("note")(report.note_cmd)  # `peak live note`: it lives with the reports
 
 
 def main(argv: Sequence[str] | None = None) -> None:

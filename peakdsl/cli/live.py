@@ -459,3 +459,51 @@ def _portfolio_doc(store: Any, labels: list[str]) -> dict[str, Any]:
     return {"book": book, "positions": [
         {"market": p.market, "qty": p.qty, "average_price": p.average_price,
          "realized_pnl": p.realized_pnl, "fees": p.fees} for p in store.positions()]}
+
+
+# ------------------------------------------------------------------ verify
+
+
+ToleranceOpt = Annotated[float, typer.Option(
+    "--tolerance", help="largest PnL or equity gap allowed, a fraction of the capital "
+    "(0.005 = 0.5%)", metavar="X")]
+
+
+@live_app.command("verify")
+@guarded
+def verify_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
+               account: AccountOpt = "default", tolerance: ToleranceOpt = 0.005,
+               risk: RiskOpt = None, capital: SpecCapitalOpt = None, fee_bps: FeeOpt = None,
+               history: HistoryOpt = None, as_json: JsonOpt = False) -> None:
+    """Compare the deployment's last session with a backtest replay of the same candles:
+    fills, PnL, equity. On a divergence, raise A010 to its alert sinks and exit 1."""
+    from ..live.verify import Request, verify_and_alert
+
+    if not (math.isfinite(tolerance) and 0 <= tolerance <= 1):
+        raise usage("--tolerance", f"--tolerance {tolerance:g} is out of range",
+                    "a fraction of the capital from 0 to 1, e.g. 0.005 for 0.5%")
+    _check(0.0, history, None)
+    request = Request(spec, mode, account, tolerance, risk, capital, fee_bps, history)
+    report = _attempt(lambda: verify_and_alert(request), as_json)
+    if as_json:
+        write_json({**report.model_dump(mode="json"), "ok": report.ok})
+    else:
+        _print_verify(report)
+    raise typer.Exit(EXIT_OK if report.ok else 1)
+
+
+def _print_verify(r: Any) -> None:
+    typer.echo(f"{r.spec} ({r.mode}, account {r.account}): session {r.session or '—'}, "
+               f"{(r.start or '—')[:16]} → {(r.end or '—')[:16]}, {r.bars} bars")
+    for problem in r.problems:
+        typer.echo(f"cannot compare: {problem}")
+    if r.problems:
+        return
+    worst = "—" if r.worst_gap_bps is None else f"{r.worst_gap_bps:+.1f} bps"
+    typer.echo(f"fills: {r.fills_live} on the exchange, {r.fills_backtest} in the replay, "
+               f"{r.unmatched} unmatched; worst price gap {worst}")
+    typer.echo(f"PnL: live {r.pnl_live:+,.2f}, replay {r.pnl_backtest:+,.2f}: gap "
+               f"{r.pnl_gap:+.2%} of capital (tolerance {r.tolerance:.2%}); book gap "
+               f"{r.book_gap:.2%}")
+    typer.echo("DIVERGED — A010 raised" + ("" if r.alerted else " (no sink took it)")
+               if r.diverged else "consistent with the backtest")

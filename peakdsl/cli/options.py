@@ -222,7 +222,8 @@ def output_file(option: str, suffixes: tuple[str, ...] = ()) -> Callable[[Path |
         if value is None:
             return None
         if suffixes and value.suffix.lower() not in suffixes:
-            raise usage(option, f"{option} {value}: use {SUFFIX_NAMES[suffixes]}")
+            wanted = SUFFIX_NAMES.get(suffixes) or "a " + " or ".join(suffixes) + " file"
+            raise usage(option, f"{option} {value}: use {wanted}")
         from ..outputs import check_output
 
         check_output(value, option)

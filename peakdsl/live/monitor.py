@@ -164,7 +164,12 @@ class AlertMonitor:
                            data={"code": code, "key": key, "severity": severity, **data})
         except Exception as exc:  # a store failure is the runner's to see, not the alert's
             _log.error("could not log alert %s: %s", code, type(exc).__name__)
-        self.dispatcher.raise_(Alert(code, severity, key, message, at, data))
+        self.dispatch(Alert(code, severity, key, message, at, data))
+
+    def dispatch(self, alert: Alert) -> None:
+        """Hand ``alert`` to the sinks' queue: what a sink that is down, slow or refusing
+        could delay (the dispatcher never waits on one; a drill times this)."""
+        self.dispatcher.raise_(alert)
 
     def observe(self, state: TickState) -> None:
         """The runner's observer: alerts that show only as a change between ticks."""

@@ -189,7 +189,11 @@ class Runner:
             else None
         with LiveStore.open(self.deployment.store_path) as store:
             self.store = store
-            self._start(store, auth.token_digest)
+            try:
+                self._start(store, auth.token_digest)
+            except Refused:  # e.g. E041: deliver what an earlier run could not, then refuse
+                self._monitor(store, setup).close()
+                raise
             self.alerts = self._monitor(store, setup)
             try:
                 return self._run_session(store, venue, on_fill)
@@ -224,6 +228,8 @@ class Runner:
         return setup
 
     def _monitor(self, store: LiveStore, setup: SinkSetup) -> AlertMonitor:
+        """The deployment's alerts; its dispatcher redelivers at once the critical alerts an
+        earlier run left undelivered in the outbox (``close`` gives them two seconds)."""
         risk = self.plan.risk
         outbox = self.deployment.store_path.with_suffix(".outbox.jsonl")
         dispatcher = dispatcher_for(risk.alerts if risk is not None else None, setup,
@@ -330,6 +336,9 @@ class Runner:
             status = "halted"
             last = session.log.equity[-1][0] if session.log.equity else self.clock()
             self._observe(store, session, executor, last)  # the switch, as monitoring sees it
+        except Exception:  # a failed step (its kill is engaged) or a store/exchange failure
+            status = "halted"
+            raise
         finally:
             current = store.session(self.session_id)
             if current is not None and current.status == "running":

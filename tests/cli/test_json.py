@@ -51,7 +51,10 @@ def test_every_command_with_machine_output_takes_json() -> None:
         "promote create", "promote approve", "promote status", "promote check",
         "data import", "data fetch", "data synth", "data list", "data check",
         "live run", "live arm", "live kill", "live reset", "live status",
-        "live health", "live orders", "live portfolio"}
+        "live health", "live orders", "live portfolio", "live verify", "live note",
+        "report live", "drill list", "drill all", "drill stale_feed", "drill risk_violation",
+        "drill pnl_divergence", "drill sink_down", "drill exchange_outage",
+        "drill kill_switch"}
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ import peakdsl.cli
 from peakdsl.cli import COMMANDS, GROUPS, app
 
 PACKAGE = Path(peakdsl.cli.__file__).parent
-COMMAND_MODULES = ("spec", "backtest", "sweep", "walkforward", "robustness", "diff", "data",
-                   "runs", "promote", "live")
+COMMAND_MODULES = ("spec", "backtest", "sweep", "walkforward", "robustness", "diff", "serve",
+                   "data", "runs", "promote", "live", "report", "drill")
 SHARED = {"root", "options"}
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__main__")
 
@@ -78,7 +78,8 @@ def test_each_module_imports_on_its_own_in_a_fresh_interpreter(module: str) -> N
 def test_every_command_is_mounted_once_in_order() -> None:
     names = [name for name, _ in COMMANDS] + [name for name, _ in GROUPS]
     assert names == ["check", "fmt", "compile", "graph", "backtest", "sweep", "walkforward",
-                     "robustness", "diff", "data", "runs", "promote", "live"]
+                     "robustness", "diff", "serve", "data", "runs", "promote", "live",
+                     "report", "drill"]
     assert listed(["--help"]) == names
 
 
@@ -86,14 +87,18 @@ def listed(argv: list[str]) -> list[str]:
     """The command names a help screen lists, in its order (rows of its Commands panel)."""
     help_text = CliRunner().invoke(app, argv).stdout
     panel = help_text[help_text.index("Commands"):]
-    return re.findall(r"^\W+([a-z]+) {2,}\S", panel, re.M)
+    return re.findall(r"^\W+([a-z_]+) {2,}\S", panel, re.M)
 
 
 @pytest.mark.parametrize(("group", "commands"), [
     ("data", ["import", "fetch", "synth", "list", "check"]),
     ("runs", ["list", "show", "compare"]),
     ("promote", ["create", "approve", "status", "check"]),
-    ("live", ["run", "arm", "kill", "reset", "status", "health", "orders", "portfolio"]),
+    ("live", ["run", "arm", "kill", "reset", "status", "health", "orders", "portfolio",
+              "verify", "note"]),
+    ("report", ["live"]),
+    ("drill", ["list", "stale_feed", "risk_violation", "pnl_divergence", "sink_down",
+               "exchange_outage", "kill_switch", "all"]),
 ])
 def test_groups_have_their_commands(group: str, commands: list[str]) -> None:
     assert listed([group, "--help"]) == commands

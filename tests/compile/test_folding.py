@@ -181,7 +181,10 @@ def test_a_64_let_chain_compiles_fast_with_a_bounded_warm_up() -> None:
     start = time.perf_counter()
     cfg = compiled(body, params)
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, elapsed  # was exponential: minutes and > 1.5 GB at 16 lets
+    # A guard against the exponential blow-up (minutes and > 1.5 GB at 16 lets), not a speed
+    # measurement: ~0.3 s on a quiet machine, so a loaded CI runner has room (it once took
+    # 1.01 s under a parallel suite); the bounded forms below are the structural check.
+    assert elapsed < 10.0, elapsed
     assert not cfg.warmup.exact
     assert all(len(n.lookback.forms) <= MAX_FORMS for n in cfg.graph.nodes)
     defaults = {f"p{i}": float(2 + i % 5) for i in range(128)}

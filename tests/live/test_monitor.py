@@ -280,3 +280,58 @@ def test_a_kill_reaches_slack_and_the_pager_and_the_store(
     assert alerts[-1]["message"] == "A004 kill switch engaged: drill (requested by carol)"
     text = CliRunner().invoke(app, ["live", "status", str(root / MA), "--mode", "testnet"])
     assert "alert critical A004 kill switch engaged: drill" in text.stdout
+
+
+def test_a_kill_alert_a_sink_missed_is_delivered_when_the_next_start_is_refused(
+        root: Path, exchange: LoopbackExchange, hook: Hook) -> None:
+    env = {**TESTNET_ENV, "PEAK_SLACK_WEBHOOK_URL": hook.url + "/slack",
+           "PEAK_ALERT_WEBHOOK_URL": hook.url + "/pager"}
+    where = deployment(root)
+    hook.mode = "fail"  # the pager is down while the kill happens
+
+    def kill_after_first_tick(state: TickState) -> None:
+        request_kill(where, "drill", "carol", flatten=False)
+
+    request = live_request(root, risk="live_moderate_usdt")
+    run_deployment(request, runner_settings(exchange.url, observers=(kill_after_first_tick,)),
+                   env=env)
+    outbox = where.store_path.with_suffix(".outbox.jsonl")
+    assert "A004" in outbox.read_text()
+    hook.mode = "ok"
+    hook.bodies.clear()
+    with pytest.raises(Refused) as refused:
+        run_deployment(request, runner_settings(exchange.url), env=env)
+    assert [d.code for d in refused.value.diagnostics] == ["E041"]
+    assert until(lambda: any(b.get("code") == "A004" for b in hook.bodies))
+
+
+def test_a_failed_step_halts_with_a009_and_the_kill_switch(
+        root: Path, exchange: LoopbackExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    from peakdsl.live.session import Session
+
+    real = Session.step
+    calls = [0]
+
+    def step(self: Session, tick: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise FloatingPointError("a broken indicator")
+        return real(self, tick)
+
+    monkeypatch.setattr(Session, "step", step)
+    with pytest.raises(FloatingPointError):
+        run_deployment(live_request(root), runner_settings(exchange.url), env=TESTNET_ENV)
+    with LiveStore.open(deployment(root).store_path, readonly=True) as store:
+        assert store.sessions()[-1].status == "halted"
+        assert store.kill_state().engaged
+        codes = [a[0] for a in alerts_in(store)]
+    assert codes == ["A009", "A004"]
+
+
+def test_docs_list_every_alert_code_as_the_table_says() -> None:
+    from peakdsl.live.alert_codes import ALERT_CODES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "live.md").read_text("utf-8")
+    for a in ALERT_CODES.values():
+        row = f"| `{a.code}` | `{a.name}` | {a.severity} | {a.summary} | {a.reaction} |"
+        assert row in text, f"docs/live.md §15 lacks or misstates {a.code}"
