@@ -87,8 +87,10 @@ def record(root: Path, outcome: DrillOutcome, markdown: Path) -> str:
     failed = len(outcome.failed_checks)
     result = RunOutcome(
         metrics={"passed": 1.0 if outcome.passed else 0.0, "checks": len(outcome.checks),
-                 "checks_failed": failed, "duration_s": outcome.timings.get("total_s", 0.0)},
-        timing=outcome.timings, warnings=[c.name for c in outcome.failed_checks],
+                 "checks_failed": failed, "duration_s": outcome.timings.get("total_s", 0.0),
+                 **{k: v for k, v in outcome.timings.items() if not k.endswith("_s")}},
+        timing={k: v for k, v in outcome.timings.items() if k.endswith("_s")},  # seconds
+        warnings=[c.name for c in outcome.failed_checks],
         artifacts={"log": markdown}, summary=outcome.model_dump(mode="json"))
     with open_registry(root) as registry:
         return record_run(registry, start, result)

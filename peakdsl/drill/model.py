@@ -35,7 +35,7 @@ class DrillOutcome(BaseModel):
     checks: list[DrillCheck]
     alerts_logged: dict[str, int]  # code → entries in the store's log
     alerts_delivered: dict[str, int]  # code → messages the webhook accepted
-    timings: dict[str, float]  # seconds (and ``*_ms`` for milliseconds)
+    timings: dict[str, float]  # ``*_s`` seconds, ``*_ms`` milliseconds, ``ticks`` a count
     started: str  # ISO 8601, UTC
     ended: str
     error: str | None = None

@@ -189,8 +189,8 @@ def check_alerts(ctx: HealthContext) -> Check:
         return Check(name="alert sinks", status="warn", detail="; ".join(
             [*down, *([f"{pending} critical alert(s) not yet delivered (outbox)"]
                       if pending else [])]),
-            fix="check the sink's service and this machine's network; the outbox is "
-            "redelivered when the deployment next runs")
+            code="A011", fix="check the sink's service and this machine's network (runbook "
+            "A011); the outbox is redelivered when the deployment next starts")
     return Check(name="alert sinks", status="ok", detail=names or "none declared")
 
 

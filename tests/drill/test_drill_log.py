@@ -8,6 +8,7 @@ against literal text, concurrent appends all land, and the registry lists the ru
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -81,3 +82,20 @@ def test_the_registry_lists_the_drill(tmp_path: Path) -> None:
     assert run["warnings"] == ["odd | text"]
     assert run["artifacts"] == {"log": "drills/LOG.md"}
     assert run["summary"]["checks"][1]["observed"] == "seen\nacross lines"
+
+
+def test_the_dashboard_shows_whether_each_drill_passed(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from peakdsl.serve import create_app
+
+    (tmp_path / "specs").mkdir()
+    log_outcome(tmp_path, outcome(passed=True, scenario="kill_switch"))
+    log_outcome(tmp_path, outcome(passed=False))
+    with TestClient(create_app(tmp_path, token=None, refresh_s=5.0),
+                    base_url="http://127.0.0.1") as client:
+        page = client.get("/runs?kind=drill")
+    assert page.status_code == 200
+    rows = re.findall(r"<td>(\w+)</td>\s*<td>[^<]*</td>\s*<td class=\"state-done\">([^<]*)</td>",
+                      page.text)
+    assert rows == [("stale_feed", "done · FAILED"), ("kill_switch", "done · passed")]

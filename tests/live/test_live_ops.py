@@ -275,7 +275,8 @@ def test_a_reachable_sink_is_ok_and_an_unreachable_one_warns_without_its_url(
     assert hook.bodies == []  # type: ignore[attr-defined]  # nothing was sent to probe it
     down = check_alerts(sinks_ctx(tmp_path, "live", {"PEAK_SLACK_WEBHOOK_URL": dead_url},
                                   declared()))
-    assert down.status == "warn" and "T0KEN" not in down.model_dump_json()
+    assert (down.status, down.code) == ("warn", "A011")
+    assert "T0KEN" not in down.model_dump_json()
     assert down.detail == "slack: the host in $PEAK_SLACK_WEBHOOK_URL is unreachable " \
         "(ConnectionRefusedError)"
 
