@@ -22,15 +22,15 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal
 
-HOST = "127.0.0.1"
+from ..live.loopback_http import LoopbackService
+
 Mode = Literal["up", "refuse", "hang", "rate_limited"]
 FAILURES: tuple[Mode, ...] = ("refuse", "rate_limited", "hang")
 
 
-class AlertWebhook:
+class AlertWebhook(LoopbackService):
     """``with AlertWebhook() as hook:`` serves on ``hook.url`` (module docstring)."""
 
     def __init__(self, script: Sequence[Mode] = FAILURES, hold_s: float = 3.0) -> None:
@@ -42,39 +42,12 @@ class AlertWebhook:
         self._turn = 0
         self._received: list[dict[str, Any]] = []
         self._attempts: Counter[str] = Counter()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-    def start(self) -> AlertWebhook:
-        self._server = _Server((HOST, 0), _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="drill-webhook", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        self._stopping.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5)
-
-    def __enter__(self) -> AlertWebhook:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().__init__("drill webhook", lambda address, stopping: _Server(
+            address, _Handler, self, stopping))
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the webhook is not running")
-        return f"http://{HOST}:{self._server.server_address[1]}/alerts"
+        return self.origin + "/alerts"
 
     # --- control and read-back --------------------------------------------------------
     def down(self) -> None:
@@ -123,8 +96,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 hook: AlertWebhook) -> None:
-        self.hook = hook
+                 hook: AlertWebhook, stopping: threading.Event) -> None:
+        self.hook, self.stopping = hook, stopping
         super().__init__(address, handler)
 
 

@@ -31,11 +31,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
 
-HOST = "127.0.0.1"
+from .loopback_http import HOST, LoopbackService
+
 API_KEY_HEADER = "X-MBX-APIKEY"
 EIGHT = Decimal("0.00000001")
 
@@ -694,7 +694,7 @@ def _signed_payload(incoming: Incoming) -> tuple[str, str | None]:
     return "&".join(p for p in pieces if not p.startswith("signature=")), signature
 
 
-class LoopbackExchange:
+class LoopbackExchange(LoopbackService):
     """The fake exchange: ``with LoopbackExchange() as ex:`` serves on ``ex.url``.
 
     Tests drive it from Python: ``ex.faults.add(Fault(...))``, ``ex.set_price``,
@@ -716,43 +716,12 @@ class LoopbackExchange:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    # --- lifecycle --------------------------------------------------------------------
-    def start(self) -> LoopbackExchange:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((HOST, 0), _RequestHandler, self, self._stopping)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="loopback-exchange", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release held answers, stop serving and close the socket (bounded: ≤ 5 s)."""
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        self._stopping.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5)
-
-    def __enter__(self) -> LoopbackExchange:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().__init__("loopback exchange", lambda address, stopping: _Server(
+            address, _RequestHandler, self, stopping))
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the loopback exchange is not running")
-        return f"http://{HOST}:{self._server.server_address[1]}"
+        return self.origin
 
     # --- what tests read --------------------------------------------------------------
     @property

@@ -1,23 +1,17 @@
 """The HTML report in a real headless Chromium: loads offline without console messages,
-plotly draws every chart, and the screenshot is not blank.
-
-Chromium 150 (Debian) logs page console output to stderr as
-``[pid:tid:MMDD/HHMMSS.us:INFO:CONSOLE:<line>] "<message>", source: <url> (<line>)`` — every
-level (log, warn, error, uncaught exceptions) as INFO, so the level cannot be told apart.
-The report logs nothing itself, so any CONSOLE line fails the test; older Chromiums wrote
-``CONSOLE(<line>)``, which is matched too.
+plotly draws every chart, and the screenshot is not blank. The report logs nothing itself,
+so any console line (``browser_setup.CONSOLE``) fails the test.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_setup import BROWSER_MARKS, CHROMIUM, CONSOLE, chromium_flags
 
 from peakdsl.backtest import BacktestResult
 from peakdsl.report import write_report
@@ -25,35 +19,12 @@ from peakdsl.report.html import CHART_IDS
 
 MakeResult = Callable[..., BacktestResult]
 
-CONSOLE = re.compile(r":CONSOLE[:(]|Uncaught")
 WIDTH, HEIGHT = 1280, 2000
-
-
-def chromium_path() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-CHROMIUM = chromium_path()
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install "
-                       "chromium); the browser tests need /usr/bin/chromium or `chromium` "
-                       "on PATH"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def flags(profile: Path) -> list[str]:
-    return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-        # Any attempt to reach the network fails (and would be logged as a console error).
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--virtual-time-budget=5000", f"--window-size={WIDTH},{HEIGHT}",
-    ]
+    return chromium_flags(profile, budget_ms=5000, width=WIDTH, height=HEIGHT)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ the dashboard logs nothing, so any such line fails. A control shows the check se
 
 from __future__ import annotations
 
-import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_setup import BROWSER_MARKS, CHROMIUM, CONSOLE, chromium_flags
 from serve_setup import Made, engage_kill, log_alert, project_copy
 
 from peakdsl.metrics import format_metric
@@ -30,35 +29,13 @@ from peakdsl.registry.store import Registry
 from peakdsl.serve import create_app
 
 LIVE = "/live/paper/default/ma_crossover"
-CONSOLE = re.compile(r":CONSOLE[:(]|Uncaught")
 SECOND_ALERT = "second alert <i>from the browser test</i>"
-
-
-def chromium_path() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-CHROMIUM = chromium_path()
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install "
-                       "chromium); the browser tests need /usr/bin/chromium or `chromium` "
-                       "on PATH"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def flags(profile: Path, budget_ms: int) -> list[str]:
-    return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-        # Only the dashboard on 127.0.0.1 resolves: any other request fails (and is logged).
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--virtual-time-budget={budget_ms}", "--window-size=1280,1600",
-    ]
+    return chromium_flags(profile, budget_ms=budget_ms, width=1280, height=1600,
+                          allow_loopback=True)
 
 
 class ChangeOnce:
