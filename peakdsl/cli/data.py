@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..data.candles import CandleSet
     from ..data.datasets import DatasetCheck, Imported
     from ..data.fetch import FetchReport
+    from ..data.importer import ImportResult
     from ..lang.source import SourceFile
 
 data_app: typer.Typer = typer.Typer(
@@ -149,6 +150,9 @@ TimeframeArg = Annotated[str, typer.Argument(help="bar interval, e.g. 1h",
                                              callback=timeframe_value)]
 ReplaceOpt = Annotated[bool, typer.Option(
     "--replace", help="replace the cached dataset instead of merging into it")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="list every gap (and, for check, every anomaly), not the first few")]
+LISTED = 5  # gaps and anomalies of each kind `peak data check` lists without --verbose
 
 
 def _root(root: Path | None) -> Path:
@@ -221,8 +225,8 @@ def import_cmd(
     time_format: Annotated[str, typer.Option(
         "--time-format", help="auto, iso, s, ms, us, ns or a strptime pattern",
         callback=time_format_value)] = "auto",
-    replace: ReplaceOpt = False, root: RootOpt = None, as_json: JsonOpt = False,
-    format: FormatOpt = Format.text,
+    replace: ReplaceOpt = False, verbose: VerboseOpt = False, root: RootOpt = None,
+    as_json: JsonOpt = False, format: FormatOpt = Format.text,
 ) -> None:
     """Import candles from a file into the cache (validated; nothing written on errors)."""
     from ..data import DataError
@@ -236,15 +240,25 @@ def import_cmd(
                                  time_format=time_format, replace=replace)
     except DataError as exc:
         _untrusted_cache(exc.diagnostics, fmt)
+    diags = _import_diagnostics(done.result, verbose or fmt is Format.json)
     if done.path is None:
-        _emit(done.result.diagnostics, fmt)
+        _emit(diags, fmt)
         raise typer.Exit(EXIT_SPEC)
     if fmt is Format.json:
-        sys.stdout.write(json_document(done.result.diagnostics, **_import_doc(done, market)))
+        sys.stdout.write(json_document(diags, **_import_doc(done, market)))
     else:
-        _emit(done.result.diagnostics, fmt)
+        _emit(diags, fmt)
         sys.stdout.write(_import_line(done, market, file))
     raise typer.Exit(EXIT_OK)
+
+
+def _import_diagnostics(result: ImportResult, every_gap: bool) -> tuple[Diagnostic, ...]:
+    """The import's findings; with ``every_gap`` one D009 per gap instead of the summary."""
+    if not every_gap or not result.gap_details:
+        return result.diagnostics
+    rest = [d for d in result.diagnostics if d.code != "D009"]
+    return tuple(sorted([*rest, *result.gap_details],
+                        key=lambda d: (d.span.line, d.code, d.message)))
 
 
 def _untrusted_cache(diags: Sequence[Diagnostic], fmt: Format) -> NoReturn:
@@ -263,8 +277,10 @@ def _import_line(done: Imported, market: str, file: Path) -> str:
     result = done.result
     assert result.candles is not None and done.path is not None
     candles = result.candles
-    extra = [f"{result.duplicates} duplicate(s) dropped"] if result.duplicates else []
+    extra = [f"{result.resorted:,} row(s) out of order, re-sorted"] if result.resorted else []
+    extra += [f"{result.duplicates} duplicate(s) dropped"] if result.duplicates else []
     extra += [f"{result.gaps} gap(s) kept"] if result.gaps else []
+    extra += [_DERIVED[result.derived]] if result.derived else []
     return (f"imported {candles.bars:,} bars of {market} {candles.timeframe} from "
             f"{_shown(file)} ({_span(candles)}) into {_shown(done.path)}"
             + (f"; {', '.join(extra)}" if extra else "")
@@ -272,12 +288,17 @@ def _import_line(done: Imported, market: str, file: Path) -> str:
                if done.dataset_bars is not None else "") + "\n")
 
 
+_DERIVED = {("volume",): "no volume", ("open", "high", "low"): "close only",
+            ("open", "high", "low", "volume"): "close only, no volume"}
+
+
 def _import_doc(done: Imported, market: str) -> dict[str, Any]:
     result = done.result
     assert result.candles is not None and done.path is not None
     candles = result.candles
     return {"market": market, "timeframe": candles.timeframe, "bars": candles.bars,
-            "duplicates": result.duplicates, "gaps": result.gaps, "path": _shown(done.path),
+            "duplicates": result.duplicates, "gaps": result.gaps, "resorted": result.resorted,
+            "derived": list(result.derived), "path": _shown(done.path),
             "dataset_bars": done.dataset_bars if done.dataset_bars is not None
             else candles.bars, "fingerprint": candles.fingerprint}
 
@@ -321,21 +342,36 @@ def fetch_cmd(
 
 
 def _fetch_text(report: FetchReport) -> str:
+    """What the fetch did, in words that agree with its diagnostics: a failed fetch never
+    reads as "nothing to fetch" (it said so after a D011, issue 14)."""
     from ..data.candles import format_time
 
     r = report
     lines = [f"note: {note}" for note in r.notes]
-    asked = f"{format_time(r.since)} … {format_time(r.until)}"
-    what = f"{r.exchange} {r.market} {r.timeframe}"
-    lines.append(f"{what}: nothing to fetch; the cache already covers {asked}"
-                 if not r.missing else
-                 f"{what}: {r.new_bars:,} new bars for {asked} in {r.requests} request(s)"
-                 + (f", {r.retries} retried" if r.retries else ""))
+    lines.append(f"{r.exchange} {r.market} {r.timeframe}: " + _fetch_outcome(r))
     if r.bars:
         lines.append(f"cache {_shown(r.path)}: {r.bars:,} bars, {format_time(r.first)} … "
                      f"{format_time(r.last)}"
                      + ("" if r.complete else " (incomplete; run again to resume)"))
     return "".join(line + "\n" for line in lines)
+
+
+def _fetch_outcome(r: FetchReport) -> str:
+    """One clause: fetched, nothing to fetch (and why), or failed (and what was kept)."""
+    from ..data.candles import format_time
+
+    asked = f"{format_time(r.since)} … {format_time(r.until)}"
+    requests = f"in {r.requests} request(s)" + (f", {r.retries} retried" if r.retries else "")
+    if has_errors(r.diagnostics):
+        if not r.new_bars:
+            return f"nothing fetched for {asked}: the exchange failed (see above)"
+        return (f"stopped by the error above after {r.new_bars:,} new bars for {asked} "
+                f"{requests}; they are kept — run the same command again to resume")
+    if r.since >= r.until:
+        return f"nothing to fetch: {asked} is empty (no closed bar in the range)"
+    if not r.missing:
+        return f"nothing to fetch; the cache already covers {asked}"
+    return f"{r.new_bars:,} new bars for {asked} {requests}"
 
 
 def _fetch_doc(report: FetchReport) -> dict[str, Any]:
@@ -453,10 +489,10 @@ def check_cmd(market: Annotated[str | None, typer.Argument(
               adopt: Annotated[bool, typer.Option(
                   "--adopt", help="record the checksum of datasets cached before peak "
                   "verified its cache, if they pass the checks")] = False,
-              root: RootOpt = None, as_json: JsonOpt = False,
+              verbose: VerboseOpt = False, root: RootOpt = None, as_json: JsonOpt = False,
               format: FormatOpt = Format.text) -> None:
-    """Verify every cached dataset and report coverage, gaps and anomalies (exit 1 on
-    damaged, unverified or invalid data)."""
+    """Verify every cached dataset and report coverage, gaps and anomalies, each with its time
+    (exit 1 on damaged, unverified or invalid data)."""
     from ..data.cache import DATA_DIR
     from ..data.datasets import check_dataset, select_datasets
 
@@ -470,7 +506,8 @@ def check_cmd(market: Annotated[str | None, typer.Argument(
     elif not checks:
         sys.stdout.write(f"no datasets in {_shown(base / DATA_DIR)}/; nothing to check\n")
     else:
-        sys.stdout.write("\n".join(line for c in checks for line in _check_lines(c)) + "\n")
+        sys.stdout.write("\n".join(line for c in checks
+                                   for line in _check_lines(c, verbose)) + "\n")
         _emit(diags, fmt)
     raise typer.Exit(EXIT_SPEC if has_errors(diags) else EXIT_OK)
 
@@ -484,9 +521,11 @@ def _check_doc(c: DatasetCheck) -> dict[str, Any]:
             "status": c.status, "adopted": c.adopted, **c.report.as_dict()}
 
 
-def _check_lines(c: DatasetCheck) -> list[str]:
-    """One dataset for people: bars, coverage, gaps, anomalies (or why it failed)."""
+def _check_lines(c: DatasetCheck, verbose: bool = False) -> list[str]:
+    """One dataset for people: bars, coverage, gaps, anomalies (or why it failed); each gap
+    and anomaly with its time — the first ``LISTED`` of each kind, all with ``verbose``."""
     from ..data.candles import format_duration, format_time
+    from ..data.quality import ANOMALIES
 
     shown = _shown(c.path)
     if c.candles is None or c.report is None:
@@ -505,6 +544,23 @@ def _check_lines(c: DatasetCheck) -> list[str]:
         f" ({report.missing:,} missing bars); largest {largest.missing:,} bars "
         f"({format_duration(largest.seconds)}) after {format_time(largest.prev_ns)}"
         if largest else ""))
+    out += _listed([g.describe() for g in report.gaps], verbose, "gap")
     out.append(f"  anomalies  zero volume {report.zero_volume:,}, extreme returns "
                f"(>10σ) {report.extreme_returns:,}, flat bars {report.flat_bars:,}")
+    for name, times in report.anomalies().items():
+        out += _listed([format_time(t) for t in times], verbose, ANOMALIES[name])
     return out
+
+
+def _listed(items: list[str], verbose: bool, label: str) -> list[str]:
+    """``items`` under ``label``, several to a line; the first ``LISTED`` unless verbose."""
+    if not items:
+        return []
+    shown = items if verbose else items[:LISTED]
+    per_line = 1 if label == "gap" else 4
+    rows = [", ".join(shown[i:i + per_line]) for i in range(0, len(shown), per_line)]
+    lines = [f"    {label if i == 0 else '':<15} {row}" for i, row in enumerate(rows)]
+    if len(items) > len(shown):
+        lines.append(f"    {'':<15} … and {len(items) - len(shown):,} more (--verbose lists "
+                     "all)")
+    return lines

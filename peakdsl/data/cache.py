@@ -419,6 +419,15 @@ def list_cached(root: Path) -> list[Entry]:
     return out
 
 
+def cached_timeframes(root: Path, market: str) -> list[str]:
+    """The timeframes ``market`` has anything cached for — data, a manifest or a quarantine
+    tombstone (reading those is D013/D014, never silence) — finest first."""
+    folder = cache_path(root, market, "1h").parent
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    return [tf for tf in TIMEFRAMES
+            if {f"{tf}.parquet", f"{tf}.json", f"{tf}{TOMBSTONE_SUFFIX}"} & names]
+
+
 def _named_ok(path: Path) -> bool:
     return market_of_dir(path.parent.name) is not None and path.stem in TIMEFRAMES
 

@@ -100,8 +100,10 @@ class CandleSet:
 
     Build with :meth:`of`, which canonicalises the frame and computes the fingerprint.
     Equality is by fingerprint (identical data and identity → equal). ``warnings`` are what
-    loading found but tolerated (duplicate rows, gaps: D008, D009), kept with the candles so
-    that every command that runs on them can show them, as ``peak data import`` does.
+    loading found but tolerated (duplicate rows, gaps, resampled buckets with gaps, the demo
+    market standing in: D008, D009, D019, D018…), kept with the candles so that every command
+    that runs on them can show them, as ``peak data import`` does. ``resampled_from`` names the
+    timeframe they were built from (``peakdsl.data.resample``), None for candles as stored.
     """
 
     frame: pd.DataFrame
@@ -111,6 +113,7 @@ class CandleSet:
     synthetic: bool
     fingerprint: str
     warnings: tuple[Diagnostic, ...] = ()
+    resampled_from: str | None = None  # the base timeframe when built from a finer one
 
     @staticmethod
     def of(frame: pd.DataFrame, market: str, timeframe: str, source: str,
@@ -138,6 +141,11 @@ class CandleSet:
     def bar_seconds(self) -> int:
         return TIMEFRAMES[self.timeframe]
 
+    @property
+    def has_volume(self) -> bool:
+        """False for candles imported without volume (stored as NaN, never invented as 0)."""
+        return not self.bars or not bool(np.isnan(self.frame["volume"].to_numpy()).all())
+
     def slice(self, start: pd.Timestamp | None = None,
               end: pd.Timestamp | None = None) -> CandleSet:
         """Bars with ``start <= time < end`` (either bound optional)."""
@@ -146,8 +154,8 @@ class CandleSet:
             frame = frame[frame.index >= _utc(start)]
         if end is not None:
             frame = frame[frame.index < _utc(end)]
-        return CandleSet.of(frame, self.market, self.timeframe, self.source, self.synthetic
-                            ).with_warnings(self.warnings)
+        sliced = CandleSet.of(frame, self.market, self.timeframe, self.source, self.synthetic)
+        return replace(sliced, warnings=self.warnings, resampled_from=self.resampled_from)
 
     def with_source(self, source: str) -> CandleSet:
         return replace(self, source=source)

@@ -12,7 +12,7 @@ cached).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +32,7 @@ from .cache import (
 )
 from .candles import NS, CandleSet, format_time
 from .importer import ImportResult, import_file
+from .names import market_mismatch, other_market
 from .quality import QualityReport, assess, off_grid, row_problems
 from .synth import demo_seed, synth_market
 
@@ -68,17 +69,44 @@ def import_into_cache(root: Path, file: Path, market: str, timeframe: str | None
                          time_format=time_format, display=shown)
     if not result.ok or result.candles is None:
         return Imported(result)
+    result = _named_market(result, market, file.name, shown)
     candles = result.candles
+    assert candles is not None
     path = cache_path(root, market, candles.timeframe)
     old_meta = read_meta(path)
     old = None if replace else load_cached(root, market, candles.timeframe,
                                            quarantined_ok=True)
     if old is not None and old.synthetic:
         old = None
+    if old is not None and old.bars and old.has_volume != candles.has_volume:
+        return Imported(_refused(result, _volume_clash(old, candles, shown)))
     source = f"cache: {display_path(path)}"
     merged = merge(old, candles, source) if old is not None else candles.with_source(source)
     store(root, merged, _import_meta(candles, shown, old is not None, old_meta))
     return Imported(result, path, merged.bars if old is not None else None)
+
+
+def _volume_clash(old: CandleSet, new: CandleSet, shown: str) -> Diagnostic:
+    """D002: merged, the dataset's volume would be known on some bars and not on others."""
+    has, lacks = ("the cached dataset", shown) if old.has_volume else (shown, "the cached "
+                                                                        "dataset")
+    return diag("D002", f"{lacks} has no volume column but {has} has volume: merged, "
+                f"{old.market} {old.timeframe} volume would be unknown on some bars", shown,
+                help="pass --replace to start the dataset afresh from this file, or import a "
+                     "file with the same columns")
+
+
+def _named_market(result: ImportResult, market: str, name: str, shown: str) -> ImportResult:
+    """The result with D020 when the file's name or symbol column states another market."""
+    stated = other_market(market, name, result.symbols)
+    if stated is None:
+        return result
+    warning = market_mismatch(stated, market, shown, bool(result.symbols))
+    return replace(result, diagnostics=(*result.diagnostics, warning))
+
+
+def _refused(result: ImportResult, problem: Diagnostic) -> ImportResult:
+    return replace(result, candles=None, diagnostics=(*result.diagnostics, problem))
 
 
 def _import_meta(candles: CandleSet, shown: str, merged: bool, old: Meta | None) -> Meta:
@@ -205,7 +233,8 @@ def assess_rows(candles: CandleSet, shown: str) -> tuple[QualityReport, list[Dia
 
 def _row_findings(candles: CandleSet, shown: str) -> list[Diagnostic]:
     f = candles.frame
-    problems = row_problems({c: f[c].to_numpy() for c in f.columns})
+    problems = row_problems({c: f[c].to_numpy() for c in f.columns},
+                            no_volume=not candles.has_volume)
     return [diag(p.code, f"row {p.row + 1} ({format_time(f.index[p.row])}): {p.message}",
                  shown, help=OUTSIDE) for p in problems[:LISTED]]
 

@@ -136,8 +136,7 @@ def fetch_ohlcv(exchange_id: str, market: str, timeframe: str, since: pd.Timesta
         report.notes.append(f"replaced the synthetic data in {display_path(path)}")
         cached, meta = None, None
     ranges = list(meta.ranges) if meta is not None else []
-    if start_ms >= end_ms:
-        report.notes.append("nothing to fetch: the range is empty")
+    if start_ms >= end_ms:  # the command says so: nothing to fetch, the range is empty
         _finish(report, cached, start_ms, end_ms, bar_ms)
         return report
     report.missing = _missing(cached, ranges, start_ms, end_ms, bar_ms)
@@ -162,10 +161,16 @@ def fetch_ohlcv(exchange_id: str, market: str, timeframe: str, since: pd.Timesta
 def _previous(root: Path, market: str, timeframe: str, replace: bool
               ) -> tuple[CandleSet | None, Meta | None]:
     """The verified cached dataset and its provenance to merge into; none with ``replace``.
-    Raises DataError when it cannot be trusted (D013: quarantined now; D014)."""
+    Raises DataError when it cannot be trusted (D013: quarantined now; D014) or has no volume
+    to merge the exchange's with (D002)."""
     if replace:
         return None, None
     cached = load_cached(root, market, timeframe, quarantined_ok=True)
+    if cached is not None and not cached.has_volume:  # merged, volume would be partly unknown
+        shown = display_path(cache_path(root, market, timeframe))
+        raise DataError([diag("D002", f"the cached dataset {shown} has no volume column (it "
+                              "was imported without one) but fetched candles have volume",
+                              shown, help="pass --replace to fetch the dataset afresh")])
     return cached, read_meta(cache_path(root, market, timeframe)) if cached is not None else None
 
 

@@ -2,15 +2,18 @@
 
 Column names and the timestamp format are detected (or given); timestamps become UTC; rows
 are sorted and de-duplicated (the last of equal timestamps wins, D008). Every invalid row is
-a diagnostic that names its line (CSV: the header is line 1) or row (Parquet: row index + 1);
-if there is any, no candles are returned. Gaps are reported (D009), never filled.
+a diagnostic that names its line (CSV: the header is line 1) or row (Parquet: row index + 1)
+— one per row, whatever is wrong with it; if there is any, no candles are returned. Rows out of
+order are counted (``resorted``); gaps are summarised in one D009 (each one, at its line, in
+``gap_details``), never filled. Files without volume, or with the close only, are candles too
+(``peakdsl.data.columns``; D021).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,36 +34,18 @@ from .candles import (
     timeframe_for_seconds,
     timeframe_seconds,
 )
-from .quality import find_gaps, off_grid, row_problems, typical_spacing
+from .columns import ImportFailed, map_columns, missing_roles
+from .findings import derived_warning, gap_summary, out_of_order
+from .quality import RowProblem, by_row, find_gaps, off_grid, row_problems, typical_spacing
+from .resample import bases_for, derivable
 
-ROLES: tuple[str, ...] = ("time", *COLUMNS)
 CAP = 50  # listed diagnostics per code; the rest are summarised in one more
-
-# Accepted names per role, most specific first; compared case-insensitively with spaces,
-# dashes and dots folded to underscores.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "time": ("time", "timestamp", "date", "datetime", "date_time", "open_time", "opentime",
-             "time_utc", "timestamp_utc", "ts", "unix", "unix_timestamp", "start", "t"),
-    "open": ("open", "o", "open_price", "opening_price"),
-    "high": ("high", "h", "high_price", "max"),
-    "low": ("low", "l", "low_price", "min"),
-    "close": ("close", "c", "close_price", "closing_price", "last"),
-    "volume": ("volume", "v", "vol", "base_volume", "volume_base"),
-}
-PREFIXES: dict[str, str] = {"volume": "volume", "time": "timestamp"}
+FRAME = "DataFrame"  # how an in-memory table is named in diagnostics and provenance
 TIME_FORMATS = ("auto", "iso", "s", "ms", "us", "ns")
 _UNIT_NS = {"s": NS, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _LOW_NS = int(EARLIEST.value)
 _HIGH_NS = int(LATEST.value)
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-class ImportFailed(Exception):
-    """The file cannot be read at all (D001/D002); carries the diagnostics."""
-
-    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
-        super().__init__("; ".join(d.message for d in diagnostics))
-        self.diagnostics = tuple(diagnostics)
 
 
 @dataclass(frozen=True)
@@ -74,6 +59,10 @@ class ImportResult:
     gaps: int = 0
     columns: dict[str, str] = field(default_factory=dict)
     time_format: str = ""
+    resorted: int = 0  # rows earlier than the row before them (the file was re-sorted)
+    gap_details: tuple[Diagnostic, ...] = ()  # one D009 per gap, at its line (--verbose)
+    derived: tuple[str, ...] = ()  # columns the file lacks: open/high/low (= close), volume
+    symbols: tuple[str, ...] = ()  # the values of a symbol column, if the file has one
 
     @property
     def ok(self) -> bool:
@@ -99,8 +88,10 @@ class _Raw:
 
 def import_file(path: Path, market: str, timeframe: str | None = None, *,
                 columns: Mapping[str, str] | None = None, time_format: str = "auto",
-                display: str | None = None) -> ImportResult:
+                display: str | None = None, finer: bool = False) -> ImportResult:
     """Read, validate and normalise one file. ``timeframe`` None: inferred from the spacing.
+    ``finer``: bars of a finer timeframe that divides ``timeframe`` are accepted as they are
+    (the candles keep their own timeframe; a run resamples them, ``peakdsl.data.resample``).
 
     Raises ValueError for a ``time_format`` that is not one (see :func:`time_format_problem`;
     the CLI reports it as a usage error before calling this).
@@ -114,7 +105,26 @@ def import_file(path: Path, market: str, timeframe: str | None = None, *,
         mapping = _map_columns(raw, shown, columns or {})
     except ImportFailed as exc:
         return ImportResult(None, exc.diagnostics)
-    return _Import(raw, shown, market, timeframe, mapping, time_format).run()
+    return _Import(raw, shown, market, timeframe, mapping, time_format, finer).run()
+
+
+def import_frame(frame: pd.DataFrame, market: str, timeframe: str | None = None, *,
+                 display: str = FRAME, finer: bool = False) -> ImportResult:
+    """Validate a pandas DataFrame as a file is imported: the same column detection, checks
+    and diagnostics (rows are named by position, ``row N`` being ``frame.iloc[N - 1]``).
+
+    Time comes from a ``DatetimeIndex`` or a time column (naive times are UTC). The caller's
+    frame is not modified. The candles' source is ``display``.
+    """
+    raw = _table(frame, Path(display))
+    try:
+        mapping = _map_columns(raw, display, {})
+    except ImportFailed as exc:
+        return ImportResult(None, exc.diagnostics)
+    result = _Import(raw, display, market, timeframe, mapping, "auto", finer).run()
+    if result.candles is None:
+        return result
+    return _replace(result, candles=result.candles.with_source(display))
 
 
 def time_format_problem(fmt: str) -> str | None:
@@ -194,90 +204,38 @@ def _looks_like_time(text: str) -> bool:
 def _read_parquet(path: Path) -> _Raw:
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    frame = pq.read_table(path).to_pandas()
+    return _table(pq.read_table(path).to_pandas(), path)
+
+
+def _table(frame: pd.DataFrame, path: Path) -> _Raw:
+    """A table as rows to validate: an index that holds data (a ``DatetimeIndex`` — named
+    ``time`` when it has no name — or any named index) becomes a column; rows are numbered
+    from 1, as Parquet rows are reported."""
+    if isinstance(frame.index, pd.DatetimeIndex) and frame.index.name is None \
+            and "time" not in frame.columns:
+        frame = frame.rename_axis("time")
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
         frame = frame.reset_index()
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)
     return _Raw(frame.reset_index(drop=True), np.arange(len(frame), dtype=np.int64) + 1,
                 "parquet", path)
 
 
 # ------------------------------------------------------------------------------ columns
 
-def _fold(name: str) -> str:
-    return re.sub(r"[\s.\-/]+", "_", name.strip().lower()).strip("_")
-
-
 def _map_columns(raw: _Raw, shown: str, given: Mapping[str, str]) -> dict[str, str]:
-    names = list(raw.frame.columns)
-    problems: list[Diagnostic] = []
-    mapping: dict[str, str] = {}
-    for role, name in given.items():
-        if role not in ROLES:
-            problems.append(diag("D002", f"unknown column role `{role}`", shown,
-                                 help=f"roles are {', '.join(ROLES)}; "
-                                      + did_you_mean(role, ROLES)))
-        elif name not in names:
-            matches = [n for n in names if n.lower() == name.lower()]
-            if len(matches) == 1:
-                mapping[role] = matches[0]
-                continue
-            problems.append(diag(
-                "D002", f"no column `{name}` (given for {role}) in {shown}", shown,
-                help=(did_you_mean(name, names) or f"the columns are: {', '.join(names)}")))
-        else:
-            mapping[role] = name
-    if not raw.header:
-        for i, role in enumerate(ROLES):
-            if role not in mapping and i < len(names):
-                mapping[role] = names[i]
-    folded = {n: _fold(n) for n in names}
-    for role in ROLES:
-        if role in mapping or role in given:
-            continue
-        taken = set(mapping.values())
-        found = _detect(role, [n for n in names if n not in taken], folded)
-        if isinstance(found, str):
-            mapping[role] = found
-        elif found:
-            problems.append(diag(
-                "D002", f"ambiguous {role} column: "
-                + " or ".join(f"`{n}`" for n in found), shown, Span(0, 0, 1, 1, 1, 1),
-                help=f"choose one with --column {role}=NAME"))
-        else:
-            hint = f"the columns are: {', '.join(names)}" if raw.header else \
-                f"the file has {len(names)} columns; expected time, open, high, low, close, volume"
-            problems.append(diag("D002", f"no {role} column in {shown}", shown,
-                                 Span(0, 0, 1, 1, 1, 1),
-                                 help=f"{hint}; name it with --column {role}=NAME"))
-    if problems:
-        raise ImportFailed(problems)
-    return mapping
-
-
-def _detect(role: str, names: list[str], folded: dict[str, str]) -> str | list[str]:
-    for alias in ALIASES[role]:
-        hits = [n for n in names if folded[n] == alias]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            return hits
-    prefix = PREFIXES.get(role)
-    if prefix:
-        hits = [n for n in names if folded[n].startswith(prefix)]
-        if len(hits) == 1:
-            return hits[0]
-        return hits
-    return []
+    """Role → column (``peakdsl.data.columns``); raises ImportFailed (D002)."""
+    return map_columns(list(raw.frame.columns), raw.header, shown, given)
 
 
 # ------------------------------------------------------------------------------ the import
 
 class _Import:
     def __init__(self, raw: _Raw, shown: str, market: str, timeframe: str | None,
-                 mapping: dict[str, str], time_format: str) -> None:
+                 mapping: dict[str, str], time_format: str, finer: bool = False) -> None:
         self.raw, self.shown, self.market = raw, shown, market
         self.timeframe, self.mapping, self.time_format = timeframe, mapping, time_format
+        self.finer, self.derived = finer, missing_roles(mapping)
         self.diags: dict[str, list[Diagnostic]] = defaultdict(list)
         self.counts: dict[str, int] = defaultdict(int)
         self.first_hidden: dict[str, int] = {}
@@ -347,18 +305,32 @@ class _Import:
         if len(frame) == 0:
             return ImportResult(None, (diag("D001", f"{self.shown} has no rows of data",
                                             self.shown, help="give a file with candles"),))
-        times, fmt = self.parse_times(frame[self.mapping["time"]])
+        times, fmt, bad_times = self.parse_times(frame[self.mapping["time"]])
         values = self.parse_values(frame)
-        problems = row_problems(values, self.cell_text)
-        for p in problems:
-            self.report(p.code, p.message, int(raw.lines[p.row]), p.column, _HELP[p.code])
-        base = ImportResult(None, (), len(frame), columns=dict(self.mapping), time_format=fmt)
+        found = row_problems(values, self.cell_text, no_volume="volume" in self.derived)
+        found = [p for p in found if p.column not in self.derived]  # reported at the close
+        for p in by_row([*bad_times, *found]):
+            self.report(p.code, p.message, int(raw.lines[p.row]), p.column,
+                        _time_help(fmt) if p.code == "D003" else _HELP[p.code])
+        base = ImportResult(None, (), len(frame), columns=dict(self.mapping), time_format=fmt,
+                            derived=self.derived, symbols=self.symbols())
         if any(c not in ("D008", "D009") for c in self.counts):
             return _replace(base, diagnostics=self.finished())
+        if self.derived:
+            self.diags["D021"].append(derived_warning(self.derived, self.shown))
         return self.normalise(times, values, base)
 
-    def parse_times(self, column: pd.Series) -> tuple[npt.NDArray[np.int64], str]:
-        """int64 ns UTC per row (``_BAD`` where invalid, each reported as D003)."""
+    def symbols(self) -> tuple[str, ...]:
+        """The distinct values of the symbol column (a few), for D020."""
+        name = self.mapping.get("symbol")
+        if name is None:
+            return ()
+        values = self.raw.frame[name].dropna().astype(str).str.strip().unique()
+        return tuple(sorted(str(v) for v in values if v)[:5])
+
+    def parse_times(self, column: pd.Series
+                    ) -> tuple[npt.NDArray[np.int64], str, list[RowProblem]]:
+        """int64 ns UTC per row (``_BAD`` where invalid, each a D003 problem)."""
         fmt = self.time_format
         if pd.api.types.is_datetime64_any_dtype(column.dtype):
             series, fmt = pd.to_datetime(column, utc=True), "datetime"
@@ -385,6 +357,7 @@ class _Import:
         out_of_range = valid & ((values < _LOW_NS) | (values >= _HIGH_NS))
         failing = np.flatnonzero(~valid | out_of_range)
         raw_text = _texts_at(column, failing) if len(failing) else []
+        problems = []
         for k, i in enumerate(failing):
             shown = str(raw_text[k]).strip()[:40]
             if not shown or shown in ("nan", "NaT", "None", "<NA>"):
@@ -393,14 +366,15 @@ class _Import:
                 msg = f"timestamp `{shown}` is outside 1970–2200 read as {_fmt_name(fmt)}"
             else:
                 msg = f"cannot read timestamp `{shown}` as {_fmt_name(fmt)}"
-            self.report("D003", msg, int(self.raw.lines[i]), _TIME_COLUMN, _time_help(fmt))
+            problems.append(RowProblem(int(i), "D003", msg, _TIME_COLUMN))
         values[out_of_range] = _BAD
-        return values, fmt
+        return values, fmt, problems
 
     def parse_values(self, frame: pd.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
-        """open…volume as float arrays, NaN where missing or not a number (then a D004)."""
+        """open…volume as float arrays, NaN where missing or not a number (then a D004).
+        A close-only file's open, high and low are its close; a file without volume has NaN."""
         values: dict[str, npt.NDArray[np.float64]] = {}
-        for role in COLUMNS:
+        for role in (r for r in COLUMNS if r not in self.derived):
             col = frame[self.mapping[role]]
             if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(
                     col.dtype):
@@ -408,22 +382,52 @@ class _Import:
             else:
                 values[role] = pd.to_numeric(col.astype(str).str.strip(), errors="coerce") \
                     .to_numpy(dtype=np.float64, na_value=np.nan)
+        for role in self.derived:
+            values[role] = values["close"].copy() if role != "volume" else \
+                np.full(len(frame), np.nan)
         return values
 
     def cell_text(self, role: str, rows: npt.NDArray[np.int64]) -> list[str]:
         """The file's text of the ``role`` cells at ``rows`` (called for failing rows only)."""
+        if role not in self.mapping:  # a derived column: its problems are the close's
+            return [""] * len(rows)
         return _texts_at(self.raw.frame[self.mapping[role]], rows)
 
     def normalise(self, times: npt.NDArray[np.int64], values: dict[str, npt.NDArray[np.float64]],
                   base: ImportResult) -> ImportResult:
+        """Sort, drop duplicates, settle the timeframe, check the grid, summarise the gaps."""
         lines = self.raw.lines
-        if not _is_sorted(times):  # most files are: skip copying every column twice
+        resorted = out_of_order(times)
+        if resorted:  # most files are sorted: skip copying every column twice
             order = np.argsort(times, kind="stable")
             times, lines = times[order], lines[order]
             values = {k: v[order] for k, v in values.items()}
+        times, lines, values, duplicates = self.deduplicate(times, lines, values)
+        timeframe = self.timeframe_of(times)
+        if timeframe is None or self.stray_bars(times, lines, timeframe):
+            return _replace(base, diagnostics=self.finished(), resorted=resorted)
+        gaps = find_gaps(times, timeframe_seconds(timeframe))
+        details = tuple(diag("D009", f"gap: {g.describe()}", self.shown,
+                             self._span(int(lines[g.after + 1]), _TIME_COLUMN), help=_GAP_HELP)
+                        for g in gaps)
+        if gaps:
+            self.diags["D009"].append(gap_summary(gaps, details, self.shown))
+            self.counts["D009"] = 1
+        index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
+        candles = CandleSet.of(pd.DataFrame(values, index=index), self.market, timeframe,
+                               f"file: {self.shown}")
+        return _replace(base, candles=candles, diagnostics=self.finished(),
+                        duplicates=duplicates, gaps=len(gaps), gap_details=details,
+                        resorted=resorted)
+
+    def deduplicate(self, times: npt.NDArray[np.int64], lines: npt.NDArray[np.int64],
+                    values: dict[str, npt.NDArray[np.float64]]
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                               dict[str, npt.NDArray[np.float64]], int]:
+        """The sorted rows without repeated timestamps (the last wins, D008 each)."""
         dup_next = np.flatnonzero(times[1:] == times[:-1])  # i: row i repeated by row i + 1
-        keep = np.ones(len(times), dtype=bool)
-        keep[dup_next] = False
+        if not len(dup_next):
+            return times, lines, values, 0
         for i in dup_next:
             j = i + 1
             while j + 1 < len(times) and times[j + 1] == times[j]:
@@ -433,32 +437,53 @@ class _Import:
                         f"{lines[j]}; keeping {self.raw.unit} {lines[j]} (the last)",
                         int(lines[i]), _TIME_COLUMN,
                         "remove the duplicate rows, or accept that the last one wins")
-        if len(dup_next):
-            times, lines = times[keep], lines[keep]
-            values = {k: v[keep] for k, v in values.items()}
-        timeframe = self.timeframe
+        keep = np.ones(len(times), dtype=bool)
+        keep[dup_next] = False
+        return times[keep], lines[keep], {k: v[keep] for k, v in values.items()}, len(dup_next)
+
+    def timeframe_of(self, times: npt.NDArray[np.int64]) -> str | None:
+        """The timeframe given (or, with ``finer``, the file's own finer one that divides
+        it), or inferred from the spacing; None after a D010."""
         spacing = typical_spacing(times)
-        if timeframe is None:
-            guess = timeframe_for_seconds(spacing) if spacing else None
-            if guess is None:
+        own = timeframe_for_seconds(spacing) if spacing else None
+        if self.timeframe is None:
+            if own is None:
                 what = f"{format_duration(spacing)} apart" if spacing else "a single bar"
-                self.diags["D010"].append(diag(
-                    "D010", f"cannot infer the timeframe: the bars are {what}", self.shown,
-                    help="give --timeframe (one of the timeframes peak knows)"))
-                self.counts["D010"] += 1
-                return _replace(base, diagnostics=self.finished())
-            timeframe = guess
-        seconds = timeframe_seconds(timeframe)
+                self._d010(f"cannot infer the timeframe: the bars are {what}",
+                           "give --timeframe (one of the timeframes peak knows)")
+            return own
+        seconds = timeframe_seconds(self.timeframe)
         smallest = int(np.diff(times).min()) // NS if len(times) > 1 else None
-        if spacing is not None and seconds not in (spacing, smallest):
-            self.diags["D010"].append(diag(
-                "D010", f"the bars are {format_duration(spacing)} apart (mostly), but the "
-                f"timeframe is {timeframe}", self.shown,
-                help=(f"pass --timeframe {timeframe_for_seconds(spacing)}"
-                      if timeframe_for_seconds(spacing) else
-                      "resample the file to the timeframe first")))
-            self.counts["D010"] += 1
-            return _replace(base, diagnostics=self.finished())
+        if spacing is None or seconds in (spacing, smallest):
+            return self.timeframe
+        if self.finer and own is not None and derivable(own, self.timeframe):
+            return own
+        assert spacing is not None
+        self._d010(f"the bars are {format_duration(spacing)} apart (mostly), but the "
+                   f"timeframe is {self.timeframe}", self._spacing_help(own))
+        return None
+
+    def _spacing_help(self, own: str | None) -> str:
+        tf = self.timeframe
+        assert tf is not None
+        if self.finer:  # a run's --data: the run's timeframe is the spec's
+            finer = ", ".join(bases_for(tf)[:3])
+            return (f"a {tf} strategy needs {tf} candles, or candles of a finer timeframe "
+                    f"that divides {tf} ({finer}, …), which it resamples" if finer else
+                    f"a {tf} strategy needs {tf} candles")
+        if own is None:
+            return "resample the file to the timeframe first"
+        return (f"pass --timeframe {own} (or leave it out): a {tf} strategy resamples cached "
+                f"{own} bars itself" if derivable(own, tf) else f"pass --timeframe {own}")
+
+    def _d010(self, message: str, help: str) -> None:
+        self.diags["D010"].append(diag("D010", message, self.shown, help=help))
+        self.counts["D010"] += 1
+
+    def stray_bars(self, times: npt.NDArray[np.int64], lines: npt.NDArray[np.int64],
+                   timeframe: str) -> bool:
+        """D010 for each bar off the timeframe's spacing; whether there was one."""
+        seconds = timeframe_seconds(timeframe)
         stray = off_grid(times, seconds)
         for i in stray:
             step = int(times[i] - times[i - 1]) // NS
@@ -466,23 +491,13 @@ class _Import:
                         f"({self.raw.unit} {lines[i - 1]}); {timeframe} bars are "
                         f"{format_duration(seconds)} apart", int(lines[i]), _TIME_COLUMN,
                         "remove or fix the stray bar")
-        if len(stray):
-            return _replace(base, diagnostics=self.finished())
-        gaps = find_gaps(times, seconds)
-        for gap in gaps:
-            self.report("D009", f"gap: {gap.describe()}", int(lines[gap.after + 1]),
-                        _TIME_COLUMN, "gaps are kept, not filled; check the source, or "
-                        "fetch the missing range")
-        index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
-        frame = pd.DataFrame(values, index=index)
-        candles = CandleSet.of(frame, self.market, timeframe, f"file: {self.shown}")
-        return _replace(base, candles=candles, diagnostics=self.finished(),
-                        duplicates=len(dup_next), gaps=len(gaps))
+        return bool(len(stray))
 
 
 _BAD = np.iinfo(np.int64).min
 _SENTINEL = int(pd.Timestamp("2262-01-01").value)
 _TIME_COLUMN = "time"
+_GAP_HELP = "gaps are kept, not filled; check the source, or fetch the missing range"
 _FMT_NAME = {"iso": "an ISO-8601 date and time", "s": "seconds since 1970",
              "ms": "milliseconds since 1970", "us": "microseconds since 1970",
              "ns": "nanoseconds since 1970", "datetime": "a datetime"}
@@ -492,11 +507,6 @@ _HELP = {
     "D006": "fix the row so that low <= open, close <= high, or remove it",
     "D007": "fix or remove the row; volume cannot be negative",
 }
-
-
-def _is_sorted(times: npt.NDArray[np.int64]) -> bool:
-    """Whether ``times`` is already in order (a stable sort would then change nothing)."""
-    return bool(np.all(times[1:] >= times[:-1]))
 
 
 def _texts_at(column: pd.Series, rows: npt.NDArray[np.int64]) -> list[str]:

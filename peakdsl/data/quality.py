@@ -54,17 +54,20 @@ class RowFailures:
         return sum(len(g) for g in groups)
 
 
-def failing_rows(values: Mapping[str, FloatArray]) -> RowFailures:
+def failing_rows(values: Mapping[str, FloatArray], no_volume: bool = False) -> RowFailures:
     """The failing row indices of every row check, vectorised over whole columns.
 
     A row with a missing value gets no price checks; a row with a non-positive price is not
-    also reported as inconsistent (one root cause, one diagnostic).
+    also reported as inconsistent (one root cause, one diagnostic). ``no_volume``: the candles
+    have no volume at all (NaN throughout, from a file without a volume column), which is not
+    a missing value on every row.
     """
     o, h, lo, c, v = (values[k] for k in ("open", "high", "low", "close", "volume"))
     missing = np.zeros(len(o), dtype=bool)
     missing_at: dict[str, IntArray] = {}
     for col in ("open", "high", "low", "close", "volume"):
-        bad = ~np.isfinite(values[col])
+        bad = ~np.isfinite(values[col]) if not (no_volume and col == "volume") else \
+            np.zeros(len(o), dtype=bool)
         missing |= bad
         missing_at[col] = _where(bad)
     priced = ~missing
@@ -86,7 +89,8 @@ def _where(mask: npt.NDArray[np.bool_]) -> IntArray:
 
 
 def row_problems(values: Mapping[str, FloatArray], cell_text: CellText | None = None,
-                 failures: RowFailures | None = None) -> list[RowProblem]:
+                 failures: RowFailures | None = None, no_volume: bool = False
+                 ) -> list[RowProblem]:
     """D004 missing / non-finite, D005 non-positive price, D006 inconsistent, D007 negative volume.
 
     ``values`` maps open…volume to float arrays (NaN where missing or unparseable);
@@ -94,7 +98,7 @@ def row_problems(values: Mapping[str, FloatArray], cell_text: CellText | None = 
     Messages are built only for the rows :func:`failing_rows` returns (``failures``, when
     the caller already has them).
     """
-    found = failures if failures is not None else failing_rows(values)
+    found = failures if failures is not None else failing_rows(values, no_volume)
     o, h, lo, c, v = (values[k] for k in ("open", "high", "low", "close", "volume"))
     out: list[RowProblem] = []
     for col, rows in found.missing.items():
@@ -114,6 +118,35 @@ def row_problems(values: Mapping[str, FloatArray], cell_text: CellText | None = 
         out.append(RowProblem(int(i), "D007", f"volume is {_num(v[i])}; volume must be >= 0",
                               "volume"))
     return out
+
+
+def by_row(problems: Sequence[RowProblem]) -> list[RowProblem]:
+    """One problem per row: a blank row used to be five D004s, one per empty cell.
+
+    The row's first code (D003 before D004 …) is kept; missing cells are listed in one message,
+    any other finding of the row is appended to it. Rows keep their first-seen order.
+    """
+    rows: dict[int, list[RowProblem]] = {}
+    for p in problems:
+        rows.setdefault(p.row, []).append(p)
+    return [_merged(sorted(found, key=lambda p: p.code)) for found in rows.values()]
+
+
+def _merged(found: list[RowProblem]) -> RowProblem:
+    """``found`` (one row's problems, by code) as one: empty cells named together."""
+    if len(found) == 1:
+        return found[0]
+    blank = "missing value in column "
+    columns = ", ".join(p.message[len(blank):] for p in found if p.message.startswith(blank))
+    parts: list[str] = []
+    for p in found:
+        if not p.message.startswith(blank):
+            parts.append(p.message)
+        elif columns:
+            parts.append(f"missing values in columns {columns}" if "," in columns
+                         else p.message)
+            columns = ""
+    return RowProblem(found[0].row, found[0].code, "; ".join(parts), None)
 
 
 def _num(x: float) -> str:
@@ -175,18 +208,23 @@ def typical_spacing(times_ns: IntArray) -> int | None:
     return int(steps[int(np.argmax(counts))]) // NS
 
 
+ANOMALIES: dict[str, str] = {  # QualityReport field → its label for people
+    "zero_volume_at": "zero volume", "extreme_at": "extreme return", "flat_at": "flat bar"}
+
+
 @dataclass(frozen=True, slots=True)
 class QualityReport:
-    """Coverage, gaps and anomalies of one dataset (what ``peak data check`` prints)."""
+    """Coverage, gaps and anomalies of one dataset (what ``peak data check`` prints): each
+    anomaly is the open time (ns) of every bar that has it, so a report can say where."""
 
     bars: int
     start_ns: int | None
     end_ns: int | None
     expected: int
     gaps: tuple[Gap, ...]
-    zero_volume: int
-    extreme_returns: int
-    flat_bars: int
+    zero_volume_at: tuple[int, ...]
+    extreme_at: tuple[int, ...]  # the bar whose close ends the extreme return
+    flat_at: tuple[int, ...]
     off_grid: int
 
     @property
@@ -201,7 +239,24 @@ class QualityReport:
     def largest_gap(self) -> Gap | None:
         return max(self.gaps, key=lambda g: g.missing) if self.gaps else None
 
+    @property
+    def zero_volume(self) -> int:
+        return len(self.zero_volume_at)
+
+    @property
+    def extreme_returns(self) -> int:
+        return len(self.extreme_at)
+
+    @property
+    def flat_bars(self) -> int:
+        return len(self.flat_at)
+
+    def anomalies(self) -> dict[str, tuple[int, ...]]:
+        """Anomaly name (``ANOMALIES``' keys) → the bars that have it."""
+        return {name: getattr(self, name) for name in ANOMALIES}
+
     def as_dict(self) -> dict[str, object]:
+        """Counts and, for gaps and anomalies, every one of them with its time."""
         largest = self.largest_gap
         return {
             "bars": self.bars,
@@ -209,12 +264,22 @@ class QualityReport:
             "to": format_time(self.end_ns) if self.end_ns is not None else None,
             "expected_bars": self.expected, "coverage": round(self.coverage, 6),
             "gaps": len(self.gaps), "missing_bars": self.missing,
-            "largest_gap": None if largest is None else {
-                "after": format_time(largest.prev_ns), "before": format_time(largest.next_ns),
-                "missing_bars": largest.missing},
+            "largest_gap": None if largest is None else _gap_doc(largest),
             "zero_volume_bars": self.zero_volume, "extreme_returns": self.extreme_returns,
             "flat_bars": self.flat_bars, "off_grid_bars": self.off_grid,
+            "gap_list": [_gap_doc(g) for g in self.gaps],
+            "anomaly_list": {key: [format_time(t) for t in getattr(self, name)]
+                             for name, key in _ANOMALY_KEYS.items()},
         }
+
+
+_ANOMALY_KEYS = {"zero_volume_at": "zero_volume", "extreme_at": "extreme_returns",
+                 "flat_at": "flat_bars"}  # field → key in ``as_dict``'s anomaly_list
+
+
+def _gap_doc(gap: Gap) -> dict[str, object]:
+    return {"after": format_time(gap.prev_ns), "before": format_time(gap.next_ns),
+            "missing_bars": gap.missing}
 
 
 EXTREME_SIGMA = 10.0
@@ -228,22 +293,29 @@ def assess(candles: CandleSet) -> QualityReport:
     """
     f = candles.frame
     times = f.index.as_unit("ns").asi8
-    bars = len(f)
+    if len(f) == 0:
+        return QualityReport(0, None, None, 0, (), (), (), (), 0)
     step = candles.bar_seconds * NS
-    if bars == 0:
-        return QualityReport(0, None, None, 0, (), 0, 0, 0, 0)
-    expected = int((times[-1] - times[0]) // step) + 1
-    close = f["close"].to_numpy()
-    returns = np.diff(np.log(close))
-    extreme = 0
-    if len(returns) > 2:
-        sigma = float(np.std(returns))
-        if sigma > 0:
-            extreme = int(np.sum(np.abs(returns - np.mean(returns)) > EXTREME_SIGMA * sigma))
-    o, h, lo = f["open"].to_numpy(), f["high"].to_numpy(), f["low"].to_numpy()
-    flat = int(np.sum((o == h) & (h == lo) & (lo == close)))
+    o, h, lo, close = (f[c].to_numpy() for c in ("open", "high", "low", "close"))
     return QualityReport(
-        bars=bars, start_ns=int(times[0]), end_ns=int(times[-1]), expected=expected,
+        bars=len(f), start_ns=int(times[0]), end_ns=int(times[-1]),
+        expected=int((times[-1] - times[0]) // step) + 1,
         gaps=tuple(find_gaps(times, candles.bar_seconds)),
-        zero_volume=int(np.sum(f["volume"].to_numpy() == 0)), extreme_returns=extreme,
-        flat_bars=flat, off_grid=len(off_grid(times, candles.bar_seconds)))
+        zero_volume_at=_at(times, f["volume"].to_numpy() == 0),
+        extreme_at=_at(times[1:], _extreme(close)),
+        flat_at=_at(times, (o == h) & (h == lo) & (lo == close)),
+        off_grid=len(off_grid(times, candles.bar_seconds)))
+
+
+def _extreme(close: FloatArray) -> npt.NDArray[np.bool_]:
+    """Close-to-close log returns more than ``EXTREME_SIGMA`` deviations from their mean."""
+    returns = np.diff(np.log(close))
+    sigma = float(np.std(returns)) if len(returns) > 2 else 0.0
+    if sigma <= 0:
+        return np.zeros(len(returns), dtype=bool)
+    extreme: npt.NDArray[np.bool_] = np.abs(returns - np.mean(returns)) > EXTREME_SIGMA * sigma
+    return extreme
+
+
+def _at(times: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[int, ...]:
+    return tuple(int(t) for t in times[mask])

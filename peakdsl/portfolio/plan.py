@@ -165,7 +165,7 @@ def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path,
     diff --impact` runs an old version, unpacked elsewhere, on the work tree's data."""
     from ..compile.artifacts import dump_model, sha256
     from ..data import DataError
-    from ..data.select import load_for
+    from ..data.select import load_for, require_volume
 
     compiler = _Compiler(root)
     leaves = flatten(artifact.config, compiler)
@@ -177,6 +177,7 @@ def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path,
         cfg = strategy.config
         candles = load_for(cfg.market.symbol, cfg.timeframe, root=data_root or root,
                            start=start, end=end)
+        require_volume(cfg, candles)  # D022: a volume rule on candles without volume
         loaded.append(Component(leaf.label, strategy, sha, text, params, leaf.weight, candles))
     problems = _mixed_sources(loaded) + _off_grid(loaded)
     if problems:

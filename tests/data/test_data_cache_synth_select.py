@@ -149,6 +149,14 @@ def test_fallback_is_the_labelled_synthetic_demo(tmp_path: Path) -> None:
     assert load_for("ETH/EUR", "1h", root=tmp_path).fingerprint != c.fingerprint
     assert load_for("BTC/EUR", "4h", root=tmp_path).fingerprint != c.fingerprint
     assert not (tmp_path / ".peak").exists()  # nothing written
+    (notice,) = c.warnings  # never silently synthetic (issue 14): D018 names the commands
+    assert (notice.code, notice.is_error) == ("D018", False)
+    assert notice.message == ("no BTC/EUR candles in the cache: running on the synthetic demo "
+                              f"market (seed {seed})")
+    assert notice.help == (
+        "fill the cache with `peak data import FILE --market BTC/EUR` (a file of 1h candles, "
+        "or of a finer timeframe such as 30m, 15m) or `peak data fetch binance BTC/EUR 1h "
+        "--since 2024-01-01` (any ccxt exchange id)")
 
 
 def test_demo_seed_is_stable() -> None:
@@ -170,11 +178,17 @@ def test_cache_beats_synthetic_and_data_beats_cache(tmp_path: Path) -> None:
 
 
 def test_data_file_with_the_wrong_spacing_is_d010(tmp_path: Path) -> None:
+    """A finer file is resampled (tests/data/test_data_resample.py); a coarser one cannot be
+    made finer: D010, whose help names no option that does not exist (issue 14)."""
     csv = tmp_path / "mine.csv"
     small(30).frame.reset_index().to_csv(csv, index=False)
     with pytest.raises(DataError) as err:
-        load_for("BTC/EUR", "4h", root=tmp_path, data=csv)
+        load_for("BTC/EUR", "30m", root=tmp_path, data=csv)
     assert [d.code for d in err.value.diagnostics] == ["D010"]
+    assert "--timeframe" not in err.value.diagnostics[0].help
+    assert err.value.diagnostics[0].help == (
+        "a 30m strategy needs 30m candles, or candles of a finer timeframe that divides 30m "
+        "(15m, 5m, 3m, …), which it resamples")
 
 
 def test_data_file_errors_raise(tmp_path: Path) -> None:
@@ -208,16 +222,17 @@ def test_data_file_warnings_travel_with_the_candles(tmp_path: Path) -> None:
     candles = load_for("BTC/EUR", "1h", root=tmp_path, data=csv)
     assert candles.bars == 35
     found = [(d.code, d.span.line, d.message) for d in candles.warnings]
-    assert [(c, line) for c, line, _ in found] == [
-        ("D008", 4), ("D009", 7), ("D009", 11), ("D009", 15), ("D009", 19)]
+    assert [(c, line) for c, line, _ in found] == [("D008", 4), ("D009", 7)]
     assert found[0][2] == ("duplicate timestamp 2025-12-30T10:00Z: line 4 is repeated by "
                            "line 37; keeping line 37 (the last)")
-    assert found[1][2] == ("gap: 1 missing bar between 2025-12-30T12:00Z and "
-                           "2025-12-30T14:00Z (2h apart)")
-    assert found[4][2] == ("… and 2 more like this (5 in all; `peak data import` lists "
-                           "each)")
+    assert found[1][2] == ("5 gaps, 5 missing bars; the largest: 1 missing bar between "
+                           "2025-12-30T12:00Z and 2025-12-30T14:00Z (2h apart)")
+    assert candles.warnings[1].help == (
+        "the first: 1 missing after 2025-12-30T12:00Z, 1 after 2025-12-30T17:00Z, 1 after "
+        "2025-12-30T22:00Z, … (`peak data import --verbose` lists each); gaps are kept, not "
+        "filled")
     assert all(not d.is_error and d.path.endswith("gappy.csv") for d in candles.warnings)
     sliced = load_for("BTC/EUR", "1h", root=tmp_path, data=csv,
                       start=pd.Timestamp("2025-12-31T00:00Z"))
     assert sliced.warnings == candles.warnings
-    assert load_for("BTC/EUR", "1h", root=tmp_path).warnings == ()
+    assert [d.code for d in load_for("BTC/EUR", "1h", root=tmp_path).warnings] == ["D018"]

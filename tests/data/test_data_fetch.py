@@ -196,3 +196,27 @@ def test_fetch_replace_recreates_an_unverified_dataset(tmp_path: Path) -> None:
                              exchange=exchange, sleep=lambda s: None, now=NOW, replace=True)
         assert report.complete and report.new_bars == 400
         assert read_manifest(cache_path(tmp_path, "BTC/USDT", "1h")).state == "sealed"
+
+
+def test_fetch_does_not_merge_into_a_dataset_without_volume(tmp_path: Path) -> None:
+    """Imported without volume (D021), merged with the exchange's bars the volume would be
+    known on some bars only: D002 before any request; --replace fetches afresh."""
+    from peakdsl.data.cache import Meta, store
+    from peakdsl.data.candles import CandleSet
+
+    frame = expected_frame(FakeBinance(last_ms=EPOCH_MS + 99 * HOUR_MS), 0, 10)
+    store(tmp_path, CandleSet.of(frame.assign(volume=np.nan), "BTC/USDT", "1h", "x"),
+          Meta("BTC/USDT", "1h", "import", detail="x.csv"))
+    state = FakeBinance(last_ms=EPOCH_MS + 99 * HOUR_MS)
+    with serve(state) as url:
+        exchange = binance_at(url)
+        state.log.clear()
+        with pytest.raises(DataError) as err:
+            fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(50), root=tmp_path,
+                        exchange=exchange, sleep=lambda s: None, now=NOW)
+        assert [d.code for d in err.value.diagnostics] == ["D002"]
+        assert "has no volume column" in err.value.diagnostics[0].message
+        assert starts(state) == []
+        report = fetch_ohlcv("binance", "BTC/USDT", "1h", at(0), at(50), root=tmp_path,
+                             exchange=exchange, sleep=lambda s: None, now=NOW, replace=True)
+        assert report.complete and report.new_bars == 50

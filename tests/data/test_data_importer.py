@@ -343,3 +343,91 @@ def test_valid_rows_build_no_cell_text(tmp_path: Path,
     result = import_file(write(tmp_path, HEADER + "\n".join(good) + "\n"), "BTC/EUR", "1m")
     assert codes(result) == [("D003", 12), ("D004", 1502)]
     assert sorted(asked) == [[10], [1500]]
+
+
+# ------------------------------------------------------------------ issue 14: quiet, precise
+
+def test_one_bad_row_is_one_error(tmp_path: Path) -> None:
+    """A row with five empty cells was five D004s; a bad time with empty cells two codes."""
+    good = rows(4)
+    text = HEADER + "\n".join([good[0], "2024-01-01T01:00:00Z,,,,,", "soon,,,,,", good[3]])
+    result = import_file(write(tmp_path, text + "\n"), "BTC/EUR", "1h")
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("D004", 3, "missing values in columns `open`, `high`, `low`, `close`, `volume`"),
+        ("D003", 4, "cannot read timestamp `soon` as an ISO-8601 date and time; missing "
+                    "values in columns `open`, `high`, `low`, `close`, `volume`")]
+    assert result.diagnostics[0].span.col == 1  # the whole row, not one cell
+
+
+def test_rows_out_of_order_are_counted(tmp_path: Path) -> None:
+    lines = rows(6)
+    shuffled = [lines[0], lines[3], lines[1], lines[2], lines[5], lines[4]]
+    result = import_file(write(tmp_path, HEADER + "\n".join(shuffled) + "\n"), "BTC/EUR", "1h")
+    assert result.ok and result.resorted == 2  # 01:00 after 03:00, 04:00 after 05:00
+    assert import_file(write(tmp_path, HEADER + "\n".join(lines) + "\n", "s.csv"),
+                       "BTC/EUR", "1h").resorted == 0
+
+
+def test_many_gaps_are_one_summary_with_each_gap_kept_for_verbose(tmp_path: Path) -> None:
+    lines = rows(40)
+    kept = [line for i, line in enumerate(lines) if i not in (5, 10, 11, 12, 20, 30)]
+    result = import_file(write(tmp_path, HEADER + "\n".join(kept) + "\n"), "BTC/EUR", "1h")
+    assert result.ok and result.gaps == 4
+    (summary,) = result.diagnostics
+    assert (summary.code, summary.span.line) == ("D009", 11)  # after the largest gap
+    assert summary.message == ("4 gaps, 6 missing bars; the largest: 3 missing bars between "
+                               "2024-01-01T09:00Z and 2024-01-01T13:00Z (4h apart)")
+    assert summary.help.startswith("the first: 1 missing after 2024-01-01T04:00Z, 3 after "
+                                   "2024-01-01T09:00Z, 1 after 2024-01-01T19:00Z, … ")
+    assert [(d.code, d.span.line) for d in result.gap_details] == [
+        ("D009", 7), ("D009", 11), ("D009", 18), ("D009", 27)]
+
+
+def test_a_file_without_volume_keeps_it_unknown(tmp_path: Path) -> None:
+    text = "time,open,high,low,close\n" + "\n".join(r.rsplit(",", 1)[0] for r in rows(4))
+    result = import_file(write(tmp_path, text + "\n"), "BTC/EUR", "1h")
+    assert result.ok and result.derived == ("volume",)
+    assert [d.code for d in result.diagnostics] == ["D021"] and not result.diagnostics[0].is_error
+    c = result.candles
+    assert c is not None and not c.has_volume and np.isnan(c.frame["volume"]).all()
+    assert c.frame["open"].tolist() == [100.0, 101.0, 102.0, 103.0]
+
+
+def test_a_close_only_file_has_flat_bars(tmp_path: Path) -> None:
+    text = "date,price\n2024-01-01T01:00:00Z,101.5\n2024-01-01T00:00:00Z,100\n"
+    result = import_file(write(tmp_path, text), "BTC/EUR")
+    assert result.ok and result.derived == ("open", "high", "low", "volume")
+    assert result.resorted == 1 and result.candles is not None
+    frame = result.candles.frame
+    assert frame[["open", "high", "low", "close"]].to_numpy().tolist() == [[100.0] * 4,
+                                                                            [101.5] * 4]
+    assert "every bar is flat" in result.diagnostics[0].message
+    headerless = import_file(write(tmp_path, "1704067200,5\n1704070800,6\n", "h.csv"),
+                             "BTC/EUR")  # two columns without a header: time and close
+    assert headerless.ok and headerless.candles is not None
+    assert headerless.candles.frame["high"].tolist() == [5.0, 6.0]
+    bad = import_file(write(tmp_path, "date,price\n2024-01-01T00:00:00Z,-1\n", "b.csv"),
+                      "BTC/EUR", "1h")
+    assert [(d.code, d.message) for d in bad.diagnostics] == [
+        ("D005", "close is -1; prices must be > 0")]  # once, at the close: not 4 times
+
+
+def test_some_but_not_all_of_the_range_is_still_d002(tmp_path: Path) -> None:
+    text = "time,open,close,volume\n2024-01-01T00:00:00Z,1,1,1\n"
+    result = import_file(write(tmp_path, text), "BTC/EUR", "1h")
+    assert sorted(d.message for d in result.diagnostics) == [
+        f"no high column in {tmp_path.as_posix()}/c.csv",
+        f"no low column in {tmp_path.as_posix()}/c.csv"]
+
+
+def test_symbol_column_and_finer_timeframes(tmp_path: Path) -> None:
+    text = "time,open,high,low,close,volume,symbol\n" + "\n".join(
+        f"{r},ETHUSDT" for r in rows(8))
+    path = write(tmp_path, text + "\n")
+    result = import_file(path, "BTC/EUR", "4h", finer=True)  # as a run's --data reads it
+    assert result.ok and result.symbols == ("ETHUSDT",)
+    assert result.candles is not None and result.candles.timeframe == "1h"
+    strict = import_file(path, "BTC/EUR", "4h")  # as `peak data import --timeframe 4h` reads it
+    assert [d.code for d in strict.diagnostics] == ["D010"]
+    assert strict.diagnostics[0].help == ("pass --timeframe 1h (or leave it out): a 4h "
+                                          "strategy resamples cached 1h bars itself")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from peakdsl.data.candles import CandleSet
-from peakdsl.data.importer import CAP, import_file
+from peakdsl.data.importer import import_file
 from peakdsl.data.quality import assess
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -37,8 +37,10 @@ def test_binance_btc_1m_with_gaps() -> None:
     assert result.ok
     assert result.candles is not None and result.candles.timeframe == "1m"
     assert result.candles.bars == 13_681 and result.gaps == 538
-    assert len(result.diagnostics) == CAP + 1  # 50 listed, then "… and 488 more"
-    assert "and 488 more" in result.diagnostics[-1].message
+    (summary,) = result.diagnostics  # one D009 for all the gaps (issue 14: 50 + a count)
+    assert summary.message.startswith("538 gaps, 717 missing bars; the largest: 7 missing ")
+    assert len(result.gap_details) == 538  # each at its line, for --verbose
+    assert all(d.code == "D009" for d in result.gap_details)
 
 
 def test_every_shared_file_imports_cleanly_of_errors() -> None:

@@ -96,13 +96,22 @@ def test_bars_off_the_grid_are_d016(project: Path) -> None:
 
 
 def test_real_and_synthetic_data_never_mix(project: Path) -> None:
-    cached(project, "BTC/USDT", "1h", "2024-01-01", 500)
+    """4h candles only: macd (4h) runs on them, ma_crossover (1h) cannot be made from them
+    (a 4h bar does not split into hours) and would fall back to the demo: refused."""
+    cached(project, "BTC/USDT", "4h", "2024-01-01", 500)
     with pytest.raises(DataError) as exc:
         plan(project, "btc_pair", PAIR)
     assert codes(exc) == ["D017"]
     message = exc.value.diagnostics[0]
-    assert "`macd` has no data for BTC/USDT 4h" in message.message
-    assert "--market BTC/USDT --timeframe 4h" in (message.help or "")
+    assert "`ma_crossover` has no data for BTC/USDT 1h" in message.message
+    assert "--market BTC/USDT --timeframe 1h" in (message.help or "")
+
+
+def test_a_4h_component_runs_on_cached_hours(project: Path) -> None:
+    cached(project, "BTC/USDT", "1h", "2024-01-01", 2000)
+    pair = plan(project, "btc_pair", PAIR)
+    sources = {c.label: c.candles.source for c in pair.components}
+    assert "resampled from 1h" in sources["macd"]
 
 
 def test_a_hole_is_a_warning_naming_the_component(project: Path) -> None:
@@ -116,3 +125,20 @@ def test_a_hole_is_a_warning_naming_the_component(project: Path) -> None:
     pair = plan(project, "btc_pair", PAIR)
     assert [w.code for w in pair.warnings] == ["D009"]
     assert "`ma_crossover`: 5 1h bar(s) missing" in pair.warnings[0].message
+
+
+def test_a_component_reading_volume_on_candles_without_it_is_d022(project: Path) -> None:
+    (project / "specs" / "strategies" / "volume_push.peak").write_text(
+        "strategy volume_push {\n    market BTC/USDT\n    timeframe 1h\n"
+        "    entry long when volume > sma(volume, 20)\n    exit long when close < open\n}\n")
+    index = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
+    close = 100 + np.sin(np.arange(300) / 7) * 5
+    frame = pd.DataFrame({"open": close, "high": close + 1, "low": close - 1, "close": close,
+                          "volume": np.nan}, index=index)
+    store(project, CandleSet.of(frame, "BTC/USDT", "1h", "test"),
+          Meta("BTC/USDT", "1h", "import", detail="test"))
+    with pytest.raises(DataError) as exc:
+        plan(project, "pushed", "portfolio pushed {\n    capital 10000 USDT\n"
+             "    component volume_push weight 100%\n}\n")
+    assert codes(exc) == ["D022"]
+    assert "`volume_push` reads `volume`" in exc.value.diagnostics[0].message

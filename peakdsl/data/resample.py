@@ -1,0 +1,146 @@
+"""Candles of one timeframe built from a finer one: a 4h spec runs on cached 1h candles.
+
+Why here and not in each command: every run that loads candles for a spec goes through
+``peakdsl.data.select.load_for``, so resampling there serves backtests, sweeps, walk-forwards,
+portfolios, robustness studies and live replays alike, and its provenance (``source`` ends in
+``resampled from 1h``; ``CandleSet.resampled_from``) reaches every output.
+
+The rules, as exchanges build their own klines:
+
+* a bar is a **bucket** of the target timeframe: it opens at a whole multiple of the timeframe
+  since 1970-01-01T00:00Z (so ``1d`` bars open at 00:00 UTC), except ``1w``, whose bars open
+  on Mondays at 00:00 UTC like Binance's (1970-01-01 was a Thursday);
+* open is the bucket's first open, high the highest high, low the lowest low, close the last
+  close, volume the sum (unknown — NaN — when the base has no volume);
+* the **first and last** bucket are dropped unless complete: the data starts or ends inside
+  them (the last one may still be forming);
+* an **interior** bucket with missing base bars (a gap in the base) is kept, built from the bars
+  that are there — what the exchange itself reports for an outage, since it aggregates the
+  trades it had — and counted in one D019 warning that names the first few; a bucket with no
+  base bar at all is a gap in the result, as the gap was in the base;
+* the base's bars must open on their own grid (``1h`` bars at whole hours): bars that do not
+  are D010, since buckets of them would be stamped with times they do not cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..lang.diagnostics import Diagnostic, diag
+from ..lang.schema import TIMEFRAMES
+from . import DataError
+from .candles import NS, CandleSet, format_time
+
+WEEK_OFFSET = 4 * 86_400  # seconds from 1970-01-01 (a Thursday) to the first Monday
+LISTED = 3  # incomplete buckets named in the D019 message; the rest are counted
+
+
+def grid_offset(timeframe: str) -> int:
+    """Seconds from the epoch to the first bar open of ``timeframe``'s grid."""
+    return WEEK_OFFSET if timeframe == "1w" else 0
+
+
+def derivable(base: str, target: str) -> bool:
+    """Whether ``target`` bars can be built from ``base`` bars: ``base`` is finer, divides
+    ``target`` and its grid contains every ``target`` bar open."""
+    b, t = TIMEFRAMES[base], TIMEFRAMES[target]
+    return b < t and t % b == 0 and (grid_offset(target) - grid_offset(base)) % b == 0
+
+
+def bases_for(target: str) -> list[str]:
+    """The timeframes ``target`` can be built from, coarsest first (fewest bars to read)."""
+    return sorted((tf for tf in TIMEFRAMES if derivable(tf, target)),
+                  key=lambda tf: -TIMEFRAMES[tf])
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """The resampled candles and what resampling found: interior buckets built from fewer
+    base bars than they span (open time in ns, bars present), and the edge buckets dropped."""
+
+    candles: CandleSet
+    incomplete: tuple[tuple[int, int], ...]
+    per_bar: int  # base bars in a complete bucket
+    edges_dropped: int
+
+    def warnings(self, path: str) -> tuple[Diagnostic, ...]:
+        """D019 for the incomplete interior buckets (one diagnostic, the first few named)."""
+        if not self.incomplete:
+            return ()
+        c, n = self.candles, len(self.incomplete)
+        named = ", ".join(f"{format_time(t)} ({k} of {self.per_bar})"
+                          for t, k in self.incomplete[:LISTED])
+        more = f", … and {n - LISTED} more" if n > LISTED else ""
+        return (diag("D019", f"{n:,} of {c.bars:,} {c.market} {c.timeframe} bars resampled "
+                     f"from {c.resampled_from} lack some {c.resampled_from} bars (gaps in the "
+                     f"base): {named}{more}", path,
+                     help=f"they are built from the {c.resampled_from} bars that are there, as "
+                     "an exchange builds its bars over an outage; `peak data check` lists the "
+                     "gaps"),)
+
+
+def resample(candles: CandleSet, timeframe: str, path: str = "<peak>") -> Resampled:
+    """``candles`` as ``timeframe`` bars (module docstring). Raises DataError (D010) when
+    the timeframe cannot be built from theirs or their bars are off their own grid."""
+    base = candles.timeframe
+    if not derivable(base, timeframe):
+        raise DataError([not_derivable(candles.market, base, timeframe, path)])
+    times = candles.frame.index.as_unit("ns").asi8
+    _check_grid(candles, times, path)
+    step, offset = TIMEFRAMES[timeframe] * NS, grid_offset(timeframe) * NS
+    buckets = (times - offset) // step * step + offset
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])[:len(times)]
+    counts = np.diff(np.r_[starts, len(times)])
+    per_bar = TIMEFRAMES[timeframe] // TIMEFRAMES[base]
+    keep = counts == per_bar
+    keep[1:-1] = True  # interior buckets stay, complete or not; the edges only if complete
+    frame = _aggregate(candles.frame, starts, buckets)[keep]
+    short = np.flatnonzero(keep & (counts < per_bar))
+    out = CandleSet.of(frame, candles.market, timeframe,
+                       f"{candles.source}, resampled from {base}", candles.synthetic)
+    return Resampled(replace(out, resampled_from=base),
+                     tuple((int(buckets[starts[i]]), int(counts[i])) for i in short),
+                     per_bar, int(np.sum(~keep)))
+
+
+def _aggregate(frame: pd.DataFrame, starts: npt.NDArray[np.int64],
+               buckets: npt.NDArray[np.int64]) -> pd.DataFrame:
+    """One row per bucket: first open, highest high, lowest low, last close, summed volume
+    (NaN stays NaN: no volume in, no volume out)."""
+    ends = np.r_[starts[1:], len(frame)] - 1
+    col = {c: frame[c].to_numpy(dtype=np.float64) for c in frame.columns}
+    if not len(starts):  # no bars: reduceat needs at least one
+        return frame.iloc[:0]
+    data = {"open": col["open"][starts], "high": np.maximum.reduceat(col["high"], starts),
+            "low": np.minimum.reduceat(col["low"], starts), "close": col["close"][ends],
+            "volume": np.add.reduceat(col["volume"], starts)}
+    index = pd.DatetimeIndex(buckets[starts].astype("datetime64[ns]")).tz_localize("UTC")
+    return pd.DataFrame(data, index=index)[["open", "high", "low", "close", "volume"]]
+
+
+def _check_grid(candles: CandleSet, times: npt.NDArray[np.int64], path: str) -> None:
+    """D010 unless every bar opens on its own timeframe's grid (1h bars at whole hours)."""
+    step, offset = candles.bar_seconds * NS, grid_offset(candles.timeframe) * NS
+    off = np.flatnonzero((times - offset) % step)
+    if len(off):
+        first = format_time(int(times[off[0]]))
+        raise DataError([diag(
+            "D010", f"{candles.market} {candles.timeframe} bars do not open on the "
+            f"{candles.timeframe} grid ({len(off):,} of {len(times):,}, the first at {first}), "
+            "so they cannot be resampled: a bucket would be stamped with a time it does not "
+            "cover", path, help=f"use {candles.timeframe} bars that open at whole multiples "
+            f"of {candles.timeframe} since 1970-01-01T00:00Z (UTC)")])
+
+
+def not_derivable(market: str, base: str, target: str, path: str) -> Diagnostic:
+    """D010: ``target`` bars cannot be built from ``base`` bars (coarser, or not a divisor)."""
+    finer = ", ".join(bases_for(target)[:3])
+    return diag("D010", f"the {market} data is {base}, which cannot make {target} bars: a "
+                f"timeframe is built only from a finer one that divides it", path,
+                help=f"give {target} candles, or a finer timeframe that divides it "
+                     f"({finer}, …): those are resampled" if finer else
+                     f"give {target} candles")
