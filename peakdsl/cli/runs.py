@@ -1,159 +1,61 @@
-"""`peak runs`: list, show and compare the runs in the project's registry.
+"""`peak runs list|show|compare`: the runs in the project's registry (``rerun`` and
+``export`` are in ``runs_rerun``; what both share in ``runs_common``).
 
-The registry is ``peakdsl.registry.store``; this module opens it read-only in spirit (nothing
-is created when no run was recorded), asks it for typed records and renders them: tables on
-stdout, or JSON with ``--json``. Light at import time (no rich, no sqlite, no pandas), so
-mounting it costs ``peak check`` nothing. Exit 0 ok, 2 usage or internal error.
+The registry is ``peakdsl.registry.store``, opened read-only in spirit (nothing is created
+when no run was recorded), asked for typed records (rows: ``registry.listing``) and rendered:
+tables on stdout, or JSON with ``--json``.
+Light at import time (no rich, no sqlite, no pandas), so mounting it costs ``peak check``
+nothing. Exit 0 ok, 1 a rerun that does not reproduce its run (or whose spec or data no
+longer check), 2 usage or internal error.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..lang.diagnostics import diag, did_you_mean
-from ..lang.project import UsageError
-from ..metrics import CATALOGUE, format_metric
-from .options import JsonOpt, RootOpt, at_least, one_of
-from .root import EXIT_OK, guarded, write_json
+from ..metrics import CATALOGUE
+from .options import JsonOpt, RootOpt
+from .root import EXIT_OK, guarded
+from .runs_common import (
+    LIST_METRICS,
+    SHOWN_CHILDREN,
+    SUMMARY_WIDTH,
+    AllOpt,
+    Filters,
+    KindOpt,
+    LimitOpt,
+    ParentOpt,
+    RunIdArg,
+    SinceOpt,
+    SpecFilterOpt,
+    StatusOpt,
+    _check_kind,
+    _console,
+    _get,
+    _json,
+    _listed,
+    _open,
+    _pairs,
+    _project,
+    _registry_label,
+    _short_time,
+    _since,
+    _state,
+    _table,
+    fmt_delta,
+    fmt_metric,
+    fmt_value,
+    runs_app,
+)
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
-    from ..registry.store import Registry, RunComparison, RunRecord
-
-STATES = ("running", "incomplete", "done", "failed")  # store.STATES, without importing it
-LIST_METRICS = ("total_return", "sharpe", "max_drawdown")  # headers: the catalogue's short
-STATE_STYLE = {"done": "green", "failed": "red", "incomplete": "yellow", "running": "cyan"}
-SHOWN_CHILDREN = 20  # `peak runs show` lists up to this many child runs, else counts them
-SUMMARY_WIDTH = 120  # characters of a summary entry `peak runs show` prints (all with --json)
-
-runs_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                       pretty_exceptions_enable=False,
-                       help="List, show and compare recorded runs (.peak/registry.sqlite).")
-
-SpecFilterOpt = Annotated[str | None, typer.Option("--spec", help="only runs of this spec")]
-StatusOpt = Annotated[str | None, typer.Option(
-    "--status", help="only runs in this state: " + ", ".join(STATES),
-    callback=one_of("--status", STATES, "a run state"))]
-LimitOpt = Annotated[int, typer.Option(
-    "--limit", help="at most N runs, newest first",
-    callback=at_least("--limit", 1, "a positive number of runs"))]
-KindOpt = Annotated[str | None, typer.Option(
-    "--kind", help="only runs of this kind: backtest, sweep, walkforward, …")]
-ParentOpt = Annotated[str | None, typer.Option(
-    "--parent", metavar="ID", help="only the child runs of this run (a sweep's trials, "
-    "a walk-forward's windows)")]
-AllOpt = Annotated[bool, typer.Option(
-    "--all", help="child runs too (hidden unless --all, --parent or a child --kind)")]
-RunIdArg = Annotated[str, typer.Argument(
-    metavar="ID", help="a run id (any kind: a backtest, a sweep, a walk-forward, …) or a "
-    "unique prefix of one (≥ 4 characters)")]
+    from ..registry.store import RunComparison, RunRecord
 
 
-# ------------------------------------------------------------------------ helpers
-
-def _project(root: Path | None) -> Path:
-    """``--root`` (already checked to be a folder) or the nearest folder with specs/."""
-    from ..lang.project import find_root
-
-    return root.resolve() if root is not None else find_root(Path.cwd())
-
-
-def _registry_label(root: Path) -> str:
-    from ..lang.project import display_path
-    from ..registry.store import registry_path
-
-    return display_path(registry_path(root))
-
-
-def _open(root: Path) -> Registry | None:
-    """The project's registry, or None when nothing has been recorded yet (not created)."""
-    from ..registry.store import Registry, registry_path
-
-    return Registry(root) if registry_path(root).is_file() else None
-
-
-def _get(registry: Registry | None, root: Path, query: str) -> RunRecord:
-    """The run ``query`` names (an id or a unique prefix); U004 with candidates otherwise."""
-    from ..registry.store import RunNotFoundError
-
-    label = _registry_label(root)
-    if registry is None:
-        raise UsageError(diag("U004", f"no run matches `{query}`: no runs recorded yet",
-                              label, help="`peak backtest` records runs"))
-    try:
-        return registry.get_run(query)
-    except RunNotFoundError as exc:
-        if exc.candidates:
-            shown = ", ".join(exc.candidates[:10]) + (", …" if len(exc.candidates) > 10 else "")
-            help_ = f"it could be {shown}; give more characters of the id"
-        else:
-            help_ = "`peak runs list` shows the recorded runs"
-        raise UsageError(diag("U004", exc.reason, label, help=help_)) from None
-
-
-def _console() -> Console:
-    from rich.console import Console
-
-    # Piped output is not cut to 80 columns: tables stay whole for grep and diff.
-    tty = sys.stdout.isatty()
-    return Console(highlight=False, width=None if tty else 200, soft_wrap=not tty)
-
-
-def _json(doc: Any) -> None:
-    write_json(doc, sort_keys=True, ensure_ascii=False)
-
-
-def fmt_value(name: str, value: Any) -> str:
-    """A param or setting for people: shortest exact-enough number, '—' for none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, dict | list):  # a walk-forward window's range, a sweep's best row
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
-
-
-fmt_metric = format_metric  # as `peak backtest` prints it: the catalogue's
-
-
-def fmt_delta(name: str, value: float | int | None) -> str:
-    """B − A with its sign ('+0.50'); '' when either run has no value."""
-    if value is None:
-        return ""
-    text = fmt_metric(name, value)
-    return text if text.startswith("-") or value == 0 else "+" + text
-
-
-def _short_time(iso: str | None) -> str:
-    return "—" if not iso else iso.replace("T", " ")[:19]
-
-
-def _state(record: RunRecord) -> str:
-    style = STATE_STYLE.get(record.state, "")
-    return f"[{style}]{record.state}[/]" if style else record.state
-
-
-def _pairs(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={fmt_value(k, v)}" for k, v in sorted(values.items())) or "—"
-
-
-def _table(title: str | None = None) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    return Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False,
-                 collapse_padding=True,
-                 title=title, title_justify="left", title_style="bold")
 
 
 # ----------------------------------------------------------------------- list
@@ -162,16 +64,19 @@ def _table(title: str | None = None) -> Any:
 @guarded
 def list_cmd(spec: SpecFilterOpt = None, status: StatusOpt = None, limit: LimitOpt = 50,
              kind: KindOpt = None, parent: ParentOpt = None, everything: AllOpt = False,
-             as_json: JsonOpt = False, root: RootOpt = None) -> None:
+             since: SinceOpt = None, as_json: JsonOpt = False, root: RootOpt = None) -> None:
     """List recorded runs, newest first (`incomplete`: its process died before finishing).
 
-    Child runs (sweep trials, walk-forward windows) are left out unless asked for."""
+    Child runs (sweep trials, walk-forward windows) are folded into their sweep's or
+    walk-forward's row unless asked for; a sweep's row shows its best combination."""
     project = _project(root)
+    when = _since(since)
     registry = _open(project)
     records: list[RunRecord] = []
     if registry is not None:
         with registry:
-            records = _listed(registry, project, spec, limit, status, kind, parent, everything)
+            records = _listed(registry, project, Filters(spec, status, kind, parent,
+                                                         everything, when), limit)
     elif kind is not None:
         _check_kind(kind, None)
     if parent is not None and registry is None:
@@ -182,7 +87,7 @@ def list_cmd(spec: SpecFilterOpt = None, status: StatusOpt = None, limit: LimitO
     if not records:
         where = _registry_label(project)
         sys.stderr.write(f"no runs recorded in {where}\n" if registry is None and not spec
-                         and not status and not kind else "no matching runs\n")
+                         and not status and not kind and not since else "no matching runs\n")
         raise typer.Exit(EXIT_OK)
     _print_list(records)
     if len(records) == limit:
@@ -190,45 +95,30 @@ def list_cmd(spec: SpecFilterOpt = None, status: StatusOpt = None, limit: LimitO
     raise typer.Exit(EXIT_OK)
 
 
-def _listed(registry: Registry, project: Path, spec: str | None, limit: int,
-            status: str | None, kind: str | None, parent: str | None,
-            everything: bool) -> list[RunRecord]:
-    """``Registry.list_runs`` for the options of ``peak runs list`` (checked here)."""
-    from ..registry.store import top_level_only
 
-    if kind is not None:
-        _check_kind(kind, registry)
-    parent_id = _get(registry, project, parent).id if parent is not None else None
-    return registry.list_runs(spec, limit, status, kind=kind,  # type: ignore[arg-type]
-                              parent=parent_id,
-                              top_level=top_level_only(kind, parent_id, everything))
-
-
-def _check_kind(kind: str, registry: Registry | None) -> None:
-    """U005 unless ``kind`` is a kind of run peak (or this registry) knows."""
-    from ..registry.kinds import RUN_KINDS
-
-    known = sorted(set(RUN_KINDS) | {k.kind for k in (registry.kinds() if registry else ())})
-    if kind not in known:
-        raise UsageError(diag("U005", f"--kind {kind}: not a kind of run", "--kind",
-                              help=did_you_mean(kind, known) or f"use one of {', '.join(known)}"))
+LIST_COLUMNS = (("id", "left"), ("created (UTC)", "left"), ("kind", "left"), ("spec", "left"),
+                ("market", "left"), ("tf", "left"), ("state", "left"), ("params", "left"),
+                ("runs", "right"), ("trades", "right"),
+                *((CATALOGUE[name].short, "right") for name in LIST_METRICS))
 
 
 def _print_list(records: list[RunRecord]) -> None:
+    """One row per run: a sweep's row shows its best combination (``best:``), a sweep's or
+    walk-forward's child runs are counted (``174 trials``)."""
     from rich.text import Text
 
+    from ..registry.listing import run_row
+
     table = _table()
-    for name, justify in (("id", "left"), ("created (UTC)", "left"), ("kind", "left"),
-                          ("spec", "left"),
-                          ("market", "left"), ("tf", "left"), ("state", "left"),
-                          ("trades", "right"),
-                          *((CATALOGUE[name].short, "right") for name in LIST_METRICS)):
-        table.add_column(name, justify=justify, no_wrap=True)
+    for name, justify in LIST_COLUMNS:
+        table.add_column(name, justify=justify, no_wrap=name != "params")
     for r in records:
+        row = run_row(r)
+        params = ("best: " if r.kind == "sweep" and row.params else "") + _pairs(row.params)
         table.add_row(r.id, _short_time(r.created_at), r.kind, Text(r.spec),
-                      Text(r.market or "—"),
-                      Text(r.timeframe or "—"), _state(r), fmt_metric("trades", r.trades),
-                      *(fmt_metric(name, r.metrics.get(name)) if r.state == "done" else ""
+                      Text(r.market or "—"), Text(r.timeframe or "—"), _state(r),
+                      Text(params), row.folded, fmt_metric("trades", row.trades),
+                      *(fmt_metric(name, row.metrics.get(name)) if r.state == "done" else ""
                         for name in LIST_METRICS))
     _console().print(table)
 
@@ -279,6 +169,7 @@ def _run_rows(r: RunRecord) -> list[tuple[str, str]]:
         ("params", _pairs(r.params)),
         ("settings", _pairs(r.settings)),
         ("process", f"pid {r.pid} on {r.hostname}" if r.pid is not None else "—"),
+        ("command", r.command or "— (recorded before peak stored command lines)"),
         *((f"wrote {name}", path) for name, path in sorted(r.artifacts.items())),
         *((f"summary {name}", _short(fmt_value(name, value)))
           for name, value in sorted((r.summary or {}).items())),
@@ -297,9 +188,9 @@ def _print_run(r: RunRecord) -> None:
     console = _console()
     console.print(f"[bold]run {r.id}[/]  {_state(r)}  {escape(r.kind)} of "
                   f"[bold]{escape(r.spec)}[/]")
-    for key, value in _run_rows(r):
+    for key, value in _run_rows(r):  # unwrapped: a command line stays one line to paste
         console.print(Text.assemble((f"{key:<18}" if len(key) < 18 else key + " ", "bold"),
-                                    value))
+                                    value), soft_wrap=True)
     if r.metrics:
         table = _table()
         table.add_column("metric")

@@ -38,9 +38,12 @@ def record_run(registry: Registry, run: RunStart, outcome: RunOutcome,
     return _recording(registry, lambda: registry.record(run, outcome, children))
 
 
-def record_backtest(registry: Registry, result: BacktestResult) -> str:
-    """``registry.record_backtest`` with an unwritable or damaged registry as ``UsageError``."""
-    return _recording(registry, lambda: str(registry.record_backtest(result)))
+def record_backtest(registry: Registry, result: BacktestResult,
+                    command: str | None = None) -> str:
+    """``registry.record_backtest`` with an unwritable or damaged registry as ``UsageError``;
+    ``command``: the line that reproduces it (``peakdsl.repro``)."""
+    return _recording(registry, lambda: str(registry.record_backtest(result,
+                                                                     command=command)))
 
 
 def _recording(registry: Registry, write: Callable[[], str]) -> str:

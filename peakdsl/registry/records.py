@@ -60,6 +60,7 @@ class RunStart:
     lineage: str | None = None
     parent_id: str | None = None
     data: DataRange = DataRange()
+    command: str | None = None  # the `peak …` line that reproduces it (peakdsl.repro)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class RunRecord:
     artifacts: dict[str, str] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
     children: int = 0
+    command: str | None = None  # None: recorded before peak stored command lines
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (non-finite numbers encoded as in the registry)."""

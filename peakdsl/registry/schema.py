@@ -11,8 +11,10 @@ Migration 3 turns runs into generic records: a ``run_kinds`` table (``peakdsl.re
 ``runs`` rebuilt with ``parent_id`` (a sweep's trials, a walk-forward's windows), ``inputs``
 (name → sha256, replacing the ``artifact_sha256`` and ``data_fingerprint`` columns),
 ``artifacts`` (name → path of the files a run wrote) and ``summary`` (a kind's structured
-outcome); every ``sweeps`` row becomes a run of kind ``sweep`` with the same id. Written once,
-never edited: a registry migrated by it must stay what it was.
+outcome); every ``sweeps`` row becomes a run of kind ``sweep`` with the same id. Migration 4
+adds ``command``: the ``peak …`` line that reproduces a run (``peakdsl.repro``), part of what
+the run was. Written once, never edited: a registry migrated by a version must stay what it
+was.
 """
 
 from __future__ import annotations
@@ -340,7 +342,18 @@ V3 = Migration(3, "generic runs: kinds, input hashes, artifacts, parent runs; sw
     *V3_INDEXES_AND_TRIGGERS,
 ))
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3)
+# ------------------------------------------------------------------------ version 4
+
+V4 = Migration(4, "the command line that reproduces each run", (
+    # NULL for the runs recorded before: `peak runs rerun` says so (U015) instead of guessing.
+    "ALTER TABLE runs ADD COLUMN command TEXT",
+    "DROP TRIGGER runs_keep_identity",
+    """CREATE TRIGGER runs_keep_identity BEFORE UPDATE OF id, kind, parent_id, spec, lineage,
+           created_at, inputs, params, seed, engine_version, settings, command ON runs
+       BEGIN SELECT RAISE(ABORT, 'what a run was is immutable'); END""",
+))
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "summary_metrics",

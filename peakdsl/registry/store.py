@@ -237,7 +237,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
         pid=row["pid"], hostname=row["hostname"], parent_id=parent, inputs=inputs,
         artifacts={str(k): str(v) for k, v in decode(row["artifacts"]).items()},
         summary=None if row["summary"] is None else decode(row["summary"]),
-        children=int(row["n_children"]))
+        children=int(row["n_children"]), command=row["command"])
 
 
 def _sweep_record(row: sqlite3.Row) -> SweepRecord:
@@ -261,7 +261,7 @@ def top_level_only(kind: str | None, parent: str | None, everything: bool) -> bo
 
 START_COLUMNS = ("kind", "parent_id", "spec", "lineage", "inputs", "data_source", "data_start",
                  "data_end", "data_bars", "market", "timeframe", "params", "seed",
-                 "engine_version", "settings", "pid", "hostname", "process")
+                 "engine_version", "settings", "pid", "hostname", "process", "command")
 OUTCOME_COLUMNS = ("metrics", "timing", "trades", "warnings", "summary", "artifacts")
 INSERT_STARTED = (f"INSERT INTO runs (id, created_at, status, {', '.join(START_COLUMNS)}) "
                   f"VALUES (?, ?, 'running', {', '.join('?' * len(START_COLUMNS))})")
@@ -589,7 +589,7 @@ class Registry:
                 shared(run.inputs, check=True), data.source, data.start, data.end, data.bars,
                 data.market, data.timeframe, canonical_json(run.params), seed,
                 run.engine_version, shared(run.settings), self._pid, self._host,
-                self._process)
+                self._process, run.command)
 
     def _outcome_values(self, outcome: RunOutcome) -> tuple[Any, ...]:
         trades = None if outcome.trades is None else int(outcome.trades)
@@ -676,9 +676,10 @@ class Registry:
         self.fail(run_id, error)
 
     def record_backtest(self, result: BacktestResult, seed: int | None = None,
-                        artifacts: Mapping[str, PathLike] | None = None) -> str:
+                        artifacts: Mapping[str, PathLike] | None = None,
+                        command: str | None = None) -> str:
         """Record a finished backtest (start + finish); returns the run id. ``artifacts``:
-        the files it wrote (``report``, ``trades``)."""
+        the files it wrote (``report``, ``trades``); ``command``: the line reproducing it."""
         index = result.candles.frame.index
         data = DataRange(result.candles.source, result.market, result.timeframe,
                          index[0].isoformat() if len(index) else None,
@@ -686,7 +687,7 @@ class Registry:
         run = RunStart("backtest", result.spec,
                        {"artifact": result.artifact_sha256, "data": result.candles.fingerprint},
                        result.engine_version, result.params, result.settings.model_dump(), seed,
-                       data=data)
+                       data=data, command=command)
         return self.record(run, RunOutcome(result.metrics, result.timing,
                                            result.sim.trade_count, tuple(result.warnings),
                                            artifacts or {}))
@@ -694,7 +695,7 @@ class Registry:
     # -- writing: sweeps (a sweep is a run of kind `sweep`, its trials are its children)
 
     def start_sweep(self, spec: str, config: Mapping[str, Any], *,
-                    lineage: str | None = None) -> str:
+                    lineage: str | None = None, command: str | None = None) -> str:
         """Open a sweep (a group of trials), owned by this process; record its trials with
         ``record_sweep_block`` (or pass its id as ``sweep_id`` to ``start_run``) and close it
         with ``finish_sweep``. ``config`` is stored as its settings; its ``artifact_sha256``
@@ -705,7 +706,7 @@ class Registry:
         return self.start(RunStart(
             "sweep", spec, sweep_inputs(config), __version__, settings=config,
             seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-            lineage=lineage))
+            lineage=lineage, command=command))
 
     def record_sweep_block(self, sweep_id: str, spec: str, artifact_sha256: str,
                            data_fingerprint: str, data_source: str, engine_version: str,
@@ -715,15 +716,17 @@ class Registry:
                            seed: int | None = None, kind: str = "sweep_trial",
                            market: str | None = None, timeframe: str | None = None,
                            data_start: str | None = None, data_end: str | None = None,
-                           data_bars: int | None = None) -> list[str]:
+                           data_bars: int | None = None,
+                           commands: Sequence[str] | None = None) -> list[str]:
         """Record a block of finished trials of a running sweep; returns their run ids in
         row order.
 
         One run per row of ``combos`` (params: ``names`` → the row's values), already
         ``done``, with ``metrics[name][row]`` as its metrics (NaN: undefined, stored as null)
         and ``timing_per_combo`` (seconds, one number for all rows or one per row) as its
-        timing. All runs and metric rows are written in one transaction: a crash leaves the
-        whole block or none of it. The runs take the sweep's lineage, so ``trial_count``
+        timing, ``commands[row]`` (when given) the line that reproduces it. All runs and
+        metric rows are written in one transaction: a crash leaves the whole block or none
+        of it. The runs take the sweep's lineage, so ``trial_count``
         counts them; the sweep takes the data of its first block.
         """
         params, per_run, timing = _block_rows(names, combos, metrics, timing_per_combo)
@@ -731,10 +734,12 @@ class Registry:
             return []
         data = DataRange(data_source, market, timeframe, data_start, data_end, data_bars)
         inputs = {"artifact": artifact_sha256, "data": data_fingerprint}
+        lines = list(commands) if commands is not None else [None] * len(params)
         children = [(RunStart(kind, spec, inputs, engine_version, row, settings, seed, None,
-                              sweep_id, data),
+                              sweep_id, data, line),
                      RunOutcome(values, {"total": seconds}, _trades(values)))
-                    for row, values, seconds in zip(params, per_run, timing, strict=True)]
+                    for row, values, seconds, line in zip(params, per_run, timing, lines,
+                                                          strict=True)]
         with self._write() as conn:
             parent = self._parent_row(conn, sweep_id)
             ids = self._insert_children(conn, parent, children)
@@ -782,10 +787,15 @@ class Registry:
     def list_runs(self, spec: str | None = None, limit: int | None = 50,
                   status: State | None = None, *, sweep_id: str | None = None,
                   kind: str | None = None, parent: str | None = None,
-                  top_level: bool = False) -> list[RunRecord]:
+                  top_level: bool = False, since: str | None = None) -> list[RunRecord]:
         """Newest first; ``status`` filters by state (``incomplete`` included); ``parent``
-        (or ``sweep_id``) keeps one run's children; ``top_level`` hides every child run."""
+        (or ``sweep_id``) keeps one run's children; ``top_level`` hides every child run;
+        ``since`` (an ISO time as ``created_at`` is written) keeps the runs created then or
+        later."""
         where, args = [], []
+        if since is not None:
+            where.append("r.created_at >= ?")
+            args.append(since)
         for column, value in (("spec", spec), ("parent_id", sweep_id), ("parent_id", parent),
                               ("kind", kind)):
             if value is not None:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,9 @@ TABLE_METRICS = HEADLINE[:4]  # the metric columns `peak sweep` prints
 MOMENTS = "cscv_moments"  # a block's (rows, S, 3) return moments, beside its metrics
 
 Progress = Callable[[int, int], None]  # (rows done, rows in the space)
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -88,6 +91,7 @@ class SweepPlan:
     diagnostics: tuple[Diagnostic, ...] = ()  # warnings from building the space
     cache_bytes: int = DEFAULT_CACHE_BYTES  # the kernel cache's bound: every distinct series
     pbo_blocks: int = 0  # S of the CSCV blocks (``pbo.block_count`` of the bars; 0: none)
+    recipe: Any = None  # peakdsl.repro.Recipe: the `peak sweep` line that reproduces it
 
     @property
     def total(self) -> int:
@@ -120,15 +124,19 @@ def _usage(message: str, where: str, help: str = "") -> Exception:
     return UsageError(diag("U005", message, where, help=help))
 
 
-def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = None,
+def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | DataFrame | None = None,
                start: str | None = None, end: str | None = None, sets: Sequence[str] = (),
                mode: str = "grid", n: int | None = None, seed: int | None = None,
                objective: str = "sharpe", run: RunConfig | None = None,
                workers: int | None = None, scheduler: str | None = None,
-               max_memory: int = DEFAULT_MAX_MEMORY, record: bool = True) -> SweepPlan:
+               max_memory: int = DEFAULT_MAX_MEMORY, record: bool = True,
+               store_root: Path | None = None) -> SweepPlan:
     """Resolve a sweep's inputs. Raises ``SpecError`` (spec, ``--set`` or data problems,
-    exit 1) or ``UsageError`` (a portfolio, bad options, exit 2)."""
+    exit 1) or ``UsageError`` (a portfolio, bad options, exit 2). ``store_root``: where the
+    resume store lives instead of the project (an empty folder computes every row again:
+    ``peak runs rerun``)."""
     from ..api import SpecError
+    from ..repro import recipe, search_options
     from ..resolve import resolve
     from .kernel_cache import distinct_entries, sized_cache_bytes
     from .space import build_space, space_id
@@ -154,7 +162,7 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
     artifact_sha = resolved.artifact_sha256
     sid = space_id(space)
     key = sweep_key(artifact_sha, candles.fingerprint, sid, run, __version__)
-    store = SweepStore(project_root, key)
+    store = SweepStore(store_root or project_root, key)
     blocks = block_count(candles.bars)
     loaded = store.load(space.names, space.combos, moments=blocks)
     size = max(1, min(block_size(candles.bars, max_memory), len(space)))
@@ -168,7 +176,8 @@ def plan_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = 
         diagnostics=tuple(problems),
         cache_bytes=sized_cache_bytes(distinct_entries(cfg, space.names, space.combos),
                                       candles.bars),
-        pbo_blocks=blocks)
+        pbo_blocks=blocks, recipe=recipe(resolved, command="sweep", sets=sets,
+                                         options=search_options(objective, mode, n, seed)))
 
 
 def block_size(n_bars: int, max_memory: int) -> int:
@@ -281,6 +290,8 @@ class SweepResult:
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     units: Mapping[str, str] = field(default_factory=dict)  # param → "%", "bps" or ""
     pbo: PBOResult | None = None  # probability of backtest overfitting (None: undefined)
+    command: str = ""  # the `peak sweep` line that reproduces it (peakdsl.repro)
+    best_command: str = ""  # the `peak backtest` line of the best combination
 
     @property
     def pbo_value(self) -> float | None:
@@ -331,6 +342,7 @@ class SweepResult:
                      "start": self.data_start, "end": self.data_end},
             "artifact_sha256": self.artifact_sha256, "engine_version": self.engine_version,
             "block_size": self.block_size, "execution": self.execution,
+            "command": self.command, "best_command": self.best_command,
         }
 
 
@@ -624,19 +636,20 @@ def _loaded_moments(plan: SweepPlan) -> Array:
     return np.full((plan.total, plan.pbo_blocks, 3), np.nan)
 
 
-def run_sweep(spec_path: str, *, root: Path | None = None, data: Path | None = None,
+def run_sweep(spec_path: str, *, root: Path | None = None, data: Path | DataFrame | None = None,
               start: str | None = None, end: str | None = None, sets: Sequence[str] = (),
               mode: str = "grid", n: int | None = None, seed: int | None = None,
               objective: str = "sharpe", run: RunConfig | None = None,
               workers: int | None = None, scheduler: str | None = None,
               max_memory: int = DEFAULT_MAX_MEMORY, progress: Progress | None = None,
               record: bool = True,
-              on_plan: Callable[[SweepPlan], None] | None = None) -> SweepResult:
+              on_plan: Callable[[SweepPlan], None] | None = None,
+              store_root: Path | None = None) -> SweepResult:
     """Plan and execute a sweep (see ``plan_sweep`` and ``execute_sweep``)."""
     plan = plan_sweep(spec_path, root=root, data=data, start=start, end=end, sets=sets,
                       mode=mode, n=n, seed=seed, objective=objective, run=run,
                       workers=workers, scheduler=scheduler, max_memory=max_memory,
-                      record=record)
+                      record=record, store_root=store_root)
     if on_plan is not None:
         on_plan(plan)
     return execute_sweep(plan, progress)
@@ -672,7 +685,10 @@ class _SweepRecorder:
         self.sweep_id: str = sweep_id if isinstance(sweep_id, str) else self._start()
 
     def _start(self) -> str:
-        sweep_id = self.registry.start_sweep(self.plan.spec, self.config())
+        recipe = self.plan.recipe
+        sweep_id = self.registry.start_sweep(
+            self.plan.spec, self.config(),
+            command=recipe.line(self.plan.root) if recipe is not None else None)
         self.plan.store.write_meta({**self.meta(), "registry_sweep_id": sweep_id})
         self.closed = False
         return sweep_id
@@ -730,7 +746,16 @@ class _SweepRecorder:
             plan.space.combos[start:end], dict(block), seconds / count,
             market=plan.artifact.config.market.symbol, timeframe=plan.artifact.config.timeframe,
             data_start=_iso(plan.candles, 0), data_end=_iso(plan.candles, -1),
-            data_bars=plan.bars)
+            data_bars=plan.bars, commands=self.commands(start, end))
+
+    def commands(self, start: int, end: int) -> list[str] | None:
+        """Each row's `peak backtest` line (paths relative to the project folder)."""
+        plan = self.plan
+        if plan.recipe is None:
+            return None
+        return list(plan.recipe.backtest_lines(
+            plan.artifact.config, (plan.space.params(row) for row in range(start, end)),
+            plan.space.names, plan.root))
 
     def trials(self) -> int:
         return int(self.registry.trial_count(self.plan.spec))
@@ -841,7 +866,9 @@ def _finish(plan: SweepPlan, metrics: dict[str, Array], registry: _SweepRecorder
         execution=plan.execution, diagnostics=plan.diagnostics,
         units={p.name: {"percent": "%", "bps": "bps"}.get(p.type, "")
                for p in plan.artifact.config.params},
-        pbo=overfitting)
+        pbo=overfitting, command=plan.recipe.line() if plan.recipe else "",
+        best_command=plan.recipe.backtest(cfg, best_params, space.names).line()
+        if plan.recipe and best is not None else "")
     if registry is not None:
         registry.finish(_summary(result))
     return result

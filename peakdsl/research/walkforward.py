@@ -54,6 +54,7 @@ from .types import ParamSpace, RunConfig
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas import DataFrame
 
     from ..compile import models as m
     from ..data.candles import CandleSet
@@ -632,6 +633,7 @@ class WalkForwardResult:
     timing: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None  # the registry's walkforward run (None when not recorded)
     execution: str = "in-process"  # where the windows ran (not part of the JSON document)
+    command: str = ""  # the `peak walkforward` line that reproduces it (peakdsl.repro)
 
     @property
     def oos_equity(self) -> Array:
@@ -746,8 +748,8 @@ def _window_result(window: Window, outcome: WindowOutcome, space: ParamSpace,
 def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                 anchored: bool = False, objective: str = "sharpe", mode: str = "grid",
                 n: int | None = None, seed: int | None = None, sets: Sequence[str] = (),
-                root: Path | None = None, data: Path | None = None, start: str | None = None,
-                end: str | None = None, capital: float = 10_000.0,
+                root: Path | None = None, data: Path | DataFrame | None = None,
+                start: str | None = None, end: str | None = None, capital: float = 10_000.0,
                 fee_bps: float | None = None,
                 evaluator: BlockEvaluator | None = None, record: bool = True,
                 outputs: Callable[[WalkForwardResult], Mapping[str, Path]] | None = None,
@@ -767,6 +769,7 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     """
     from .. import api
     from ..lang.diagnostics import has_errors
+    from ..repro import recipe, walkforward_options
     from ..resolve import resolve
     from .sweep import placement
 
@@ -781,6 +784,8 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
     resolved = resolve("walkforward", spec, root=root, data=data, start=start, end=end,
                        capital=capital, fee_bps=fee_bps)
     project_root, artifact, candles = resolved.root, resolved.artifact, resolved.candles
+    line = recipe(resolved, command="walkforward", sets=sets, options=walkforward_options(
+        train, test, step, anchored, objective, mode, n, seed))
     from .space import build_space
 
     space, problems = build_space(artifact.config, tuple(sets),
@@ -805,9 +810,11 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                                  artifact_sha256=resolved.artifact_sha256,
                                  evaluator=evaluator, workers=workers, scheduler=scheduler,
                                  progress=progress)
+        result = dataclasses.replace(result, command=line.line() if line else "")
         written = outputs(result) if outputs is not None else {}
         if registry is not None:
-            run_id = record_run(registry, *walkforward_records(result, written))
+            run_id = record_run(registry, *walkforward_records(
+                result, written, line.line(project_root) if line else None))
             result = dataclasses.replace(result, run_id=run_id)
     except WindowError as exc:
         raise api.SpecError((exc.diagnostic,)) from None

@@ -11,6 +11,10 @@ JSON document never disagree:
 - one ``walkforward_window`` run per window: params = the winner's params; settings = the
   window's train and test ranges; data = its test bars; metrics = its out-of-sample metrics;
   summary = what was chosen in sample and its in-sample metrics.
+
+Each record carries the ``peak walkforward`` line that reproduces it (``command``): a window
+is reproduced by its walk-forward (its test run is warmed up on the bars before it, which a
+plain backtest of the test period would trade on).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ def _trades(metrics: Mapping[str, Any]) -> int | None:
     return trades if isinstance(trades, int) and not isinstance(trades, bool) else None
 
 
-def walkforward_records(result: WalkForwardResult, artifacts: Mapping[str, PathLike] | None = None
-                        ) -> tuple[RunStart, RunOutcome, list[Child]]:
-    """The walk-forward run, its outcome and its windows, ready for ``Registry.record``."""
+def walkforward_records(result: WalkForwardResult, artifacts: Mapping[str, PathLike] | None = None,
+                        command: str | None = None) -> tuple[RunStart, RunOutcome, list[Child]]:
+    """The walk-forward run, its outcome and its windows, ready for ``Registry.record``;
+    ``command``: the line reproducing them (paths relative to the project folder)."""
     from .walkforward import walkforward_doc
 
     doc = walkforward_doc(result)
@@ -40,27 +45,29 @@ def walkforward_records(result: WalkForwardResult, artifacts: Mapping[str, PathL
     run = RunStart("walkforward", result.spec, inputs, result.engine_version,
                    settings=doc["config"], seed=result.seed,
                    data=DataRange(data["source"], result.market, result.timeframe,
-                                  data["start"] or None, data["end"] or None, data["bars"]))
+                                  data["start"] or None, data["end"] or None, data["bars"]),
+                   command=command)
     summary = {"windows": len(result.windows), "oos_bars": doc["out_of_sample"]["bars"],
                "in_sample_annual_return": doc["in_sample_annual_return"],
                "oos_annual_return": doc["out_of_sample"]["annual_return"],
                "stability": doc["stability"], "notes": doc["notes"]}
     outcome = RunOutcome({**result.oos_metrics, **result.promotion_metrics}, result.timing,
                          _trades(result.oos_metrics), result.warnings, artifacts or {}, summary)
-    children = [_window(result, w, d, inputs)
+    children = [_window(result, w, d, inputs, command)
                 for w, d in zip(result.windows, doc["windows"], strict=True)]
     return run, outcome, children
 
 
 def _window(result: WalkForwardResult, w: WindowResult, doc: Mapping[str, Any],
-            inputs: Mapping[str, str]) -> Child:
+            inputs: Mapping[str, str], command: str | None) -> Child:
     """One window as a child run (``doc``: its entry of the JSON document)."""
     test = doc["test"]
     run = RunStart("walkforward_window", result.spec, inputs, result.engine_version,
                    params=w.params, settings={"window": doc["number"], "train": doc["train"],
                                               "test": test, "warmup_bars": doc["warmup_bars"]},
                    data=DataRange(result.candles.source, result.market, result.timeframe,
-                                  test["first"], test["last"], test["bars"]))
+                                  test["first"], test["last"], test["bars"]),
+                   command=command)
     summary = {"chosen": doc["chosen"], "row": w.row, "objective": result.objective,
                "objective_value": doc["objective_value"], "in_sample": doc["in_sample"]}
     return run, RunOutcome(w.oos_metrics, trades=_trades(w.oos_metrics), summary=summary)

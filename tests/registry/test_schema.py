@@ -39,7 +39,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED: dict[str, Any] = json.loads((FIXTURES / "registry_v2.json").read_text("utf-8"))
 RUNS = {run["id"]: run for run in EXPECTED["runs"]}
 SWEEPS = {sweep["id"]: sweep for sweep in EXPECTED["sweeps"]}
-NEW_FIELDS = {"state", "parent_id", "inputs", "artifacts", "summary", "children"}
+NEW_FIELDS = {"state", "parent_id", "inputs", "artifacts", "summary", "children", "command"}
 
 
 def v2_project(tmp_path: Path) -> Path:
@@ -70,9 +70,10 @@ def test_the_fixture_is_a_schema_2_registry() -> None:
 def test_every_old_run_reads_back_the_same(tmp_path: Path) -> None:
     root = v2_project(tmp_path)
     with Registry(root) as reg:
-        assert reg.schema_version() == SCHEMA_VERSION == 3
+        assert reg.schema_version() == SCHEMA_VERSION == 4
         for run_id, old in RUNS.items():
             new = reg.get_run(run_id).to_dict()
+            assert new["command"] is None  # recorded before command lines were stored
             assert {k: v for k, v in new.items() if k not in NEW_FIELDS} == old, run_id
             assert new["inputs"] == {"artifact": old["artifact_sha256"],
                                      "data": old["data_fingerprint"]}
@@ -175,7 +176,7 @@ def test_an_exception_mid_migration_leaves_the_old_registry(tmp_path: Path,
             Registry(root)
     assert dump(registry_path(root)) == before  # schema 2, every row, as it was
     with Registry(root) as reg:  # and the real migration still goes through
-        assert reg.schema_version() == 3 and len(reg.list_runs(limit=None)) == 16
+        assert reg.schema_version() == 4 and len(reg.list_runs(limit=None)) == 16
 
 
 KILLER = """\
@@ -202,5 +203,30 @@ def test_a_kill_mid_migration_leaves_the_old_registry(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert dump(registry_path(root)) == before
     with Registry(root) as reg:
-        assert reg.schema_version() == 3
+        assert reg.schema_version() == 4
         assert reg.get_run(next(iter(RUNS))).id == next(iter(RUNS))
+
+
+def test_migration_4_adds_the_command_line_of_each_run(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schema-3 registry (the v2 fixture migrated by peak before command lines) gains an
+    empty ``command`` per run, and a command, once written, is part of what a run was."""
+    root = v2_project(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "MIGRATIONS", schema.MIGRATIONS[:3])
+        patch.setattr(store, "SCHEMA_VERSION", 3)
+        Registry(root).close()
+    conn = sqlite3.connect(registry_path(root))
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    conn.close()
+    assert "command" not in columns
+    with Registry(root) as reg:
+        assert [row[0] for row in reg._connection().execute(
+            "SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
+        assert {reg.get_run(run_id).command for run_id in RUNS} == {None}
+        running = reg.start(RunStart("backtest", "ma", {"artifact": "a" * 64}, "0.4.0",
+                                     command="peak backtest specs/ma.peak"))
+        assert reg.get_run(running).command == "peak backtest specs/ma.peak"
+        with pytest.raises(sqlite3.IntegrityError, match="what a run was is immutable"):
+            reg._connection().execute("UPDATE runs SET command = 'peak backtest other' "
+                                      "WHERE id = ?", (running,))

@@ -224,7 +224,7 @@ def test_migration_from_version_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             conn.execute("INSERT INTO sweeps (id, lineage, created_at, config) VALUES "
                          "('s00000000abcd', 'rsi', '2024-01-01T00:00:00.000Z', '{}')")
     with Registry(tmp_path) as reg:
-        assert reg.schema_version() == SCHEMA_VERSION == 3
+        assert reg.schema_version() == SCHEMA_VERSION == 4
         legacy = reg.get_sweep("s00000000abcd")
         # no owner was recorded before version 2: it cannot be running any more
         assert (legacy.spec, legacy.status, legacy.state) == ("rsi", "running", "incomplete")
