@@ -2,6 +2,10 @@
 
 Heavy modules (compiler models, numpy, pandas, numexpr) are imported inside the functions
 that need them, so ``peak check`` never pays for them.
+
+From a notebook (docs/notebook.md): ``backtest``, ``sweep`` and ``walkforward`` take a spec
+as a path or as its text and candles as a file or a pandas DataFrame (validated as a file
+import is), and their results offer DataFrames (``peakdsl.frames``).
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from .lang.diagnostics import Diagnostic, diag, has_errors
 from .lang.project import Project, load_project
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .backtest import BacktestResult
     from .compile.models import Artifact
+    from .frames import SweepRun, WalkForwardRun
     from .portfolio.doc import PortfolioDoc
     from .portfolio.run import PortfolioResult
-    from .research.sweep import SweepResult
-    from .research.walkforward import WalkForwardResult
     from .review.model import DiffResult
 
 
@@ -128,20 +133,23 @@ def compile_spec(path: str, root: Path | None = None) -> Artifact:
     return compiled.artifacts[name]
 
 
-def compile_source(text: str, name: str) -> Artifact:
+def compile_source(text: str, name: str | None = None) -> Artifact:
     """Compile one self-contained spec given as text (notebooks, benchmarks, tests).
 
-    ``name`` is the declaration's name (the file stem it would have). References to other
-    specs cannot resolve here; use ``compile_spec`` on files for portfolios.
+    ``name`` is the declaration's name (the file stem it would have); None takes it from the
+    text. References to other specs cannot resolve here; use ``compile_spec`` on files for
+    portfolios.
     """
     from .compile.artifacts import build_artifact
     from .lang.checker import check_module
     from .lang.parser import parse_text
 
-    path = f"{name}.peak"
+    path = f"{name or 'spec'}.peak"
     parsed = parse_text(text, path)
     if parsed.module is None:
         raise SpecError(parsed.diagnostics)
+    if name is None:  # again, named as the file it would be (diagnostics show that name)
+        return compile_source(text, parsed.module.decl.name)
     spec, diags = check_module(parsed.module)
     if has_errors(diags):
         raise SpecError(tuple(diags))
@@ -152,19 +160,68 @@ class SpecError(Exception):
     """Raised by API functions that need a valid spec; carries the diagnostics."""
 
     def __init__(self, diagnostics: tuple[Diagnostic, ...]) -> None:
-        super().__init__(f"{sum(d.is_error for d in diagnostics)} spec error(s)")
+        super().__init__(_errors_text(diagnostics))
         self.diagnostics = diagnostics
+
+
+def _errors_text(diagnostics: Sequence[Diagnostic], shown: int = 10) -> str:
+    """``2 spec error(s)`` and then the first errors, one a line, with their codes: what a
+    notebook shows of the exception (the CLI renders ``diagnostics`` itself)."""
+    from .lang.render import render_text
+
+    errors = [d for d in diagnostics if d.is_error]
+    lines = render_text(errors[:shown], lambda _path: None).splitlines()[:-1]
+    more = [f"… and {len(errors) - shown} more"] if len(errors) > shown else []
+    return "\n".join([f"{len(errors)} spec error(s)", *lines, *more]).rstrip()
 
 
 @dataclass(frozen=True)
 class BacktestRun:
-    """A finished backtest and its registry id (None when not recorded)."""
+    """A finished backtest and its registry id (None when not recorded), with its trades,
+    equity and metrics as pandas objects (``peakdsl.frames``, docs/notebook.md)."""
 
     result: BacktestResult
     run_id: str | None
 
+    @property
+    def trades(self) -> pd.DataFrame:
+        """One row per trade (closed, then an ``end_of_data mark`` position left open)."""
+        return self.result.trades_frame()
 
-def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
+    @property
+    def equity(self) -> pd.DataFrame:
+        """Per bar: ``equity``, ``drawdown`` and ``position``, on a UTC ``time`` index."""
+        from .frames import backtest_equity
+
+        return backtest_equity(self.result)
+
+    @property
+    def metrics(self) -> pd.Series:
+        """Every metric by name, float64 (NaN: undefined), named after the spec."""
+        from .frames import metrics_series
+
+        return metrics_series(self.result.metrics, self.result.spec)
+
+
+def data_source(data: Path | str | pd.DataFrame | None) -> Path | pd.DataFrame | None:
+    """``data=`` as a run takes it: a path (``str`` or ``Path``), a DataFrame or None; U005
+    for anything else, before any work."""
+    import pandas as pd
+
+    if data is None or isinstance(data, Path | pd.DataFrame):
+        return data
+    if isinstance(data, str):
+        return Path(data)
+    from .lang.project import UsageError
+
+    raise UsageError(diag("U005", f"data={type(data).__name__}: not candles", "data",
+                          help="give a CSV or Parquet file's path or a pandas DataFrame "
+                               "(a DatetimeIndex or a time column; open high low close "
+                               "volume)"))
+
+
+def backtest(spec: str | Path, *, root: Path | None = None,
+             data: Path | str | pd.DataFrame | None = None,
              start: str | None = None, end: str | None = None,
              overrides: Sequence[str] = (), fee_bps: float | None = None,
              capital: float = 10_000.0, record: bool = True,
@@ -172,6 +229,9 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
              risk: str | None = None) -> BacktestRun:
     """Resolve ``spec`` (``peakdsl.resolve``), run it, write its outputs, and (by default)
     record it.
+
+    ``spec`` is a spec file or a spec's text; ``data`` a CSV or Parquet file or a pandas
+    DataFrame (validated as ``peak data import`` validates a file; docs/notebook.md).
 
     ``outputs(result)`` writes what the caller asked for (reports, trades); the run is recorded
     only after it returned, so a run whose outputs failed leaves no registry row. The registry
@@ -182,10 +242,12 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
     """
     from .backtest import run_backtest
     from .registry.recording import open_registry, record_backtest
+    from .repro import command_line
     from .resolve import resolve
 
-    resolved = resolve("backtest", spec, root=root, data=data, start=start, end=end,
-                       overrides=overrides, capital=capital, fee_bps=fee_bps, risk=risk)
+    resolved = resolve("backtest", str(spec), root=root, data=data_source(data), start=start,
+                       end=end, overrides=overrides, capital=capital, fee_bps=fee_bps,
+                       risk=risk)
     registry = open_registry(resolved.root) if record else None
     try:
         result = run_backtest(resolved.artifact, resolved.candles, resolved.source_text,
@@ -193,7 +255,8 @@ def backtest(spec: str, *, root: Path | None = None, data: Path | None = None,
                               fee_bps=fee_bps, risk=resolved.risk)
         if outputs is not None:
             outputs(result)
-        run_id = record_backtest(registry, result) if registry is not None else None
+        run_id = (record_backtest(registry, result, command_line(resolved, base=resolved.root))
+                  if registry is not None else None)
     finally:
         if registry is not None:
             registry.close()
@@ -243,42 +306,54 @@ def portfolio_backtest(spec: str, *, root: Path | None = None, start: str | None
     return PortfolioRun(result, doc.model_copy(update={"run_id": run_id}), run_id)
 
 
-def sweep(spec: str, *, root: Path | None = None, data: Path | None = None,
+def sweep(spec: str | Path, *, root: Path | None = None,
+          data: Path | str | pd.DataFrame | None = None,
           start: str | None = None, end: str | None = None, sets: Sequence[str] = (),
           mode: str = "grid", n: int | None = None, seed: int | None = None,
           objective: str = "sharpe", capital: float = 10_000.0, fee_bps: float | None = None,
           workers: int | None = None, scheduler: str | None = None,
-          record: bool = True) -> SweepResult:
+          record: bool = True) -> SweepRun:
     """`peak sweep` from Python: every combination of ``spec``'s param space (narrowed by
-    ``sets``, e.g. ``"fast=10..30"``), ranked by ``objective`` (docs/sweep.md). Raises
+    ``sets``, e.g. ``"fast=10..30"``), ranked by ``objective`` (docs/sweep.md); ``.table``
+    is the ranking as a DataFrame. ``spec`` and ``data`` as for ``backtest``. Raises
     ``SpecError`` / ``UsageError`` like ``backtest``."""
+    from dataclasses import replace
+
+    from .frames import SweepRun
     from .research.sweep import run_sweep
     from .research.types import RunConfig
+    from .resolve import is_spec_text
 
-    return run_sweep(spec, root=root, data=data, start=start, end=end, sets=sets, mode=mode,
-                     n=n, seed=seed, objective=objective,
-                     run=RunConfig(capital=capital, fee_bps=fee_bps), workers=workers,
-                     scheduler=scheduler, record=record)
+    result = run_sweep(str(spec), root=root, data=data_source(data), start=start, end=end,
+                       sets=sets, mode=mode, n=n, seed=seed, objective=objective,
+                       run=RunConfig(capital=capital, fee_bps=fee_bps), workers=workers,
+                       scheduler=scheduler, record=record)
+    if is_spec_text(str(spec)):  # the file it would be, not the whole text
+        result = replace(result, spec_path=f"{result.spec}.peak")
+    return SweepRun.of(result)
 
 
-def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
+def walkforward(spec: str | Path, *, train: str, test: str, step: str | None = None,
                 anchored: bool = False, objective: str = "sharpe", sets: Sequence[str] = (),
-                root: Path | None = None, data: Path | None = None, start: str | None = None,
-                end: str | None = None, capital: float = 10_000.0,
+                root: Path | None = None, data: Path | str | pd.DataFrame | None = None,
+                start: str | None = None, end: str | None = None, capital: float = 10_000.0,
                 fee_bps: float | None = None, workers: int | None = None,
                 scheduler: str | None = None, record: bool = True, mode: str = "grid",
-                n: int | None = None, seed: int | None = None) -> WalkForwardResult:
+                n: int | None = None, seed: int | None = None) -> WalkForwardRun:
     """`peak walkforward` from Python: optimise on each train window, score out of sample
     (docs/walkforward.md). ``train``/``test``/``step`` are lengths such as ``"2000"`` bars or
     ``"90d"``; ``mode="random"`` with ``n`` and ``seed`` tries ``n`` random param sets.
-    Raises ``SpecError`` / ``UsageError`` like ``backtest``."""
+    ``.table`` has a row per window, ``.equity``, ``.trades`` and ``.metrics`` the stitched
+    out-of-sample run. ``spec`` and ``data`` as for ``backtest``. Raises ``SpecError`` /
+    ``UsageError`` like ``backtest``."""
+    from .frames import WalkForwardRun
     from .research.walkforward import walkforward as run_walkforward
 
-    return run_walkforward(spec, train=train, test=test, step=step, anchored=anchored,
-                           objective=objective, mode=mode, n=n, seed=seed, sets=sets,
-                           root=root, data=data, start=start, end=end, capital=capital,
-                           fee_bps=fee_bps, workers=workers, scheduler=scheduler,
-                           record=record)
+    return WalkForwardRun.of(run_walkforward(
+        str(spec), train=train, test=test, step=step, anchored=anchored, objective=objective,
+        mode=mode, n=n, seed=seed, sets=sets, root=root, data=data_source(data), start=start,
+        end=end, capital=capital, fee_bps=fee_bps, workers=workers, scheduler=scheduler,
+        record=record))
 
 
 def diff(a: str, b: str | None = None, *, root: Path | None = None,

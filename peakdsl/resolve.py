@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from .lang.diagnostics import diag, did_you_mean
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .compile import models as m
     from .data.candles import CandleSet
 
@@ -56,13 +58,15 @@ class DataProvenance:
     end: str
     requested_from: str | None = None  # `--from` / `--to` as given
     requested_to: str | None = None
+    resampled_from: str | None = None  # the cached or file timeframe, when resampled
 
     @classmethod
     def of(cls, candles: CandleSet, start: str | None, end: str | None) -> DataProvenance:
         times = candles.frame.index
         return cls(candles.source, candles.synthetic, candles.fingerprint, len(times),
                    times[0].isoformat() if len(times) else "",
-                   times[-1].isoformat() if len(times) else "", start, end)
+                   times[-1].isoformat() if len(times) else "", start, end,
+                   candles.resampled_from)
 
 
 @dataclass(frozen=True)
@@ -82,26 +86,34 @@ class ResolvedRun:
     capital: float = 10_000.0
     fee_bps: float | None = None
     risk: m.RiskConfig | None = None
+    data_path: Path | None = None  # `--data` (absolute), for the command line that reproduces
+    risk_name: str | None = None  # `--risk` as given, likewise (peakdsl.repro)
+    spec_from_text: bool = False  # the spec came as source text (a notebook): no file to name
 
     @property
     def config(self) -> m.StrategyConfig:
         return self.artifact.config
 
 
-def resolve(kind: str, spec_path: str, *, root: Path | None = None, data: Path | None = None,
+def resolve(kind: str, spec_path: str, *, root: Path | None = None,
+            data: Path | pd.DataFrame | None = None,
             start: str | None = None, end: str | None = None,
             overrides: Sequence[str] = (), capital: float = 10_000.0,
             fee_bps: float | None = None, risk: str | None = None) -> ResolvedRun:
-    """Resolve everything a ``kind`` run of ``spec_path`` needs (see the module docstring)."""
-    from .api import SpecError, compile_spec
+    """Resolve everything a ``kind`` run of ``spec_path`` needs (see the module docstring).
+
+    ``spec_path`` may also be a spec's source text (``is_spec_text``; notebooks) and ``data``
+    a pandas DataFrame, validated as a file is (``peakdsl.data.importer.import_frame``)."""
+    from .api import SpecError
     from .compile.artifacts import dump_model, sha256
     from .compile.models import StrategyArtifact
     from .lang.project import UsageError, find_root
     from .overrides import resolve_overrides
 
     run_kind = RUN_KINDS[kind]
-    project_root = find_root(root or Path(spec_path).resolve().parent)
-    artifact = compile_spec(spec_path, project_root)
+    text = is_spec_text(spec_path)
+    project_root = find_root(root or (Path.cwd() if text else Path(spec_path).resolve().parent))
+    artifact, source_text, spec_path = _compiled(spec_path, project_root)
     if not isinstance(artifact, StrategyArtifact):
         raise UsageError(diag(
             "U003", f"`peak {kind}` {run_kind.verb} strategies; {spec_path} is a "
@@ -115,10 +127,29 @@ def resolve(kind: str, spec_path: str, *, root: Path | None = None, data: Path |
     artifact_bytes = dump_model(artifact)
     return ResolvedRun(
         kind=kind, root=project_root, spec_path=spec_path,
-        source_text=Path(spec_path).read_text(encoding="utf-8"), artifact=artifact,
+        source_text=source_text, artifact=artifact,
         artifact_json=artifact_bytes.decode("utf-8"), artifact_sha256=sha256(artifact_bytes),
         params=dict(params), candles=candles, data=DataProvenance.of(candles, start, end),
-        capital=capital, fee_bps=fee_bps, risk=risk_cfg)
+        capital=capital, fee_bps=fee_bps, risk=risk_cfg,
+        data_path=data.resolve() if isinstance(data, Path) else None, risk_name=risk,
+        spec_from_text=text)
+
+
+def is_spec_text(spec: str) -> bool:
+    """Whether ``spec`` is a spec's source rather than a path: every declaration has a brace,
+    no sensible path does."""
+    return "{" in spec
+
+
+def _compiled(spec: str, root: Path) -> tuple[m.Artifact, str, str]:
+    """The artifact of a spec file or text, its source and the path runs record (for a text
+    the file it would be, ``NAME.peak``)."""
+    from .api import compile_source, compile_spec
+
+    if is_spec_text(spec):
+        artifact = compile_source(spec)
+        return artifact, spec, artifact.source.path
+    return compile_spec(spec, root), Path(spec).read_text(encoding="utf-8"), spec
 
 
 @dataclass(frozen=True)
@@ -158,15 +189,17 @@ def load_portfolio(spec_path: str, *, root: Path | None = None, start: str | Non
                            sha256(dump_model(limits)) if limits else None)
 
 
-def _candles(cfg: m.StrategyConfig, root: Path, data: Path | None, start: str | None,
-             end: str | None) -> CandleSet:
+def _candles(cfg: m.StrategyConfig, root: Path, data: Path | pd.DataFrame | None,
+             start: str | None, end: str | None) -> CandleSet:
     from .api import SpecError
     from .data import DataError
-    from .data.select import load_for
+    from .data.select import load_for, require_volume
 
     try:
-        return load_for(cfg.market.symbol, cfg.timeframe, root=root, data=data,
-                        start=timestamp(start, "--from"), end=timestamp(end, "--to"))
+        candles = load_for(cfg.market.symbol, cfg.timeframe, root=root, data=data,
+                           start=timestamp(start, "--from"), end=timestamp(end, "--to"))
+        require_volume(cfg, candles)
+        return candles
     except DataError as exc:
         raise SpecError(tuple(exc.diagnostics)) from None
 

@@ -1,12 +1,13 @@
 """The `peak` command line: one module per command group, mounted here on the root app.
 
 ``root`` holds the Typer app, error rendering and exit codes; ``options`` the options every
-command shares (each validates itself). The command modules — ``spec`` (check, fmt, compile,
-graph), ``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``diff``, ``serve``,
-``data``, ``runs``, ``promote``, ``live``, ``report``, ``drill`` — import only those two and
+command shares (each validates itself); ``runs_common`` what the ``runs`` group's two modules
+share. The command modules — ``init``, ``spec`` (check, fmt, compile, graph), ``backtest``,
+``sweep``, ``walkforward``, ``robustness``, ``diff``, ``serve``, ``data``, ``runs`` and
+``runs_rerun``, ``promote``, ``live``, ``report``, ``drill`` — import only those and
 the library, never each other or this package, so there is no import cycle and each can be
-imported on its own. This module imports
-them and mounts their commands, in the order ``peak --help`` lists them. It is the only
+imported on its own. This module imports them and mounts their commands, in the order
+``peak --help`` lists them (``init`` first: it is where a new user starts). It is the only
 layer that prints: the library returns data.
 
 Everything here is light at import time (typer and peak's diagnostics): ``peak check`` must
@@ -25,11 +26,14 @@ from . import (
     data,
     diff,
     drill,
+    init,
     live,
     promote,
     report,
     robustness,
     runs,
+    runs_common,
+    runs_rerun,
     serve,
     spec,
     sweep,
@@ -38,6 +42,7 @@ from . import (
 from .root import app
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("init", init.init_cmd),
     ("check", spec.check_cmd),
     ("fmt", spec.fmt_cmd),
     ("compile", spec.compile_cmd),
@@ -51,12 +56,15 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("data", data.data_app),
-    ("runs", runs.runs_app),
+    ("runs", runs_common.runs_app),
     ("promote", promote.promote_app),
     ("live", live.live_app),
     ("report", report.report_app),
     ("drill", drill.drill_app),
 )
+
+# the modules that add their commands to the runs group's app when imported
+EXTENDING: tuple[object, ...] = (runs, runs_rerun)
 
 for _name, _command in COMMANDS:
     app.command(_name)(_command)

@@ -179,7 +179,7 @@ def _print_header(console: Console, result: BacktestResult) -> None:
     period = f"{times[0]:%Y-%m-%d %H:%M} → {times[-1]:%Y-%m-%d %H:%M}" if len(times) else "—"
     data = result.candles.source
     if result.candles.synthetic:
-        data = f"[bold yellow]{data}[/] (no cached data for this market)"
+        data = f"[bold yellow]{data}[/] (no usable cached data: see D018)"
     console.print(f"[bold]{result.spec}[/]  {result.market} {result.timeframe}  "
                   f"{len(times):,} bars  {period}")
     console.print(f"data source: {data}")
@@ -228,6 +228,12 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.2f}%"
 
 
+def _resampled(source: str) -> str:
+    """`` (from 1h)`` for candles resampled from a finer timeframe (peakdsl.data.resample)."""
+    base = source.rpartition(", resampled from ")[2] if ", resampled from " in source else ""
+    return f" (from {base})" if base else ""
+
+
 def _components_table(doc: PortfolioDoc) -> Table:
     """One column per component (labels wrap; a row per figure keeps it narrow)."""
     from rich.table import Table
@@ -236,7 +242,8 @@ def _components_table(doc: PortfolioDoc) -> Table:
     table.add_column("")
     for c in doc.components:
         table.add_column(c.label, justify="right", overflow="fold")
-    rows = [("market", [f"{c.market} {c.timeframe}" for c in doc.components]),
+    rows = [("market", [f"{c.market} {c.timeframe}{_resampled(c.data_source)}"
+                        for c in doc.components]),
             ("weight", [_pct(c.weight) for c in doc.components]),
             ("contribution to return", [_pct(c.contribution_return) for c in doc.components]),
             ("contribution to drawdown",

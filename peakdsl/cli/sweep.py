@@ -190,7 +190,10 @@ def _params_text(result: SweepResult, params: dict[str, float]) -> list[str]:
 
 
 def print_sweep(result: SweepResult, top: int, report: Path | None = None) -> None:
-    """The ranked table, the best `--set` line, honesty and provenance, on stdout."""
+    """The ranked table, the best combination's command line, honesty and provenance, on
+    stdout."""
+    from rich.markup import escape
+
     console = _console()
     r = result
     console.print(f"[bold]{r.spec}[/]  {r.market} {r.timeframe}  {r.data_bars:,} bars  "
@@ -199,14 +202,15 @@ def print_sweep(result: SweepResult, top: int, report: Path | None = None) -> No
                   + f"), objective {r.objective}")
     data = r.data_source
     if r.data_synthetic:
-        data = f"[bold yellow]{data}[/] (no cached data for this market)"
+        data = f"[bold yellow]{data}[/] (no usable cached data: see D018)"
     console.print(f"data source: {data}")
     if top > 0:
         console.print(_ranked_table(r, top))
     if r.best_row is None:
         console.print(f"[yellow]no combination has a defined {r.objective}[/]")
-    else:
-        console.print(f"best: peak backtest {r.spec_path} {r.best_set}")
+    else:  # the whole command (data, period, costs, capital): pasted, it gives these metrics
+        best = r.best_command or f"peak backtest {r.spec_path} {r.best_set}"
+        console.print(f"best: {escape(best)}")
     _print_footer(console, r, report)
 
 

@@ -10,6 +10,8 @@ progress bar on stderr. Light at import time (typer only).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
     from ..research.walkforward import WalkForwardResult
 
+Progress = Callable[[int, int], None]  # (windows done, windows planned)
 TrainOpt = Annotated[str, typer.Option(
     "--train", help="train window: bars (500, 500bars) or a duration (180d, 12h, 4w)")]
 TestOpt = Annotated[str, typer.Option(
@@ -83,7 +86,7 @@ def walkforward_cmd(
     check_run_inputs(spec, data, report, start, end)
     err = _stderr()
     try:
-        with ProgressBar(err, "walk-forward", noun="windows") as progress:
+        with _progress(err, as_json) as progress:
             result = walkforward(
                 spec, train=train, test=test, step=step, anchored=anchored,
                 objective=objective, mode="random" if random is not None else "grid", n=random,
@@ -132,6 +135,21 @@ def _stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _progress(err: Console, as_json: bool) -> AbstractContextManager[Progress | None]:
+    """Progress on stderr while the windows run: a bar on a terminal, one line per window
+    elsewhere (a pipe, a CI log, where a bar shows only at the end), none with ``--json``."""
+    if as_json:
+        return nullcontext(None)
+    if err.is_terminal:
+        return ProgressBar(err, "walk-forward", noun="windows")
+
+    def line(done: int, total: int) -> None:
+        if done:
+            err.print(f"walk-forward: {done:,} of {total:,} windows done")
+
+    return nullcontext(line)
+
+
 
 # --------------------------------------------------------------------------- text output
 
@@ -145,6 +163,7 @@ def _when(ts: Any, daily: bool) -> str:
 def print_walkforward(result: WalkForwardResult, report: Path | None = None) -> None:
     """The per-window table and the summary, on stdout."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(highlight=False)
     r = result
@@ -154,17 +173,20 @@ def print_walkforward(result: WalkForwardResult, report: Path | None = None) -> 
     console.print(f"[bold]{r.spec}[/]  {r.market} {r.timeframe}  {len(times):,} bars  {period}")
     data = r.candles.source
     if r.candles.synthetic:
-        data = f"[bold yellow]{data}[/] (no cached data for this market)"
+        data = f"[bold yellow]{data}[/] (no usable cached data: see D018)"
     console.print(f"data source: {data}")
     console.print(f"walk-forward: {kind}, train {r.train}, test {r.test}, step {r.step}; "
                   f"objective {r.objective}; {r.mode} of {r.combinations:,} combination(s)"
                   + (f", seed {r.seed}" if r.seed is not None else ""))
     console.print(_window_table(r))
     _print_summary(console, r)
+    if r.command:  # one line, never wrapped: it is meant to be pasted
+        console.print(f"reproduce: {escape(r.command)}", soft_wrap=True)
     if report is not None:
         console.print(f"report: {report}")
     if r.run_id:
-        console.print(f"run id: [bold]{r.run_id}[/]  (peak runs show {r.run_id})")
+        console.print(f"run id: [bold]{r.run_id}[/]  (peak runs show {r.run_id}, "
+                      f"peak runs rerun {r.run_id})", soft_wrap=True)
 
 
 def _window_table(r: WalkForwardResult) -> Any:

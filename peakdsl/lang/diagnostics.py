@@ -136,6 +136,11 @@ CODES: dict[str, str] = {
     "D015": "portfolio component has no data in the common window",
     "D016": "portfolio component's bars are off their timeframe",
     "D017": "portfolio components mix real and synthetic data",
+    "D018": "no cached data for the market: running on the synthetic demo",
+    "D019": "resampled bars built over gaps in the base timeframe",
+    "D020": "data file names another market",
+    "D021": "candles without volume, or with the close only",
+    "D022": "strategy reads volume the candles do not have",
     # R — review and promotion
     "R001": "promotion gate not met",
     "R002": "no evidence run for a promotion criterion",
@@ -143,6 +148,7 @@ CODES: dict[str, str] = {
     "R004": "promotion chain broken",
     "R005": "no promotion record applies",
     "R006": "live promotion without a testnet record",
+    "R007": "a rerun does not reproduce the recorded run",
     # U — usage
     "U001": "path not found",
     "U002": "no spec files found",
@@ -157,6 +163,8 @@ CODES: dict[str, str] = {
     "U011": "not a git repository",
     "U012": "a reviewer cannot approve their own record",
     "U013": "promotion record not found",
+    "U014": "file exists; peak init does not overwrite",
+    "U015": "run has no command line to rerun",
     # I — internal
     "I001": "internal compiler error",
     # E — live execution: gates, venues, state
@@ -202,7 +210,7 @@ CODES: dict[str, str] = {
 }
 
 WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008",
-                           "D008", "D009"})
+                           "D008", "D009", "D018", "D019", "D020", "D021"})
 
 
 def diag(code: str, message: str, path: str, span: Span = NO_SPAN, help: str = "",

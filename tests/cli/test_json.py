@@ -47,7 +47,7 @@ def test_every_command_with_machine_output_takes_json() -> None:
     """All but `peak graph`, whose machine formats are dot and mermaid (--format)."""
     assert json_commands() == {
         "check", "fmt", "compile", "backtest", "sweep", "walkforward", "robustness", "diff",
-        "runs list", "runs show", "runs compare",
+        "init", "runs list", "runs show", "runs compare", "runs rerun",
         "promote create", "promote approve", "promote status", "promote check",
         "data import", "data fetch", "data synth", "data list", "data check",
         "live run", "live arm", "live kill", "live reset", "live status",

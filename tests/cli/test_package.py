@@ -21,9 +21,9 @@ import peakdsl.cli
 from peakdsl.cli import COMMANDS, GROUPS, app
 
 PACKAGE = Path(peakdsl.cli.__file__).parent
-COMMAND_MODULES = ("spec", "backtest", "sweep", "walkforward", "robustness", "diff", "serve",
-                   "data", "runs", "promote", "live", "report", "drill")
-SHARED = {"root", "options"}
+COMMAND_MODULES = ("init", "spec", "backtest", "sweep", "walkforward", "robustness", "diff",
+                   "serve", "data", "runs", "runs_rerun", "promote", "live", "report", "drill")
+SHARED = {"root", "options", "runs_common"}  # runs_common: the runs group's two modules
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__main__")
 
 
@@ -54,6 +54,7 @@ def test_a_command_module_imports_only_root_and_options(module: str) -> None:
 def test_the_shared_modules_import_no_command_module() -> None:
     assert cli_imports("root") == set()
     assert cli_imports("options") == {"root"}
+    assert cli_imports("runs_common") == {"root", "options"}
 
 
 def test_no_noqa_e402_tricks() -> None:
@@ -77,9 +78,9 @@ def test_each_module_imports_on_its_own_in_a_fresh_interpreter(module: str) -> N
 
 def test_every_command_is_mounted_once_in_order() -> None:
     names = [name for name, _ in COMMANDS] + [name for name, _ in GROUPS]
-    assert names == ["check", "fmt", "compile", "graph", "backtest", "sweep", "walkforward",
-                     "robustness", "diff", "serve", "data", "runs", "promote", "live",
-                     "report", "drill"]
+    assert names == ["init", "check", "fmt", "compile", "graph", "backtest", "sweep",
+                     "walkforward", "robustness", "diff", "serve", "data", "runs", "promote",
+                     "live", "report", "drill"]
     assert listed(["--help"]) == names
 
 
@@ -92,7 +93,7 @@ def listed(argv: list[str]) -> list[str]:
 
 @pytest.mark.parametrize(("group", "commands"), [
     ("data", ["import", "fetch", "synth", "list", "check"]),
-    ("runs", ["list", "show", "compare"]),
+    ("runs", ["list", "show", "compare", "rerun", "export"]),
     ("promote", ["create", "approve", "status", "check"]),
     ("live", ["run", "arm", "kill", "reset", "status", "health", "orders", "portfolio",
               "verify", "note"]),
