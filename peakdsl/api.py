@@ -11,7 +11,7 @@ import is), and their results offer DataFrames (``peakdsl.frames``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -253,6 +253,7 @@ def backtest(spec: str | Path, *, root: Path | None = None,
         result = run_backtest(resolved.artifact, resolved.candles, resolved.source_text,
                               resolved.artifact_sha256, resolved.params, capital=capital,
                               fee_bps=fee_bps, risk=resolved.risk)
+        result = replace(result, command=command_line(resolved))  # the reports show it
         if outputs is not None:
             outputs(result)
         run_id = (record_backtest(registry, result, command_line(resolved, base=resolved.root))

@@ -51,6 +51,8 @@ class BacktestResult:
     timing: dict[str, float] = field(default_factory=dict)
     risk_spec: str | None = None  # the risk spec whose limits the run enforced
     limits: RiskLimits = NO_LIMITS
+    graph: m.Graph | None = None  # the compiled graph: the report's indicator panes
+    command: str | None = None  # the `peak backtest` line reproducing it (peakdsl.repro)
 
     @property
     def times(self) -> pd.DatetimeIndex:
@@ -120,7 +122,7 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
                    f["close"].to_numpy(), signals.rules, settings, times=f.index,
                    limits=limits)
     t_sim = time.perf_counter()
-    metrics = compute_metrics(sim, settings, cfg.timeframe_seconds)
+    metrics = compute_metrics(sim, settings, cfg.timeframe_seconds, close=f["close"].to_numpy())
     done = time.perf_counter()
     warnings = []
     if cfg.execution.fill == "close":
@@ -141,7 +143,7 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
         metrics=metrics, warnings=tuple(warnings),
         timing={"signals": t_signals - clock, "simulate": t_sim - t_signals,
                 "metrics": done - t_sim, "total": done - clock},
-        risk_spec=risk.name if risk is not None else None, limits=limits,
+        risk_spec=risk.name if risk is not None else None, limits=limits, graph=cfg.graph,
     )
 
 

@@ -15,10 +15,12 @@ it — the checker, the engine, research, reports, the registry and the CLI — 
 none of them. It imports only the standard library, so ``peak check`` stays light (no numpy:
 ``tests/test_cli_imports.py``) and no import cycle can run through it.
 
-Adding a metric: add its row here in the place its producer writes it. A metric of the
-``backtest`` kind must also be written by the numba core, ``engine.stats.metrics_core``, at
-the same index (importing ``engine.stats`` fails until it is: ``check_core_slots``), and the
-docs tables must be regenerated (their tests print the command).
+Adding a metric: add its row here in the place its producer writes it. A metric every
+backtest and every sweep row computes (``runs`` ``backtest, sweep``: ``CORE_METRICS``) must
+also be written by the numba core, ``engine.stats.metrics_core``, at the same index (importing
+``engine.stats`` fails until it is: ``check_core_slots``); a backtest-only one (``runs``
+``backtest``) by ``engine.trade_stats``, which reads what the core does not see (trade bars,
+closes). Then the docs tables must be regenerated (their tests print the command).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def _bound(unit: Unit, value: float) -> str:
 P, N, C, M = Unit.PERCENT, Unit.NUMBER, Unit.INT, Unit.MONEY  # C: a count
 HI, LO, NO = Direction.HIGHER, Direction.LOWER, Direction.NEITHER
 TRADED = ("backtest", "sweep")  # every backtest and every sweep row computes these
+BT = ("backtest",)  # a backtest (and each walk-forward window) only: not the sweep's core
 WF, MC, SWEEP = ("walkforward",), ("robustness",), ("sweep",)
 
 
@@ -165,6 +168,26 @@ _ROWS = (
     MetricInfo("orders_reduced", "Orders reduced (cash or risk limits)",
                "orders reduced", C, NO, 0, None,
                "entries cut down to what the account could pay or the risk limits allow", TRADED),
+    # Backtest only (``engine.trade_stats``, after the core: they read the trade table's bars
+    # and the closes, which the sweep's core does not see).
+    MetricInfo("buy_hold_return", "Buy & hold return",
+               "buy & hold", P, NO, -1, None,
+               "the market's return over the run: last close / first close - 1", BT),
+    MetricInfo("exposure_adjusted_return", "Exposure-adjusted return (CAGR / exposure)",
+               "exposure-adj. return", P, HI, None, None,
+               "CAGR per unit of time in the market: CAGR / exposure", BT),
+    MetricInfo("sqn", "SQN (system quality number)",
+               "SQN", N, HI, None, None,
+               "sqrt(trades) * mean / standard deviation of the trade returns", BT),
+    MetricInfo("avg_bars_held", "Average bars held",
+               "avg bars held", N, NO, 0, None,
+               "mean bars a closed trade was open (exit bar - entry bar)", BT),
+    MetricInfo("median_bars_held", "Median bars held",
+               "median bars held", N, NO, 0, None,
+               "median bars a closed trade was open", BT),
+    MetricInfo("max_bars_held", "Longest trade (bars)",
+               "max bars held", C, NO, 0, None,
+               "most bars a closed trade was open", BT),
     MetricInfo("oos_sharpe", "Out-of-sample Sharpe",
                "OOS Sharpe", N, HI, None, None,
                "walk-forward out-of-sample Sharpe", WF),
@@ -220,6 +243,9 @@ def produced_by(kind: str) -> tuple[str, ...]:
 
 
 BACKTEST_METRICS = produced_by("backtest")
+# What the numba core (``engine.stats.metrics_core``) writes, for every backtest and every
+# sweep row; the backtest's other metrics come after it (``engine.trade_stats``).
+CORE_METRICS = tuple(name for name in BACKTEST_METRICS if "sweep" in CATALOGUE[name].runs)
 INT_METRICS = frozenset(m.name for m in CATALOGUE.values() if m.integral)
 OBJECTIVES = tuple(m.name for m in CATALOGUE.values() if m.objective)
 # What a compact table of many runs shows, most telling first; a narrow one takes a prefix

@@ -15,6 +15,7 @@ from peakdsl import metrics
 from peakdsl.metrics import (
     BACKTEST_METRICS,
     CATALOGUE,
+    CORE_METRICS,
     HEADLINE,
     INT_METRICS,
     OBJECTIVES,
@@ -55,11 +56,15 @@ def test_labels_are_unique() -> None:
 
 
 def test_backtest_metrics_keep_the_stats_core_order() -> None:
-    assert BACKTEST_METRICS == (
+    assert CORE_METRICS == (
         "total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
         "max_drawdown_bars", "profit_factor", "win_rate", "expectancy", "trades", "avg_trade",
         "best_trade", "worst_trade", "exposure", "fees_paid", "ambiguous_bars", "orders_reduced")
-    assert produced_by("sweep") == (*BACKTEST_METRICS, "deflated_sharpe", "pbo")
+    # then what only a backtest computes (engine.trade_stats): trade bars and closes
+    assert (
+        *CORE_METRICS, "buy_hold_return", "exposure_adjusted_return", "sqn", "avg_bars_held",
+        "median_bars_held", "max_bars_held") == BACKTEST_METRICS
+    assert produced_by("sweep") == (*CORE_METRICS, "deflated_sharpe", "pbo")
     assert produced_by("walkforward") == ("oos_sharpe", "oos_total_return", "oos_max_drawdown",
                                           "wf_efficiency")
     mc = [f"mc_p{p:02d}_{w}" for w in ("return", "max_drawdown", "sharpe")
@@ -72,7 +77,8 @@ def test_backtest_metrics_keep_the_stats_core_order() -> None:
 
 
 def test_counts_directions_and_objectives() -> None:
-    assert {"max_drawdown_bars", "trades", "ambiguous_bars", "orders_reduced"} == INT_METRICS
+    assert {"max_drawdown_bars", "trades", "ambiguous_bars", "orders_reduced",
+            "max_bars_held"} == INT_METRICS
     assert all(CATALOGUE[n].unit is Unit.INT for n in INT_METRICS)
     assert CATALOGUE["fees_paid"].unit is Unit.MONEY
     # max_drawdown is <= 0: higher (closer to 0) is better; counts are neither
@@ -190,9 +196,9 @@ def test_registry_list_headers_are_the_catalogue_short_labels() -> None:
         "total return", "Sharpe", "max drawdown"]
 
 
-def test_sweep_tables_show_headline_metrics() -> None:
+def test_sweep_tables_show_headline_or_all_metrics() -> None:
     from peakdsl.report import sweep as report_sweep
     from peakdsl.research import sweep
 
     assert sweep.TABLE_METRICS == ("sharpe", "total_return", "max_drawdown", "trades")
-    assert report_sweep.TABLE_METRICS == HEADLINE
+    assert report_sweep.TABLE_METRICS == CORE_METRICS  # the report's table: every one

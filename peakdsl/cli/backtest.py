@@ -159,7 +159,7 @@ def write_outputs(result: BacktestResult, trades: Path | None, report: Path | No
     if report is not None:
         from ..report import write_report
 
-        write_report(result, report)
+        write_report(result, report, graph=result.graph, reproduce=result.command)
 
 
 def print_summary(result: BacktestResult, run_id: str | None, trades: Path | None,

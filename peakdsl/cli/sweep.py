@@ -103,7 +103,7 @@ def sweep_cmd(
         emit((*plan.diagnostics, *plan.candles.warnings), Format.text)
     result = _execute(plan)
     if report is not None:
-        _write_report(result, report, axes, top)
+        _write_report(plan, result, report, axes)
     if as_json:
         write_json({**result.to_dict(top), "report": str(report) if report else None})
     else:
@@ -144,13 +144,14 @@ def _execute(plan: SweepPlan) -> SweepResult:
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def _write_report(result: SweepResult, report: Path, axes: tuple[str, str] | None,
-                  top: int) -> None:
+def _write_report(plan: SweepPlan, result: SweepResult, report: Path,
+                  axes: tuple[str, str] | None) -> None:
+    """The HTML report, with the best combination run as a backtest for its equity chart."""
     from ..outputs import write_output
-    from ..report.sweep import render_sweep_html
+    from ..report.sweep import best_backtest, render_sweep_html
 
-    write_output(report, render_sweep_html(result, axes, top=max(top, 1)).encode("utf-8"),
-                 "--report")
+    page = render_sweep_html(result, axes, best=best_backtest(plan, result))
+    write_output(report, page.encode("utf-8"), "--report")
 
 
 # --------------------------------------------------------------------------- text output

@@ -27,9 +27,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..lang.diagnostics import diag
-from ..metrics import BACKTEST_METRICS
+from ..metrics import BACKTEST_METRICS, CORE_METRICS
 from ..metrics import INT_METRICS as INT_CATALOGUE
 from .results import SimResult, SimSettings
+from .trade_stats import backtest_only_metrics
 
 YEAR_SECONDS = 365 * 86_400
 DAY_SECONDS = 86_400
@@ -38,9 +39,10 @@ WEEK_SECONDS = 7 * DAY_SECONDS
 CALENDARS: dict[str, tuple[int, int]] = {"always": (365, 7), "weekdays": (252, 5)}
 CALENDAR_WORDS = {"always": "24/7 (`calendar always`)",
                   "weekdays": "weekdays only (`calendar weekdays`)"}
-# The metric table's keys and counts: the catalogue's ``backtest`` metrics, in its order.
-METRIC_KEYS = BACKTEST_METRICS
-INT_METRICS = frozenset(INT_CATALOGUE & set(METRIC_KEYS))
+# The core's keys (what every backtest and every sweep row has), in the catalogue's order;
+# ``compute_metrics`` adds the backtest-only ones (``trade_stats``) after them. Counts: ints.
+METRIC_KEYS = CORE_METRICS
+INT_METRICS = frozenset(INT_CATALOGUE & set(BACKTEST_METRICS))
 N_METRICS = len(METRIC_KEYS)
 
 # The slots ``metrics_core`` writes, by index. Spelled out here rather than read from the
@@ -462,12 +464,14 @@ def bars_per_year(timeframe_seconds: int, calendar: str = "always") -> float:
     return days * DAY_SECONDS / span
 
 
-def compute_metrics(sim: SimResult, settings: SimSettings,
-                    timeframe_seconds: int) -> dict[str, Metric]:
-    """All run metrics (keys: ``METRIC_KEYS``); ``None`` where a metric is undefined.
+def compute_metrics(sim: SimResult, settings: SimSettings, timeframe_seconds: int,
+                    close: FloatArray | None = None) -> dict[str, Metric]:
+    """All run metrics (keys: the catalogue's ``BACKTEST_METRICS``: the core's, then the
+    backtest-only ones); ``None`` where a metric is undefined.
 
     Annualised with ``settings.calendar``; trade metrics count closed trades only (the open
-    position of an ``end_of_data mark`` run is in the equity, not among the trades)."""
+    position of an ``end_of_data mark`` run is in the equity, not among the trades).
+    ``close``, the closes of the run's bars, defines ``buy_hold_return`` (None: undefined)."""
     bpy = bars_per_year(timeframe_seconds, settings.calendar)
     equity = _read_only(sim.equity)
     pnl = _read_only(sim.trades["pnl"])
@@ -478,7 +482,8 @@ def compute_metrics(sim: SimResult, settings: SimSettings,
     metrics_core(float(settings.capital), equity, float(exposed), pnl, returns,
                  float(sim.fees_paid), float(int(sim.ambiguous_bars)),
                  float(sim.orders_reduced), bpy, scratch, values)
-    return metrics_dict(values)
+    core = metrics_dict(values)
+    return {**core, **backtest_only_metrics(sim, core, close)}
 
 
 # ---------------------------------------------------------------- calendar check (W008)

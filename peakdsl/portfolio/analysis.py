@@ -79,7 +79,8 @@ def _own_metrics(result: PortfolioResult, run: ComponentRun) -> dict[str, Metric
                            run.open_trades, fees)
     settings = run.settings.replace(capital=start,
                                     bars_per_year=bars_per_year(result.timeframe_seconds))
-    return compute_metrics(series, settings, result.timeframe_seconds)
+    return compute_metrics(series, settings, result.timeframe_seconds,
+                           close=run.component.candles.frame["close"].to_numpy())
 
 
 def correlation(result: PortfolioResult) -> pd.DataFrame:

@@ -165,7 +165,9 @@ def portfolio_metrics(result: PortfolioResult) -> dict[str, Metric]:
                            bars_per_year=bars_per_year(result.timeframe_seconds))
     run = as_sim_result(sim.equity, gross, trades, sim.open_trades, sim.fees_paid,
                         sim.ambiguous_bars)
-    return compute_metrics(run, settings, result.timeframe_seconds)
+    markets = [c.component.candles.frame["close"].to_numpy() for c in result.components]
+    close = markets[0] if len(markets) == 1 else None  # buy & hold: of one market only
+    return compute_metrics(run, settings, result.timeframe_seconds, close=close)
 
 
 def exit_order(result: PortfolioResult) -> np.ndarray[Any, Any]:

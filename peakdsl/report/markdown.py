@@ -1,7 +1,8 @@
 """A GitHub-flavoured Markdown summary of one backtest, sized for a pull-request comment.
 
-Metrics, data source, hashes, settings and params, the trade count and the ten best trades
-by pnl. No charts (see the HTML report for those). Deterministic: same result, same text.
+Metrics, data source, hashes, the run against buy & hold, holding times, settings and params,
+the trade count and the ten best trades by pnl. No charts (see the HTML report for those).
+Deterministic: same result, same text.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def environment() -> Environment:
     return env
 
 
-def render_markdown(result: BacktestResult) -> str:
-    """The summary as GitHub-flavoured Markdown."""
-    ctx: dict[str, Any] = context(result)
+def render_markdown(result: BacktestResult, *, reproduce: str | None = None) -> str:
+    """The summary as GitHub-flavoured Markdown (``reproduce``: the command line that
+    reproduces the run, ``peakdsl.repro.command_line``, shown when given)."""
+    ctx: dict[str, Any] = context(result, reproduce)
     ctx["top_trades"] = trade_rows(result, top_trade_indices(result))
     ctx["top_count"] = TOP_TRADES
     ctx["bucket"] = bucket_size(len(result.candles.frame))

@@ -51,11 +51,11 @@ LANE_PIXELS = 18  # per window in the lane above it
 @dataclass(frozen=True)
 class WindowRow:
     number: int
-    train: str
-    test: str
+    train: tuple[str, str]  # first and last bar
+    test: tuple[str, str]
     train_bars: str
     test_bars: str
-    params: str
+    params: list[str]  # name=value of each swept param
     objective: str
     is_return: str
     oos_return: str
@@ -88,10 +88,10 @@ def window_rows(result: WalkForwardResult) -> list[WindowRow]:
         win = w.window
         ret = w.oos_metrics.get("total_return")
         rows.append(WindowRow(
-            number=win.number, train=f"{fmt_time(win.train_first)} → {fmt_time(win.train_last)}",
-            test=f"{fmt_time(win.test_first)} → {fmt_time(win.test_last)}",
+            number=win.number, train=(fmt_time(win.train_first), fmt_time(win.train_last)),
+            test=(fmt_time(win.test_first), fmt_time(win.test_last)),
             train_bars=f"{win.train_bars:,}", test_bars=f"{win.test_bars:,}",
-            params=", ".join(f"{k}={v:g}" for k, v in w.chosen.items()) or "(defaults)",
+            params=[f"{k}={v:g}" for k, v in w.chosen.items()] or ["(defaults)"],
             objective=fmt_metric(result.objective, w.objective),
             is_return=fmt_metric("total_return", w.is_metrics.get("total_return")),
             oos_return=fmt_metric("total_return", ret),
@@ -255,6 +255,7 @@ def context(result: WalkForwardResult) -> dict[str, Any]:
         "oos_bars": f"{len(result.oos_bars):,}",
         "combinations": f"{result.combinations:,}",
         "figures": charts,
+        "reproduce": result.command,
     }
 
 

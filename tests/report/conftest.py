@@ -1,16 +1,19 @@
-"""Hand-built BacktestResult fixtures for the report tests.
+"""Fixtures for the report tests.
 
-The simulator is not used: candles are a seeded random walk, signals come from the real
-evaluator on ma_crossover, and trades, equity and metrics are made up here so that the
-reports can be tested on their own.
+Backtests are hand-built: the simulator is not used, candles are a seeded random walk,
+signals come from the real evaluator on ma_crossover, and trades, equity and metrics are made
+up here so that the reports can be tested on their own. Sweeps and walk-forwards are real,
+small runs on the demo market (session fixtures: each runs once, when a test asks for it).
 """
 
 from __future__ import annotations
 
 import functools
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,9 +25,14 @@ from peakdsl.compile import models as m
 from peakdsl.data.candles import CandleSet
 from peakdsl.engine.evaluate import evaluate
 from peakdsl.engine.results import TRADE_COLUMNS, SimResult, SimSettings
+from peakdsl.engine.trade_stats import backtest_only_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "specs" / "strategies" / "ma_crossover.peak"
+
+if TYPE_CHECKING:
+    from peakdsl.research.sweep import SweepPlan, SweepResult
+    from peakdsl.research.walkforward import WalkForwardResult
 
 MakeResult = Callable[..., BacktestResult]
 
@@ -96,7 +104,11 @@ def metrics_for(sim: SimResult, capital: float) -> dict[str, float | int | None]
         "win_rate": float(len(wins) / len(pnl)) if len(pnl) else None,
         "expectancy": None, "trades": int(sim.trade_count), "avg_trade": 0.0123,
         "best_trade": 0.08, "worst_trade": -0.05, "exposure": 0.62,
-        "fees_paid": sim.fees_paid, "ambiguous_bars": 0,
+        "fees_paid": sim.fees_paid, "ambiguous_bars": 0, "orders_reduced": 0,
+        # the backtest-only ones as engine.trade_stats computes them; buy & hold left
+        # undefined, as in a result computed without its closes (the report fills it in)
+        **backtest_only_metrics(sim, {"cagr": float(eq[-1] / capital - 1) * 1.5,
+                                      "exposure": 0.62}),
     }
 
 
@@ -140,3 +152,49 @@ def make_result(artifact: m.StrategyArtifact) -> MakeResult:
 @pytest.fixture(scope="session")
 def result(make_result: MakeResult) -> BacktestResult:
     return make_result()
+
+
+# --------------------------------------------------------------------------- research runs
+
+
+@dataclass(frozen=True)
+class SweptRsi:
+    """A 3 × 3 × 3 grid sweep of rsi_reversion on the demo market (not recorded), its plan and
+    the best combination's backtest."""
+
+    plan: SweepPlan
+    result: SweepResult
+    best: BacktestResult
+
+
+RSI_SETS = ("length=10..14:2", "oversold=25..35:5", "overbought=65..75:5")
+
+
+@pytest.fixture(scope="session")
+def research_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report-research")
+    shutil.copytree(REPO / "specs", root / "specs")
+    return root
+
+
+@pytest.fixture(scope="session")
+def swept_rsi(research_project: Path) -> SweptRsi:
+    from peakdsl.report.sweep import best_backtest
+    from peakdsl.research.sweep import execute_sweep, plan_sweep
+
+    plan = plan_sweep(str(research_project / "specs/strategies/rsi_reversion.peak"),
+                      root=research_project, sets=RSI_SETS, record=False)
+    result = execute_sweep(plan)
+    best = best_backtest(plan, result)
+    assert best is not None
+    return SweptRsi(plan, result, best)
+
+
+@pytest.fixture(scope="session")
+def walked(research_project: Path) -> WalkForwardResult:
+    """ma_crossover walked forward on the demo market: 8 windows, 4 combinations each."""
+    from peakdsl.research.walkforward import walkforward
+
+    return walkforward(str(research_project / "specs/strategies/ma_crossover.peak"),
+                       train="1000", test="500", sets=("fast=10..20:10", "slow=40..60:20"),
+                       root=research_project, record=False)

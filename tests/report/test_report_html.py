@@ -197,10 +197,18 @@ def test_charts_have_markers_by_side(result: BacktestResult, page: Page) -> None
     assert np.array_equal(decode(entries["x"]), ms.astype(np.float64))
 
 
-def test_equity_and_drawdown(result: BacktestResult, page: Page) -> None:
+def test_equity_and_drawdown(result: BacktestResult, page: Page, page_text: str) -> None:
+    """Equity and buy & hold both start at 1 (growth of 1), on a linear axis the page's
+    "log" button switches."""
     figures = figures_of(page)
-    equity = figures["chart-equity"]["data"][1]
-    assert np.array_equal(decode(equity["y"]), result.sim.equity)
+    bench, equity = figures["chart-equity"]["data"]
+    assert np.array_equal(decode(equity["y"]), result.sim.equity / 10_000.0)
+    close = result.candles.frame["close"].to_numpy()
+    assert np.array_equal(decode(bench["y"]), close / close[0])
+    assert decode(bench["y"])[0] == 1.0 == decode(equity["y"])[0]
+    assert figures["chart-equity"]["layout"]["yaxis"]["type"] == "linear"
+    assert 'data-scale="linear" aria-pressed="true">normalised<' in page_text
+    assert 'data-scale="log" aria-pressed="false">log<' in page_text
     dd = decode(figures["chart-drawdown"]["data"][0]["y"])
     assert dd.max() <= 0
     assert dd.min() == pytest.approx(result.metrics["max_drawdown"])
@@ -221,9 +229,68 @@ def test_trades_table_lists_all_trades(page_text: str) -> None:
     assert 'id="trades-note"' not in page_text
 
 
+def section(text: str, element_id: str) -> str:
+    start = text.index(f'id="{element_id}"')
+    return text[start:text.index("</table>", start)]
+
+
+def test_summary_against_buy_and_hold(page_text: str) -> None:
+    """The fixture's closes go from 30,000.22 to 18,573.86 (−38.09 %, deepest −44.88 %); the
+    strategy lost 0.25 % (−6.15 % at worst), in the market 62 % of the time."""
+    rows = re.findall(r"<tr><th>([^<]*)</th><td class=\"num\">([^<]*)</td>"
+                      r"<td class=\"num\">([^<]*)</td></tr>", section(page_text, "versus"))
+    assert rows == [("total return", "-0.25%", "-38.09%"),
+                    ("max drawdown", "-6.15%", "-44.88%"),
+                    ("time in the market", "62.00%", "100.00%"),
+                    ("strategy − buy &amp; hold", "+37.83 pp", "")]
+    # and the metrics table has buy & hold (filled from the candles: the fixture left it out)
+    row = re.search(r"<th[^>]*>buy_hold_return</th><td class=\"num\">([^<]*)</td>", page_text)
+    assert row and row.group(1) == "-38.09%"
+
+
+def test_holding_times_in_bars_and_time(page_text: str) -> None:
+    """Every fixture trade is held 96 one-hour bars: four days."""
+    rows = re.findall(r"<tr><th>([^<]*)</th><td class=\"num\">([^<]*)</td>"
+                      r"<td class=\"num\">([^<]*)</td></tr>", section(page_text, "durations"))
+    assert rows == [("mean", "96.0", "4d"), ("median", "96.0", "4d"), ("longest", "96", "4d")]
+    for name, shown in (("avg_bars_held", "96.00"), ("max_bars_held", "96"), ("sqn", "0.00")):
+        assert re.search(rf">{name}</th><td class=\"num\">{shown}</td>", page_text), name
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0, "0m"), (45 * 60, "45m"), (4 * 3600, "4h"), (96 * 3600, "4d"),
+    (37.5 * 3600 + 0.4 * 60, "1d 13h 30m"), (15 * 60 * 24.68, "6h 10m"),
+])
+def test_fmt_duration(seconds: float, shown: str) -> None:
+    assert report_html.fmt_duration(seconds) == shown
+
+
+def test_reproduce_line_is_shown_when_given(make_result: MakeResult, page_text: str) -> None:
+    assert 'id="reproduce"' not in page_text
+    line = "peak backtest specs/strategies/ma_crossover.peak --from 2023-01-01 --set fast=10"
+    text = render_html(make_result(), reproduce=line)
+    assert f'<tr id="reproduce"><th>reproduce</th><td><code class="cmd">{line}</code>' in text
+
+
+def test_markers_show_up_to_200_trades(page: Page, page_text: str) -> None:
+    price = figures_of(page)["chart-price"]
+    markers = [price["data"][i] for i in price["peak"]["markers"]]
+    assert len(markers) == 4 and all("visible" not in trace for trace in markers)
+    assert [price["data"][i]["name"] for i in price["peak"]["entries"]] == [
+        "long entry", "short entry"]
+    assert price["peak"]["limit"] == 200
+    assert '<span class="note" id="marker-note"></span>' in page_text
+
+
 def test_trades_table_is_cut_above_500(make_result: MakeResult) -> None:
     result = make_result(n=4000, trades=600)
     text = render_html(result)
+    price = figures_of(parse(text))["chart-price"]
+    markers = [price["data"][i] for i in price["peak"]["markers"]]  # dense: hidden at first
+    assert len(markers) == 4 and all(trace["visible"] == "legendonly" for trace in markers)
+    assert all(trace["marker"]["size"] == 7 for trace in markers)
+    assert ("600 trades in view: markers show when at most 200 are — zoom in, or choose "
+            "“all”</span>") in text
     rows = re.findall(r'<tr class="(?:long|short) (?:win|loss)"><td class="num">(\d+)</td>', text)
     assert len(rows) == 500
     assert rows[:2] == ["1", "2"] and rows[249] == "250" and rows[250] == "351"

@@ -59,6 +59,22 @@ def test_metrics_table(summary: str) -> None:
     assert list(metrics)[:3] == ["total_return", "cagr", "volatility"]
 
 
+def test_against_buy_and_hold_and_holding_times(summary: str) -> None:
+    rows = table(summary, "| | strategy | buy & hold |")
+    assert rows[0] == ["total return", "-0.25%", "-38.09%"]
+    assert rows[-1] == ["strategy − buy & hold", "+37.83 pp", ""]
+    assert "Time in a trade: mean 96.0 bars (4d), median 96.0 bars (4d), longest 96 bars " \
+           "(4d)." in summary
+    assert pairs(table(summary, "| metric |"))["buy_hold_return"] == "-38.09%"
+
+
+def test_reproduce_line(result: BacktestResult, summary: str) -> None:
+    assert "reproduce" not in pairs(table(summary, "| run |"))
+    line = "peak backtest specs/strategies/ma_crossover.peak --set fast=10"
+    run = pairs(table(render_markdown(result, reproduce=line), "| run |"))
+    assert run["reproduce"] == f"`{line}`"
+
+
 def test_settings_and_params(summary: str) -> None:
     settings = pairs(table(summary, "| setting |"))
     assert settings["fees"] == "10.00 bps" and settings["sizing_value"] == "25.00%"
