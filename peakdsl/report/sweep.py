@@ -348,13 +348,12 @@ def pbo_note(result: SweepResult) -> str:
 
 
 def render_sweep_html(result: SweepResult, axes: tuple[str, str] | None = None,
-                      top: int = 20, best: BacktestResult | None = None) -> str:
+                      best: BacktestResult | None = None) -> str:
     """The sweep report as one self-contained HTML document (same inputs → same bytes).
 
     ``axes``: the heatmap shown first (``--heatmap``); ``best``: the best combination's
-    backtest (``best_backtest``) for its equity chart. ``top`` is the terminal's row count,
-    kept for callers: the page's table has every row up to ``MAX_TABLE_ROWS``."""
-    del top
+    backtest (``best_backtest``) for its equity chart. The page's table has every row up to
+    ``MAX_TABLE_ROWS``."""
     ctx = context(result, axes, best)
     choices: list[HeatmapChoice] = ctx["choices"]
     figures: dict[str, Any] = {}
