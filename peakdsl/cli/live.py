@@ -181,6 +181,8 @@ def _print_summary(s: LiveSummary) -> None:
     span = f"{(s.first_tick or '—')[:16]} → {(s.last_tick or '—')[:16]}"
     typer.echo(f"{s.spec} ({s.kind}) {s.mode}, {s.source}: {s.ticks:,} ticks {span}, "
                f"history {', '.join(str(h) for h in s.history_bars)} bars")
+    for label, source in s.data.items():
+        typer.echo(f"data: {label} — {source}")
     typer.echo(f"fills {len(s.fills)}, closed trades {s.closed_trades}, open positions "
                f"{len(s.open_positions)}; equity {s.equity:,.2f} "
                f"({100 * s.total_return:+.2f}% on {s.capital:,.2f})")

@@ -161,6 +161,8 @@ def print_study(doc: RobustnessDoc, report: Path | None) -> None:
     s = doc.settings
     console.print(f"[bold]{doc.spec}[/] ({doc.kind})  {doc.start[:16]} → {doc.end[:16]}  "
                   f"{s.runs:,} runs per method, seed {s.seed}")
+    for d in doc.data:  # where each component's candles came from (resampled, synthetic…)
+        console.print(f"data: {d.label} {d.market} {d.timeframe}, {d.bars:,} bars — {d.source}")
     base = doc.base.model_dump()  # type: ignore[attr-defined]
     console.print("base run: " + ", ".join(
         f"{CATALOGUE[k].short} {format_metric(k, base.get(k))}"

@@ -72,6 +72,7 @@ class LiveSummary(BaseModel):
     total_return: float
     risk: dict[str, int]
     notes: list[str]
+    data: dict[str, str] = {}  # a replay: each slot's candles, as the backtest names them
 
 
 @dataclass(frozen=True)
@@ -170,4 +171,6 @@ def summarize(request: LiveRequest, plan: PortfolioPlan, session: Session,
         closed_trades=len(book.closed_trades()["qty"]),
         open_positions=held, capital=plan.capital, equity=equity,
         total_return=equity / plan.capital - 1.0 if math.isfinite(equity) else math.nan,
-        risk=book.risk(), notes=list(session.log.notes))
+        risk=book.risk(), notes=list(session.log.notes),
+        data={c.label: c.candles.source for c in plan.components} if source == "replay"
+        else {})
