@@ -32,15 +32,14 @@ from .runs_common import (
     SinceOpt,
     SpecFilterOpt,
     StatusOpt,
-    _check_kind,
     _console,
     _get,
     _json,
-    _listed,
     _open,
     _pairs,
     _project,
     _registry_label,
+    _selected,
     _short_time,
     _since,
     _state,
@@ -70,23 +69,16 @@ def list_cmd(spec: SpecFilterOpt = None, status: StatusOpt = None, limit: LimitO
     Child runs (sweep trials, walk-forward windows) are folded into their sweep's or
     walk-forward's row unless asked for; a sweep's row shows its best combination."""
     project = _project(root)
-    when = _since(since)
-    registry = _open(project)
-    records: list[RunRecord] = []
-    if registry is not None:
-        with registry:
-            records = _listed(registry, project, Filters(spec, status, kind, parent,
-                                                         everything, when), limit)
-    elif kind is not None:
-        _check_kind(kind, None)
-    if parent is not None and registry is None:
+    records, recorded = _selected(project, Filters(spec, status, kind, parent, everything,
+                                                   _since(since)), limit)
+    if parent is not None and not recorded:
         _get(None, project, parent)  # U004: nothing is recorded yet
     if as_json:
         _json({"runs": [r.to_dict() for r in records]})
         raise typer.Exit(EXIT_OK)
     if not records:
         where = _registry_label(project)
-        sys.stderr.write(f"no runs recorded in {where}\n" if registry is None and not spec
+        sys.stderr.write(f"no runs recorded in {where}\n" if not recorded and not spec
                          and not status and not kind and not since else "no matching runs\n")
         raise typer.Exit(EXIT_OK)
     _print_list(records)

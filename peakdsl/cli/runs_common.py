@@ -190,6 +190,18 @@ def _since(text: str | None) -> str | None:
                     "(2026-11-30T14:00) or a duration back from now (90m, 12h, 7d, 2w)") from None
 
 
+def _selected(project: Path, f: Filters, limit: int | None) -> tuple[list[RunRecord], bool]:
+    """The runs `peak runs list` and `export` select, and whether a registry exists (with
+    none, a --kind is still checked against the known kinds)."""
+    registry = _open(project)
+    if registry is None:
+        if f.kind is not None:
+            _check_kind(f.kind, None)
+        return [], False
+    with registry:
+        return _listed(registry, project, f, limit), True
+
+
 def _listed(registry: Registry, project: Path, f: Filters,
             limit: int | None) -> list[RunRecord]:
     """``Registry.list_runs`` for the options of ``peak runs list`` (checked here)."""

@@ -26,13 +26,12 @@ from .runs_common import (
     SinceOpt,
     SpecFilterOpt,
     StatusOpt,
-    _check_kind,
     _console,
     _get,
-    _listed,
     _open,
     _project,
     _registry_label,
+    _selected,
     _since,
     _table,
     fmt_metric,
@@ -165,15 +164,8 @@ def export_cmd(out: ExportOutOpt, kind: KindOpt = None, spec: SpecFilterOpt = No
     from ..registry.listing import write_export
 
     project = _project(root)
-    when = _since(since)
-    registry = _open(project)
-    records: list[RunRecord] = []
-    if registry is not None:
-        with registry:
-            records = _listed(registry, project, Filters(spec, status, kind, parent,
-                                                         everything, when), None)
-    elif kind is not None:
-        _check_kind(kind, None)
+    records, _ = _selected(project, Filters(spec, status, kind, parent, everything,
+                                            _since(since)), None)
     frame = write_export(records, out)
     sys.stderr.write(f"wrote {len(frame):,} runs × {len(frame.columns):,} columns to {out}\n")
     raise typer.Exit(EXIT_OK)
