@@ -68,6 +68,7 @@ from peakdsl.compile.models import StrategyArtifact
 from peakdsl.data.candles import CandleSet
 from peakdsl.engine.evaluate import evaluate
 from peakdsl.engine.kernels import KERNELS
+from peakdsl.engine.program import columns_of
 from peakdsl.engine.simulate import simulate
 from peakdsl.engine.stats import compute_metrics
 from peakdsl.metrics import CORE_METRICS
@@ -269,23 +270,20 @@ def peak_single(case: Case, candles: CandleSet) -> Callable[[], object]:
     cfg = case.artifact.config
     params = dict(zip(NAMES, map(float, DEFAULT_PAIR), strict=True))
 
-    def run() -> object:
-        frame = candles.frame
-        signals = evaluate(cfg, frame, params)
+    def run() -> object:  # ``run_backtest``'s stages, without its result record
+        cols = columns_of(candles.frame)
+        signals = evaluate(cfg, cols, params)
         settings = sim_settings(cfg, signals.params, signals.warmup, case.setup.capital)
-        sim = simulate(frame["open"].to_numpy(), frame["high"].to_numpy(),
-                       frame["low"].to_numpy(), frame["close"].to_numpy(), signals.rules,
+        sim = simulate(cols["open"], cols["high"], cols["low"], cols["close"], signals.rules,
                        settings)
-        return compute_metrics(sim, settings, cfg.timeframe_seconds)
+        return compute_metrics(sim, settings, cfg.timeframe_seconds, close=cols["close"])
     return run
 
 
 def fused_single(case: Case, candles: CandleSet) -> Callable[[], object]:
-    frame = candles.frame
-
-    def run() -> object:
-        return fused.run(frame["open"].to_numpy(), frame["close"].to_numpy(), *DEFAULT_PAIR,
-                         case.setup)
+    def run() -> object:  # the columns read from the frame as peak reads them
+        cols = columns_of(candles.frame)
+        return fused.run(cols["open"], cols["close"], *DEFAULT_PAIR, case.setup)
     return run
 
 

@@ -22,6 +22,7 @@ from .compile import models as m
 from .data.candles import CandleSet
 from .engine.evaluate import Signals, evaluate
 from .engine.explain import no_trade_notes
+from .engine.program import columns_of
 from .engine.results import EXIT_REASONS, SimResult, SimSettings
 from .engine.risk import NO_LIMITS, RiskLimits
 from .engine.stats import bars_per_year, calendar_warning
@@ -113,16 +114,16 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
 
     cfg = artifact.config
     clock = time.perf_counter()
-    signals = evaluate(cfg, candles.frame, params)
+    f = candles.frame
+    cols = columns_of(f)
+    signals = evaluate(cfg, cols, params)
     t_signals = time.perf_counter()
     settings = sim_settings(cfg, signals.params, signals.warmup, capital, fee_bps)
-    f = candles.frame
     limits = RiskLimits.from_config(risk) if risk is not None else NO_LIMITS
-    sim = simulate(f["open"].to_numpy(), f["high"].to_numpy(), f["low"].to_numpy(),
-                   f["close"].to_numpy(), signals.rules, settings, times=f.index,
-                   limits=limits)
+    sim = simulate(cols["open"], cols["high"], cols["low"], cols["close"], signals.rules,
+                   settings, times=f.index, limits=limits)
     t_sim = time.perf_counter()
-    metrics = compute_metrics(sim, settings, cfg.timeframe_seconds, close=f["close"].to_numpy())
+    metrics = compute_metrics(sim, settings, cfg.timeframe_seconds, close=cols["close"])
     done = time.perf_counter()
     warnings = []
     if cfg.execution.fill == "close":
