@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sample_specs import LIMITS
 
 HEAVY = ("pandas", "ccxt", "numba", "numexpr", "numpy")
 
@@ -27,16 +28,7 @@ strategy light {
 }
 """
 
-RISK = """\
-risk limits {
-    max_order_notional 1000 EUR
-    max_symbol_exposure 30%
-    max_total_exposure 80%
-    max_open_positions 3
-    max_daily_loss 2%
-    max_orders_per_minute 10
-}
-"""
+RISK = LIMITS
 
 PORTFOLIO = """\
 portfolio book {

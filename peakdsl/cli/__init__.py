@@ -2,11 +2,11 @@
 
 ``root`` holds the Typer app, error rendering and exit codes; ``options`` the options every
 command shares (each validates itself); ``runs_common`` what the ``runs`` group's two modules
-share. The command modules — ``init``, ``spec`` (check, fmt, compile, graph), ``backtest``,
-``sweep``, ``walkforward``, ``robustness``, ``diff``, ``serve``, ``data``, ``runs`` and
-``runs_rerun``, ``promote``, ``live``, ``report``, ``drill`` — import only those and
-the library, never each other or this package, so there is no import cycle and each can be
-imported on its own. This module imports them and mounts their commands, in the order
+share. The command modules — ``init``, ``spec`` (check, fmt, compile, graph), ``explain``,
+``backtest``, ``sweep``, ``walkforward``, ``robustness``, ``diff``, ``serve``, ``lsp``,
+``data``, ``runs`` and ``runs_rerun``, ``promote``, ``live``, ``report``, ``drill`` — import
+only those and the library, never each other or this package, so there is no import cycle and
+each can be imported on its own. This module imports them and mounts their commands, in the order
 ``peak --help`` lists them (``init`` first: it is where a new user starts). It is the only
 layer that prints: the library returns data.
 
@@ -26,8 +26,10 @@ from . import (
     data,
     diff,
     drill,
+    explain,
     init,
     live,
+    lsp,
     promote,
     report,
     robustness,
@@ -47,12 +49,14 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("fmt", spec.fmt_cmd),
     ("compile", spec.compile_cmd),
     ("graph", spec.graph_cmd),
+    ("explain", explain.explain_cmd),
     ("backtest", backtest.backtest_cmd),
     ("sweep", sweep.sweep_cmd),
     ("walkforward", walkforward.walkforward_cmd),
     ("robustness", robustness.robustness_cmd),
     ("diff", diff.diff_cmd),
     ("serve", serve.serve_cmd),
+    ("lsp", lsp.lsp_cmd),
 )
 GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("data", data.data_app),

@@ -38,15 +38,62 @@ class GraphFormat(str, Enum):
     mermaid = "mermaid"
 
 
+FixOpt = Annotated[bool, typer.Option(
+    "--fix", help="apply every machine-applicable fix in place, then check again")]
+DiffOpt = Annotated[bool, typer.Option(
+    "--diff", help="show the fixes --fix would apply as a diff; write nothing "
+    "(exit 1 if there are any)")]
+
+
 @guarded
-def check_cmd(paths: PathsArg = None, as_json: JsonOpt = False,
-              format: FormatOpt = Format.text) -> None:
+def check_cmd(paths: PathsArg = None, fix: FixOpt = False, diff: DiffOpt = False,
+              as_json: JsonOpt = False, format: FormatOpt = Format.text) -> None:
     """Parse and check specs: names, types, units, look-ahead, references, limits."""
     from .. import api
 
+    fmt = output_format(format, as_json)
+    if diff:
+        _show_fixes(paths or ["specs"], fmt)
+    fixed = _apply_fixes(paths or ["specs"]) if fix else None
     result = api.check(paths or ["specs"])
-    emit(result.diagnostics, output_format(format, as_json))
+    if fmt is Format.json and fixed is not None:
+        sys.stdout.write(json_document(result.diagnostics, fixed=fixed))
+    else:
+        emit(result.diagnostics, fmt)
     raise typer.Exit(EXIT_SPEC if has_errors(result.diagnostics) else EXIT_OK)
+
+
+def _apply_fixes(paths: list[str]) -> list[dict[str, object]]:
+    """`--fix`: rewrite each file with its fixes; say what changed on stderr."""
+    from ..api import regular_paths
+    from ..lang.fixes import fix_paths
+
+    regular_paths(paths)
+    done = [r for r in fix_paths(paths, write=True) if r.changed]
+    for r in done:
+        sys.stderr.write(f"fixed {len(r.fixed)} problem(s) in {r.path}: "
+                         + ", ".join(sorted({d.code for d in r.fixed})) + "\n")
+    return [{"path": r.path, "fixes": len(r.fixed), "codes": [d.code for d in r.fixed]}
+            for r in done]
+
+
+def _show_fixes(paths: list[str], fmt: Format) -> None:
+    """`--diff`: the fixes as a unified diff on stdout; nothing is written. Exit 1 when
+    there is something to fix (as `peak fmt --check`), 0 when there is not."""
+    from ..api import regular_paths
+    from ..lang.diagnostics import diag as make_diag
+    from ..lang.fixes import fix_paths
+
+    if fmt is Format.json:
+        raise UsageError(make_diag("U005", "--diff prints a diff, not JSON", "--diff",
+                                   help="use --diff alone, or --fix --json"))
+    regular_paths(paths)
+    changed = [r for r in fix_paths(paths, write=False) if r.changed]
+    sys.stdout.write("".join(r.diff() for r in changed))
+    count = sum(len(r.fixed) for r in changed)
+    sys.stderr.write(f"{count} fix(es) in {len(changed)} file(s) would be applied by "
+                     "`peak check --fix`\n" if changed else "nothing to fix\n")
+    raise typer.Exit(EXIT_SPEC if changed else EXIT_OK)
 
 
 @guarded

@@ -45,6 +45,13 @@ def _inline_const(node: Node) -> bool:
     return node.op == "const" and isinstance(node.value, float) and math.isfinite(node.value)
 
 
+def _zero_divisor(node: Node, k: int, child: Node) -> bool:
+    """A divisor that folded to 0 (``x / (if t then 0 else 1)``, which the checker cannot
+    see as constant through a let): passed as a variable, so the division is NaN, as
+    ``ops`` defines it, instead of numexpr's ZeroDivisionError on the literal."""
+    return node.op == "div" and k == 1 and child.op == "const" and child.value == 0.0
+
+
 def materialised(graph: SignalGraph) -> set[int]:
     """Nodes that must exist as arrays (see module docstring), plus every operator over
     params only (a ``scalar`` step) and every non-leaf operand that a template repeats."""
@@ -77,8 +84,15 @@ class _Emitter:
         if node_id != root and (node_id in self.keep or not node.elementwise):
             used.add(node_id)
             return var(node_id)
-        args = [self.text(i, root, used) for i in node.inputs]
-        constant = [_inline_const(self.graph.nodes[i]) for i in node.inputs]
+        args, constant = [], []
+        for k, i in enumerate(node.inputs):
+            if _zero_divisor(node, k, self.graph.nodes[i]):
+                used.add(i)  # numexpr raises on a literal `/ 0.0`; a variable divides by IEEE
+                args.append(var(i))
+                constant.append(False)
+            else:
+                args.append(self.text(i, root, used))
+                constant.append(_inline_const(self.graph.nodes[i]))
         return OPS[node.op].text(args, constant)
 
     def step(self, node: Node) -> Step:

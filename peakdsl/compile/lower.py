@@ -12,9 +12,12 @@ from collections.abc import Callable
 from ..lang import ast
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, SOURCES, Arg
 from ..lang.checker import CheckedSpec
+from ..lang.intexpr import lookback
 from ..lang.lookback import ZERO, Lookback
+from ..lang.typecheck import int_grids
 from .ir import BINARY_OPS, COMMUTATIVE, Node, SignalGraph, Value
 from .ops import OPS, fold
+from .state_lower import lower_state
 
 RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 
@@ -139,10 +142,10 @@ class Lowerer:
                         lookback=lookback)
 
     def window(self, arg: ast.Expr) -> Lookback:
-        if isinstance(arg, ast.Name):
-            return Lookback.param(arg.id)
-        assert isinstance(arg, ast.Number)
-        return Lookback.const(int(arg.value))
+        """A window or lag's lookback, symbolic in its params (``intexpr.lookback``). Its
+        value reaches the kernels as the node ``lower(arg)``: a literal, a param, or int
+        arithmetic on them, which code generation makes a scalar step over params."""
+        return lookback(arg, int_grids(self.params))
 
     def _cross(self, expr: ast.Call, unit: str) -> int:
         a, b = (self.lower(x) for x in expr.args)
@@ -165,7 +168,7 @@ class Lowerer:
         assert isinstance(expr, ast.Lag)
         target = self.lower(expr.target)
         n = self.lower(expr.lag)
-        if isinstance(expr.lag, ast.Number) and expr.lag.value == 0:
+        if self.nodes[n].op == "const" and self.nodes[n].value == 0:  # `x[0]`, `x[1 - 1]`
             return target
         if not self.nodes[target].series and self._is_series(expr.target):
             # a series that folded to a constant (`(c or true)[1]`) still starts missing
@@ -204,7 +207,8 @@ def lower_strategy(spec: CheckedSpec) -> SignalGraph:
     lowerer = Lowerer(spec)
     for item in spec.decl.items:
         if isinstance(item, ast.Let):
-            lowerer.lets[item.name] = lowerer.lower(item.expr)
+            lowerer.lets[item.name] = lower_state(lowerer, item) if item.state else \
+                lowerer.lower(item.expr)
     rules = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Rule):

@@ -6,6 +6,7 @@ never half-understood. JSON Schemas in ``compiled/schema/`` are generated from t
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,7 +60,9 @@ class Lookback(Frozen):
     exact: bool = True  # False: a safe upper bound (too many forms to keep; W005)
 
     def evaluate(self, params: dict[str, float]) -> int:
-        return max(0, *(f.const + sum(int(c * params[n]) for n, c in f.terms.items())
+        """A term's name is a param or a product of params (``"k*n"``: lang/lookback.py)."""
+        return max(0, *(f.const + sum(int(c * math.prod(params[p] for p in n.split("*")))
+                                      for n, c in f.terms.items())
                         for f in self.forms))
 
 

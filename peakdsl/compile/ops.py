@@ -12,7 +12,8 @@ The semantics of missing values (docs/language.md, "Missing values"):
 * ``a / b`` is NaN when ``b`` is 0 (or missing), never ±inf: ``(a / b) * (b / b)`` — for a
   finite non-zero ``b``, ``b / b`` is exactly 1;
 * ``log(x)`` is NaN for ``x <= 0``: ``log(x) * (x / x)``; ``sqrt(x)`` is NaN for ``x < 0``;
-* ``min``/``max`` (and ``clip``, lowered to them) are NaN when either operand is NaN.
+* ``min``/``max`` (and ``clip``, lowered to them) are NaN when either operand is NaN;
+* ``nz(a, b)`` is ``b`` where ``a`` is NaN, else ``a``.
 
 A template that names an operand more than once would duplicate that operand's text; the
 code generator materialises such operands first (``Op.repeated``), so code size stays linear.
@@ -42,6 +43,10 @@ def _min(a: Any, b: Any) -> Any:
 
 def _max(a: Any, b: Any) -> Any:
     return np.where((a > b) | np.isnan(a), a, b)
+
+
+def _nz(a: Any, b: Any) -> Any:
+    return np.where(a != a, b, a)  # noqa: PLR0124 (NaN is the value unequal to itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,7 @@ _TABLE = (
        ((0, "where(({0} < {1}), {0}, {1})"),)),
     Op("max", "where((({0} > {1}) | ({0} != {0})), {0}, {1})", _max,
        ((0, "where(({0} > {1}), {0}, {1})"),)),
+    Op("nz", "where(({0} != {0}), {1}, {0})", _nz, ((0, "{0}"),)),
 )
 
 OPS: dict[str, Op] = {op.name: op for op in _TABLE}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import models as m
+from .scan_body import body_source
 
 
 def node_label(node: m.GraphNode) -> str:
@@ -14,6 +15,8 @@ def node_label(node: m.GraphNode) -> str:
         return f"param {node.value}"
     if node.op == "const":
         return repr(node.value)
+    if node.op == "state":  # the scan body, read as the expression it runs
+        return f"state[{body_source(str(node.value), [f'%{i}' for i in node.inputs])}]"
     if isinstance(node.value, str):  # a built-in's mode: `stdev[sample]`
         return f"{node.op}[{node.value}]"
     return node.op

@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..lang.builtins import DEVIATION, SEEDING, Mode
+from .scan import ScanState, scan
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -110,8 +111,11 @@ CANCELLATION = 2.0 ** 26
 
 
 @_jit
-def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
-    """Rolling mean and population variance over ``n`` finite values incl. the current.
+def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray,
+             keep_var: bool) -> None:
+    """Rolling mean and (``keep_var``) population variance over ``n`` finite values incl.
+    the current; without ``keep_var`` (``sma``) ``var`` is not written (it may be empty):
+    the same sums and re-summations run, so the mean is the same to the bit.
 
     Sums of deviations from a shift (the mean at the last exact re-summation) keep the
     variance exact for prices far from 0; they are re-summed exactly every ``n`` updates,
@@ -128,7 +132,8 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
         v = x[i]
         if not math.isfinite(v) or run + 1 < n:
             mean[i] = np.nan
-            var[i] = np.nan
+            if keep_var:
+                var[i] = np.nan
         if not math.isfinite(v):
             run = 0
             same = 0
@@ -152,71 +157,14 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
             since = 0
         if same >= n:
             mean[i] = v
-            var[i] = 0.0
+            if keep_var:
+                var[i] = 0.0
         else:
             mu = s1 / n
             mean[i] = shift + mu
-            w = s2 / n - mu * mu
-            var[i] = w if w > 0.0 else 0.0
-
-
-@_jit
-def _resum_mean(x: FloatArray, i: int, n: int) -> tuple[float, float, float]:
-    """``_resum`` without the squares: (shift, sum of deviations, sum of their sizes)."""
-    m = 0.0
-    for j in range(i - n + 1, i + 1):
-        m += x[j]
-    shift = m / n
-    s1 = 0.0
-    size = 0.0
-    for j in range(i - n + 1, i + 1):
-        d = x[j] - shift
-        s1 += d
-        size += abs(d)
-    return shift, s1, size
-
-
-@_jit
-def _mean_update(v: float, leaving: float, shift: float, s1: float, size: float
-                 ) -> tuple[float, float, bool]:
-    """One slide of ``_rolling_mean``'s sums, and whether it may have lost precision: the
-    value leaving was far larger than what the window keeps (a 1e9 outlier leaving small
-    values: their bits went when it entered)."""
-    a = v - shift
-    b = leaving - shift
-    s1 += a - b
-    size += abs(a) - abs(b)
-    return s1, size, abs(b) > CANCELLATION * (size if size > 0.0 else 0.0)
-
-
-@_jit
-def _rolling_mean(x: FloatArray, n: int, mean: FloatArray) -> None:
-    """``sma``: the mean of ``_moments`` without the squares it needs for a variance (half
-    the work a bar). Sums of deviations from a shift, re-summed exactly every ``n`` updates
-    and at once when the value leaving dwarfed the window (``_mean_update``); a run of
-    ``n`` equal values has exactly that mean. Without an outlier the re-summations fall on
-    the same bars as ``_moments``', so the two means are the same doubles."""
-    run = same = since = 0
-    shift = s1 = size = 0.0
-    for i in range(x.shape[0]):
-        v = x[i]
-        if not math.isfinite(v):
-            mean[i] = np.nan
-            run = same = 0
-            continue
-        run += 1
-        same = same + 1 if run > 1 and v == x[i - 1] else 1
-        if run < n:
-            mean[i] = np.nan
-            continue
-        resum = run == n or since >= n
-        if not resum:
-            s1, size, resum = _mean_update(v, x[i - n], shift, s1, size)
-            since += 1
-        if resum:
-            shift, s1, size = _resum_mean(x, i, n)
-            since = 0
-        mean[i] = v if same >= n else shift + s1 / n
+            if keep_var:
+                w = s2 / n - mu * mu
+                var[i] = w if w > 0.0 else 0.0
 
 
 @_jit
@@ -465,7 +413,7 @@ def sma(x: npt.ArrayLike, n: int) -> FloatArray:
     """Simple moving average: mean of the last ``n`` values including the current bar."""
     xs = _f64(x)
     mean = np.empty_like(xs)
-    _rolling_mean(xs, _window(n), mean)
+    _moments(xs, _window(n), mean, mean[:0], False)  # no variance kept: 8 bytes a bar less
     return mean
 
 
@@ -519,7 +467,7 @@ def _deviation(xs: FloatArray, n: int, mode: str) -> tuple[FloatArray, FloatArra
     (squares / n) or the sample one (squares / (n - 1), pandas' default; NaN for n = 1)."""
     w = _window(n)
     mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, w, mean, var)
+    _moments(xs, w, mean, var, True)
     if _choice(mode, DEVIATION) == "sample":
         var = var * (w / (w - 1.0)) if w > 1 else np.full_like(var, np.nan)
     return mean, np.sqrt(var)
@@ -683,6 +631,7 @@ KERNELS: dict[str, Kernel] = {
     "macd": macd, "macd_signal": macd_signal, "macd_hist": macd_hist,
     "adx": adx, "plus_di": plus_di, "minus_di": minus_di, "percent_rank": percent_rank,
     "rising": rising, "falling": falling, "lag": lag,
+    "state": scan,  # a ``state`` let's scan body (``engine.scan``)
 }
 
 
@@ -762,40 +711,13 @@ class _MomentsState:
 
 
 class _SmaState:
-    """``_rolling_mean`` one bar at a time: the last n + 1 values, the run lengths, the
-    shifted sums and the re-summation counter."""
-
-    __slots__ = ("n", "run", "s1", "same", "shift", "since", "size", "window")
+    __slots__ = ("moments",)
 
     def __init__(self, n: int) -> None:
-        self.n = _window(n)
-        self.window: deque[float] = deque(maxlen=self.n + 1)
-        self.run = self.same = self.since = 0
-        self.shift = self.s1 = self.size = 0.0
+        self.moments = _MomentsState(_window(n))
 
-    def push(self, v: float) -> float:
-        prev = self.window[-1] if self.window else math.nan
-        self.window.append(v)
-        if not math.isfinite(v):
-            self.run = self.same = 0
-            return math.nan
-        self.run += 1
-        self.same = self.same + 1 if self.run > 1 and v == prev else 1
-        if self.run < self.n:
-            return math.nan
-        self._update(v)
-        return v if self.same >= self.n else self.shift + self.s1 / self.n
-
-    def _update(self, v: float) -> None:
-        resum = self.run == self.n or self.since >= self.n
-        if not resum:  # run > n: the window holds n + 1 values, window[0] is leaving
-            self.s1, self.size, resum = _mean_update(v, self.window[0], self.shift,
-                                                     self.s1, self.size)
-            self.since += 1
-        if resum:
-            last = np.array(self.window, dtype=np.float64)
-            self.shift, self.s1, self.size = _resum_mean(last, last.shape[0] - 1, self.n)
-            self.since = 0
+    def push(self, x: float) -> float:
+        return self.moments.push(x)[0]
 
 
 class _DeviationState:
@@ -1164,5 +1086,9 @@ STATES: dict[str, Callable[..., KernelState]] = {
     "plus_di": lambda *a: _DmiPartState(0, *a), "minus_di": lambda *a: _DmiPartState(1, *a),
     "adx": lambda *a: _DmiPartState(2, *a), "percent_rank": _PercentRankState,
     "rising": lambda n: _StreakState(1.0, n), "falling": lambda n: _StreakState(-1.0, n),
-    "lag": _LagState,
+    "lag": _LagState, "state": ScanState,
 }
+
+# The ported indicators (stochastic, CCI, Keltner, Supertrend, …) live in ``kernels_ta.py``
+# and add their kernels and state forms to the two tables above when imported.
+from . import kernels_ta  # noqa: E402, F401

@@ -197,6 +197,9 @@ class Call:
         if node.op == "lag":
             target, n = node.inputs
             return Call("lag", ((Arg.SERIES, target), (Arg.WINDOW, n)), ())
+        if node.op == "state":  # the scan body's text is its last argument (``engine.scan``)
+            return Call("state", tuple((Arg.SERIES, i) for i in node.inputs),
+                        (str(node.value),))
         builtin = BUILTINS[node.op]
         implicit = len(builtin.implicit)
         args = [(Arg.SERIES, i) for i in node.inputs[:implicit]]

@@ -34,6 +34,8 @@ from ..lang import ast
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, DEVIATION, SEEDING, Arg, Mode
 from ..lang.checker import CheckedSpec
 from ..lang.types import Unit
+from .reference_state import state_values
+from .reference_ta import REFERENCE_TA
 
 Array = npt.NDArray[Any]
 RefFunc = Callable[..., Array]
@@ -370,6 +372,11 @@ def ref_max(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
     return np.where(_either_nan(a_, b_), NAN, np.where(a_ > b_, a_, b_))
 
 
+def ref_nz(x: npt.ArrayLike, fallback: npt.ArrayLike) -> Array:
+    xs = np.asarray(x)
+    return np.where(np.isnan(xs.astype(np.float64)), fallback, xs)
+
+
 def ref_clip(x: npt.ArrayLike, lo: npt.ArrayLike, hi: npt.ArrayLike) -> Array:
     return ref_min(ref_max(x, lo), hi)
 
@@ -394,8 +401,9 @@ REFERENCE: dict[str, RefFunc] = {
     "macd_hist": ref_macd_hist, "adx": ref_adx, "plus_di": ref_plus_di,
     "minus_di": ref_minus_di, "percent_rank": ref_percent_rank, "rising": ref_rising,
     "falling": ref_falling, "lag": ref_lag, "abs": ref_abs, "log": ref_log, "sqrt": ref_sqrt,
-    "min": ref_min, "max": ref_max, "clip": ref_clip, "crossover": ref_crossover,
+    "min": ref_min, "max": ref_max, "clip": ref_clip, "nz": ref_nz, "crossover": ref_crossover,
     "crossunder": ref_crossunder,
+    **REFERENCE_TA,  # the ported indicators (reference_ta.py)
 }
 
 
@@ -403,6 +411,9 @@ REFERENCE: dict[str, RefFunc] = {
 
 _ARITH: dict[str, Callable[[Array, Array], Array]] = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+}
+_INT_ARITH: dict[str, Callable[[int, int], int]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
 }
 _COMPARE: dict[str, Callable[[Array, Array], Array]] = {
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
@@ -458,12 +469,21 @@ class _Interpreter:
         raise KeyError(f"unknown name {name!r}")
 
     def integer(self, expr: ast.Expr) -> int:
-        """A window or lag: an int literal or an int param."""
-        if isinstance(expr, ast.Number):
-            return int(expr.value)
-        if isinstance(expr, ast.Name) and isinstance(self.params.get(expr.id), int):
-            return int(self.params[expr.id])
-        raise TypeError("a window or lag must be an int literal or an int param")
+        """A window or lag: an int literal, an int param, or arithmetic on them (``+ - *``,
+        unary minus, ``min``/``max`` of two), in Python ints."""
+        match expr:
+            case ast.Number(is_int=True):
+                return int(expr.value)
+            case ast.Name(id=name) if isinstance(self.params.get(name), int):
+                return int(self.params[name])
+            case ast.Neg(operand=operand):
+                return -self.integer(operand)
+            case ast.Binary(op=op, left=a, right=b) if op in _INT_ARITH:
+                return _INT_ARITH[op](self.integer(a), self.integer(b))
+            case ast.Call(func="min" | "max", args=(a, b)):
+                pair = (self.integer(a), self.integer(b))
+                return min(pair) if expr.func == "min" else max(pair)
+        raise TypeError("a window or lag must be int arithmetic on int literals and params")
 
     def binary(self, op: str, left: Array, right: Array) -> Array:
         if op == "and":
@@ -521,7 +541,12 @@ def reference_evaluate(spec: CheckedSpec, frame: Any,
     interp = _Interpreter(*reference_inputs(spec, frame, given))
     out: dict[str, Array] = {}
     for item in spec.decl.items:
-        if isinstance(item, ast.Let):
+        if isinstance(item, ast.Let) and item.state:
+            ty = spec.types.get(id(item.expr))
+            interp.lets[item.name] = state_values(interp, item, ty is not None and
+                                                  ty.unit is Unit.BOOL)
+            out[item.name] = interp.lets[item.name].copy()
+        elif isinstance(item, ast.Let):
             interp.lets[item.name] = interp.value_of(item.expr)
             out[item.name] = interp.lets[item.name].copy()
     for item in spec.decl.items:

@@ -30,6 +30,10 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from ..compile.scan_body import body_source, body_text
+
+__all__ = ["Body", "ScanState", "body_source", "body_text", "parse_body", "scan"]
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -64,15 +68,6 @@ class Body:
     depth: int
     inputs: int
     boolean: bool
-
-
-def body_text(instructions: list[tuple[str, list[tuple[str, int]]]], consts: list[float],
-              inputs: int, boolean: bool) -> str:
-    """The canonical text of a body (what the graph node stores): instructions as
-    ``[op, [[kind, index], …]]``, constants, the input count, the boolean flag."""
-    data = {"code": [[op, [[k, i] for k, i in ops]] for op, ops in instructions],
-            "consts": consts, "inputs": inputs, "bool": boolean}
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 @lru_cache(maxsize=256)

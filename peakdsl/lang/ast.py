@@ -174,10 +174,13 @@ class Require:
 
 @dataclass(frozen=True, slots=True)
 class Let:
+    """``let NAME = EXPR``, or with ``state`` a series that reads its own past."""
+
     name: str
     expr: Expr
     span: Span = _span()
     name_span: Span = _span()
+    state: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,11 @@ class Builtin:
     elementwise: bool = False
     example: str = ""
     mode: Mode | None = None  # an optional trailing keyword argument
+    # series arguments that take a boolean series (``barssince(cond)``): passed like any
+    # series, typed bool instead of numeric
+    conditions: tuple[str, ...] = ()
+    # the smallest value a window argument takes: 0 for an occurrence count (``valuewhen``)
+    least_window: int = 1
 
     @property
     def signature(self) -> str:
@@ -211,16 +216,147 @@ _TABLE: tuple[Builtin, ...] = (
     Builtin("sqrt", (X,), Unit.NUMBER, _elementwise, "square root", elementwise=True,
             example="sqrt(volume)"),
     Builtin("min", (("a", Arg.SERIES), ("b", Arg.SERIES)), JOIN, _elementwise,
-            "the smaller of a and b (b when a is NaN)", elementwise=True,
+            "the smaller of a and b (missing when either is)", elementwise=True,
             example="min(open, close)"),
     Builtin("max", (("a", Arg.SERIES), ("b", Arg.SERIES)), JOIN, _elementwise,
-            "the larger of a and b (b when a is NaN)", elementwise=True,
+            "the larger of a and b (missing when either is)", elementwise=True,
             example="max(open, close)"),
     Builtin("clip", (X, ("lo", Arg.SERIES), ("hi", Arg.SERIES)), JOIN, _elementwise,
             "x limited to [lo, hi]", elementwise=True, example="clip(rsi(close, 14), 20, 80)"),
+    Builtin("nz", (X, ("fallback", Arg.SERIES)), JOIN, _elementwise,
+            "x, or fallback where x is missing (Pine's nz): seeds a state's past",
+            elementwise=True, example="nz(close[1], open)"),
 )
 
-BUILTINS: dict[str, Builtin] = {b.name: b for b in _TABLE}
+# ---------------------------------------------------------------- indicators users port
+#
+# The indicators of trading platforms (TradingView, TA-Lib, pandas-ta) that ported strategies
+# use, and running aggregates over a series' own past. Kernels in ``engine/kernels_ta.py``
+# (and ``kernels_running.py``), reference implementations in ``engine/reference_ta.py``;
+# conventions in docs/language.md.
+
+
+def _fixed(n: int) -> LookbackRule:
+    """A lookback that does not depend on windows (``obv``: one bar for the change)."""
+    def rule(xs: Sequence[Lookback], ws: Sequence[Lookback]) -> Lookback:
+        return Lookback.const(n)
+    return rule
+
+
+def _carried(xs: Sequence[Lookback], ws: Sequence[Lookback]) -> Lookback:
+    """Running values (``cumsum``, ``barssince``) start with their inputs."""
+    return xs[0].max(*xs[1:])
+
+
+def _smoothed_k(xs: Sequence[Lookback], ws: Sequence[Lookback]) -> Lookback:
+    """``stoch_d``: an n-bar %K averaged over m bars."""
+    return ws[0] + ws[1] + -2
+
+
+def _senkou_a(xs: Sequence[Lookback], ws: Sequence[Lookback]) -> Lookback:
+    """The mean of two channel midpoints, computed ``d`` bars ago."""
+    return ws[0].max(ws[1]) + -1 + ws[2]
+
+
+def _senkou_b(xs: Sequence[Lookback], ws: Sequence[Lookback]) -> Lookback:
+    return ws[0] + -1 + ws[1]
+
+
+def _occurrence(xs: Sequence[Lookback], ws: Sequence[Lookback]) -> Lookback:
+    """``valuewhen(cond, x, n)``: n + 1 true bars at the earliest from where both start."""
+    return xs[0].max(*xs[1:]) + ws[0]
+
+
+K = ("k", Arg.SCALAR)
+HL = ("high", "low")
+HLCV = ("high", "low", "close", "volume")
+OHLC = ("open", "high", "low", "close")
+WORD_K = "k·ema(true_range(), n): TradingView's `ta.kc` and pandas-ta's `kc`"
+
+_PORTED: tuple[Builtin, ...] = (
+    Builtin("stoch_k", (N,), Unit.OSCILLATOR, _rolling(-1),
+            "stochastic %K 0..100: 100·(close - lowest(low, n)) / (highest(high, n) - "
+            "lowest(low, n)); NaN where the range is 0", implicit=HLC, example="stoch_k(14)"),
+    Builtin("stoch_d", (N, ("m", Arg.WINDOW)), Unit.OSCILLATOR, _smoothed_k,
+            "stochastic %D 0..100: sma(stoch_k(n), m)", implicit=HLC,
+            example="stoch_d(14, 3)"),
+    Builtin("willr", (N,), Unit.OSCILLATOR, _rolling(-1),
+            "Williams %R -100..0: 100·(close - highest(high, n)) / (highest(high, n) - "
+            "lowest(low, n)); NaN where the range is 0", implicit=HLC, example="willr(14)"),
+    Builtin("cci", (X, N), Unit.NUMBER, _rolling(-1),
+            "commodity channel index (x - sma(x, n)) / (0.015·mean deviation); 0 where the "
+            "n values are equal", example="cci(hlc3, 20)"),
+    Builtin("mfi", (N,), Unit.OSCILLATOR, _rolling(0),
+            "money flow index 0..100: the RSI of hlc3·volume flows summed over n bars",
+            implicit=HLCV, example="mfi(14)"),
+    Builtin("obv", (), Unit.VOLUME, _fixed(1),
+            "on-balance volume: the running sum of ±volume by the sign of the close's change, "
+            "from 0 before the first change", implicit=("close", "volume"), example="obv()"),
+    Builtin("vwap", (N,), Unit.PRICE, _rolling(-1),
+            "rolling volume-weighted average price: sum(hlc3·volume, n) / sum(volume, n); "
+            "NaN where the volume sums to 0", implicit=HLCV, example="vwap(20)"),
+    Builtin("kc_upper", (N, K), Unit.PRICE, _rolling(0),
+            f"Keltner upper band ema(close, n) + {WORD_K}", implicit=HLC,
+            example="kc_upper(20, 2)"),
+    Builtin("kc_middle", (N,), Unit.PRICE, _rolling(-1), "Keltner middle line ema(close, n)",
+            implicit=("close",), example="kc_middle(20)"),
+    Builtin("kc_lower", (N, K), Unit.PRICE, _rolling(0),
+            f"Keltner lower band ema(close, n) - {WORD_K}", implicit=HLC,
+            example="kc_lower(20, 2)"),
+    Builtin("donchian_upper", (N,), Unit.PRICE, _rolling(-1),
+            "Donchian upper band highest(high, n)", implicit=("high",),
+            example="donchian_upper(20)[1]"),
+    Builtin("donchian_lower", (N,), Unit.PRICE, _rolling(-1),
+            "Donchian lower band lowest(low, n)", implicit=("low",),
+            example="donchian_lower(20)[1]"),
+    Builtin("donchian_middle", (N,), Unit.PRICE, _rolling(-1),
+            "Donchian middle line (highest(high, n) + lowest(low, n)) / 2", implicit=HL,
+            example="donchian_middle(20)"),
+    Builtin("ichimoku_tenkan", (N,), Unit.PRICE, _rolling(-1),
+            "Ichimoku conversion line (tenkan-sen): donchian_middle(n)", implicit=HL,
+            example="ichimoku_tenkan(9)"),
+    Builtin("ichimoku_kijun", (N,), Unit.PRICE, _rolling(-1),
+            "Ichimoku base line (kijun-sen): donchian_middle(n)", implicit=HL,
+            example="ichimoku_kijun(26)"),
+    Builtin("ichimoku_senkou_a", (("tenkan", Arg.WINDOW), ("kijun", Arg.WINDOW),
+                                  ("d", Arg.WINDOW)), Unit.PRICE, _senkou_a,
+            "Ichimoku leading span A as seen at this bar: (tenkan + kijun) / 2 of d bars ago",
+            implicit=HL, example="ichimoku_senkou_a(9, 26, 26)"),
+    Builtin("ichimoku_senkou_b", (N, ("d", Arg.WINDOW)), Unit.PRICE, _senkou_b,
+            "Ichimoku leading span B as seen at this bar: donchian_middle(n) of d bars ago",
+            implicit=HL, example="ichimoku_senkou_b(52, 26)"),
+    Builtin("ha_open", (), Unit.PRICE, _fixed(0),
+            "Heikin-Ashi open: (open + close) / 2 on the first bar, then the mean of the "
+            "previous bar's ha_open and ha_close", implicit=OHLC, example="ha_open()"),
+    Builtin("ha_high", (), Unit.PRICE, _fixed(0), "Heikin-Ashi high: max(high, ha_open, "
+            "ha_close)", implicit=OHLC, example="ha_high()"),
+    Builtin("ha_low", (), Unit.PRICE, _fixed(0), "Heikin-Ashi low: min(low, ha_open, ha_close)",
+            implicit=OHLC, example="ha_low()"),
+    Builtin("ha_close", (), Unit.PRICE, _fixed(0), "Heikin-Ashi close: ohlc4",
+            implicit=OHLC, example="ha_close() > ha_open()"),
+    Builtin("supertrend", (K, N), Unit.PRICE, _rolling(0),
+            "Supertrend line (TradingView's ta.supertrend(k, n)): hl2 ± k·atr(n) bands, the "
+            "lower one in an uptrend", implicit=HLC, example="close > supertrend(3, 10)"),
+    Builtin("supertrend_dir", (K, N), Unit.NUMBER, _rolling(0),
+            "Supertrend direction: 1 in an uptrend, -1 in a downtrend (TradingView's sign "
+            "is the opposite)", implicit=HLC, example="supertrend_dir(3, 10) > 0"),
+    Builtin("sum", (X, N), SAME, _rolling(-1), "rolling sum of the last n bars",
+            example="sum(volume, 24)"),
+    Builtin("cumsum", (X,), SAME, _carried,
+            "running sum from the first value on (missing bars add nothing)",
+            example="cumsum(volume)"),
+    Builtin("barssince", (("cond", Arg.SERIES),), Unit.INT, _carried,
+            "bars since cond was last true (0 on a true bar); NaN before the first one",
+            example="barssince(crossover(close, sma(close, 50))) < 5",
+            conditions=("cond",)),
+    Builtin("valuewhen", (("cond", Arg.SERIES), X, ("n", Arg.WINDOW)), SAME, _occurrence,
+            "x on the n-th most recent bar where cond was true (n = 0: the latest); NaN "
+            "before n + 1 of them", example="valuewhen(crossover(close, ema(close, 20)), "
+            "low, 0)", conditions=("cond",), least_window=0),
+)
+
+
+BUILTINS: dict[str, Builtin] = {b.name: b for b in (*_TABLE, *_PORTED)}
 
 # Constructs other tools offer that read future bars or the whole sample; naming one is a
 # look-ahead error (L003) with an explanation, not a mere unknown name.
@@ -236,6 +372,10 @@ LOOKAHEAD: dict[str, str] = {
     "zscore_all": "a full-sample z-score includes future bars",
     "rank_all": "a full-sample rank includes future bars",
     "cummax_reverse": "a reversed cumulative operator reads future bars",
+    "chikou": "is Ichimoku's lagging span: plotted d bars back, at bar t it shows the close "
+              "of bar t + d; compare close with close[26] instead",
+    "ichimoku_chikou": "is Ichimoku's lagging span: plotted d bars back, at bar t it shows the "
+                       "close of bar t + d; compare close with close[26] instead",
 }
 
 # Price sources: always available, never need declaring.

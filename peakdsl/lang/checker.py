@@ -30,6 +30,7 @@ from .schema import (
     Value,
 )
 from .source import Span
+from .state import infer_state, self_uses
 from .typecheck import ExprChecker, ParamInfo, Symbol
 from .types import PARAM_TYPES, Ty, Unit
 
@@ -476,6 +477,13 @@ def check_definitions(ctx: Ctx) -> None:
     ctx.exprs.later = {let.name: let.name_span for let in lets}
     for let in lets:
         ctx.exprs.later.pop(let.name, None)  # a duplicate `let` was popped already
+        if let.state and let.name not in symbols:
+            symbols[let.name] = Symbol("let", _state(ctx, let), let.name_span)
+            continue
+        if not let.state and let.name not in symbols and _self_reference(ctx, let):
+            symbols[let.name] = Symbol("let", None, let.name_span)  # no follow-on errors
+            ctx.exprs.infer(let.expr)
+            continue
         ty = ctx.exprs.infer(let.expr)
         if let.name in symbols:
             ctx.error("N009", f"`{let.name}` is already defined", let.name_span,
@@ -483,6 +491,33 @@ def check_definitions(ctx: Ctx) -> None:
             continue
         symbols[let.name] = Symbol("let", ty, let.name_span)
     _check_rules(ctx)
+
+
+def _state(ctx: Ctx, let: ast.Let) -> Ty | None:
+    """A ``state`` let's type, after the checks that keep it causal (``lang.state``); None
+    (no follow-on errors) when one fails."""
+    problems = list(self_uses(let))
+    for code, node, message, help in problems:
+        ctx.error(code, message, node.span, help)
+    if not problems:
+        return infer_state(ctx.exprs, let)
+    ctx.exprs.symbols[let.name] = Symbol("let", None, let.name_span)
+    ctx.exprs.infer(let.expr)
+    return None
+
+
+def _self_reference(ctx: Ctx, let: ast.Let) -> bool:
+    """N018 for ``let trail = max(trail[1], …)``: a let is defined once, from what is
+    above it; a series that reads its own past is declared with ``state``."""
+    uses = [e for e in ast.walk(let.expr) if isinstance(e, ast.Name) and e.id == let.name]
+    if not uses:
+        return False
+    ctx.error("N018", f"`{let.name}` reads its own value: a `let` cannot refer to itself",
+              uses[0].span, f"a recursive series is declared with `state {let.name} = EXPR`, "
+              f"reading its previous value as `{let.name}[1]` (e.g. `state top = "
+              "max(nz(top[1], close), close)`, the highest close so far)",
+              [Label(ctx.path, let.name_span, "defined here")])
+    return True
 
 
 def _check_rules(ctx: Ctx) -> None:

@@ -32,6 +32,19 @@ class Label:
 
 
 @dataclass(frozen=True, slots=True)
+class Fix:
+    """A machine-applicable fix: the text of ``span`` (in the diagnostic's file) becomes
+    ``replacement``. Carried as data so that `peak check --fix`, an editor's quick fix and
+    the rendered help all apply or show the same edit."""
+
+    span: Span
+    replacement: str
+
+    def apply(self, text: str) -> str:
+        return text[: self.span.start] + self.replacement + text[self.span.end :]
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str
     severity: Severity
@@ -40,6 +53,7 @@ class Diagnostic:
     span: Span = NO_SPAN
     help: str = ""
     labels: tuple[Label, ...] = ()
+    fix: Fix | None = None
 
     @property
     def sort_key(self) -> tuple[str, int, int, str, str]:
@@ -60,6 +74,13 @@ CODES: dict[str, str] = {
     "P006": "file is not valid UTF-8 text",
     "P007": "identifier too long",
     "P008": "number out of range",
+    "P009": "comparisons do not chain",
+    "P010": "`=` outside a declaration",
+    "P011": "function name from another library",
+    "P012": "`crosses` is not an operator",
+    "P013": "`if` inside an operator needs parentheses",
+    "P014": "boolean literal not in lower case",
+    "P015": "duration in another tool's notation",
     # N — names, keys and references
     "N001": "unknown name",
     "N002": "unknown built-in function",
@@ -78,6 +99,7 @@ CODES: dict[str, str] = {
     "N015": "unknown value",
     "N016": "use before definition",
     "N017": "not an environment variable name",
+    "N018": "a let refers to itself",
     # T — types and units
     "T001": "type mismatch",
     "T002": "unit mismatch",
@@ -93,10 +115,13 @@ CODES: dict[str, str] = {
     "T012": "division by zero",
     "T013": "constant expression is not a number",
     "T016": "misplaced mode argument",
+    "T017": "a state's lag is not a literal from 1 bar",
+    "T018": "a state's past used where a whole series is needed",
     # L — look-ahead and warm-up
     "L001": "look-ahead: negative lag",
     "L002": "lag must be a non-negative integer",
     "L003": "look-ahead: construct reads future bars",
+    "L004": "a state reads its own value at the bar it defines",
     # K — risk limit consistency
     "K001": "symbol exposure above total exposure",
     "K002": "non-positive daily loss limit",
@@ -214,12 +239,12 @@ WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007
 
 
 def diag(code: str, message: str, path: str, span: Span = NO_SPAN, help: str = "",
-         labels: Iterable[Label] = ()) -> Diagnostic:
+         labels: Iterable[Label] = (), fix: Fix | None = None) -> Diagnostic:
     """Build a diagnostic whose severity follows from its registered code."""
     if code not in CODES:
         raise KeyError(f"unregistered diagnostic code {code}")
     severity = Severity.WARNING if code in WARNING_CODES else Severity.ERROR
-    return Diagnostic(code, severity, message, path, span, help, tuple(labels))
+    return Diagnostic(code, severity, message, path, span, help, tuple(labels), fix)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

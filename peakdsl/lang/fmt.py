@@ -1,11 +1,22 @@
 """The canonical formatter behind ``peak fmt``.
 
-Layout rules: one statement per line, four-space indentation, blocks always multi-line,
-the author's statement order, at most one blank line where the source had any, minimal
-parentheses from the grammar's precedence ladder, literals as written. Comments are never
-dropped: own-line comments stay before the statement that follows them, a comment at the
-end of a statement's line stays there, and comments from inside a statement that spanned
-several lines move to just before it (statements are printed on one line).
+Layout rules: one statement per line, four-space indentation, the author's statement
+order, at most one blank line where the source had any, minimal parentheses from the
+grammar's precedence ladder, literals as written, lines within ``WIDTH`` columns where the
+layout allows it:
+
+* a block of settings written on one line stays on one line when it fits
+  (``execution { fill next_open fees 10bps }``); a block written over several lines, one
+  holding blocks or comments, or one too long for the line, gets one setting per line;
+* a statement too long for the line breaks its expression at the loosest operators —
+  each ``or`` (then ``and``, comparison, ``+``/``-``, ``*``/``/``) starts a continuation
+  line one level deeper, an operand that is still too long breaks the same way one level
+  deeper again, and ``if … then … else …`` puts ``then`` and ``else`` on their own lines.
+  The decision depends on the expression and the width only, so formatting is idempotent.
+
+Comments are never dropped: own-line comments stay before the statement that follows them,
+a comment at the end of a statement's line stays there, and comments from inside a statement
+that spanned several lines move to just before it.
 
 Every result is re-parsed and compared with the input before it is returned, so a
 formatter bug surfaces as an internal diagnostic rather than a silently changed spec.
@@ -26,6 +37,7 @@ from .source import SourceFile
 
 INDENT = "    "
 TRAILING_GAP = "  "
+WIDTH = 100  # the line length ruff holds the Python to; a spec reads in the same window
 
 # ---------------------------------------------------------------- expressions
 
@@ -121,6 +133,57 @@ def format_literal(lit: ast.Expr) -> str:
     raise TypeError(f"not an expression: {lit!r}")
 
 
+# ---------------------------------------------------------------- breaking long expressions
+
+
+def expr_lines(expr: ast.Expr, head: str, pad: str, cont: str, min_prec: int = IF
+               ) -> list[str]:
+    """``pad + head + expr`` as lines within ``WIDTH`` where it can be broken: its loosest
+    operators start continuation lines at ``cont`` (see the module docstring)."""
+    one = head + format_expr(expr, min_prec)
+    if len(pad) + len(one) <= WIDTH or precedence(expr) < min_prec:
+        return [pad + one]
+    if isinstance(expr, ast.IfElse):
+        return _if_lines(expr, head, pad, cont)
+    parts = _operands(expr)
+    if parts is None:
+        return [pad + one]
+    (first, first_prec), rest = parts
+    lines = expr_lines(first, head, pad, cont + INDENT, first_prec)
+    for op, operand, prec in rest:
+        lines.extend(expr_lines(operand, f"{op} ", cont, cont + INDENT, prec))
+    return lines
+
+
+def _if_lines(expr: ast.IfElse, head: str, pad: str, cont: str) -> list[str]:
+    """``if C`` on the head line, ``then A`` and ``else B`` on continuation lines."""
+    deeper = cont + INDENT
+    return [*expr_lines(expr.cond, head + "if ", pad, deeper),
+            *expr_lines(expr.then, "then ", cont, deeper),
+            *expr_lines(expr.orelse, "else ", cont, deeper)]
+
+
+Operands = tuple[tuple[ast.Expr, int], list[tuple[str, ast.Expr, int]]]
+
+
+def _operands(expr: ast.Expr) -> Operands | None:
+    """A binary chain of one precedence level as its first operand and the (operator,
+    operand) pairs after it, each with the precedence it must keep: ``a + b - c`` → a,
+    [+ b, - c]."""
+    if not isinstance(expr, ast.Binary):
+        return None
+    level = BINARY_PREC[expr.op]
+    lo, hi = _operand_levels(expr.op)
+    chain: list[tuple[str, ast.Expr, int]] = []
+    node: ast.Expr = expr
+    while isinstance(node, ast.Binary) and BINARY_PREC[node.op] == level and \
+            (not chain or level != COMPARE):
+        chain.append((node.op, node.right, hi))
+        node = node.left
+    chain.reverse()
+    return (node, lo), chain
+
+
 # ---------------------------------------------------------------- statements
 
 Leaf = (ast.Param | ast.Require | ast.Let | ast.Rule | ast.Size | ast.Component
@@ -138,7 +201,7 @@ def format_statement(item: Leaf) -> str:
         case ast.Require(expr=e):
             return f"require {format_expr(e)}"
         case ast.Let(name=name, expr=e):
-            return f"let {name} = {format_expr(e)}"
+            return f"{_let_keyword(item)} {name} = {format_expr(e)}"
         case ast.Rule(kind=kind, side=side, expr=e):
             return f"{kind} {side} when {format_expr(e)}"
         case ast.Size(value=v, basis=basis):
@@ -245,8 +308,50 @@ def _node_lines(node: Node, comments: Sequence[ast.Comment], depth: int) -> list
             return _container(f"{node.kind} {node.name}", node.span.line, node.items, comments,
                               depth)
         case ast.Block():
-            return _container(node.key, node.span.line, node.children, comments, depth)
-    return [INDENT * depth + format_statement(node)]
+            one = _one_line_block(node, comments, depth)
+            return [one] if one else _container(node.key, node.span.line, node.children,
+                                                 comments, depth)
+    return statement_lines(node, depth)
+
+
+def _one_line_block(block: ast.Block, comments: Sequence[ast.Comment], depth: int) -> str:
+    """``key { setting setting }`` for a block of settings the author wrote on one line,
+    when it fits the width; '' otherwise."""
+    if comments or block.blocks or not block.settings or block.span.line != block.span.end_line:
+        return ""
+    inner = " ".join(format_statement(s) for s in block.settings)
+    line = f"{INDENT * depth}{block.key} {{ {inner} }}"
+    return line if len(line) <= WIDTH else ""
+
+
+def statement_lines(item: Leaf, depth: int) -> list[str]:
+    """A statement on one line, or, when too long, with its expression broken."""
+    pad = INDENT * depth
+    line = pad + format_statement(item)
+    split = _expression_of(item)
+    if len(line) <= WIDTH or split is None:
+        return [line]
+    head, expr, tail = split
+    lines = expr_lines(expr, head, pad, pad + INDENT)
+    lines[-1] += tail
+    return lines
+
+
+def _expression_of(item: Leaf) -> tuple[str, ast.Expr, str] | None:
+    """A statement as the text before its expression, the expression and the text after
+    (``size 25% of equity`` → ``size ``, 25%, `` of equity``); None where nothing breaks."""
+    match item:
+        case ast.Let(name=name, expr=e):
+            return f"{_let_keyword(item)} {name} = ", e, ""
+        case ast.Rule(kind=kind, side=side, expr=e):
+            return f"{kind} {side} when ", e, ""
+        case ast.Require(expr=e):
+            return "require ", e, ""
+        case ast.Size(value=v, basis=basis):
+            return "size ", v, f" of {basis}" if basis else ""
+        case ast.Setting(key=key, value=v):
+            return f"{SPELLED.get(key, key)} ", v, ""
+    return None
 
 
 def _container(header: str, header_line: int, children: Sequence[Node],
@@ -336,3 +441,7 @@ def _format_file(path: Path, check: bool) -> FileFormat:
     if result.changed and not check:
         atomic.write_atomic(path, result.text.encode("utf-8"))
     return FileFormat(shown, result.changed)
+
+
+def _let_keyword(item: ast.Let) -> str:
+    return "state" if item.state else "let"

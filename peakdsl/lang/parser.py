@@ -1,4 +1,5 @@
-"""Source text → ``ast.Module``. The only module that touches lark.
+"""Source text → ``ast.Module``. With ``syntax.py`` (its errors), the only module that
+touches lark.
 
 The LALR parser is built once per process from ``grammar/peak.lark`` (shipped inside
 the wheel as ``peakdsl/grammar/peak.lark``). Hostile input is bounded before and
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
-from . import ast
+from . import ast, lexical, porting
 from .diagnostics import Diagnostic, diag
 from .source import SourceFile, Span
+from .syntax import Recovery, tok_span
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -100,10 +102,12 @@ def parse_source(src: SourceFile) -> ParseResult:
         return _fail(diag("P005", f"brackets nest deeper than {MAX_DEPTH} levels", src.path,
                           src.span_at(nest), help="split the expression with `let` bindings"))
     comments: list[Token] = []
-    try:
-        tree = _parse(src.text, comments)
-    except UnexpectedInput as exc:
-        return _fail(syntax_diagnostic(src, exc))
+    toks = lexical.tokens(src.text)
+    tree, errors = _parse(src, toks, comments)
+    problems = porting.explain(src, toks, errors)
+    if problems:
+        return ParseResult(None, tuple(problems))
+    assert tree is not None
     deep = _too_deep(tree)
     if deep is not None:
         return _fail(diag("P005", f"nesting deeper than {MAX_DEPTH} levels", src.path,
@@ -114,18 +118,24 @@ def parse_source(src: SourceFile) -> ParseResult:
     decl = builder.decl(root)
     if builder.diagnostics:
         return ParseResult(None, tuple(builder.diagnostics))
-    module = ast.Module(src.path, decl, tuple(ast.Comment(t.value, _tok_span(t)) for t in comments))
+    module = ast.Module(src.path, decl, tuple(ast.Comment(t.value, tok_span(t)) for t in comments))
     return ParseResult(module, ())
 
 
-def _parse(text: str, comments: list[Token]) -> Tree[Token]:
+def _parse(src: SourceFile, toks: list[lexical.Tok], comments: list[Token]
+           ) -> tuple[Tree[Token] | None, list[Diagnostic]]:
+    """The tree (``None`` after a syntax error) and every syntax error, one per statement."""
     parser = build_parser()
+    recovery = Recovery(src, toks, parser)
     _COMMENTS.clear()
     try:
-        return parser.parse(text)
+        tree = parser.parse(src.text, on_error=recovery)
+    except UnexpectedInput:  # recovery gave up; its errors are recorded
+        tree = None
     finally:
         comments.extend(_COMMENTS)
         _COMMENTS.clear()
+    return (None if recovery.errors else tree), recovery.errors
 
 
 def _fail(d: Diagnostic) -> ParseResult:
@@ -180,106 +190,6 @@ def _too_deep(tree: Tree[Token]) -> Tree[Token] | None:
     return None
 
 
-# ---------------------------------------------------------------- syntax errors
-
-TERMINAL_NAMES = {
-    "NAME": "a name", "NUMBER": "a number", "PERCENT": "a percentage", "BPS": "basis points",
-    "DURATION": "a duration", "CURRENCY": "a currency", "STRING": "a string",
-    "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`",
-    "$END": "end of file",
-}
-STATEMENT_WORDS = {"`param`", "`require`", "`let`", "`entry`", "`exit`", "`size`",
-                   "`component`", "`risk`"}
-EXPRESSION_START = {"`(`", "`-`", "`[`", "`false`", "`if`", "`not`", "`true`", "a currency",
-                    "a duration", "a name", "a number", "a percentage", "basis points", "a string"}
-OPERATORS = {"`*` or `/`", "`+` or `-`", "`and`", "`or`", "a comparison", "`[`"}
-WORD_GROUPS = (("a statement", STATEMENT_WORDS | {"a name"}), ("an expression", EXPRESSION_START),
-               ("an operator", OPERATORS))
-HINTS: dict[str, str] = {
-    "&": "use `and`", "|": "use `or`", "!": "use `not` (or `!=` for inequality)",
-    "=": "use `==` to compare", "'": "strings use double quotes",
-}
-
-
-def _expected_words(parser: Lark, names: set[str]) -> list[str]:
-    words: set[str] = set()
-    for name in names:
-        if name in TERMINAL_NAMES:
-            words.add(TERMINAL_NAMES[name])
-            continue
-        try:
-            pattern = parser.get_terminal(name).pattern
-        except KeyError:
-            continue
-        words.add(f"`{pattern.value}`" if pattern.type == "str" else name.lower())
-    for group, members in WORD_GROUPS:
-        if len(members & words) >= 3:
-            words = (words - members) | {group}
-    return sorted(words)
-
-
-MULTIPLE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x\b")
-
-
-def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
-    """Turn a lark exception into a P-diagnostic that says what was expected."""
-    parser = build_parser()
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream or 0
-        ch = src.text[pos] if pos < len(src.text) else ""
-        help_ = HINTS.get(ch, "") or _expected_help(parser, set(exc.allowed or ()))
-        return diag("P002", f"unexpected character `{ch}`", src.path,
-                    src.span_at(pos), help=help_)
-    if isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    ):
-        expected = (_acceptable(exc) if isinstance(exc, UnexpectedToken)
-                    else set(getattr(exc, "expected", ()) or ()))
-        return diag("P003", "unexpected end of file", src.path, src.span_at(len(src.text), 0),
-                    help=_expected_help(parser, expected))
-    assert isinstance(exc, UnexpectedToken)
-    glued = MULTIPLE.search(src.text, 0, exc.token.start_pos or 0)
-    if glued is not None:  # `leverage 3x`: read as `3` and a setting `x`
-        return diag("P001", f"`{glued.group(0)}` is not a literal", src.path,
-                    src.span_at(glued.start(), len(glued.group(0))),
-                    help=f"write a multiple as a plain number: `{glued.group(1)}`")
-    tok = exc.token
-    span = _tok_span(tok)
-    help_ = _expected_help(parser, _acceptable(exc))
-    if tok.type == "CURRENCY" and "NAME" in exc.expected:
-        help_ = "names are lower_snake_case; upper-case words are currencies and markets"
-    return diag("P001", f"unexpected {_describe(tok)}", src.path, span, help=help_)
-
-
-def _acceptable(exc: UnexpectedToken) -> set[str]:
-    """The tokens the parser would really accept here (LALR's expected set over-approximates)."""
-    try:
-        return set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]
-    except Exception:
-        return set(exc.expected)
-
-
-def _expected_help(parser: Lark, names: set[str]) -> str:
-    words = _expected_words(parser, names)
-    if not words:
-        return ""
-    if len(words) > 8:
-        words = [*words[:8], "…"]
-    return "expected " + ", ".join(words)
-
-
-def _describe(tok: Token) -> str:
-    if tok.type in TERMINAL_NAMES and tok.type not in ("COMP_OP", "ADD_OP", "MUL_OP"):
-        kind = TERMINAL_NAMES[tok.type].removeprefix("a ").removeprefix("an ")
-        return f"{kind} `{tok.value[:40]}`"
-    return f"`{tok.value[:40]}`"
-
-
-def _tok_span(tok: Token) -> Span:
-    return Span(tok.start_pos or 0, tok.end_pos or 0, tok.line or 1, tok.column or 1,
-                tok.end_line or 1, tok.end_column or 1)
-
-
 def _meta_span(tree: Tree[Token], src: SourceFile) -> Span:
     meta = tree.meta
     if getattr(meta, "empty", True):
@@ -298,9 +208,10 @@ class _Builder:
         self.src = src
         self.diagnostics: list[Diagnostic] = []
         self.items: dict[str, Callable[[Tree[Token]], ast.Item]] = {
-            "param": self.param, "require": self.require, "let": self.let, "rule": self.rule,
-            "size": self.size, "component": self.component, "risk_ref": self.risk_ref,
-            "block": self.block, "setting": self.setting, "drift_setting": self.setting,
+            "param": self.param, "require": self.require, "let": self.let, "state": self.state,
+            "rule": self.rule, "size": self.size, "component": self.component,
+            "risk_ref": self.risk_ref, "block": self.block, "setting": self.setting,
+            "drift_setting": self.setting,
         }
         self.exprs: dict[str, Callable[[Tree[Token], Span], ast.Expr]] = {
             "number": self.number, "percent": self.percent, "bps": self.bps,
@@ -314,13 +225,13 @@ class _Builder:
         }
 
     def span(self, node: Tree[Token] | Token) -> Span:
-        return _tok_span(node) if isinstance(node, Token) else _meta_span(node, self.src)
+        return tok_span(node) if isinstance(node, Token) else _meta_span(node, self.src)
 
     def ident(self, tok: Token) -> str:
         if len(tok.value) > MAX_IDENT:
             self.diagnostics.append(diag(
                 "P007", f"identifier is {len(tok.value)} characters; the limit is {MAX_IDENT}",
-                self.src.path, _tok_span(tok), help="use a shorter name"))
+                self.src.path, tok_span(tok), help="use a shorter name"))
         return str(tok.value)
 
     def decl(self, tree: Tree[Token]) -> ast.Decl:
@@ -328,7 +239,7 @@ class _Builder:
         assert isinstance(kind_tree, Tree) and isinstance(name, Token)
         kind = str(kind_tree.children[0])
         built = tuple(self.items[t.data](t) for t in items if isinstance(t, Tree))
-        return ast.Decl(kind, self.ident(name), built, self.span(tree), _tok_span(name))
+        return ast.Decl(kind, self.ident(name), built, self.span(tree), tok_span(name))
 
     # statements ---------------------------------------------------------
     def param(self, t: Tree[Token]) -> ast.Param:
@@ -336,15 +247,20 @@ class _Builder:
         assert isinstance(name, Token) and isinstance(type_, Token)
         return ast.Param(self.ident(name), str(type_), self.expr(default), self.expr(low),
                          self.expr(high), None if step is None else self.expr(step),
-                         self.span(t), _tok_span(name), _tok_span(type_))
+                         self.span(t), tok_span(name), tok_span(type_))
 
     def require(self, t: Tree[Token]) -> ast.Require:
         return ast.Require(self.expr(t.children[0]), self.span(t))
 
-    def let(self, t: Tree[Token]) -> ast.Let:
+    def let(self, t: Tree[Token], state: bool = False) -> ast.Let:
         name, value = t.children
         assert isinstance(name, Token)
-        return ast.Let(self.ident(name), self.expr(value), self.span(t), _tok_span(name))
+        return ast.Let(self.ident(name), self.expr(value), self.span(t), tok_span(name),
+                       state=state)
+
+    def state(self, t: Tree[Token]) -> ast.Let:
+        """``state NAME = EXPR``: a let that reads its own past (``lang.state``)."""
+        return self.let(t, state=True)
 
     def rule(self, t: Tree[Token]) -> ast.Rule:
         kind, side, cond = t.children
@@ -363,7 +279,7 @@ class _Builder:
         assert isinstance(name, Token)
         overrides = tuple(self.override(o) for o in rest if isinstance(o, Tree))
         return ast.Component(self.ident(name), self.expr(weight), overrides, self.span(t),
-                             _tok_span(name))
+                             tok_span(name))
 
     def override(self, t: Tree[Token]) -> ast.Override:
         name, value = t.children
@@ -373,7 +289,7 @@ class _Builder:
     def risk_ref(self, t: Tree[Token]) -> ast.RiskRef:
         name = t.children[0]
         assert isinstance(name, Token)
-        return ast.RiskRef(self.ident(name), self.span(t), _tok_span(name))
+        return ast.RiskRef(self.ident(name), self.span(t), tok_span(name))
 
     def block(self, t: Tree[Token]) -> ast.Block:
         key, *settings = t.children
@@ -381,22 +297,22 @@ class _Builder:
         trees = [s for s in settings if isinstance(s, Tree)]
         built = tuple(self.setting(s) for s in trees if s.data != "block")
         nested = tuple(self.block(s) for s in trees if s.data == "block")
-        return ast.Block(self.ident(key), built, self.span(t), _tok_span(key), nested)
+        return ast.Block(self.ident(key), built, self.span(t), tok_span(key), nested)
 
     def setting(self, t: Tree[Token]) -> ast.Setting:
         if t.data == "drift_setting":  # `rebalance drift 5%` is the setting `rebalance_drift`
             key, value = t.children
             assert isinstance(key, Token)
             return ast.Setting(f"{self.ident(key)}_drift", self.expr(value), self.span(t),
-                               _tok_span(key))
+                               tok_span(key))
         key, value = t.children
         assert isinstance(key, Token)
-        return ast.Setting(self.ident(key), self.expr(value), self.span(t), _tok_span(key))
+        return ast.Setting(self.ident(key), self.expr(value), self.span(t), tok_span(key))
 
     # expressions --------------------------------------------------------
     def expr(self, node: Any) -> ast.Expr:
         if isinstance(node, Token):  # bare literal tokens never reach here; keep mypy honest
-            return ast.Name(self.ident(node), _tok_span(node))
+            return ast.Name(self.ident(node), tok_span(node))
         return self.exprs[node.data](node, self.span(node))
 
     def _number(self, tok: Token, exponent: int = 0, strip: int = 0) -> float:
@@ -405,7 +321,7 @@ class _Builder:
         if not math.isfinite(float(text)) or abs(float(text)) > MAX_MAGNITUDE:
             self.diagnostics.append(diag(
                 "P008", f"number `{tok.value[:40]}` is out of range", self.src.path,
-                _tok_span(tok), help=f"numbers must be finite and at most {MAX_MAGNITUDE:g}"))
+                tok_span(tok), help=f"numbers must be finite and at most {MAX_MAGNITUDE:g}"))
             return 0.0
         return unit_value(text, exponent)
 
@@ -440,7 +356,7 @@ class _Builder:
     def currency(self, tok: Token) -> str:
         if len(tok.value) > 12:
             self.diagnostics.append(diag("P007", "currency code longer than 12 characters",
-                                         self.src.path, _tok_span(tok)))
+                                         self.src.path, tok_span(tok)))
         return str(tok.value)
 
     def market(self, t: Tree[Token], s: Span) -> ast.Expr:
@@ -467,7 +383,7 @@ class _Builder:
         func, *args = t.children
         assert isinstance(func, Token)
         return ast.Call(self.ident(func), tuple(self.expr(a) for a in args if a is not None), s,
-                        _tok_span(func))
+                        tok_span(func))
 
     def lag(self, t: Tree[Token], s: Span) -> ast.Expr:
         target, n = t.children
@@ -488,7 +404,7 @@ class _Builder:
     def binop(self, t: Tree[Token], s: Span) -> ast.Expr:
         left, op, right = t.children
         assert isinstance(op, Token)
-        return ast.Binary(str(op.value), self.expr(left), self.expr(right), s, _tok_span(op))
+        return ast.Binary(str(op.value), self.expr(left), self.expr(right), s, tok_span(op))
 
     def ifelse(self, t: Tree[Token], s: Span) -> ast.Expr:
         c, a, b = t.children

@@ -9,7 +9,7 @@ import json
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from .diagnostics import CODES, Diagnostic, Severity
+from .diagnostics import CODES, Diagnostic, Fix, Severity
 from .source import SourceFile
 
 SourceLookup = Callable[[str], SourceFile | None]
@@ -49,7 +49,21 @@ def _render_one(d: Diagnostic, sources: SourceLookup, color: bool) -> str:
                      f"{label.message}")
     if d.help:
         lines.append(f"  = help: {_printable(d.help)}")
+    if d.fix is not None:
+        lines.append(f"  = fix: {_printable(fixed_line(d.fix, src))}  (`peak check --fix` "
+                     "applies it)")
     return "\n".join(lines) + "\n"
+
+
+def fixed_line(fix: Fix, src: SourceFile | None) -> str:
+    """The fix as the porter will read it: the whole line after the fix when it stays on
+    one line of the source, else the replacement text."""
+    if src is None or fix.span.line != fix.span.end_line or not src.text:
+        return f"`{fix.replacement}`" if fix.replacement else "delete it"
+    line = src.line_text(fix.span.line)
+    start = fix.span.col - 1
+    end = start + (fix.span.end - fix.span.start)
+    return (line[:start] + fix.replacement + line[end:]).strip()
 
 
 def _printable(text: str) -> str:
@@ -77,6 +91,17 @@ def _snippet(src: SourceFile, d: Diagnostic, color: bool) -> list[str]:
             f"{gutter} | {' ' * (col - 1)}{_style(carets, '1;31', color)}"]
 
 
+def _fix_json(fix: Fix | None) -> dict[str, object] | None:
+    """A fix as an edit a tool applies: the span to replace (offsets and positions) and
+    the replacement text."""
+    if fix is None:
+        return None
+    span = fix.span
+    return {"span": {"start": span.start, "end": span.end, "line": span.line, "col": span.col,
+                     "end_line": span.end_line, "end_col": span.end_col},
+            "replacement": fix.replacement}
+
+
 def render_json(diags: Sequence[Diagnostic]) -> str:
     """A stable JSON document: a list of diagnostics plus counts."""
     items = [{
@@ -87,6 +112,7 @@ def render_json(diags: Sequence[Diagnostic]) -> str:
         "help": d.help,
         "labels": [{"path": lb.path, "line": lb.span.line, "col": lb.span.col,
                     "message": lb.message} for lb in d.labels],
+        "fix": _fix_json(d.fix),
     } for d in diags]
     errors = sum(d.severity is Severity.ERROR for d in diags)
     doc = {"diagnostics": items, "errors": errors, "warnings": len(diags) - errors}

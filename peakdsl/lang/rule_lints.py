@@ -20,7 +20,8 @@ ALWAYS_LE: frozenset[tuple[str, str]] = frozenset({
     ("low", "hl2"), ("hl2", "high"), ("low", "hlc3"), ("hlc3", "high"), ("low", "ohlc4"),
     ("ohlc4", "high"),
 })
-OSCILLATORS = frozenset({"rsi", "percent_rank", "adx", "plus_di", "minus_di"})  # 0..100
+OSCILLATORS = frozenset({"rsi", "percent_rank", "adx", "plus_di", "minus_di", "stoch_k",
+                         "stoch_d", "mfi"})  # 0..100
 
 
 class RuleFacts:

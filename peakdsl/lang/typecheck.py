@@ -8,10 +8,10 @@ lowering stage.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from . import ast
+from . import ast, intexpr
 from .builtins import BUILTINS, JOIN, LOOKAHEAD, MODE_WORDS, SAME, SOURCES, Arg, Builtin
 from .diagnostics import Diagnostic, diag, did_you_mean
 from .scalar import constant_value
@@ -41,7 +41,14 @@ class Symbol:
 
 
 MAX_WINDOW = 100_000  # bars; beyond this a window is a typo, not a strategy
-WINDOW_HELP = f"windows are whole numbers of bars, from 1 to {MAX_WINDOW:,}"
+WINDOW_HELP = (f"windows are whole numbers of bars, from 1 to {MAX_WINDOW:,}: "
+               f"{intexpr.ARITHMETIC}")
+WHOLE = "an int literal, an int param or arithmetic on them (`2 * n`, `n + 1`)"
+# The checker takes arithmetic in a lag too (`x[n + 1]`), but the grammar still admits only a
+# literal or a name there, so the lag's words do not offer it.
+LAG_HELP = ("lags count whole bars back, 0 or more: write x[1] for the previous bar, x[n], or "
+            "int arithmetic such as x[n + 1]")
+LAG_WHOLE = "a whole number of bars: an int literal, an int param or int arithmetic on them"
 
 LITERALS = (ast.Number, ast.Percent, ast.Bps, ast.Duration, ast.Money, ast.Market, ast.String,
             ast.Bool)
@@ -49,6 +56,13 @@ LITERAL_UNITS: dict[type, Unit] = {
     ast.Percent: Unit.PERCENT, ast.Bps: Unit.BPS, ast.Duration: Unit.DURATION,
     ast.Money: Unit.MONEY, ast.Market: Unit.MARKET, ast.String: Unit.STRING, ast.Bool: Unit.BOOL,
 }
+
+
+def int_grids(params: Mapping[str, ParamInfo]) -> dict[str, intexpr.Grid]:
+    """The value grid of every int param: what windows and lags are proven over (and what
+    `--set` and sweeps may choose from)."""
+    return {n: intexpr.grid(p.low, p.high, p.step) for n, p in params.items()
+            if p.unit is Unit.INT}
 
 
 class ExprChecker:
@@ -158,7 +172,7 @@ class ExprChecker:
                        f" argument(s), got {len(expr.args)}", expr.span,
                        f"signature: {builtin.signature}{modes}")
             return None
-        units = [self._argument(b, arg) for b, arg in zip(builtin.args, expr.args[:low],
+        units = [self._argument(builtin, b, arg) for b, arg in zip(builtin.args, expr.args[:low],
                                                           strict=True)]
         if any(u is None for u in units) or not self._mode(builtin, expr):
             return None
@@ -190,16 +204,15 @@ class ExprChecker:
         if least <= 1 or not windows:
             return True
         name, arg = windows[0]
-        low = arg.value if isinstance(arg, ast.Number) else \
-            self.params[arg.id].low if isinstance(arg, ast.Name) else least
-        if low >= least:
+        found = intexpr.breach(arg, self.grids(), least, lowest=True)
+        if found is None:
             return True
         self.error("T004", f"window `{name}` of `{builtin.name}(…, {choice})` must be at "
-                   f"least {least}, found {low:g}", arg.span,
+                   f"least {least}, found {_breach_text(arg, found)}", arg.span,
                    f"with `{choice}`, a window of fewer than {least} bars has no value")
         return False
 
-    def _argument(self, spec: tuple[str, Arg], arg: ast.Expr) -> Ty | None:
+    def _argument(self, builtin: Builtin, spec: tuple[str, Arg], arg: ast.Expr) -> Ty | None:
         name, kind = spec
         if isinstance(arg, ast.Name) and arg.id in MODE_WORDS and arg.id not in self.symbols:
             users = [b.name for b in BUILTINS.values() if b.mode and arg.id in b.mode.choices]
@@ -208,7 +221,9 @@ class ExprChecker:
                        f"{', '.join(users)}: e.g. `{users[0]}(…, {arg.id})`")
             return None
         if kind is Arg.WINDOW:
-            return self.window(arg, name)
+            return self.window(arg, name, builtin.least_window)
+        if name in builtin.conditions:  # a boolean series, passed like any series
+            return self.expect(arg, Unit.BOOL, f"argument `{name}` of `{builtin.name}`")
         ty = self.infer(arg)
         if ty is None:
             return None
@@ -223,10 +238,11 @@ class ExprChecker:
         return ty
 
     def _call_result(self, builtin: Builtin, expr: ast.Call, tys: list[Ty | None]) -> Ty | None:
-        values = [t for t, (_, k) in zip(tys, builtin.args, strict=True)
-                  if t is not None and k is not Arg.WINDOW]
-        exprs = [a for a, (_, k) in zip(expr.args[:len(builtin.args)], builtin.args,
-                                        strict=True) if k is not Arg.WINDOW]
+        values = [t for t, (n, k) in zip(tys, builtin.args, strict=True)
+                  if t is not None and k is not Arg.WINDOW and n not in builtin.conditions]
+        exprs = [a for a, (n, k) in zip(expr.args[:len(builtin.args)], builtin.args,
+                                        strict=True)
+                 if k is not Arg.WINDOW and n not in builtin.conditions]
         series = bool(builtin.implicit) or not builtin.elementwise or any(t.series for t in values)
         if builtin.result == SAME:
             return Ty(values[0].unit, series)
@@ -252,26 +268,47 @@ class ExprChecker:
             return None
         return Ty(unit, series)
 
-    def window(self, arg: ast.Expr, name: str) -> Ty | None:
-        """A window is an int literal or int param (whole range) from 1 to ``MAX_WINDOW``."""
-        if isinstance(arg, ast.Number) and arg.is_int and 1 <= arg.value <= MAX_WINDOW:
-            return self.infer(arg)
-        if isinstance(arg, ast.Name) and arg.id in self.params:
-            info = self.params[arg.id]
-            self.used.add(arg.id)
-            if info.unit is Unit.INT and info.low >= 1 and info.high <= MAX_WINDOW:
-                return self.infer(arg)
-            problem = ("is not an int" if info.unit is not Unit.INT else
-                       "range reaches below 1" if info.low < 1 else
-                       f"range reaches above {MAX_WINDOW:,}")
-            self.error("T004", f"window `{name}`: param `{arg.id}` {problem}", arg.span,
-                       WINDOW_HELP)
+    def window(self, arg: ast.Expr, name: str, least: int = 1) -> Ty | None:
+        """A window: int arithmetic over int literals and int params (``n``, ``2 * n``,
+        ``n + 1``) from ``least`` (1; 0 for ``valuewhen``'s occurrence) to ``MAX_WINDOW``
+        bars for every value the params may take."""
+        what = f"window `{name}`"
+        if not self._integral(arg, "T004", what, WINDOW_HELP):
             return None
-        if self.infer(arg) is None:  # an unknown or broken name: already reported
-            return None
-        self.error("T004", f"window `{name}` must be a positive integer literal or int param",
-                   arg.span, WINDOW_HELP)
-        return None
+        for limit, lowest in ((least, True), (MAX_WINDOW, False)):
+            found = intexpr.breach(arg, self.grids(), limit, lowest)
+            if found is not None:
+                self.error("T004", _window_problem(what, arg, found, limit, lowest), arg.span,
+                           WINDOW_HELP)
+                return None
+        return self.infer(arg)
+
+    def grids(self) -> dict[str, intexpr.Grid]:
+        return int_grids(self.params)
+
+    def _integral(self, expr: ast.Expr, code: str, what: str, help: str,
+                  whole: str = WHOLE) -> bool:
+        """``expr`` is whole-number arithmetic (``intexpr``); otherwise one diagnostic at its
+        first part that is not, unless that part's own error was reported already."""
+        self.used.update(intexpr.names(expr) & self.params.keys())
+        part = intexpr.not_integral(expr, self.grids())
+        if part is None:
+            return True
+        found = self._non_integral(part)
+        if found is not None:
+            self.error(code, f"{what} must be {whole}, found {found}", part.span, help)
+        return False
+
+    def _non_integral(self, part: ast.Expr) -> str | None:
+        """What ``part`` is, for the message; None when inferring it reported an error."""
+        if isinstance(part, ast.Name) and part.id in self.params:
+            return f"the {self.params[part.id].type} param `{part.id}`"
+        if isinstance(part, ast.Number):
+            return f"`{part.text}`, not a whole number"
+        if isinstance(part, ast.Binary) and part.op == "/":
+            return "a division (`/`): there is no integer division"
+        ty = self.infer(part)
+        return None if ty is None else ty.describe()
 
     # lag ----------------------------------------------------------------
     def _lag(self, expr: ast.Expr) -> Ty | None:
@@ -286,28 +323,16 @@ class ExprChecker:
         return target
 
     def _lag_ok(self, lag: ast.Expr) -> bool:
-        if isinstance(lag, ast.Neg) and isinstance(lag.operand, ast.Number):
-            self.error("L001", f"look-ahead: `[-{lag.operand.text}]` reads a future bar",
-                       lag.span, "lags count bars back and must be >= 0")
+        """A lag: int arithmetic over int literals and int params, never negative for any
+        value the params may take (a negative lag reads the future: L001)."""
+        if not self._integral(lag, "L002", "a lag", LAG_HELP, LAG_WHOLE):
             return False
-        if isinstance(lag, ast.Number) and lag.is_int:
+        found = intexpr.breach(lag, self.grids(), 0, lowest=True)
+        if found is None:
             self.infer(lag)
             return True
-        if isinstance(lag, ast.Name) and lag.id in self.params:
-            info = self.params[lag.id]
-            self.used.add(lag.id)
-            if info.unit is Unit.INT and info.low >= 0:
-                self.infer(lag)
-                return True
-            if info.unit is Unit.INT:
-                self.error("L001", f"look-ahead: param `{lag.id}` may be negative "
-                           f"(range {info.low:g}..{info.high:g})", lag.span,
-                           "give the param a range that starts at 0 or above")
-                return False
-        if isinstance(lag, ast.Name) and self.infer(lag) is None:  # already reported
-            return False
-        self.error("L002", "a lag must be a non-negative integer literal or int param",
-                   lag.span, "write x[1] for the previous bar")
+        self.error("L001", _lag_problem(lag, found, self.params), lag.span,
+                   "lags count bars back and must be >= 0")
         return False
 
     # operators ----------------------------------------------------------
@@ -395,6 +420,36 @@ class ExprChecker:
     def _list(self, expr: ast.Expr) -> Ty | None:
         self.error("T001", "a list is not a value in an expression", expr.span)
         return None
+
+
+def _breach_text(expr: ast.Expr, found: intexpr.Breach) -> str:
+    """``0``, ``0 at n = 1``, or, when the grid was too large to search, the bound."""
+    if found.at is None:
+        return f"possibly {found.value} (interval bound; write each param once to prove it)"
+    return f"{found.value}" + (f" at {intexpr.show_at(found.at)}" if found.at else "")
+
+
+def _window_problem(what: str, expr: ast.Expr, found: intexpr.Breach, limit: int,
+                    lowest: bool) -> str:
+    side = "at least" if lowest else "at most"
+    if isinstance(expr, ast.Name):  # a param: its range is the problem
+        where = f"below {limit}" if lowest else f"above {limit:,}"
+        return f"{what}: param `{expr.id}` range reaches {where}"
+    if not intexpr.names(expr):
+        return f"{what} must be {side} {limit:,}, found {found.value}"
+    return (f"{what} = `{intexpr.text(expr)}` must be {side} {limit:,} for every param "
+            f"value, found {_breach_text(expr, found)}")
+
+
+def _lag_problem(lag: ast.Expr, found: intexpr.Breach, params: dict[str, ParamInfo]) -> str:
+    if isinstance(lag, ast.Name):
+        info = params[lag.id]
+        return (f"look-ahead: param `{lag.id}` may be negative "
+                f"(range {info.low:g}..{info.high:g})")
+    if not intexpr.names(lag):
+        return f"look-ahead: `[{intexpr.text(lag)}]` reads a future bar"
+    return (f"look-ahead: lag `{intexpr.text(lag)}` may be negative, found "
+            + _breach_text(lag, found))
 
 
 def _literal(expr: ast.Expr, kind: type) -> float | None:

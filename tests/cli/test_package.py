@@ -21,8 +21,9 @@ import peakdsl.cli
 from peakdsl.cli import COMMANDS, GROUPS, app
 
 PACKAGE = Path(peakdsl.cli.__file__).parent
-COMMAND_MODULES = ("init", "spec", "backtest", "sweep", "walkforward", "robustness", "diff",
-                   "serve", "data", "runs", "runs_rerun", "promote", "live", "report", "drill")
+COMMAND_MODULES = ("init", "spec", "explain", "backtest", "sweep", "walkforward", "robustness",
+                   "diff", "serve", "lsp", "data", "runs", "runs_rerun", "promote", "live",
+                   "report", "drill")
 SHARED = {"root", "options", "runs_common"}  # runs_common: the runs group's two modules
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__main__")
 
@@ -78,9 +79,9 @@ def test_each_module_imports_on_its_own_in_a_fresh_interpreter(module: str) -> N
 
 def test_every_command_is_mounted_once_in_order() -> None:
     names = [name for name, _ in COMMANDS] + [name for name, _ in GROUPS]
-    assert names == ["init", "check", "fmt", "compile", "graph", "backtest", "sweep",
-                     "walkforward", "robustness", "diff", "serve", "data", "runs", "promote",
-                     "live", "report", "drill"]
+    assert names == ["init", "check", "fmt", "compile", "graph", "explain", "backtest",
+                     "sweep", "walkforward", "robustness", "diff", "serve", "lsp", "data",
+                     "runs", "promote", "live", "report", "drill"]
     assert listed(["--help"]) == names
 
 

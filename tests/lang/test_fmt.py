@@ -63,11 +63,7 @@ strategy sma_cross {
     entry long when f > s and f[1] <= s[1]
     exit long when f < s
     size 50% of equity
-    execution {
-        fill next_open
-        fees 10bps
-        slippage 5bps
-    }
+    execution { fill next_open fees 10bps slippage 5bps }
 }
 """,
         id="one-line-strategy",
@@ -135,8 +131,7 @@ strategy s {
                  id="empty-block"),
     pytest.param(
         'risk r { alerts { log {} slack { url_env "A_B" severity warning } throttle 5m } }',
-        'risk r {\n    alerts {\n        log {}\n        slack {\n'
-        '            url_env "A_B"\n            severity warning\n        }\n'
+        'risk r {\n    alerts {\n        log {}\n        slack { url_env "A_B" severity warning }\n'
         '        throttle 5m\n    }\n}\n',
         id="nested-blocks-in-source-order"),
 ]

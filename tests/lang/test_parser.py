@@ -313,10 +313,12 @@ def test_p002_control_character() -> None:
     assert "U+0000" in d.message
 
 
-def test_p003_points_at_the_end_of_the_file() -> None:
+def test_p003_points_at_the_block_never_closed_and_labels_the_end() -> None:
     text = "strategy s {\n  let x = 1\n"
     d = fail(text)
-    assert d.code == "P003" and d.span.start == len(text)
+    assert d.code == "P003" and d.span.start == text.index("{")
+    assert "never closed" in d.message
+    assert [lb.span.start for lb in d.labels] == [len(text)]
     assert "`}`" in d.help and "a statement" in d.help
     assert "`else`" not in d.help  # only what the parser would really accept
 
@@ -327,9 +329,9 @@ def test_p003_empty_file(text: str) -> None:
     assert d.code == "P003" and "`strategy`" in d.help
 
 
-def test_only_the_first_syntax_error_is_reported() -> None:
+def test_each_broken_statement_is_reported_once() -> None:
     result = parse_text("strategy s {\n  let = 1\n  let = 2\n}")
-    assert [d.code for d in result.diagnostics] == ["P001"]
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [("P001", 2), ("P001", 3)]
 
 
 def test_p004_oversized_input() -> None:

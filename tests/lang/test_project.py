@@ -259,7 +259,8 @@ def test_display_path_is_relative_to_the_working_directory(
 
 # ---------------------------------------------------------------- the command line
 
-JSON_KEYS = {"code", "title", "severity", "message", "path", "span", "help", "labels"}
+JSON_KEYS = {"code", "title", "severity", "message", "path", "span", "help", "labels",
+             "fix"}
 
 
 def peak(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

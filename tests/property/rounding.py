@@ -33,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 from peakdsl.engine.reference import REFERENCE, _Interpreter, reference_inputs
+from peakdsl.engine.reference_state import state_values
 from peakdsl.lang import ast
 from peakdsl.lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
 from peakdsl.lang.checker import CheckedSpec
+from peakdsl.lang.types import Unit
 
 Array = np.ndarray[Any, Any]
 TOL = 1e-9  # rounding is ~1e-16 relative; a factor of 1e7 of slack for crude bounds
@@ -235,7 +237,8 @@ def _cross(c: CallArgs) -> Judged:
 
 
 def _elementwise(c: CallArgs) -> Judged:
-    """abs, min, max, clip: the value is one of the operands (NaN propagation is exact)."""
+    """abs, min, max, clip, nz: the value is one of the operands (NaN propagation is
+    exact)."""
     err = np.max([_mag(x, j) for x, j in zip(c.xs, c.js, strict=True)], axis=0)
     return Judged(err, np.any([j.doubt for j in c.js], axis=0))
 
@@ -256,7 +259,7 @@ BUILTIN_RULES: dict[str, Callable[[CallArgs], Judged]] = {
     **dict.fromkeys(("plus_di", "minus_di", "adx"), _directional),
     **dict.fromkeys(("rising", "falling"), _steps),
     **dict.fromkeys(("crossover", "crossunder"), _cross),
-    **dict.fromkeys(("abs", "min", "max", "clip"), _elementwise),
+    **dict.fromkeys(("abs", "min", "max", "clip", "nz"), _elementwise),
     **dict.fromkeys(("log", "sqrt"), _domain),
     "zscore": _zscore, "roc": _ratio, "rsi": _rsi, "true_range": _true_range, "atr": _atr,
     "percent_rank": _percent_rank,
@@ -327,15 +330,36 @@ class _Judge(_Interpreter):
         return CallArgs(expr.func, xs, js, windows, scalars, mode, self.columns, value)
 
 
+def _judge_state(judge: _Judge, spec: CheckedSpec, let: ast.Let) -> Judged:
+    """A ``state``: its values as the reference computes them, then its body judged once
+    more over the final past. Each bar's rounding is carried into every later bar (the
+    errors add up, as in a running sum, which bounds the additive and extremum recursions
+    states are made of), and a decision in doubt stays in doubt from then on."""
+    ty = spec.types.get(id(let.expr))
+    judge.let_judged[let.name] = judge.exact()
+    judge.lets[let.name] = state_values(judge, let, ty is not None and ty.unit is Unit.BOOL)
+    judge.value_of(let.expr)
+    body = judge.judged[id(let.expr)]
+    return Judged(np.cumsum(body.err), np.logical_or.accumulate(body.doubt))
+
+
 def judge_reference(spec: CheckedSpec, frame: pd.DataFrame,
                     params: Mapping[str, float]) -> dict[str, Judged]:
     """Per let and rule slot: where the reference is within rounding of a decision."""
     judge = _Judge(*reference_inputs(spec, frame, params))
     out: dict[str, Judged] = {}
     for let in spec.items(ast.Let):  # lets first, then rules: reference_evaluate's order
+        assert isinstance(let, ast.Let)
+        if let.state:
+            out[let.name] = judge.let_judged[let.name] = _judge_state(judge, spec, let)
+            continue
         judge.lets[let.name] = judge.value_of(let.expr)
         out[let.name] = judge.let_judged[let.name] = judge.judged[id(let.expr)]
     for rule in spec.items(ast.Rule):
         judge.value_of(rule.expr)
         out[rule.slot] = judge.judged[id(rule.expr)]
     return out
+
+
+# The ported indicators' rules live in ``rounding_ta.py`` and join BUILTIN_RULES on import.
+import rounding_ta  # noqa: E402, F401

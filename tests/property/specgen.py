@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from itertools import product
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 from hypothesis import strategies as st
@@ -191,6 +191,56 @@ class ParamDef:
         return self.kind == "int" and Decimal(self.shape.low) >= least
 
 
+# ---------------------------------------------------------------- window and lag arithmetic
+
+# Int arithmetic on int params as windows and lags (`highest(high, 2 * n)`, `x[n + 1]`), each
+# form with its meaning in Python ints. A form is offered only where its least value over
+# the params' whole grids — found here by enumerating them, independently of the checker's
+# interval arithmetic — is at least the least window (lags: 0); ``test_window_arithmetic``
+# offers the others too and requires the checker to refuse exactly those.
+IntForm = tuple[str, Callable[[int, int], int]]
+INT_FORMS: tuple[IntForm, ...] = (
+    ("2 * {a}", lambda a, b: 2 * a),
+    ("{a} + 3", lambda a, b: a + 3),
+    ("{a} - 1", lambda a, b: a - 1),
+    ("({a} + 1) * 2", lambda a, b: (a + 1) * 2),
+    ("{a} * {b}", lambda a, b: a * b),
+    ("{a} + {b}", lambda a, b: a + b),
+    ("{b} - {a}", lambda a, b: b - a),
+    ("max({a} - 2, 1)", lambda a, b: max(a - 2, 1)),
+    ("min({a}, {b}) + 1", lambda a, b: min(a, b) + 1),
+    ("-(1 - {a}) * {b}", lambda a, b: -(1 - a) * b),
+)
+
+
+def _int_grid(shape: ParamShape) -> tuple[int, ...]:
+    return tuple(int(v) for v in _grid("int", shape))
+
+
+@cache
+def form_least(form: int, a: ParamShape, b: ParamShape, same: bool) -> int:
+    """The least value of ``INT_FORMS[form]`` over the grids (``same``: a and b are one
+    param, written twice)."""
+    fn = INT_FORMS[form][1]
+    if same:
+        return min(fn(x, x) for x in _int_grid(a))
+    return min(fn(x, y) for x in _int_grid(a) for y in _int_grid(b))
+
+
+def int_arithmetic(params: Sequence[ParamDef], least: int | None) -> list[str]:
+    """Every form over the int params (pairs, and a param paired with itself) whose least
+    value is at least ``least`` (None: every form)."""
+    ints = [p for p in params if p.kind == "int"]
+    out = []
+    for k, (template, _) in enumerate(INT_FORMS):
+        for a, b in product(ints, ints):
+            if least is None or form_least(k, a.shape, b.shape, a is b) >= least:
+                out.append(template.format(a=a.name, b=b.name))
+    return out
+
+
+
+
 # ---------------------------------------------------------------- expressions
 
 
@@ -255,7 +305,7 @@ class ExprGen:
                  and (b.result is unit or (b.result == SAME and unit in LEAFY))]
         if calls:
             builtin = self.choose(calls)
-            count = sum(1 for _, kind in builtin.args if kind is Arg.SERIES)
+            count = _value_count(builtin)
             units = [unit if builtin.result == SAME else self.choose(LEAFY_UNITS)
                      for _ in range(count)]
             return self.call_term(builtin, unit, [self.num_leaf(u, ANY) for u in units], 0)
@@ -303,11 +353,20 @@ class ExprGen:
         return Term(f"{x.at(ATOM)}[{self.lag_amount()}]", unit, True)
 
     def lag_amount(self) -> str:
+        """A lag: a literal, an int param, or (a third of the time, once the grammar takes
+        it) int arithmetic on params that is never negative."""
+        arithmetic = int_arithmetic(self.params, 0)
+        if arithmetic and self.choose(("plain", "plain", "arithmetic")) == "arithmetic":
+            return self.choose(arithmetic)
         return self.choose([*LAGS, *(p.name for p in self.params if p.kind == "int")])
 
     def window(self, least: int = 1) -> str:
-        """A window literal or int param whose whole range is at least ``least``."""
-        return self.choose([*(w for w in WINDOWS if int(w) >= least),
+        """A window literal or int param whose whole range is at least ``least``, or (a
+        third of the time) int arithmetic on params that provably is."""
+        arithmetic = int_arithmetic(self.params, least)
+        if arithmetic and self.choose(("plain", "plain", "arithmetic")) == "arithmetic":
+            return self.choose(arithmetic)
+        return self.choose([*(w for w in (*WINDOWS, "0") if int(w) >= least),
                             *(p.name for p in self.params if p.window_from(least))])
 
     # calls --------------------------------------------------------------
@@ -323,17 +382,20 @@ class ExprGen:
 
     def call_term(self, builtin: Builtin, unit: Unit, values: Sequence[Term], depth: int
                   ) -> Term:
-        """``builtin`` over ``values`` (its value arguments), with windows, scalars, a mode."""
+        """``builtin`` over ``values`` (its value arguments), with windows, scalars,
+        conditions (boolean series, drawn here) and a mode."""
         mode = self.mode(builtin)
         rest = iter(values)
         args: list[str] = []
-        for _, kind in builtin.args:
+        for name, kind in builtin.args:
             if kind is Arg.WINDOW:
                 args.append(self.window(builtin.mode.least_window(mode)
-                                        if mode and builtin.mode else 1))
+                                        if mode and builtin.mode else builtin.least_window))
             elif kind is Arg.SCALAR:
                 scale = self.choose((Unit.INT, Unit.NUMBER, Unit.PERCENT))
                 args.append(self.num(scale, CONST, depth - 1).text)
+            elif name in builtin.conditions:
+                args.append(self.boolean(ANY, depth - 1).text)
             else:
                 args.append(next(rest).text)
         series = not builtin.elementwise or bool(builtin.implicit) or any(v.series for v in values)
@@ -357,7 +419,7 @@ class ExprGen:
 
     def _value_units(self, b: Builtin, unit: Unit, mode: str) -> list[Unit]:
         """Units of the value arguments of ``b`` for a result of ``unit``."""
-        count = sum(1 for _, kind in b.args if kind is Arg.SERIES)
+        count = _value_count(b)
         if b.result == SAME:
             return [unit] * count
         if b.result == JOIN:
@@ -391,6 +453,8 @@ class ExprGen:
         return self.choose(options) if options else self.compare(mode, 0)
 
     def compare(self, mode: str, depth: int) -> Term:
+        if mode != CONST and self.choose(("plain", "indicator")) == "indicator":
+            return self.indicator(mode, depth)
         op = self.choose(("<", ">", "<=", ">=", "==", "!="))
         pairs = [p for p in COMPARABLE if self.allowed(mode, p)]
         units = self.choose(pairs)
@@ -430,6 +494,22 @@ class ExprGen:
         func = self.choose(("crossover", "crossunder"))
         return Term(f"{func}({a.text}, {b.text})", Unit.BOOL, True)
 
+    def indicator(self, mode: str, depth: int) -> Term:
+        """An indicator of a unit of its own (``supertrend``, ``stoch_k``, ``barssince``, …)
+        compared with a value of that unit, as strategies use them: half of the comparisons
+        of series. A price comes from so many built-ins that a call for one reaches each
+        indicator of price unit only every few hundred examples; this reaches each every few
+        dozen. (Not a production of its own: constants, ``require`` among them, would draw
+        it and fall back to a leaf, and leaves make ``require false``.)"""
+        builtin = self.choose(FIXED_UNIT)
+        unit = cast(Unit, builtin.result)
+        values = [self.num(u, ANY, depth - 1) for u in self._value_units(builtin, unit, ANY)]
+        other = self.choose([b for a, b in COMPARABLE if a is unit])
+        a, b = _compared(self.call_term(builtin, unit, values, depth),
+                         self.num(other, ANY, depth - 1))
+        op = self.choose(("<", ">", "<=", ">=", "==", "!="))
+        return Term(f"{a.at(SUM)} {op} {b.at(SUM)}", Unit.BOOL, True, COMPARE)
+
     def streak(self, mode: str, depth: int) -> Term | None:
         if mode == CONST:
             return None
@@ -439,6 +519,16 @@ class ExprGen:
 
     def lag_bool(self, mode: str, depth: int) -> Term | None:
         return self.lag(Unit.BOOL, mode, depth)
+
+
+# Non-elementwise built-ins whose result has a unit of its own (not "same as x", not bool).
+FIXED_UNIT = tuple(b for b in BUILTINS.values() if isinstance(b.result, Unit)
+                   and b.result is not Unit.BOOL and not b.elementwise)
+
+
+def _value_count(b: Builtin) -> int:
+    """How many numeric series arguments ``b`` takes (its conditions are booleans)."""
+    return sum(1 for name, kind in b.args if kind is Arg.SERIES and name not in b.conditions)
 
 
 def _compared(a: Term, b: Term) -> tuple[Term, Term]:
@@ -540,6 +630,34 @@ def require(draw: st.DrawFn, gen: ExprGen, params: Sequence[ParamDef]) -> str:
     return f"{condition.at(OR)} or {p.name} >= {p.literal(p.shape.low)}"
 
 
+# The shapes of a generated ``state`` (``{s}`` its name, ``{t}`` a series of its unit, ``{c}``
+# ``{d}`` conditions, ``{k}`` a lag of 1–3): ratchets, smoothing, running sums, latches,
+# counters — what states are written for — each of the unit the checker infers.
+STATE_SHAPES = (
+    "max(nz({s}[1], {t}), {t})", "min(nz({s}[{k}], {t}), {t})",
+    "nz({s}[1], {t}) * 0.5 + {t} * 0.5", "nz({s}[{k}], {t}) + {t}",
+    "if {c} then {t} else nz({s}[1], {t})",
+)
+COUNTER = "if {c} then nz({s}[1], 0) + 1 else 0"
+LATCH = "if {c} then true else if {d} then false else {s}[{k}]"
+
+
+def state_body(draw: st.DrawFn, gen: ExprGen, name: str, unit: Unit, depth: int
+               ) -> tuple[str, Unit]:
+    """A ``state`` named ``name``: its expression and the unit the checker gives it (a
+    boolean asks for a latch; a plain number may be a counter)."""
+    k = draw(st.integers(1, 3))
+    cond, other = (gen.boolean(SERIES, depth).at(AND - 1) for _ in range(2))
+    if unit is Unit.BOOL:
+        return LATCH.format(s=name, c=cond, d=other, k=k), Unit.BOOL
+    if unit in (Unit.INT, Unit.NUMBER) and draw(st.booleans()):
+        return COUNTER.format(s=name, c=cond), Unit.NUMBER
+    shape = pick(draw, STATE_SHAPES)
+    term = gen.num(unit, SERIES, depth).at(PRODUCT - 1)
+    return shape.format(s=name, t=term, c=cond, k=k), \
+        Unit.NUMBER if unit is Unit.INT else unit
+
+
 @st.composite
 def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3
           ) -> tuple[str, tuple[ParamDef, ...]]:
@@ -552,6 +670,11 @@ def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3
     for i in range(draw(st.integers(0, max_lets))):
         unit = pick(draw, LET_UNITS)
         depth = draw(st.integers(1, max_depth))
+        if draw(st.integers(0, 3)) == 0:
+            text, unit = state_body(draw, gen, f"s{i}", unit, depth)
+            body.append(f"state s{i} = {text}")
+            gen.lets.append((f"s{i}", Term(f"s{i}", unit, True)))
+            continue
         term = gen.boolean(ANY, depth) if unit is Unit.BOOL else gen.num(unit, ANY, depth)
         body.append(f"let v{i} = {term.text}")
         gen.lets.append((f"v{i}", term))

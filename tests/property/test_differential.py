@@ -186,6 +186,9 @@ def simulate_both(cfg: m.StrategyConfig, case: Case, signals: Signals) -> None:
 
 # ---------------------------------------------------------------- the property
 
+# The int arithmetic specgen writes in windows and lags (``specgen.INT_FORMS``).
+INT_FORM = (r"(?:2 \* p\d+|p\d+ [-+*] (?:1|3|p\d+)|\(p\d+ \+ 1\) \* 2|max\(p\d+ - 2, 1\)"
+            r"|min\(p\d+, p\d+\) \+ 1|-\(1 - p\d+\) \* p\d+)")
 # What "the whole grammar" means, as patterns over the text of specs that checked clean.
 FEATURES: dict[str, str] = {
     **{f"builtin {name}": rf"\b{name}\(" for name in BUILTINS},
@@ -197,6 +200,8 @@ FEATURES: dict[str, str] = {
     "let uses a let": r"^\s*let v\d+ = .*\bv\d+\b", "window param": r", p\d+\)",
     "int param": r": int =", "float param": r": float =", "percent param": r": percent =",
     "bps param": r": bps =", "short rules": r"^\s*entry short\b",
+    "window arithmetic": rf", {INT_FORM}(?:, \w+)?\)", "lag arithmetic": rf"\[{INT_FORM}\]",
+    "state": r"^\s*state s\d+ = ", "state read by a let": r"^\s*let v\d+ = .*\bs\d+\b",
     **{f"mode {word}": rf", {word}\)" for b in BUILTINS.values() if b.mode
        for word in b.mode.choices},
 }

@@ -168,4 +168,18 @@ CASES: list[Regression] = [
                       "let a = adx(2, peak)", "entry long when sd > 1 and d > a or h > z"), UP),
         {"sd": [nan, 0.7071067811865476, 0.7071067811865476, 0.7071067811865476,
                 1.4142135623730951, 0.7071067811865476]}),
+    Regression(
+        "divisor_folded_to_zero_through_a_let",
+        "`close / (if v then 0 else 1)` with `let v = true`: the checker cannot see the divisor "
+        "as constant, lowering folds it to 0, and numexpr raised ZeroDivisionError on the "
+        "literal `/ 0.0` (found by the differential test at 25,000 examples)",
+        Case(strategy("let v = true", "let r = close / (if v then 0 else 1)",
+                      "entry long when r > 1 or close > open"), UP),
+        {"r": [nan] * 6, "entry_long": [F, T, T, F, T, F]}),
+    Regression(
+        "state_running_maximum",
+        "a `state` reads its own past: the running maximum of the close, NaN-seeded with nz",
+        Case(strategy("state top = max(nz(top[1], close), close)",
+                      "entry long when close >= top and close > open"), UP),
+        {"top": [10.0, 11.0, 12.0, 12.0, 13.0, 13.0], "entry_long": [F, T, T, F, T, F]}),
 ]
