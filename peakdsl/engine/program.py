@@ -44,7 +44,11 @@ kernel:
 * recursive kernels have no window: their value after the warm-up depends on the seed,
   the mean of the first n valid values *of the data they were given*. Started later, they
   are seeded later and differ from the full-history run by a term that decays by a factor
-  ``1 - alpha`` per bar (ema ``alpha = 2/(n+1)``; rma, rsi, atr, ±DI, adx ``1/n``).
+  ``1 - alpha`` per bar (ema ``alpha = 2/(n+1)``; rma, rsi, atr, ±DI, adx ``1/n``; the
+  ported kc_*, supertrend*, ha_* through their EMAs, ATR and previous candle alike);
+* running kernels (obv, cumsum) and ``state`` lets (``engine.scan``) remember from the
+  first bar they are given: a sum's level, a latch, a ratchet depend on where the data
+  starts, for good (barssince and valuewhen only until the condition fires again).
 
 ``Program.history(params)`` is the history a live start needs: the largest lookback among
 the lets and rules, i.e. the derived warm-up ``cfg.warmup.evaluate(params)`` (lags are part

@@ -210,7 +210,7 @@ def _check_bounds(ctx: Ctx, spec: SettingSpec, number: float, span: Span,
     high_ok = spec.high is None or number <= spec.high
     if not (low_ok and high_ok):
         ctx.error("T009", f"`{spec.key}` {_fmt(number, spec)} is out of bounds{suffix}", span,
-                  f"allowed: {_bounds_text(spec)}")
+                  f"allowed: {bounds_text(spec)}")
 
 
 def _fmt(number: float, spec: SettingSpec) -> str:
@@ -221,7 +221,7 @@ def _fmt(number: float, spec: SettingSpec) -> str:
     return f"{number:g}"
 
 
-def _bounds_text(spec: SettingSpec) -> str:
+def bounds_text(spec: SettingSpec) -> str:
     if spec.low is None:
         low = ""
     elif spec.low < 0:  # an exclusive bound just below zero admits zero itself
@@ -251,7 +251,7 @@ def _expect_literal(ctx: Ctx, spec: SettingSpec, value: ast.Expr, kind: type,
 
 def _negative(ctx: Ctx, spec: SettingSpec, value: ast.Expr) -> None:
     """A negated literal of the right kind: no setting takes a negative value."""
-    allowed = _bounds_text(spec)
+    allowed = bounds_text(spec)
     ctx.error("T009", f"`{spec.key}` cannot be negative", value.span,
               f"allowed: {allowed}" if allowed else f"e.g. `{spec.example}`")
 

@@ -126,13 +126,15 @@ class Loader:
         self.project.diagnostics.extend(diags)
         if has_errors(diags):
             self.project.failed.add(spec.name)
-        self._check_identity(spec, path)
+        self.check_identity(spec, path)
         if spec.name not in self.project.specs:
             self.project.specs[spec.name] = spec
             self.project.files[spec.name] = path
         return spec
 
-    def _check_identity(self, spec: CheckedSpec, path: Path) -> None:
+    def check_identity(self, spec: CheckedSpec, path: Path) -> None:
+        """N004/N005: the declaration's name is its file's stem (the language server checks
+        one open file with it too)."""
         if spec.name != path.stem:
             self.project.diagnostics.append(diag(
                 "N005", f"{spec.kind} `{spec.name}` is in `{path.name}`", spec.path,

@@ -176,7 +176,7 @@ def project_diagnostics(doc: Document) -> list[Diagnostic]:
     if doc.spec is None or root is None or not doc.path.is_file():
         return []
     loader = Loader(root, [doc.path])
-    loader._check_identity(doc.spec, doc.path)
+    loader.check_identity(doc.spec, doc.path)
     loader.project.specs.setdefault(doc.spec.name, doc.spec)
     pending, checked = [doc.spec], set[str]()
     while pending:

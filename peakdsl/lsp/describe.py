@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from .. import metrics as catalogue
 from ..lang import ast
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, JOIN, LOOKAHEAD, SAME, SOURCES, Builtin
-from ..lang.checker import _bounds_text as bounds_text  # the checker's own wording
+from ..lang.checker import bounds_text  # the checker's own wording
 from ..lang.fmt import SPELLED
 from ..lang.project import display_path
 from ..lang.schema import METRICS, NESTED_BLOCKS, SettingSpec, Value
