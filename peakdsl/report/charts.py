@@ -191,8 +191,10 @@ def indicator_figure(result: BacktestResult, pane: Pane) -> dict[str, Any]:
     _, ends = _bucket_ends(n, k)
     pick = slice(None) if k == 1 else ends
     data = []
+    fixed = pane.look.y_range
     for name, colour in zip(pane.lets, PANE_COLOURS * len(pane.lets), strict=False):
         values = np.asarray(result.signals.series[name], dtype=np.float64)
+        fixed = fixed if fixed is not None and _within(values, fixed) else None
         data.append({"type": "scatter", "mode": "lines", "name": name, "x": _typed(ms[pick]),
                      "y": _typed(values[pick]), "line": {"color": colour, "width": 1.2}})
     layout = _time_layout(pane.look.title, 240)
@@ -208,11 +210,17 @@ def indicator_figure(result: BacktestResult, pane: Pane) -> dict[str, Any]:
                              for lv in pane.levels]
     if pane.look.tickformat:
         layout["yaxis"]["tickformat"] = pane.look.tickformat
-    if pane.look.y_range:
-        layout["yaxis"]["range"] = list(pane.look.y_range)
+    if fixed is not None:
+        layout["yaxis"]["range"] = list(fixed)
     return {"data": data, "layout": layout,
-            "peak": {"fixed": pane.look.y_range is not None,
-                     "marks": [lv.value for lv in pane.levels]}}
+            "peak": {"fixed": fixed is not None, "marks": [lv.value for lv in pane.levels]}}
+
+
+def _within(values: np.ndarray[Any, Any], bounds: tuple[float, float]) -> bool:
+    """Whether a pane's fixed range shows every value (Williams %R, an oscillator on
+    −100..0, does not fit 0..100: its pane is fitted to the data instead)."""
+    finite = values[np.isfinite(values)]
+    return finite.size == 0 or bool(bounds[0] <= finite.min() and finite.max() <= bounds[1])
 
 
 def _level_text(pane: Pane, value: float) -> str:

@@ -89,3 +89,15 @@ def test_percent_levels_are_labelled_as_percentages() -> None:
     assert [a["text"] for a in pane["layout"]["annotations"]] == [
         "m > entry_roc (2%)", "m < -exit_roc (-1%)"]
     assert pane["peak"] == {"fixed": False, "marks": [0.02, -0.01]}
+
+
+def test_an_oscillator_outside_0_100_gets_a_fitted_axis() -> None:
+    """Williams %R is an oscillator on −100..0: a fixed 0–100 axis would hide it, so a pane
+    whose values leave its fixed range is fitted to them instead."""
+    rsi = compiled("rsi_reversion")
+    result = build_result(rsi, n=600, trades=5)
+    result.signals.series["r"] = result.signals.series["r"] - 100.0  # −100..0, like willr
+    figures = figures_of(parse(render_html(result, graph=rsi.config.graph)))
+    pane = figures[pane_id(indicator_panes(rsi.config.graph, result.params)[0])]
+    assert "range" not in pane["layout"]["yaxis"]
+    assert pane["peak"]["fixed"] is False
