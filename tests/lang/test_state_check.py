@@ -34,7 +34,8 @@ def state_type(*lines: str, name: str = "s") -> Ty:
     return spec.types[id(let.expr)]
 
 
-ENTRY = "entry long when close > open"
+CANDLE_UP = "close > open"
+ENTRY = f"entry long when {CANDLE_UP}"
 
 
 @pytest.mark.parametrize(("line", "unit"), [
@@ -48,7 +49,7 @@ ENTRY = "entry long when close > open"
     ("state s = clip(nz(s[1], 50) + rsi(close, 14) - 50, 0, 100)", Unit.OSCILLATOR),
 ])
 def test_the_unit_is_inferred_from_what_the_past_meets(line: str, unit: Unit) -> None:
-    assert state_type(line, f"entry long when s != s[1] and {ENTRY[16:]}") == Ty(unit, True)
+    assert state_type(line, f"entry long when s != s[1] and {CANDLE_UP}") == Ty(unit, True)
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -63,7 +64,7 @@ def test_the_unit_is_inferred_from_what_the_past_meets(line: str, unit: Unit) ->
     ("state s = if s[1] then 1 else 0", ["T001"]),  # the past read as a number is no condition
 ])
 def test_what_a_state_may_not_do(line: str, expected: list[str]) -> None:
-    found = codes(line, f"entry long when s > 0 and {ENTRY[16:]}")
+    found = codes(line, f"entry long when s > 0 and {CANDLE_UP}")
     assert [c for c in found if c[0] != "W"] == expected
 
 
