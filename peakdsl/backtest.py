@@ -21,7 +21,7 @@ from . import __version__
 from .compile import models as m
 from .data.candles import CandleSet
 from .engine.evaluate import Signals, evaluate
-from .engine.explain import no_trade_notes
+from .engine.explain import no_trade_notes, undefined_level_note
 from .engine.program import columns_of
 from .engine.results import EXIT_REASONS, SimResult, SimSettings
 from .engine.risk import NO_LIMITS, RiskLimits
@@ -121,7 +121,7 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     settings = sim_settings(cfg, signals.params, signals.warmup, capital, fee_bps)
     limits = RiskLimits.from_config(risk) if risk is not None else NO_LIMITS
     sim = simulate(cols["open"], cols["high"], cols["low"], cols["close"], signals.rules,
-                   settings, times=f.index, limits=limits)
+                   settings, times=f.index, limits=limits, levels=signals.levels)
     t_sim = time.perf_counter()
     metrics = compute_metrics(sim, settings, cfg.timeframe_seconds, close=cols["close"])
     done = time.perf_counter()
@@ -134,6 +134,7 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
                                 cfg.calendar_declared)
     if calendar:
         warnings.append(calendar)
+    warnings.extend(undefined_level_note(sim.undefined_levels))
     warnings.extend(no_trade_notes(signals, sim, len(f)))
     if sim.risk and risk is not None:
         warnings.append(risk_note(risk.name, sim.risk))

@@ -56,7 +56,8 @@ def materialised(graph: SignalGraph) -> set[int]:
     """Nodes that must exist as arrays (see module docstring), plus every operator over
     params only (a ``scalar`` step) and every non-leaf operand that a template repeats."""
     consumers = graph.consumers()
-    keep = set(graph.rules.values()) | set(graph.lets.values()) | set(graph.requires)
+    keep = set(graph.rules.values()) | set(graph.lets.values()) | set(graph.requires) | \
+        set(graph.levels.values())
     for node in graph.nodes:
         if not node.elementwise:
             keep.add(node.id)

@@ -7,6 +7,7 @@ from typing import cast
 
 from ..lang import ast
 from ..lang.checker import CheckedSpec
+from ..lang.levels import STOP_KEYS, is_level
 from ..lang.lookback import Lookback as SymLookback
 from ..lang.schema import METRICS, TIMEFRAMES
 from . import models as m
@@ -26,7 +27,8 @@ def graph_model(graph: SignalGraph, program: tuple[Step, ...]) -> m.Graph:
                          names=list(n.names)) for n in graph.nodes]
     steps = [m.Step(node=s.node, kind=s.kind, expr=s.expr, inputs=dict(s.inputs))
              for s in program]
-    return m.Graph(nodes=nodes, program=steps, lets=graph.lets, rules=graph.rules)
+    return m.Graph(nodes=nodes, program=steps, lets=graph.lets, rules=graph.rules,
+                   levels=graph.levels)
 
 
 def _scalar(value: ast.Expr) -> m.Scalar:
@@ -59,6 +61,8 @@ def _sizing(spec: CheckedSpec, market: ast.Market) -> m.Sizing:
     if isinstance(size.value, ast.Money):
         mode = "quantity" if size.value.currency == market.base else "notional"
         return m.Sizing(mode=mode, value=m.Scalar(const=size.value.amount))
+    if is_level(size.value, {p.name: p for p in spec.params}):
+        return m.Sizing(mode="equity_fraction", value=None)  # graph.levels["size"]
     return m.Sizing(mode="equity_fraction", value=_scalar(size.value))
 
 
@@ -92,8 +96,9 @@ def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
              for r in spec.items(ast.Require) if isinstance(r, ast.Require)]
     requires = [m.Require(node=node, source=text)
                 for node, text in zip(graph.requires, texts, strict=True)]
-    stops = {k: _scalar(settings[k].value) for k in ("stop_loss", "take_profit", "trailing_stop")
-             if k in settings}
+    named = {p.name: p for p in spec.params}
+    stops = {k: _scalar(settings[k].value) for k in STOP_KEYS
+             if k in settings and not is_level(settings[k].value, named)}  # else graph.levels
     return m.StrategyConfig(
         name=spec.name, description=_text(spec, "description"),
         market=m.Market(symbol=market.symbol, base=market.base, quote=market.quote,

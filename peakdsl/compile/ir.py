@@ -6,7 +6,7 @@ own, so the node list is a valid evaluation order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..lang.lookback import Lookback
 from ..lang.typecheck import ParamInfo
@@ -49,11 +49,14 @@ class SignalGraph:
     rules: dict[str, int]  # "entry_long" | "exit_long" | "entry_short" | "exit_short" → node
     params: tuple[ParamInfo, ...]
     requires: tuple[int, ...] = ()  # one boolean node over params per `require`
+    # series-driven stops and sizes (``lang.levels.LEVEL_SLOTS`` → node)
+    levels: dict[str, int] = field(default_factory=dict)
 
     @property
     def warmup(self) -> Lookback:
-        """Bars before the first bar on which every rule can be evaluated."""
-        looks = [self.nodes[i].lookback for i in self.rules.values()]
+        """Bars before the first bar on which every rule can be evaluated, and every stop
+        or size expression an entry there reads."""
+        looks = [self.nodes[i].lookback for i in (*self.rules.values(), *self.levels.values())]
         if not looks:
             return Lookback.const(0)
         return looks[0].max(*looks[1:])

@@ -13,8 +13,10 @@ from ..lang import ast
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, SOURCES, Arg
 from ..lang.checker import CheckedSpec
 from ..lang.intexpr import lookback
+from ..lang.levels import LEVEL_SLOTS, level_slot, levels_of
 from ..lang.lookback import ZERO, Lookback
 from ..lang.typecheck import int_grids
+from ..lang.types import Unit
 from .ir import BINARY_OPS, COMMUTATIVE, Node, SignalGraph, Value
 from .ops import OPS, fold
 from .state_lower import lower_state
@@ -215,14 +217,27 @@ def lower_strategy(spec: CheckedSpec) -> SignalGraph:
             rules[item.slot] = lowerer.lower(item.expr)
     requires = [lowerer.lower(r.expr) for r in spec.decl.items if isinstance(r, ast.Require)]
     ordered = {slot: rules[slot] for slot in RULE_SLOTS if slot in rules}
-    return _pruned(lowerer.nodes, dict(lowerer.lets), ordered, requires, spec)
+    return _pruned(lowerer.nodes, dict(lowerer.lets), ordered, requires, spec,
+                   _levels(lowerer, spec))
+
+
+def _levels(lowerer: Lowerer, spec: CheckedSpec) -> dict[str, int]:
+    """Each stop or size expression (``lang.levels``) under its engine slot, in slot order."""
+    sizes = spec.items(ast.Size)
+    size = sizes[0] if sizes else None
+    assert size is None or isinstance(size, ast.Size)
+    found = {}
+    for key, expr in levels_of(spec.settings(), size, {p.name: p for p in spec.params}):
+        found[level_slot(key, Unit(lowerer.unit_of(expr)))] = lowerer.lower(expr)
+    return {slot: found[slot] for slot in LEVEL_SLOTS if slot in found}
 
 
 def _pruned(nodes: list[Node], lets: dict[str, int], rules: dict[str, int],
-            requires: list[int], spec: CheckedSpec) -> SignalGraph:
-    """The graph of the nodes reachable from lets, rules and requires, renumbered in order."""
+            requires: list[int], spec: CheckedSpec, levels: dict[str, int]) -> SignalGraph:
+    """The graph of the nodes reachable from lets, rules, requires and levels, renumbered
+    in order."""
     live: set[int] = set()
-    todo = [*lets.values(), *rules.values(), *requires]
+    todo = [*lets.values(), *rules.values(), *requires, *levels.values()]
     while todo:
         i = todo.pop()
         if i not in live:
@@ -237,7 +252,8 @@ def _pruned(nodes: list[Node], lets: dict[str, int], rules: dict[str, int],
              n.lookback, tuple(named.get(n.id, ()))) for n in nodes if n.id in live)
     return SignalGraph(kept, {k: new_id[v] for k, v in lets.items()},
                        {k: new_id[v] for k, v in rules.items()}, spec.params,
-                       tuple(new_id[i] for i in requires))
+                       tuple(new_id[i] for i in requires),
+                       {k: new_id[v] for k, v in levels.items()})
 
 
 def _memo_value(value: Value) -> object:

@@ -105,11 +105,14 @@ class Graph(Frozen):
     program: list[Step]
     lets: dict[str, int]
     rules: dict[str, int]
+    # stops and sizes written as expressions, by engine slot (``lang.levels.LEVEL_SLOTS``):
+    # each read at the signal bar of an entry and held for its trade
+    levels: dict[str, int] = Field(default_factory=dict)
 
 
 class Sizing(Frozen):
     mode: Literal["equity_fraction", "notional", "quantity", "vol_target"]
-    value: Scalar
+    value: Scalar | None  # None: a fraction of equity given by an expression (graph.levels)
 
 
 class Execution(Frozen):

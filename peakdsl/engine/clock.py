@@ -45,7 +45,6 @@ from .settings import FILL_CLOSE, SETTING_COLUMNS
 from .state import (
     CASH,
     ENTRY_BAR,
-    ENTRY_PRICE,
     EXPOSED,
     EXTREME,
     FLOW,
@@ -58,14 +57,11 @@ from .state import (
     SLEEVE,
     FloatArray,
 )
-from .step import _fill_point, _stop_exit, end_slot
+from .step import _fill_point, _stop_exit, end_slot, has_exits
 
 Array = Any
 _FILL = SETTING_COLUMNS["fill"]
 _WARMUP = SETTING_COLUMNS["warmup"]
-_STOP_LOSS = SETTING_COLUMNS["stop_loss"]
-_TAKE_PROFIT = SETTING_COLUMNS["take_profit"]
-_TRAILING_STOP = SETTING_COLUMNS["trailing_stop"]
 
 # the portfolio plan vector read by the clock
 REBALANCE_SECONDS, REBALANCE_DRIFT = 0, 1
@@ -74,18 +70,14 @@ PLAN_SIZE = 2
 
 @jit
 def _stops(s: int, k: int, opens: FloatArray, highs: FloatArray, lows: FloatArray,
-           settings: FloatArray, account: FloatArray, positions: FloatArray,
-           trades: FloatArray) -> None:
+           settings: FloatArray, level_rows: Array, account: FloatArray,
+           positions: FloatArray, trades: FloatArray) -> None:
     """The intrabar stop / target / trailing check of slot ``s``'s open position on its bar
     ``k`` (called only for a position opened before ``k``)."""
-    stop_loss = settings[s, _STOP_LOSS]
-    take_profit = settings[s, _TAKE_PROFIT]
-    trailing_stop = settings[s, _TRAILING_STOP]
-    if math.isnan(stop_loss) and math.isnan(take_profit) and math.isnan(trailing_stop):
+    if not has_exits(s, settings, level_rows):
         return
-    action, price, reason, extreme = exit_check(
-        positions[s, SIDE], positions[s, ENTRY_PRICE], positions[s, EXTREME], opens[s, k],
-        highs[s, k], lows[s, k], stop_loss, take_profit, trailing_stop)
+    action, price, reason, extreme = exit_check(positions, s, opens[s, k], highs[s, k],
+                                                lows[s, k])
     if action == 0:
         positions[s, EXTREME] = extreme
     else:
@@ -138,7 +130,8 @@ def start_sleeves(capital: float, weights: FloatArray, plan: FloatArray, first_t
 
 @jit
 def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows: FloatArray,
-              closes: FloatArray, rules: Array, rule_rows: Array, last_bars: Array,
+              closes: FloatArray, rules: Array, rule_rows: Array, levels: FloatArray,
+              level_rows: Array, last_bars: Array,
               opening: Array, closing: Array, point_times: FloatArray, weights: FloatArray,
               plan: FloatArray, settings: FloatArray, limits: FloatArray, account: FloatArray,
               positions: FloatArray, trades: FloatArray, ring: FloatArray,
@@ -155,7 +148,8 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
         for s in range(n_slots):  # close phase: stops of positions opened before bar k
             k = closing[s, p]
             if k >= 0 and positions[s, SIDE] != 0.0 and positions[s, ENTRY_BAR] < k:
-                _stops(s, k, opens, highs, lows, settings, account, positions, trades)
+                _stops(s, k, opens, highs, lows, settings, level_rows, account, positions,
+                       trades)
         for s in range(n_slots):
             k = closing[s, p]
             if k >= 0:
@@ -166,8 +160,8 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
                     rules[rule_rows[s, 0], k] or rules[rule_rows[s, 1], k]
                     or rules[rule_rows[s, 2], k] or rules[rule_rows[s, 3], k]):
                 _fill_point(s, k, k, closes[s, k], k != last_bars[s], rules, rule_rows,
-                            closes[s], settings, limits, account, positions, trades, ring,
-                            time_s)
+                            levels, level_rows, closes[s], settings, limits, account,
+                            positions, trades, ring, time_s)
         for s in range(n_slots):
             k = closing[s, p]
             if k >= 0 and k == last_bars[s]:
@@ -204,8 +198,9 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
             if r >= 0 and settings[s, _FILL] != FILL_CLOSE and r >= settings[s, _WARMUP] and (
                     rules[rule_rows[s, 0], r] or rules[rule_rows[s, 1], r]
                     or rules[rule_rows[s, 2], r] or rules[rule_rows[s, 3], r]):
-                _fill_point(s, r, k, opens[s, k], True, rules, rule_rows, closes[s],
-                            settings, limits, account, positions, trades, ring, time_s)
+                _fill_point(s, r, k, opens[s, k], True, rules, rule_rows, levels,
+                            level_rows, closes[s], settings, limits, account, positions,
+                            trades, ring, time_s)
 
 
 __all__ = ["PLAN_SIZE", "REBALANCE_DRIFT", "REBALANCE_SECONDS", "run_clock", "sleeve_value",

@@ -15,6 +15,15 @@ from .results import SimResult
 ENTRY_SLOTS = ("entry_long", "entry_short")
 
 
+def undefined_level_note(count: int) -> list[str]:
+    """A note for entries skipped because a stop or size expression had no usable value."""
+    if not count:
+        return []
+    return [f"{count} entr{'y' if count == 1 else 'ies'} not taken: a stop, target or size "
+            "written as an expression was not a positive number at the signal bar "
+            "(missing data, or a negative distance)"]
+
+
 def no_trade_notes(signals: Signals, sim: SimResult, n_bars: int) -> list[str]:
     """Notes for a run that never held a position; empty when it traded."""
     if n_bars == 0 or np.any(np.asarray(sim.position) != 0):

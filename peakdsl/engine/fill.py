@@ -15,7 +15,7 @@ import numpy as np
 
 from ._jit import inline, jit
 from .results import EXIT_REASONS
-from .state import FloatArray
+from .state import ENTRY_PRICE, EXITS, EXTREME, SIDE, FloatArray
 
 QTY_STEP_TOLERANCE = 1e-9  # qty / step within this of the next integer counts as that integer
 SIGNAL = EXIT_REASONS.index("signal")
@@ -93,28 +93,42 @@ def fit_to_account(qty: float, price: float, fill: float, buying_power: float, f
     return qty, reduced
 
 
-@jit
-def exit_check(side: float, entry: float, extreme: float, open_: float, high: float,
-               low: float, stop_loss: float, take_profit: float,
-               trailing_stop: float) -> tuple[int, float, int, float]:
-    """Intrabar stop / target / trailing decision on one bar, from scalars only.
+@inline
+def _level(entry: float, fraction: float, distance: float, sign: float) -> float:
+    """A level ``sign`` × (a fraction of ``entry``, or a price distance) away from ``entry``;
+    NaN when neither is set (a position holds at most one of the two)."""
+    if not math.isnan(fraction):
+        return entry * (1.0 + sign * fraction)
+    return entry + sign * distance
 
-    Returns ``(action, price, reason, extreme)``: action 0 = stay in (``extreme`` is the
-    updated trailing extreme), 1 = close at ``price`` for ``reason``, 2 = the same for an
-    ambiguous bar (stop and target both inside it; the stop wins). A gap through a level
-    fills at the open.
+
+@jit
+def exit_check(positions: FloatArray, s: int, open_: float, high: float,
+               low: float) -> tuple[int, float, int, float]:
+    """Intrabar stop / target / trailing decision on one bar for slot ``s``'s position.
+
+    Its exits are its own (``state.EXIT_LEVELS``: stop, target and trail, each a fraction
+    or a price distance, NaN when unset, set at its entry). Returns ``(action, price, reason,
+    extreme)``: action 0 = stay in (``extreme`` is the updated trailing extreme), 1 = close
+    at ``price`` for ``reason``, 2 = the same for an ambiguous bar (stop and target both
+    inside it; the stop wins). A gap through a level fills at the open.
     """
+    side, entry, extreme = positions[s, SIDE], positions[s, ENTRY_PRICE], positions[s, EXTREME]
+    sl, sd = positions[s, EXITS], positions[s, EXITS + 1]
+    tp, td = positions[s, EXITS + 2], positions[s, EXITS + 3]
+    tr, trd = positions[s, EXITS + 4], positions[s, EXITS + 5]
     reason = STOP
     if side > 0:
-        stop = -math.inf
-        if not math.isnan(stop_loss):
-            stop = entry * (1.0 - stop_loss)
-        if not math.isnan(trailing_stop):
-            trail = extreme * (1.0 - trailing_stop)
-            if trail > stop:
-                stop = trail
-                reason = TRAIL
-        target = math.inf if math.isnan(take_profit) else entry * (1.0 + take_profit)
+        stop = _level(entry, sl, sd, -1.0)
+        if math.isnan(stop):
+            stop = -math.inf
+        trail = _level(extreme, tr, trd, -1.0)
+        if trail > stop:
+            stop = trail
+            reason = TRAIL
+        target = _level(entry, tp, td, 1.0)
+        if math.isnan(target):
+            target = math.inf
         if open_ <= stop:
             return 1, open_, reason, extreme
         if open_ >= target:
@@ -126,15 +140,16 @@ def exit_check(side: float, entry: float, extreme: float, open_: float, high: fl
         if high >= target:
             return 1, target, TARGET, extreme
         return 0, 0.0, 0, max(extreme, high)
-    stop = math.inf
-    if not math.isnan(stop_loss):
-        stop = entry * (1.0 + stop_loss)
-    if not math.isnan(trailing_stop):
-        trail = extreme * (1.0 + trailing_stop)
-        if trail < stop:
-            stop = trail
-            reason = TRAIL
-    target = -math.inf if math.isnan(take_profit) else entry * (1.0 - take_profit)
+    stop = _level(entry, sl, sd, 1.0)
+    if math.isnan(stop):
+        stop = math.inf
+    trail = _level(extreme, tr, trd, 1.0)
+    if trail < stop:
+        stop = trail
+        reason = TRAIL
+    target = _level(entry, tp, td, -1.0)
+    if math.isnan(target):
+        target = -math.inf
     if open_ >= stop:
         return 1, open_, reason, extreme
     if open_ <= target:

@@ -91,6 +91,9 @@ class Signals:
     rules: dict[str, Array]
     warmup: int
     params: dict[str, float]
+    # stops and sizes written as expressions, by ``lang.levels.LEVEL_SLOTS`` slot: float64
+    # series the engine reads at an entry's signal bar
+    levels: dict[str, Array] = field(default_factory=dict)
 
 
 def resolve_params(cfg: m.StrategyConfig,
@@ -442,7 +445,9 @@ class Program:
         self.nodes = graph.nodes
         self.lets = dict(graph.lets) if lets else {}
         self.rules = dict(graph.rules)
-        needed = _needed(cfg, [*self.rules.values(), *self.lets.values()])
+        self.levels = dict(graph.levels)
+        needed = _needed(cfg, [*self.rules.values(), *self.lets.values(),
+                               *self.levels.values()])
         rule_nodes = frozenset(self.rules.values())
         self.leaves = [n for n in self.nodes
                        if n.id in needed and n.op in ("source", "param", "const")]
@@ -450,7 +455,8 @@ class Program:
                       for s in graph.program if s.node in needed]
         # lags read only as shifted views by rule trees: their kernel is not called when the
         # target is viewable (``_kernel``); the key is still made (rule keys include it)
-        self.view_lags = _view_lags(self.steps, {*self.rules.values(), *self.lets.values()})
+        self.view_lags = _view_lags(self.steps, {*self.rules.values(), *self.lets.values(),
+                                                 *self.levels.values()})
         # rule outputs a whole-array run creates afresh and nothing else holds (one slot,
         # no let): ``signals`` masks their warm-up in place instead of copying them
         slots = list(self.rules.values())
@@ -517,7 +523,12 @@ class Program:
                 signal = _broadcast(signal, length).astype(bool, copy=True)
             signal[:warmup] = False
             rules[slot] = signal
-        return Signals(series, rules, warmup, values)
+        return Signals(series, rules, warmup, values, self.level_series(run))
+
+    def level_series(self, run: Evaluation) -> dict[str, Array]:
+        """The stop and size expressions of a run as float64 series of its length."""
+        return {slot: np.ascontiguousarray(_broadcast(run.values[i], run.n), dtype=np.float64)
+                for slot, i in self.levels.items()}
 
     def _kernel(self, step: Planned, run: Evaluation) -> None:
         key, args = node_key(cast(Call, step.call), self.nodes, run.keys, run.values,
@@ -632,6 +643,7 @@ class BarSignals:
     index: int
     series: dict[str, float | bool]
     rules: dict[str, bool]
+    levels: dict[str, float] = field(default_factory=dict)  # stops and sizes (``Signals``)
 
 
 class Stream:
@@ -702,4 +714,5 @@ class Stream:
         series = {name: values[i].item() for name, i in self.program.lets.items()}
         rules = {slot: bool(values[i].item()) and index >= self.warmup
                  for slot, i in self.program.rules.items()}
-        return BarSignals(index, series, rules)
+        levels = {slot: float(values[i].item()) for slot, i in self.program.levels.items()}
+        return BarSignals(index, series, rules, levels)

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from ..lang import ast
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, DEVIATION, SEEDING, Arg, Mode
 from ..lang.checker import CheckedSpec
+from ..lang.levels import level_slot, levels_of
 from ..lang.types import Unit
 from .reference_state import state_values
 from .reference_ta import REFERENCE_TA
@@ -529,7 +530,8 @@ def reference_inputs(spec: CheckedSpec, frame: Any, params: Mapping[str, float]
 
 def reference_evaluate(spec: CheckedSpec, frame: Any,
                        params: Mapping[str, float] | None = None) -> dict[str, Array]:
-    """Every ``let`` by name and each rule slot the spec has, as full-length arrays.
+    """Every ``let`` by name, each rule slot the spec has and each stop or size expression
+    (under ``level SLOT``, ``lang.levels.LEVEL_SLOTS``), as full-length arrays.
 
     ``frame`` is a pandas DataFrame with columns open high low close volume; ``params``
     override the spec's defaults (int params become Python ints).
@@ -552,4 +554,18 @@ def reference_evaluate(spec: CheckedSpec, frame: Any,
     for item in spec.decl.items:
         if isinstance(item, ast.Rule):
             out[item.slot] = np.asarray(interp.value_of(item.expr), dtype=bool)
+    n = len(frame)
+    for slot, expr in level_exprs(spec):
+        value = np.asarray(interp.value_of(expr), dtype=np.float64)
+        out[f"level {slot}"] = np.broadcast_to(value, (n,)).copy()
     return out
+
+
+def level_exprs(spec: CheckedSpec) -> list[tuple[str, ast.Expr]]:
+    """The stop and size expressions of ``spec`` under their engine slots (``lang.levels``)."""
+    sizes = spec.items(ast.Size)
+    size = sizes[0] if sizes else None
+    assert size is None or isinstance(size, ast.Size)
+    named = {p.name: p for p in spec.params}
+    return [(level_slot(key, spec.types[id(expr)].unit), expr)
+            for key, expr in levels_of(spec.settings(), size, named)]

@@ -29,6 +29,25 @@ class Position:
     entry_fee: float
     best: float  # highest high (long) / lowest low (short) since the fill bar, and the entry
     reduced: bool  # the order was cut down to what the account could pay
+    exits: Exits  # its stop, target and trail, fixed at the entry
+
+
+@dataclass(frozen=True)
+class Exits:
+    """A position's exits: each a fraction (of the entry, of the best price for the trail)
+    or a price distance from it, or None."""
+
+    stop: tuple[str, float] | None = None  # ("fraction" | "distance", value)
+    target: tuple[str, float] | None = None
+    trail: tuple[str, float] | None = None
+
+
+def level_price(base: float, exit_: tuple[str, float] | None, away: int) -> float | None:
+    """The price ``away`` (+1 up, -1 down) from ``base`` by ``exit_``, or None."""
+    if exit_ is None:
+        return None
+    kind, value = exit_
+    return base * (1 + away * value) if kind == "fraction" else base + away * value
 
 
 @dataclass
@@ -72,11 +91,13 @@ class Book:
         self.trades: list[Trade] = []
         self.fees_paid = 0.0
         self.ambiguous = 0
+        self.undefined_levels = 0  # entries not taken: a stop or size expression undefined
 
     def fill_price(self, price: float, buying: bool) -> float:
         return price * (1 + self.s.slippage) if buying else price * (1 - self.s.slippage)
 
-    def enter(self, side: int, qty: float, price: float, bar: int, reduced: bool) -> None:
+    def enter(self, side: int, qty: float, price: float, bar: int, reduced: bool,
+              exits: Exits) -> None:
         fill = self.fill_price(price, buying=side == LONG)
         fee = self.s.fees * qty * fill
         if side == LONG:
@@ -85,7 +106,7 @@ class Book:
             self.cash += qty * fill  # sell short
         self.cash -= fee
         self.fees_paid += fee
-        self.position = Position(side, qty, fill, bar, fee, fill, reduced)
+        self.position = Position(side, qty, fill, bar, fee, fill, reduced, exits)
 
     def exit(self, price: float, bar: int, reason: str) -> None:
         pos = self.position
@@ -140,10 +161,12 @@ def realised_vol(closes: list[float], signal_bar: int, lookback: int,
     return vol
 
 
-def budget(s: SimSettings, equity: float, closes: list[float], signal_bar: int) -> float | None:
-    """What the sizing mode wants to spend, fee included (None: no entry)."""
+def budget(s: SimSettings, equity: float, closes: list[float], signal_bar: int,
+           size: float | None = None) -> float | None:
+    """What the sizing mode wants to spend, fee included (None: no entry); ``size`` is the
+    fraction of equity a size expression gave at the signal bar."""
     if s.sizing_mode == "equity_fraction":
-        return equity * s.sizing_value
+        return equity * (s.sizing_value if size is None else size)
     if s.sizing_mode == "notional":
         return s.sizing_value
     if s.sizing_mode == "vol_target":
@@ -155,12 +178,12 @@ def budget(s: SimSettings, equity: float, closes: list[float], signal_bar: int) 
 
 
 def order_qty(s: SimSettings, equity: float, price: float, fill: float, closes: list[float],
-              signal_bar: int) -> tuple[float, bool] | None:
+              signal_bar: int, size: float | None = None) -> tuple[float, bool] | None:
     """The sized, capped, rounded entry quantity and whether the cap cut it, or None."""
     if s.sizing_mode == "quantity":
         qty = s.sizing_value
     else:
-        spend = budget(s, equity, closes, signal_bar)
+        spend = budget(s, equity, closes, signal_bar, size)
         if spend is None:
             return None
         qty = spend / (fill * (1 + s.fees))  # the budget pays the fee too
@@ -183,8 +206,29 @@ def order_qty(s: SimSettings, equity: float, price: float, fill: float, closes: 
     return qty, reduced
 
 
+def exits_at(s: SimSettings, levels: Mapping[str, list[float]], bar: int) -> Exits:
+    """The exits of an entry on the signals of ``bar``: each setting as written — a
+    fraction, or an expression's value at ``bar`` (a percentage: a fraction; a price: a
+    distance)."""
+    def one(key: str) -> tuple[str, float] | None:
+        if key in levels:
+            return "fraction", levels[key][bar]
+        if f"{key}_distance" in levels:
+            return "distance", levels[f"{key}_distance"][bar]
+        value = getattr(s, key)
+        return None if is_off(value) else ("fraction", value)
+
+    return Exits(one("stop_loss"), one("take_profit"), one("trailing_stop"))
+
+
+def levels_defined(levels: Mapping[str, list[float]], bar: int) -> bool:
+    """Every stop and size expression a positive number at ``bar`` (else no entry)."""
+    return all(0 < series[bar] < math.inf for series in levels.values())
+
+
 def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price: float,
-                  closes: list[float], entries_allowed: bool) -> None:
+                  closes: list[float], entries_allowed: bool,
+                  levels: Mapping[str, list[float]]) -> None:
     """One fill point: the pending exit (or reversal's exit), then the pending entry."""
     if signal_bar < book.s.warmup:
         return
@@ -207,10 +251,15 @@ def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price
         wanted = SHORT
     if wanted == 0:
         return
+    if not levels_defined(levels, signal_bar):
+        book.undefined_levels += 1
+        return
     fill = book.fill_price(price, buying=wanted == LONG)
-    order = order_qty(book.s, book.cash, price, fill, closes, signal_bar)
+    size = levels["size"][signal_bar] if "size" in levels else None
+    order = order_qty(book.s, book.cash, price, fill, closes, signal_bar, size)
     if order is not None:
-        book.enter(wanted, order[0], price, fill_bar, order[1])
+        book.enter(wanted, order[0], price, fill_bar, order[1],
+                   exits_at(book.s, levels, signal_bar))
 
 
 def is_off(x: float) -> bool:
@@ -221,11 +270,11 @@ def check_stops(book: Book, bar: Bar, t: int) -> None:
     """Intrabar stop-loss / take-profit / trailing stop for a position filled before bar t."""
     pos = book.position
     assert pos is not None
-    s = book.s
+    ex = pos.exits
     if pos.side == LONG:
-        fixed = None if is_off(s.stop_loss) else pos.entry_price * (1 - s.stop_loss)
-        trail = None if is_off(s.trailing_stop) else pos.best * (1 - s.trailing_stop)
-        target = None if is_off(s.take_profit) else pos.entry_price * (1 + s.take_profit)
+        fixed = level_price(pos.entry_price, ex.stop, -1)
+        trail = level_price(pos.best, ex.trail, -1)
+        target = level_price(pos.entry_price, ex.target, +1)
         stop, stop_reason = None, "stop_loss"
         if fixed is not None:
             stop = fixed
@@ -236,9 +285,9 @@ def check_stops(book: Book, bar: Bar, t: int) -> None:
         stop_touched = stop is not None and bar.low <= stop
         target_touched = target is not None and bar.high >= target
     else:
-        fixed = None if is_off(s.stop_loss) else pos.entry_price * (1 + s.stop_loss)
-        trail = None if is_off(s.trailing_stop) else pos.best * (1 + s.trailing_stop)
-        target = None if is_off(s.take_profit) else pos.entry_price * (1 - s.take_profit)
+        fixed = level_price(pos.entry_price, ex.stop, +1)
+        trail = level_price(pos.best, ex.trail, +1)
+        target = level_price(pos.entry_price, ex.target, -1)
         stop, stop_reason = None, "stop_loss"
         if fixed is not None:
             stop = fixed
@@ -270,7 +319,8 @@ def check_stops(book: Book, bar: Bar, t: int) -> None:
 
 
 def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
-                       rules: Mapping[str, Any], settings: SimSettings) -> SimResult:
+                       rules: Mapping[str, Any], settings: SimSettings,
+                       levels: Mapping[str, Any] | None = None) -> SimResult:
     """Same contract as ``simulate.simulate``, one bar at a time in plain Python."""
     n = len(close)
     bars = [Bar(float(open_[t]), float(high[t]), float(low[t]), float(close[t]))
@@ -284,8 +334,7 @@ def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
 
     el, xl, es, xs = (slot(k) for k in ("entry_long", "exit_long", "entry_short", "exit_short"))
     signals = [Signal(el[t], xl[t], es[t], xs[t]) for t in range(n)]
-    stops_on = not (is_off(settings.stop_loss) and is_off(settings.take_profit)
-                    and is_off(settings.trailing_stop))
+    given = {k: [float(v) for v in series] for k, series in (levels or {}).items()}
 
     book = Book(settings)
     equity: list[float] = []
@@ -294,13 +343,13 @@ def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
         final_bar = t == n - 1
         # 1. next_open: yesterday's signals fill at today's open
         if settings.fill == "next_open" and t > 0:
-            act_on_signal(book, signals[t - 1], t - 1, t, bar.open, closes, True)
+            act_on_signal(book, signals[t - 1], t - 1, t, bar.open, closes, True, given)
         # 2. stops and targets, from the bar after the fill bar
-        if stops_on and book.position is not None and book.position.entry_bar < t:
+        if book.position is not None and book.position.entry_bar < t:
             check_stops(book, bar, t)
         # 3. close: today's signals fill at today's close (no new entries on the last bar)
         if settings.fill == "close":
-            act_on_signal(book, signals[t], t, t, bar.close, closes, not final_bar)
+            act_on_signal(book, signals[t], t, t, bar.close, closes, not final_bar, given)
         # 4. end of data: close the position, or (mark) leave it open
         if final_bar and book.position is not None and settings.end_of_data == "close":
             book.exit(bar.close, t, "end_of_data")
@@ -313,7 +362,8 @@ def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
         equity=np.array(equity, dtype=np.float64),
         position=np.array(position, dtype=np.float64),
         trades=trade_table(book.trades), ambiguous_bars=book.ambiguous,
-        fees_paid=book.fees_paid, open_trades=trade_table(still_open))
+        fees_paid=book.fees_paid, open_trades=trade_table(still_open),
+        undefined_levels=book.undefined_levels)
 
 
 def trade_table(trades: list[Trade]) -> dict[str, np.ndarray[Any, Any]]:

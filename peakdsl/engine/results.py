@@ -48,6 +48,8 @@ class SimResult:
     fees_paid: float
     open_trades: dict[str, Array] = field(default_factory=no_trades)
     risk: dict[str, int] = field(default_factory=dict)  # entries reduced / denied, by reason
+    # entries not taken: a stop or size expression was not a positive number at the signal bar
+    undefined_levels: int = 0
 
     @property
     def trade_count(self) -> int:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from ..lang.levels import LEVEL_SLOTS
 from .book import open_trade_rows
 from .decide import FLAT
 from .fast_slot import ENTRY, EXIT, NO_CONSTS, entry_rows, run_fast_slot, specialised_side
@@ -39,6 +40,7 @@ from .state import (
     REDUCED_BY,
     RISK_REASONS,
     TRADES,
+    UNDEFINED_LEVEL,
     new_account,
     new_positions,
 )
@@ -46,6 +48,7 @@ from .step import run_slot
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 _A = TypeVar("_A", bound=np.ndarray[Any, Any])
 
 RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
@@ -97,6 +100,21 @@ def rule_matrix(rules: Mapping[str, Any], n: int) -> BoolArray:
     return frozen(out)
 
 
+def level_matrix(levels: Mapping[str, Any] | None, n: int) -> tuple[FloatArray, IntArray]:
+    """A slot's stop and size series (``Signals.levels``) as a ``(k, n)`` float matrix of
+    the given ones and its ``(1, len(LEVEL_SLOTS))`` row map (-1: not given)."""
+    given = [slot for slot in LEVEL_SLOTS if levels and slot in levels]
+    out = np.empty((len(given), n))
+    rows = np.full((1, len(LEVEL_SLOTS)), -1, dtype=np.int64)
+    for r, slot in enumerate(given):
+        out[r] = _column(cast(Mapping[str, Any], levels)[slot], n, slot)
+        rows[0, LEVEL_SLOTS.index(slot)] = r
+    unknown = set(levels or ()) - set(LEVEL_SLOTS)
+    if unknown:
+        raise ValueError(f"unknown level slots: {', '.join(sorted(unknown))}")
+    return frozen(out), frozen(rows)
+
+
 def epoch_seconds(times: Any) -> FloatArray:
     """Bar times (datetime64 or a DatetimeIndex) as float epoch seconds."""
     ns = np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
@@ -129,6 +147,8 @@ class _Inputs:
     lows: FloatArray
     closes: FloatArray
     rules: BoolArray
+    levels: FloatArray
+    level_rows: IntArray
     times: FloatArray
     settings: FloatArray  # (1, fields): the settings record as numbers
     limits: FloatArray
@@ -141,7 +161,8 @@ def _prices(values: tuple[Any, ...], n: int) -> list[FloatArray]:
 
 
 def _inputs(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
-            settings: SimSettings, times: Any, limits: RiskLimits) -> _Inputs:
+            settings: SimSettings, times: Any, limits: RiskLimits,
+            levels: Mapping[str, Any] | None) -> _Inputs:
     n = len(close)
     o, h, lo, c = _prices((open_, high, low, close), n)
     if limits.active and times is None:
@@ -149,7 +170,7 @@ def _inputs(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any
     stamps = epoch_seconds(times) if times is not None else frozen(np.zeros(0))
     if stamps.shape[0] not in (0, n):
         raise ValueError(f"`times` has {stamps.shape[0]} entries, expected {n}")
-    return _Inputs(o, h, lo, c, rule_matrix(rules, n), stamps,
+    return _Inputs(o, h, lo, c, rule_matrix(rules, n), *level_matrix(levels, n), stamps,
                    as_matrix(to_records([settings])), limits.vector(), limits.rate_ring())
 
 
@@ -158,7 +179,8 @@ def _result(n: int, account: FloatArray, positions: FloatArray, rows: FloatArray
     return SimResult(equity=equity, position=position[0], trades=trades_dict(rows),
                      ambiguous_bars=int(account[AMBIGUOUS]), fees_paid=float(account[FEES]),
                      open_trades=trades_dict(open_trade_rows(positions, n - 1)),
-                     risk=risk_counts(account))
+                     risk=risk_counts(account),
+                     undefined_levels=int(account[UNDEFINED_LEVEL]))
 
 
 def settings_row(settings: SimSettings) -> FloatArray:
@@ -174,7 +196,8 @@ def _fires(rule: BoolArray | None) -> bool:
 
 
 def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
-          settings: SimSettings, times: Any, limits: RiskLimits) -> SimResult | None:
+          settings: SimSettings, times: Any, limits: RiskLimits,
+          levels: Mapping[str, Any] | None = None) -> SimResult | None:
     """``simulate`` through the specialised loop, or None when the run needs the general
     one (``fast_slot.specialised_side``). The two rules it reads go in as a (2, n) matrix;
     high, low and the bar times are checked but never read."""
@@ -183,7 +206,7 @@ def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
     given = {slot: _rule(rules, slot, n) for slot in RULE_SLOTS}
     side = specialised_side(row[0], limits.active, _fires(given["entry_long"]),
                             _fires(given["entry_short"]))
-    if side == FLAT or n == 0:
+    if side == FLAT or n == 0 or levels:
         return None
     o, _, _, c = _prices((open_, high, low, close), n)
     if times is not None and len(times) not in (0, n):
@@ -204,16 +227,17 @@ def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
 
 def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
              settings: SimSettings, *, times: Any = None, limits: RiskLimits = NO_LIMITS,
-             general: bool = False) -> SimResult:
-    """Simulate one strategy's signals on OHLC arrays (see docs/backtest.md).
+             levels: Mapping[str, Any] | None = None, general: bool = False) -> SimResult:
+    """Simulate one strategy's signals on OHLC arrays (see docs/backtest.md); ``levels``
+    are its stops and sizes written as expressions (``Signals.levels``).
 
     ``general=True`` runs ``step.run_slot`` even where the specialised loop applies (both
     give the same result; tests compare them)."""
     if not general:
-        fast = _fast(open_, high, low, close, rules, settings, times, limits)
+        fast = _fast(open_, high, low, close, rules, settings, times, limits, levels)
         if fast is not None:
             return fast
-    inp = _inputs(open_, high, low, close, rules, settings, times, limits)
+    inp = _inputs(open_, high, low, close, rules, settings, times, limits, levels)
     n = inp.closes.shape[1]
     account = new_account(settings.capital)
     positions = new_positions([0])
@@ -221,8 +245,8 @@ def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, An
     equity = np.empty(n)
     position = np.empty((1, n))
     run_slot(0, n, n - 1, inp.opens, inp.highs, inp.lows, inp.closes, inp.rules, ONE_SLOT_ROWS,
-             inp.times, inp.settings, inp.limits, account, positions, trades, inp.ring,
-             equity, position)
+             inp.levels, inp.level_rows, inp.times, inp.settings, inp.limits, account, positions,
+             trades, inp.ring, equity, position)
     return _result(n, account, positions, trades[: int(account[TRADES])], equity, position)
 
 
@@ -236,8 +260,9 @@ class BarByBar:
 
     def __init__(self, open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
                  settings: SimSettings, *, times: Any = None,
-                 limits: RiskLimits = NO_LIMITS) -> None:
-        self.inputs = _inputs(open_, high, low, close, rules, settings, times, limits)
+                 limits: RiskLimits = NO_LIMITS, levels: Mapping[str, Any] | None = None
+                 ) -> None:
+        self.inputs = _inputs(open_, high, low, close, rules, settings, times, limits, levels)
         self.bars = self.inputs.closes.shape[1]
         self.account = new_account(settings.capital)
         self.positions = new_positions([0])
@@ -261,8 +286,9 @@ class BarByBar:
         self._room()
         inp, t = self.inputs, self.next_bar
         run_slot(t, t + 1, self.bars - 1, inp.opens, inp.highs, inp.lows, inp.closes,
-                 inp.rules, ONE_SLOT_ROWS, inp.times, inp.settings, inp.limits, self.account,
-                 self.positions, self.trades, inp.ring, self.equity, self.position)
+                 inp.rules, ONE_SLOT_ROWS, inp.levels, inp.level_rows, inp.times, inp.settings,
+                 inp.limits, self.account, self.positions, self.trades, inp.ring, self.equity,
+                 self.position)
         self.next_bar += 1
 
     def result(self) -> SimResult:

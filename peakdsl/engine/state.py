@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..lang.levels import LEVEL_SLOTS
 from .results import TRADE_COLUMNS
 
 # the limits of a risk spec, in reason-code order (code 0 is "approved")
@@ -30,16 +31,24 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
  RATE_HEAD, REBALANCES, NEXT_REBALANCE) = range(13)
 REDUCED_BY = 13  # + reason: entries executed after the risk stage reduced them
 DENIED_BY = REDUCED_BY + N_REASONS  # + reason: entries the risk stage denied
-ACCOUNT_SIZE = DENIED_BY + N_REASONS
+UNDEFINED_LEVEL = DENIED_BY + N_REASONS  # entries not taken: a stop or size series was not
+# a positive number at the signal bar (``lang.levels``)
+ACCOUNT_SIZE = UNDEFINED_LEVEL + 1
 
 # position columns (one row per slot)
 (SIDE, QTY, ENTRY_PRICE, ENTRY_BAR, ENTRY_FEE, EXTREME, ENTRY_REDUCED, MARK,
  MARKET, SLEEVE, FLOW) = range(11)
-POSITION_SIZE = 11
+EXITS = 11  # + j: the position's exits, set at its entry, ``EXIT_LEVELS`` order (NaN: none)
+EXIT_LEVELS = LEVEL_SLOTS[:6]  # the stop, target and trail slots, fraction then distance
+SIZE_LEVEL = LEVEL_SLOTS.index("size")
+POSITION_SIZE = EXITS + len(EXIT_LEVELS)
 # SLEEVE: the slot's own cash in a portfolio (its allocation plus what its trades paid and
 # received; the sleeves sum to the account's cash). NaN when the slot has no sleeve: a lone
 # strategy sizes off the whole account. FLOW: the cash the slot's own trades paid and
 # received so far (its profit, with its position's value: what a component contributed).
+# EXITS: a stop and a target as a fraction of the entry or a price distance, and a trailing
+# stop as a fraction of or a distance from the best price since entry — each from the
+# settings or, written as an expression, its value at the signal bar; held for the trade.
 
 N_COLUMNS = len(TRADE_COLUMNS)
 
@@ -64,6 +73,8 @@ def reset_positions(positions: FloatArray) -> None:
         positions[s, MARKET] = market
         positions[s, MARK] = math.nan
         positions[s, SLEEVE] = math.nan
+        for c in range(EXITS, positions.shape[1]):
+            positions[s, c] = math.nan
 
 
 def new_account(capital: float) -> FloatArray:

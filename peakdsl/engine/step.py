@@ -19,8 +19,10 @@ slow, obvious implementation of the same text):
 
 Inputs per slot: its row of the price matrices, four rows of the rule matrix (``rule_rows``:
 entry_long, exit_long, entry_short, exit_short; a sweep points many combinations at shared
-rows) and its settings record. ``times`` (epoch seconds of the bars) is read only by the
-daily-loss and order-rate limits; it may be empty otherwise.
+rows), its rows of the level matrix (``level_rows``: a row per ``lang.levels.LEVEL_SLOTS``
+entry — the stops and the size written as expressions, read at an entry's signal bar — or
+-1 where the slot has none) and its settings record. ``times`` (epoch seconds of the bars)
+is read only by the daily-loss and order-rate limits; it may be empty otherwise.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from .state import (
     CASH,
     DENIED_BY,
     ENTRY_BAR,
-    ENTRY_PRICE,
+    EXIT_LEVELS,
+    EXITS,
     EXPOSED,
     EXTREME,
     LAST_EQUITY,
@@ -48,7 +51,9 @@ from .state import (
     QTY,
     REDUCED_BY,
     SIDE,
+    SIZE_LEVEL,
     SLEEVE,
+    UNDEFINED_LEVEL,
     FloatArray,
 )
 
@@ -71,20 +76,58 @@ _END_OF_DATA = SETTING_COLUMNS["end_of_data"]
 
 
 @inline
+def _level_at(levels: FloatArray, level_rows: Array, s: int, j: int, bar: int,
+              otherwise: float) -> float:
+    """Slot ``s``'s level ``j`` (``lang.levels.LEVEL_SLOTS``) at ``bar``, or ``otherwise``
+    when the slot has no such expression."""
+    r = level_rows[s, j]
+    return levels[r, bar] if r >= 0 else otherwise
+
+
+@inline
+def _levels_defined(levels: FloatArray, level_rows: Array, s: int, bar: int) -> bool:
+    """Whether every stop and size expression of slot ``s`` is a positive number at ``bar``
+    (else no entry: the order would lack what the strategy says it has)."""
+    for j in range(level_rows.shape[1]):
+        r = level_rows[s, j]
+        if r >= 0 and not (levels[r, bar] > 0.0 and levels[r, bar] < math.inf):
+            return False
+    return True
+
+
+@inline
+def _hold_exits(s: int, bar: int, cfg: FloatArray, levels: FloatArray, level_rows: Array,
+                positions: FloatArray) -> None:
+    """The entered position's exits (``state.EXITS``): the settings' fractions, or the
+    expressions' values at the signal ``bar``."""
+    positions[s, EXITS] = _level_at(levels, level_rows, s, 0, bar, cfg[s, _STOP_LOSS])
+    positions[s, EXITS + 1] = _level_at(levels, level_rows, s, 1, bar, math.nan)
+    positions[s, EXITS + 2] = _level_at(levels, level_rows, s, 2, bar, cfg[s, _TAKE_PROFIT])
+    positions[s, EXITS + 3] = _level_at(levels, level_rows, s, 3, bar, math.nan)
+    positions[s, EXITS + 4] = _level_at(levels, level_rows, s, 4, bar, cfg[s, _TRAILING_STOP])
+    positions[s, EXITS + 5] = _level_at(levels, level_rows, s, 5, bar, math.nan)
+
+
+@inline
 def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: FloatArray,
-           cfg: FloatArray, limits: FloatArray, account: FloatArray, positions: FloatArray,
-           ring: FloatArray, time_s: float) -> None:
+           levels: FloatArray, level_rows: Array, cfg: FloatArray, limits: FloatArray,
+           account: FloatArray, positions: FloatArray, ring: FloatArray, time_s: float) -> None:
     """An entry intent of slot ``s`` through risk and fill into the book.
 
     The sizing base is the slot's sleeve (a portfolio component: its allocation and what its
     own trades made; the slot is flat here, so that is its cash) or, without one, the whole
-    account; the risk stage always judges the whole account."""
+    account; the risk stage always judges the whole account. Stops and sizes written as
+    expressions are read at ``signal_bar``."""
+    if not _levels_defined(levels, level_rows, s, signal_bar):
+        account[UNDEFINED_LEVEL] += 1.0
+        return
     fill = slipped(price, side > 0, cfg[s, _SLIPPAGE])
     eq = equity(account, positions)
     base = positions[s, SLEEVE]
     if math.isnan(base):
         base = eq
-    qty = sized(base, fill, close, signal_bar, int(cfg[s, _SIZING_MODE]), cfg[s, _SIZING_VALUE],
+    value = _level_at(levels, level_rows, s, SIZE_LEVEL, signal_bar, cfg[s, _SIZING_VALUE])
+    qty = sized(base, fill, close, signal_bar, int(cfg[s, _SIZING_MODE]), value,
                 cfg[s, _FEES], cfg[s, _BARS_PER_YEAR], int(cfg[s, _VOL_LOOKBACK]))
     same, total = gross_exposure(positions, s, positions[s, MARKET])
     qty, reason, denied = assess_entry(limits, account, open_count(positions), eq, same,
@@ -98,6 +141,7 @@ def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: Fl
     if qty > 0.0:
         book_entry(account, positions, s, bar, side, fill, qty, cfg[s, _FEES],
                    cash_cut or reason != 0)
+        _hold_exits(s, signal_bar, cfg, levels, level_rows, positions)
         if reason != 0:
             account[REDUCED_BY + reason] += 1.0
         record_order(limits, account, ring, time_s)
@@ -107,7 +151,8 @@ def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: Fl
 
 @jit
 def _fill_point(s: int, signal_bar: int, bar: int, price: float, allow_entry: bool,
-                rules: Array, rows: Array, close: FloatArray, cfg: FloatArray,
+                rules: Array, rows: Array, levels: FloatArray, level_rows: Array,
+                close: FloatArray, cfg: FloatArray,
                 limits: FloatArray, account: FloatArray, positions: FloatArray,
                 trades: FloatArray, ring: FloatArray, time_s: float) -> None:
     """Slot ``s`` acts on its signals of ``signal_bar`` at ``price`` on ``bar`` (called only
@@ -122,8 +167,8 @@ def _fill_point(s: int, signal_bar: int, bar: int, price: float, allow_entry: bo
         book_exit(account, positions, trades, s, bar, fill, SIGNAL, cfg[s, _FEES])
         record_order(limits, account, ring, time_s)
     if allow_entry and side != 0:
-        _enter(s, signal_bar, bar, price, side, close, cfg, limits, account, positions,
-               ring, time_s)
+        _enter(s, signal_bar, bar, price, side, close, levels, level_rows, cfg, limits, account,
+               positions, ring, time_s)
 
 
 @jit
@@ -135,6 +180,18 @@ def _stop_exit(s: int, t: int, action: int, price: float, reason: int, cfg: Floa
         account[AMBIGUOUS] += 1.0
     fill = slipped(price, positions[s, SIDE] < 0, cfg[s, _SLIPPAGE])
     book_exit(account, positions, trades, s, t, fill, reason, cfg[s, _FEES])
+
+
+@jit
+def has_exits(s: int, settings: FloatArray, level_rows: Array) -> bool:
+    """Whether slot ``s`` has a stop, a target or a trailing stop, set or written as an
+    expression (else its positions are never checked intrabar)."""
+    found = False
+    for c in (_STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP):
+        found = found or not math.isnan(settings[s, c])
+    for j in range(len(EXIT_LEVELS)):
+        found = found or level_rows[s, j] >= 0
+    return found
 
 
 @jit
@@ -159,9 +216,9 @@ def _daily_loss(t_equity: float, time_s: float, new_bar: bool, limits: FloatArra
 @jit
 def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: FloatArray,
              lows: FloatArray, closes: FloatArray, rules: Array, rule_rows: Array,
-             times: FloatArray, settings: FloatArray, limits: FloatArray, account: FloatArray,
-             positions: FloatArray, trades: FloatArray, ring: FloatArray,
-             equity_out: FloatArray, position_out: FloatArray) -> None:
+             levels: FloatArray, level_rows: Array, times: FloatArray, settings: FloatArray,
+             limits: FloatArray, account: FloatArray, positions: FloatArray, trades: FloatArray,
+             ring: FloatArray, equity_out: FloatArray, position_out: FloatArray) -> None:
     """Bars ``start`` to ``stop - 1`` of the commonest account, one slot (a strategy
     backtest, each sweep combination, the bar-by-bar driver), with the slot's settings and
     rule rows read once into locals instead of once a bar. ``clock.run_clock`` runs the same
@@ -175,11 +232,7 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
     el, xl, es, xs = rule_rows[0, 0], rule_rows[0, 1], rule_rows[0, 2], rule_rows[0, 3]
     fill_close = settings[0, _FILL] == FILL_CLOSE
     warmup = settings[0, _WARMUP]
-    stop_loss = settings[0, _STOP_LOSS]
-    take_profit = settings[0, _TAKE_PROFIT]
-    trailing_stop = settings[0, _TRAILING_STOP]
-    stops = not (math.isnan(stop_loss) and math.isnan(take_profit)
-                 and math.isnan(trailing_stop))
+    stops = has_exits(0, settings, level_rows)
     daily = limits[L_DAILY_LOSS] < math.inf
     keep_position = position_out.shape[1] == equity_out.shape[0]
     open_ = opens[0]
@@ -192,12 +245,11 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
         r = t - 1
         if not fill_close and r >= 0 and r >= warmup and (
                 rules[el, r] or rules[xl, r] or rules[es, r] or rules[xs, r]):
-            _fill_point(0, r, t, open_[t], True, rules, rule_rows, close, settings, limits,
-                        account, positions, trades, ring, time_s)
+            _fill_point(0, r, t, open_[t], True, rules, rule_rows, levels, level_rows, close,
+                        settings, limits, account, positions, trades, ring, time_s)
         if stops and positions[0, SIDE] != 0.0 and positions[0, ENTRY_BAR] < t:
-            action, price, reason, extreme = exit_check(
-                positions[0, SIDE], positions[0, ENTRY_PRICE], positions[0, EXTREME], open_[t],
-                highs[0, t], lows[0, t], stop_loss, take_profit, trailing_stop)
+            action, price, reason, extreme = exit_check(positions, 0, open_[t], highs[0, t],
+                                                        lows[0, t])
             if action == 0:
                 positions[0, EXTREME] = extreme
             else:
@@ -205,8 +257,8 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
         positions[0, MARK] = close[t]
         if fill_close and t >= warmup and (
                 rules[el, t] or rules[xl, t] or rules[es, t] or rules[xs, t]):
-            _fill_point(0, t, t, close[t], t != last_bar, rules, rule_rows, close, settings,
-                        limits, account, positions, trades, ring, time_s)
+            _fill_point(0, t, t, close[t], t != last_bar, rules, rule_rows, levels, level_rows,
+                        close, settings, limits, account, positions, trades, ring, time_s)
         if t == last_bar:
             end_slot(0, t, closes, settings, account, positions, trades)
         held = positions[0, SIDE] * positions[0, QTY]

@@ -22,8 +22,25 @@ from .clock import PLAN_SIZE, REBALANCE_DRIFT, REBALANCE_SECONDS, run_clock, sta
 from .results import TRADE_COLUMNS, SimSettings
 from .risk import NO_LIMITS, RiskLimits
 from .settings import as_matrix, to_records
-from .simulate import RULE_SLOTS, TRADES_PER_STEP, frozen, risk_counts, rule_matrix, trades_dict
-from .state import AMBIGUOUS, FEES, N_COLUMNS, REBALANCES, TRADES, new_account, new_positions
+from .simulate import (
+    RULE_SLOTS,
+    TRADES_PER_STEP,
+    frozen,
+    level_matrix,
+    risk_counts,
+    rule_matrix,
+    trades_dict,
+)
+from .state import (
+    AMBIGUOUS,
+    FEES,
+    N_COLUMNS,
+    REBALANCES,
+    TRADES,
+    UNDEFINED_LEVEL,
+    new_account,
+    new_positions,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -78,6 +95,7 @@ class Slot:
     settings: SimSettings
     market: int = 0  # slots on the same market share a symbol-exposure limit
     weight: float = 1.0
+    levels: Mapping[str, Any] = field(default_factory=dict)  # stops and sizes (``Signals``)
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,7 @@ class SlotsResult:
     ambiguous_bars: int
     rebalances: int
     risk: dict[str, int] = field(default_factory=dict)
+    undefined_levels: int = 0  # entries not taken: a stop or size series undefined (``step``)
 
 
 def _padded(slots: Sequence[Slot], column: str, width: int) -> FloatArray:
@@ -127,6 +146,21 @@ def _rules(slots: Sequence[Slot], width: int) -> tuple[Any, IntArray]:
         out[4 * s: 4 * s + 4, :n] = rule_matrix(slot.rules, n)
     rows = np.arange(out.shape[0], dtype=np.int64).reshape(len(slots), len(RULE_SLOTS))
     return frozen(out), frozen(rows)
+
+
+def _levels(slots: Sequence[Slot], width: int) -> tuple[FloatArray, IntArray]:
+    """Every slot's level series stacked, and per slot the rows of its ``LEVEL_SLOTS``."""
+    parts, rows, used = [], [], 0
+    for slot in slots:
+        n = len(slot.times)
+        matrix, own = level_matrix(slot.levels, n)
+        padded = np.full((matrix.shape[0], width), np.nan)
+        padded[:, :n] = matrix
+        parts.append(padded)
+        rows.append(np.where(own[0] >= 0, own[0] + used, -1))
+        used += matrix.shape[0]
+    out = np.concatenate(parts) if used else np.empty((0, width))
+    return frozen(out), frozen(np.array(rows, dtype=np.int64))
 
 
 def _open_trades(positions: FloatArray, clock: Clock) -> dict[str, FloatArray]:
@@ -149,6 +183,7 @@ class SlotsDriver:
         width = max(len(s.times) for s in slots)
         self.prices = {c: _padded(slots, c, width) for c in ("open", "high", "low", "close")}
         self.rules, self.rows = _rules(slots, width)
+        self.levels, self.level_rows = _levels(slots, width)
         self.settings = as_matrix(to_records([s.settings for s in slots]))
         self.limits, self.ring = limits.vector(), limits.rate_ring()
         self.account = new_account(capital)
@@ -172,7 +207,8 @@ class SlotsDriver:
                              f"{self.next_point} of {self.points}")
         p = self.prices
         run_clock(start, stop, p["open"], p["high"], p["low"], p["close"], self.rules,
-                  self.rows, self.clock.last_bars, self.clock.opening, self.clock.closing,
+                  self.rows, self.levels, self.level_rows, self.clock.last_bars,
+                  self.clock.opening, self.clock.closing,
                   self.clock.times, self.weights, self.plan, self.settings, self.limits,
                   self.account, self.positions, self.trades, self.ring, self.equity,
                   self.values, self.pnl, self.sleeves)
@@ -186,7 +222,8 @@ class SlotsDriver:
         return SlotsResult(self.clock, self.equity, self.values, self.pnl, self.sleeves,
                            closed, _open_trades(self.positions, self.clock),
                            float(account[FEES]), int(account[AMBIGUOUS]),
-                           int(account[REBALANCES]), risk_counts(account))
+                           int(account[REBALANCES]), risk_counts(account),
+                           int(account[UNDEFINED_LEVEL]))
 
 
 def simulate_slots(slots: Sequence[Slot], capital: float, *, limits: RiskLimits = NO_LIMITS,

@@ -15,6 +15,7 @@ from typing import TypeVar
 from . import ast
 from .builtins import SOURCES
 from .diagnostics import Diagnostic, Label, diag, did_you_mean
+from .levels import STOP_KEYS, check_level, is_level, levels_of
 from .rule_lints import RuleFacts
 from .scalar import ScalarError, eval_scalar
 from .schema import (
@@ -164,6 +165,8 @@ def _check_setting_list(ctx: Ctx, settings: list[ast.Setting], table: dict[str, 
         if setting.key in seen:
             ctx.error("N012", f"`{setting.key}` is given twice", setting.key_span)
         seen.add(setting.key)
+        if not where and setting.key in STOP_KEYS and is_level(setting.value, ctx.params):
+            continue  # an expression: ``check_levels`` checks it once the lets are known
         check_value(ctx, spec, setting.value)
 
 
@@ -591,7 +594,8 @@ def _check_size(ctx: Ctx, size: ast.Size, market: ast.Setting | None) -> None:
         return
     spec = SettingSpec("size", Value.PERCENT, "", param_ok=True, low=0, high=10,
                        example="size 25% of equity")
-    check_value(ctx, spec, value)
+    if not is_level(value, ctx.params):  # an expression: ``check_levels``
+        check_value(ctx, spec, value)
     if size.basis is None:
         ctx.error("T001", "a fractional size needs a basis", size.span,
                   "write `size 25% of equity`")
@@ -604,6 +608,15 @@ def _market_currencies(market: ast.Setting | None) -> tuple[str, str] | None:
     if market is not None and isinstance(market.value, ast.Market):
         return market.value.base, market.value.quote
     return None
+
+
+def check_levels(ctx: Ctx) -> None:
+    """Stops and sizes written as expressions (``lang.levels``): typed like a let, of a
+    unit the engine can read (a price distance or a percentage; a fraction of equity)."""
+    sizes = ctx.items(ast.Size)
+    settings = {s.key: s for s in ctx.items(ast.Setting)}
+    for key, expr in levels_of(settings, sizes[0] if sizes else None, ctx.params):
+        check_level(key, ctx.exprs.infer(expr), expr.span, ctx.error)
 
 
 def check_usage(ctx: Ctx) -> None:
@@ -841,8 +854,8 @@ def _range_text(unit: Unit, lo: float | None, hi: float | None) -> str:
 
 CHECKS: dict[str, tuple[Check, ...]] = {
     "strategy": (check_statements, check_params, check_settings, check_definitions,
-                 check_requires, check_size, check_fill, check_rule_pairs, check_min_notional,
-                 check_usage, check_rule_lints),
+                 check_levels, check_requires, check_size, check_fill, check_rule_pairs,
+                 check_min_notional, check_usage, check_rule_lints),
     "portfolio": (check_statements, check_settings, check_components, check_risk_refs),
     "risk": (check_statements, check_settings, check_risk_limits),
     "promotion": (check_statements, check_settings, check_criteria),

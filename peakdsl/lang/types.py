@@ -105,7 +105,17 @@ def mul_units(a: Unit, b: Unit) -> Unit:
         return Unit.OSCILLATOR
     if a in DIMENSIONED or b in DIMENSIONED:
         return a if a in DIMENSIONED else b
-    return Unit.NUMBER
+    return _scaled_fraction(a, b) or Unit.NUMBER
+
+
+def _scaled_fraction(a: Unit, b: Unit) -> Unit | None:
+    """A percentage (or bps) scaled by a plain number stays one: ``2 * stdev(roc(…))`` is
+    twice a percentage, not a bare number; a fraction of a fraction is a plain number."""
+    if a in FRACTIONS and b in PLAIN:
+        return a
+    if b in FRACTIONS and a in PLAIN:
+        return b
+    return None
 
 
 def div_units(a: Unit, b: Unit) -> Unit:
@@ -120,6 +130,8 @@ def div_units(a: Unit, b: Unit) -> Unit:
         return Unit.OSCILLATOR
     if a in DIMENSIONED:
         return a
+    if a in FRACTIONS and b in PLAIN:
+        return a  # a percentage divided by a number is still a percentage
     return Unit.NUMBER
 
 

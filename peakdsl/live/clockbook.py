@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from ..engine.state import (
     ENTRY_FEE,
     ENTRY_PRICE,
     ENTRY_REDUCED,
+    EXITS,
     LAST_EQUITY,
     N_COLUMNS,
     QTY,
@@ -43,6 +44,7 @@ from ..engine.state import (
     new_positions,
 )
 from ..engine.timeline import Rebalance
+from ..lang.levels import LEVEL_SLOTS
 
 NEVER = np.iinfo(np.int64).max  # a live slot has no last bar: nothing closes at end of data
 _COL = {name: i for i, name in enumerate(TRADE_COLUMNS)}
@@ -57,6 +59,7 @@ class BookSlot:
     timeframe_seconds: int
     market: int = 0
     weight: float = 1.0
+    levels: tuple[str, ...] = ()  # its stops and sizes written as expressions (LEVEL_SLOTS)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class ClosedBar:
     close: float
     rules: tuple[bool, bool, bool, bool]
     stale: bool = False  # came late: its entry signals were masked
+    levels: Mapping[str, float] = field(default_factory=dict)  # the slot's levels at the bar
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class _Buffers:
         self.prices = {c: np.full((slots, capacity), np.nan) for c in ("open", "high", "low",
                                                                        "close")}
         self.rules = np.zeros((len(RULE_SLOTS) * slots, capacity), dtype=np.bool_)
+        self.levels = np.full((len(LEVEL_SLOTS) * slots, capacity), np.nan)
         self.opening = np.full((slots, capacity), -1, dtype=np.int64)
         self.closing = np.full((slots, capacity), -1, dtype=np.int64)
         self.times = np.full(capacity, np.nan)
@@ -121,9 +126,20 @@ class _Buffers:
 
         self.prices = {c: wider(a, np.nan) for c, a in self.prices.items()}
         self.rules = wider(self.rules, False)
+        self.levels = wider(self.levels, np.nan)
         self.opening, self.closing = wider(self.opening, -1), wider(self.closing, -1)
         self.times = wider(self.times, np.nan)
         self.outputs = [wider(a, np.nan) for a in self.outputs]
+
+
+def _restore_layout(into: FloatArray, saved: FloatArray, fill: float) -> None:
+    """Saved account or positions into the current layout: columns added since (the
+    undefined-level counter, the positions' exits) start at ``fill``."""
+    width = saved.shape[-1]
+    if width > into.shape[-1]:
+        raise ValueError("the saved book comes from a newer peak")
+    into[...] = fill
+    into[..., :width] = saved
 
 
 class ClockBook:
@@ -142,6 +158,10 @@ class ClockBook:
         self.plan = (rebalance or Rebalance()).plan()
         self.last_bars = frozen(np.full(len(slots), NEVER, dtype=np.int64))
         self.buf = _Buffers(len(slots), capacity)
+        width = len(LEVEL_SLOTS)  # slot s's level j is row s · width + j, when it has one
+        self.level_rows = frozen(np.array(
+            [[s * width + j if name in slot.levels else -1 for j, name in enumerate(LEVEL_SLOTS)]
+             for s, slot in enumerate(self.slots)], dtype=np.int64).reshape(len(slots), width))
         self.trades = np.empty((TRADES_PER_STEP * len(slots) * capacity, N_COLUMNS))
         self.bars = [0] * len(slots)  # bars opened so far, per slot
         self.points = 0
@@ -193,6 +213,8 @@ class ClockBook:
             buf.prices["high"][s, k], buf.prices["low"][s, k] = bar.high, bar.low
             buf.prices["close"][s, k] = bar.close
             buf.rules[len(RULE_SLOTS) * s: len(RULE_SLOTS) * (s + 1), k] = bar.rules
+            for name, value in bar.levels.items():
+                buf.levels[len(LEVEL_SLOTS) * s + LEVEL_SLOTS.index(name), k] = value
         for s, price in opening.items():
             k = self.bars[s]
             buf.opening[s, p] = k
@@ -205,7 +227,8 @@ class ClockBook:
         prices = {c: frozen(a) for c, a in buf.prices.items()}
         equity, values, pnl, sleeves = buf.outputs
         run_clock(p, p + 1, prices["open"], prices["high"], prices["low"], prices["close"],
-                  frozen(buf.rules), frozen(rows), self.last_bars, frozen(buf.opening),
+                  frozen(buf.rules), frozen(rows), frozen(buf.levels), self.level_rows,
+                  self.last_bars, frozen(buf.opening),
                   frozen(buf.closing), frozen(buf.times), self.weights, self.plan,
                   self.settings, self.limits, self.account, self.positions, self.trades,
                   self.ring, equity, values, pnl, sleeves)
@@ -250,7 +273,8 @@ class ClockBook:
             "ring": self.ring.copy(), "bars": np.array(self.bars, dtype=np.int64),
             "points": np.array([p], dtype=np.int64),
             "trades": self.trades[: int(self.account[TRADES])].copy(),
-            "rules": buf.rules[:, :k].copy(), "opening": buf.opening[:, :p].copy(),
+            "rules": buf.rules[:, :k].copy(), "levels": buf.levels[:, :k].copy(),
+            "opening": buf.opening[:, :p].copy(),
             "closing": buf.closing[:, :p].copy(), "times": buf.times[:p].copy()}
         out.update({f"price_{c}": a[:, :k].copy() for c, a in buf.prices.items()})
         out.update({f"out_{i}": a[..., :p].copy() for i, a in enumerate(buf.outputs)})
@@ -258,12 +282,16 @@ class ClockBook:
 
     def restore(self, state: Mapping[str, np.ndarray[Any, Any]]) -> None:
         """Continue from ``state()`` of a book of the same slots (the same spec)."""
-        if state["positions"].shape != self.positions.shape:
+        if state["positions"].shape[0] != self.positions.shape[0]:
             raise ValueError("the saved book holds other slots")
         p, k = int(state["points"][0]), int(state["bars"].max(initial=0))
         while max(p, k) + 1 >= self.buf.capacity:
             self._grow()
-        self.account[:], self.positions[:] = state["account"], state["positions"]
+        _restore_layout(self.account, state["account"], 0.0)
+        _restore_layout(self.positions, state["positions"], np.nan)
+        if state["positions"].shape[1] <= EXITS:  # saved before positions held their exits:
+            for j, key in ((0, "stop_loss"), (2, "take_profit"), (4, "trailing_stop")):
+                self.positions[:, EXITS + j] = self.settings[:, SETTING_COLUMNS[key]]
         self.ring = state["ring"].copy()
         self.bars, self.points = [int(b) for b in state["bars"]], p
         trades = state["trades"]
@@ -272,6 +300,8 @@ class ClockBook:
         self.trades[: trades.shape[0]] = trades
         buf = self.buf
         buf.rules[:, :k], buf.opening[:, :p] = state["rules"], state["opening"]
+        if "levels" in state:  # saved before stops could be expressions: none
+            buf.levels[:, :k] = state["levels"]
         buf.closing[:, :p], buf.times[:p] = state["closing"], state["times"]
         for c, a in buf.prices.items():
             a[:, :k] = state[f"price_{c}"]

@@ -93,7 +93,7 @@ def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSp
         settings = sim_settings(c.config, params, program.cfg.warmup.evaluate(params),
                                 plan.capital * c.weight, fee_bps)
         book = BookSlot(settings, c.config.timeframe_seconds,
-                        markets.index(c.config.market.symbol), c.weight)
+                        markets.index(c.config.market.symbol), c.weight, tuple(program.levels))
         out.append(SlotSpec(c.label, c.config.market.symbol, c.config.timeframe_seconds,
                             program, params, book))
     return out
@@ -167,7 +167,7 @@ class Session:
             self.log.notes.append(f"{self.slots[s].label}: the candle of {candle.time:.0f} "
                                   f"came more than {STALE_BARS} bars late: no entry on it")
         return ClosedBar(candle.high, candle.low, candle.close,
-                         (rules[0], rules[1], rules[2], rules[3]), stale)
+                         (rules[0], rules[1], rules[2], rules[3]), stale, signals.levels)
 
     def run(self, ticks: Iterable[Tick]) -> SessionLog:
         for tick in ticks:

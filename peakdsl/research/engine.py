@@ -90,6 +90,7 @@ from ..engine.state import (
 )
 from ..engine.stats import METRIC_KEYS, N_METRICS, bars_per_year, metrics_core, scratch_size
 from ..engine.step import run_slot
+from ..lang.levels import LEVEL_SLOTS
 from .kernel_cache import DEFAULT_CACHE_BYTES, KernelCache
 from .pbo import block_bounds, block_moments
 from .types import Array, RunConfig
@@ -190,6 +191,7 @@ class _Plan:
     fast_spans: Array  # (2, 2): the entry and exit spans of that side
     leaves: int  # operands per combination (the most rows it can add)
     scalars: tuple[m.Scalar | None, ...]  # the settings that may be params
+    levels: tuple[tuple[int, int], ...]  # (LEVEL_SLOTS index, node) of each stop/size series
 
 
 def _plan(cfg: m.StrategyConfig) -> _Plan:
@@ -204,11 +206,12 @@ def _plan(cfg: m.StrategyConfig) -> _Plan:
     side = FLAT if long_entry and short_entry else SHORT if short_entry else LONG
     fast_spans = spans[list(entry_rows(side))] if side != FLAT else spans[:2]
     ex = cfg.execution
+    levels = tuple((LEVEL_SLOTS.index(slot), node) for slot, node in program.levels.items())
     return _Plan(cfg, program, templates, code, spans, encoded, side,
                  np.ascontiguousarray(fast_spans),
-                 sum(len(t.holes) for t in templates if t is not None),
+                 sum(len(t.holes) for t in templates if t is not None) + len(levels),
                  (ex.fees, ex.slippage, cfg.sizing.value, cfg.stop_loss, cfg.take_profit,
-                  cfg.trailing_stop))
+                  cfg.trailing_stop), levels)
 
 
 # ---------------------------------------------------------------- the chunk
@@ -280,6 +283,7 @@ class _Chunk:
     codes: Array  # (k, code rows, WIDTH) int64
     consts: Array  # (k, leaves) float64
     settings: Array  # (k, fields) float64: one settings record per row (``as_matrix``)
+    level_rows: Array  # (k, len(LEVEL_SLOTS)) int64: series rows of the levels, -1 for none
     k: int = 0
 
     @property
@@ -291,7 +295,8 @@ def _new_chunk(plan: _Plan, combos: int) -> _Chunk:
     codes = np.empty((combos, *plan.code.shape), dtype=np.int64)
     codes[:] = plan.code
     return _Chunk(codes, np.zeros((combos, max(plan.leaves, 1))),
-                  np.zeros((combos, len(SETTINGS_DTYPE.names or ()))))
+                  np.zeros((combos, len(SETTINGS_DTYPE.names or ()))),
+                  np.full((combos, len(LEVEL_SLOTS)), -1, dtype=np.int64))
 
 
 def _operand(chunk: _Chunk, rows: _Rows, run: Evaluation, j: int, leaf: Leaf,
@@ -361,6 +366,10 @@ def _add_combo(plan: _Plan, chunk: _Chunk, rows: _Rows, params: dict[str, float]
     consts = [0]
     fill(chunk.codes[j], plan.spans, plan.templates,
          lambda leaf: _operand(chunk, rows, run, j, leaf, consts))
+    for index, node in plan.levels:  # stop and size series: rows the general loop reads
+        value = np.asarray(run.values[node], dtype=np.float64)
+        _, row, _ = rows.row(run.keys[node], np.broadcast_to(value, (run.n,)))
+        chunk.level_rows[j, index] = row
     chunk.settings[j] = settings(params, run.n)
     chunk.k += 1
     return run.kernel_seconds
@@ -372,7 +381,8 @@ def _add_combo(plan: _Plan, chunk: _Chunk, rows: _Rows, params: dict[str, float]
 @numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, codes: Array,
                     spans: Array, side: int, fast_spans: Array, series: Array, flags: Array,
-                    consts: Array, settings: Array, limits: Array, bpy: float, threads: int,
+                    consts: Array, settings: Array, level_rows: Array, limits: Array,
+                    bpy: float, threads: int,
                     out: Array, bounds: Array,
                     moments: Array) -> None:  # pragma: no cover - compiled
     """Every combination through one bar loop — ``fast_slot.run_fast_slot`` when it enters
@@ -402,14 +412,17 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
             stopless = True
             for c in _STOPS:
                 stopless = stopless and math.isnan(settings[j, c])
+            for c in range(level_rows.shape[1]):
+                stopless = stopless and level_rows[j, c] < 0
             if side != 0 and stopless:
                 run_fast_slot(0, n, n - 1, opens, closes, codes[j], fast_spans, series, flags,
                               consts[j], side, cfg, account, positions, trades, equity,
                               position)
             else:
                 write_rows(codes[j], spans, series, flags, consts[j], rows)
-                run_slot(0, n, n - 1, opens, highs, lows, closes, rows, one_slot, no_times,
-                         cfg, limits, account, positions, trades, ring, equity, position)
+                run_slot(0, n, n - 1, opens, highs, lows, closes, rows, one_slot, series,
+                         level_rows[j:j + 1], no_times, cfg, limits, account, positions,
+                         trades, ring, equity, position)
             count = int(account[TRADES])
             metrics_core(capital, equity, account[EXPOSED], trades[:count, _PNL],
                          trades[:count, _RETURN], account[FEES], account[AMBIGUOUS],
@@ -453,8 +466,8 @@ class _Block:
         self.pending = pool.submit(
             _simulate_block, *self.prices, chunk.codes[:k], plan.spans, plan.side,
             plan.fast_spans, rows.series, rows.flags, chunk.consts[:k], chunk.settings[:k],
-            _NO_LIMITS, self.bpy, _threads(), self.out[lo:lo + k], self.bounds,
-            self.moments[lo:lo + k])
+            chunk.level_rows[:k], _NO_LIMITS, self.bpy, _threads(), self.out[lo:lo + k],
+            self.bounds, self.moments[lo:lo + k])
         if self.timings is not None:
             self.timings.chunks += 1
             self.timings.row_bytes = max(self.timings.row_bytes, rows.bytes)

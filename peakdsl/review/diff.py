@@ -145,15 +145,31 @@ def warmup(p: Pair) -> list[Found]:
         Found("warmup", "warmup", text(p.old), text(p.new), what="warm-up")]
 
 
+def _level(cfg: m.StrategyConfig, slot: str, suffix: str) -> str | None:
+    """A stop or size written as an expression, as the graph renders it (None: not one)."""
+    node = cfg.graph.levels.get(slot)
+    return None if node is None else Renderer(cfg.graph)(node) + suffix
+
+
+def _sizing(cfg: m.StrategyConfig) -> str:
+    return _level(cfg, "size", " of equity") or show.sizing(cfg.sizing, cfg.market)
+
+
 def sizing(p: Pair) -> list[Found]:
-    return when("sizing", "size", show.sizing(p.old.sizing, p.old.market),
-                show.sizing(p.new.sizing, p.new.market))
+    return when("sizing", "size", _sizing(p.old), _sizing(p.new))
+
+
+def _exit(cfg: m.StrategyConfig, attr: str) -> str:
+    """A stop as written: a percentage or param, or an expression (a fraction of the entry
+    or a price distance, read at the signal bar)."""
+    return (_level(cfg, attr, " (of the entry, at the signal bar)")
+            or _level(cfg, f"{attr}_distance", " (price distance, at the signal bar)")
+            or show.scalar(getattr(cfg, attr), show.percent))
 
 
 def exits(attr: str) -> Comparer:
     def compare(p: Pair) -> list[Found]:
-        a = show.scalar(getattr(p.old, attr), show.percent)
-        b = show.scalar(getattr(p.new, attr), show.percent)
+        a, b = _exit(p.old, attr), _exit(p.new, attr)
         if a == b:
             return []
         return [Found("exits", attr, None if a == "none" else a, None if b == "none" else b)]

@@ -88,8 +88,9 @@ def test_evaluator_matches_reference(compiled: dict[str, tuple[m.StrategyConfig,
     params = random_params(cfg, np.random.default_rng(seed))
     fast = evaluate(cfg, frame, params)
     slow = reference_evaluate(spec, frame, params)  # type: ignore[arg-type]
-    assert set(fast.series) | set(fast.rules) == set(slow)
-    for let, values in fast.series.items():
+    levels = {f"level {slot}": values for slot, values in fast.levels.items()}
+    assert set(fast.series) | set(fast.rules) | set(levels) == set(slow)
+    for let, values in [*fast.series.items(), *levels.items()]:
         assert_same(f"{name}.{let}", values, slow[let])
     for slot, signal in fast.rules.items():
         expected = np.asarray(slow[slot], dtype=bool).copy()

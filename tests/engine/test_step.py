@@ -68,16 +68,17 @@ def test_every_library_strategy_bar_by_bar_equals_the_whole_array_run(path: Path
     signals = evaluate(cfg, candles.frame)
     cols = [candles.frame[c].to_numpy() for c in ("open", "high", "low", "close")]
     base = sim_settings(cfg, signals.params, signals.warmup)
+    levels = signals.levels  # stops and sizes written as expressions (atr_vol_target)
     for label, changes in VARIANTS.items():
         settings = base.replace(**changes)
-        whole = simulate(*cols, signals.rules, settings)
+        whole = simulate(*cols, signals.rules, settings, levels=levels)
         assert whole.trade_count > 0, f"{label}: no trades, nothing compared"
-        _same(whole, _bar_by_bar(cols, signals.rules, settings))
+        _same(whole, _bar_by_bar(cols, signals.rules, settings, levels=levels))
         limited = simulate(*cols, signals.rules, settings, times=candles.frame.index,
-                           limits=LIMITS)
+                           limits=LIMITS, levels=levels)
         _same(limited, _bar_by_bar(cols, signals.rules, settings, times=candles.frame.index,
-                                   limits=LIMITS))
-        _general_loop(cols, signals.rules, settings, candles.frame.index, limited)
+                                   limits=LIMITS, levels=levels))
+        _general_loop(cols, signals.rules, settings, candles.frame.index, limited, levels)
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
@@ -94,6 +95,8 @@ def test_the_specialised_loop_equals_run_slot_on_every_library_strategy(path: Pa
     rules = {slot: rule for slot, rule in signals.rules.items() if slot.endswith("_long")}
     base = sim_settings(cfg, signals.params, signals.warmup).replace(
         stop_loss=float("nan"), take_profit=float("nan"), trailing_stop=float("nan"))
+    if np.isnan(base.sizing_value):  # sized by an expression (a level): a fixed fraction
+        base = base.replace(sizing_value=0.5)
     for changes in ({}, {"fill": "close", "end_of_data": "mark"}):
         settings = base.replace(**changes)
         assert _fast(*cols, rules, settings, None, NO_LIMITS) is not None
@@ -105,12 +108,13 @@ def test_the_specialised_loop_equals_run_slot_on_every_library_strategy(path: Pa
 
 
 def _general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings: SimSettings,
-                  times: object, whole: SimResult) -> None:
+                  times: object, whole: SimResult,
+                  levels: dict[str, np.ndarray] | None = None) -> None:
     """The same run through the clock (any number of slots, each on its own bars) with one
     slot, with and without a sleeve of weight 1 rebalanced daily: identical to ``whole``."""
     stamps = epoch_seconds(times)
     slot = Slot(*cols, times=stamps, timeframe_seconds=int(stamps[1] - stamps[0]), rules=rules,
-                settings=settings)
+                settings=settings, levels=levels or {})
     for rebalance in (None, Rebalance(seconds=86_400.0, drift=0.01)):
         run = simulate_slots([slot], settings.capital, limits=LIMITS, rebalance=rebalance)
         assert run.equity[0] == settings.capital
@@ -120,8 +124,8 @@ def _general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings
             np.testing.assert_array_equal(run.trades[col], whole.trades[col], err_msg=col)
             np.testing.assert_array_equal(run.open_trades[col], whole.open_trades[col],
                                           err_msg=col)
-        assert (run.ambiguous_bars, run.fees_paid, run.risk) == (
-            whole.ambiguous_bars, whole.fees_paid, whole.risk)
+        assert (run.ambiguous_bars, run.fees_paid, run.risk, run.undefined_levels) == (
+            whole.ambiguous_bars, whole.fees_paid, whole.risk, whole.undefined_levels)
 
 
 def test_bar_by_bar_refuses_to_step_past_the_end_or_report_early() -> None:

@@ -243,7 +243,8 @@ def test_duplicate_definitions() -> None:
     ("stop_loss -5%", ["T009"]),
     ("stop_loss 0.05", ["T002"]),
     ("stop_loss 5bps", ["T002"]),
-    ("stop_loss close", ["N001"]),
+    ("stop_loss close", []),  # a price distance (lang.levels)
+    ("stop_loss nope", ["N001"]),
     ("take_profit 15%", []),
     ('description "fine"', []),
     ("description fine", ["T001"]),

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peakdsl.engine.reference import REFERENCE, _Interpreter, reference_inputs
+from peakdsl.engine.reference import REFERENCE, _Interpreter, level_exprs, reference_inputs
 from peakdsl.engine.reference_state import state_values
 from peakdsl.lang import ast
 from peakdsl.lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
@@ -358,6 +358,11 @@ def judge_reference(spec: CheckedSpec, frame: pd.DataFrame,
     for rule in spec.items(ast.Rule):
         judge.value_of(rule.expr)
         out[rule.slot] = judge.judged[id(rule.expr)]
+    for slot, expr in level_exprs(spec):  # reference_evaluate's `level SLOT` entries
+        judge.value_of(expr)
+        found = judge.judged[id(expr)]
+        out[f"level {slot}"] = Judged(*(np.broadcast_to(np.asarray(a), (len(frame),))
+                                        for a in (found.err, found.doubt)))
     return out
 
 

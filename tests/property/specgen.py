@@ -596,20 +596,45 @@ def _of_kind(params: Sequence[ParamDef], kind: str) -> list[str]:
     return [p.name for p in params if p.kind == kind]
 
 
+# Stops and sizes written as expressions (``lang.levels``): ``{p}`` a price series, ``{q}`` a
+# percentage series, ``{w}`` a window, ``{k}`` a positive factor — the usual ATR and
+# volatility forms, and raw terms that go negative or missing (no entry there).
+STOP_FORMS = ("{k} * atr({w})", "abs({p})", "{p}", "{k} * stdev(roc(close, 1), {w})",
+              "abs({q})")
+SIZE_FORMS = ("25% / stdev(roc(close, 1), {w})", "min({k} * 10% / stdev(roc(close, 1), {w}), 1)",
+              "abs({q})")
+
+
+def level_text(draw: st.DrawFn, gen: ExprGen, forms: Sequence[str]) -> str:
+    """A stop or size expression from ``forms``, its holes drawn from ``gen``."""
+    depth = draw(st.integers(1, 2))
+    return pick(draw, forms).format(
+        p=gen.num(Unit.PRICE, SERIES, depth).at(PRODUCT - 1),
+        q=gen.num(Unit.PERCENT, SERIES, depth).at(PRODUCT - 1),
+        w=gen.window(2), k=pick(draw, ("2", "0.5", "1.5")))
+
+
 @st.composite
-def settings_text(draw: st.DrawFn, params: Sequence[ParamDef]) -> list[str]:
-    """Market, timeframe, sizing, exits and execution; params stand in where they fit."""
+def settings_text(draw: st.DrawFn, params: Sequence[ParamDef], gen: ExprGen | None = None
+                  ) -> list[str]:
+    """Market, timeframe, sizing, exits and execution; params stand in where they fit, and
+    with ``gen`` a stop or a size may be an expression."""
     market, base, quote = pick(draw, MARKETS)
     percents = ["25%", *_of_kind(params, "percent")]
     bps = ["10bps", "0bps", *_of_kind(params, "bps")]
     lines = [f"market {market}", f"timeframe {pick(draw, ('1h', '1d', '15m'))}"]
     sizing = pick(draw, ("size {p} of equity", f"size 1000 {quote}", f"size 0.5 {base}",
-                         "vol_target {p}", ""))
+                         "vol_target {p}", "size {e} of equity", ""))
     if sizing:
-        lines.append(sizing.format(p=pick(draw, percents)))
+        expr = level_text(draw, gen, SIZE_FORMS) if gen is not None and "{e}" in sizing else \
+            pick(draw, percents)
+        lines.append(sizing.format(p=pick(draw, percents), e=expr))
     for key in ("stop_loss", "take_profit", "trailing_stop"):
         if draw(st.booleans()):
-            lines.append(f"{key} {pick(draw, ['5%', *percents])}")
+            as_expr = gen is not None and draw(st.integers(0, 2)) == 0
+            value = level_text(draw, gen, STOP_FORMS) if as_expr and gen is not None else \
+                pick(draw, ['5%', *percents])
+            lines.append(f"{key} {value}")
     execution = [f"fill {pick(draw, ('next_open', 'close'))}",
                  f"fees {pick(draw, bps)}", f"slippage {pick(draw, bps)}"]
     if draw(st.booleans()):
@@ -681,7 +706,7 @@ def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3
     for rule in RULES:
         if rule == "entry long" or draw(st.booleans()):
             body.append(f"{rule} when {gen.boolean(SERIES, draw(st.integers(1, max_depth))).text}")
-    body += draw(settings_text(params))
+    body += draw(settings_text(params, gen))
     text = "strategy gen {\n" + "".join(f"    {line}\n" for line in body) + "}\n"
     return text, params
 

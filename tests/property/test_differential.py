@@ -130,8 +130,10 @@ def overridden_params(cfg: m.StrategyConfig, spec: CheckedSpec, overrides: tuple
 def assert_same_signals(signals: Signals, reference: Mapping[str, Array],
                         judged: Mapping[str, Judged]) -> int:
     """Every let and rule equal bar for bar; returns how many bars were left out as doubtful."""
-    assert set(signals.series) | set(signals.rules) == set(reference) == set(judged)
-    for name, fast in signals.series.items():
+    levels = {f"level {slot}": series for slot, series in signals.levels.items()}
+    assert set(signals.series) | set(signals.rules) | set(levels) == set(reference) == \
+        set(judged)
+    for name, fast in [*signals.series.items(), *levels.items()]:
         assert_same_series(name, fast, reference[name], judged[name])
     for slot, fast in signals.rules.items():
         expected = np.asarray(reference[slot]).copy()
@@ -174,8 +176,8 @@ def simulate_both(cfg: m.StrategyConfig, case: Case, signals: Signals) -> None:
     s = sim_settings(cfg, signals.params, signals.warmup)
     o, h, lo, c = (np.asarray(case.candles[k], dtype=np.float64) for k in ("open", "high",
                                                                           "low", "close"))
-    fast = simulate(o, h, lo, c, signals.rules, s)
-    slow = reference_simulate(o, h, lo, c, signals.rules, s)
+    fast = simulate(o, h, lo, c, signals.rules, s, levels=signals.levels)
+    slow = reference_simulate(o, h, lo, c, signals.rules, s, signals.levels)
     assert fast.trade_count == slow.trade_count, (
         f"simulate: {fast.trade_count} trades, reference_simulate: {slow.trade_count}\n"
         f"{fast.trades}\n{slow.trades}")
@@ -202,6 +204,11 @@ FEATURES: dict[str, str] = {
     "bps param": r": bps =", "short rules": r"^\s*entry short\b",
     "window arithmetic": rf", {INT_FORM}(?:, \w+)?\)", "lag arithmetic": rf"\[{INT_FORM}\]",
     "state": r"^\s*state s\d+ = ", "state read by a let": r"^\s*let v\d+ = .*\bs\d+\b",
+    "stop by atr": r"^\s*(stop_loss|take_profit|trailing_stop) \S+ \* atr\(",
+    "stop by a percentage series": r"^\s*(stop_loss|take_profit|trailing_stop) \S+ \* stdev\(",
+    "stop by a price term": r"^\s*(stop_loss|take_profit|trailing_stop) (?!\S+ \* )(?!\d+%$)"
+                            r"(?!p\d+$)\S",
+    "size by an expression": r"^\s*size \S.* / stdev\(.* of equity$",
     **{f"mode {word}": rf", {word}\)" for b in BUILTINS.values() if b.mode
        for word in b.mode.choices},
 }

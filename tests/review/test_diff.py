@@ -112,6 +112,17 @@ STRATEGY_CASES = {
     "sizing": ({"size": "30% of equity"},
                [("sizing", "review", "size", "25% of equity", "30% of equity")]),
     "stop": ({"stop": "7%"}, [("exits", "review", "stop_loss", "5%", "7%")]),
+    "stop as an expression": ({"stop": "2 * atr(14)"},
+                              [("exits", "review", "stop_loss", "5%",
+                                "2 * atr(14) (price distance, at the signal bar)"),
+                               ("warmup", "info", "warmup", "max(fast, slow) (60 bars at the "
+                                "defaults)", "max(14, fast, slow) (60 bars at the defaults)")]),
+    "sizing by an expression": ({"size": "min(20% / stdev(roc(close, 1), 20), 1) of equity"},
+                                [("sizing", "review", "size", "25% of equity",  # the graph's
+                                  "min((0.2 / stdev(roc(close, 1), 20)), 1) of equity"),
+                                 ("warmup", "info", "warmup", "max(fast, slow) (60 bars at "
+                                  "the defaults)", "max(20, fast, slow) (60 bars at the "
+                                  "defaults)")]),
     "target added": ({"exits": "take_profit 15%"},
                      [("exits", "review", "take_profit", None, "15%")]),
     "fees": ({"fees": "5bps"}, [("cost_model", "review", "fees", "10bps", "5bps")]),
