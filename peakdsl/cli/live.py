@@ -45,9 +45,9 @@ from .root import (
 )
 
 if TYPE_CHECKING:
+    from ..live.deployed import DeployedPlan
     from ..live.run import FillRow, LiveSummary
     from ..live.runner import Deployment
-    from ..portfolio.plan import PortfolioPlan
 
 T = TypeVar("T")
 live_app = typer.Typer(no_args_is_help=True,
@@ -92,6 +92,9 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="why (logged)")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")]
 TtlOpt = Annotated[int, typer.Option("--ttl", help="validity of the token, minutes (1-60)",
                                      metavar="MINUTES")]
+ReadRiskOpt = Annotated[str | None, typer.Option(
+    "--risk", metavar="NAME", help="read the limits and alert sinks of this risk spec "
+    "[default: the one the deployment recorded when it started, else the spec's own]")]
 MetricsPortOpt = Annotated[int | None, typer.Option(
     "--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT while the deployment "
     "runs (1024-65535)", metavar="PORT")]
@@ -224,19 +227,23 @@ def arm_cmd(spec: SpecOrPortfolioArg, account: AccountOpt = "default",
 
 
 def _deployment(spec: str, mode: str, account: str) -> Deployment:
-    return _deployment_plan(spec, mode, account)[0]
-
-
-def _deployment_plan(spec: str, mode: str, account: str) -> tuple[Deployment, PortfolioPlan]:
-    """Where ``spec``'s deployment in ``mode`` on ``account`` keeps its state, and its plan."""
+    """Where ``spec``'s deployment in ``mode`` on ``account`` keeps its state."""
     from ..lang.project import find_root
     from ..live.runner import Deployment
     from ..robustness.subject import subject_plan
 
     root = find_root(Path(spec).resolve().parent)
     plan, _ = subject_plan(spec, root=root)
-    name = plan.config.name  # a lone strategy's plan bears its name
-    return Deployment(root, mode, account, name), plan
+    return Deployment(root, mode, account, plan.config.name)  # a strategy's plan: its name
+
+
+def _deployment_plan(spec: str, mode: str, account: str, risk: str | None = None
+                     ) -> tuple[Deployment, DeployedPlan]:
+    """Where the deployment keeps its state, and its plan under the risk spec it runs with
+    (``--risk``, else the one it recorded when it started: ``live.deployed``)."""
+    from ..live.deployed import deployed_plan
+
+    return deployed_plan(spec, mode, account, risk)
 
 
 @live_app.command("kill")
@@ -253,11 +260,14 @@ def kill_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
     from ..live.store import LiveStore
     from ..live.store_schema import StoreError
 
-    where = _attempt(lambda: _deployment(spec, mode, account), as_json)
-    by, cancelled = _who(), 0
+    where, deployed = _attempt(lambda: _deployment_plan(spec, mode, account), as_json)
+    by, cancelled, alerted = _who(), 0, None
     try:
         with LiveStore.open(where.store_path) as store:  # no runner: engage it here
+            was_engaged = store.kill_state().engaged
             state = store.engage_kill(reason, by, at=int(time.time() * 1000))
+            if not was_engaged:  # the runner raises A004 itself; here nobody else would
+                alerted = _alert_kill(store, where, deployed.plan, reason, by)
             cancelled = _attempt(lambda: cancel_when_stopped(store, mode, account, exchange,
                                                              endpoint), as_json)
         running = False
@@ -269,12 +279,29 @@ def kill_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
         running, state = True, None
     if as_json:
         write_json({"engaged": True, "running": running, "reason": reason, "by": by,
-                    "cancelled": cancelled})
+                    "cancelled": cancelled, "alert": alerted})
     else:
         typer.echo("kill requested from the running deployment" if running else
                    f"kill switch engaged: {state.reason if state else reason}"
                    + (f"; {cancelled} open order(s) cancelled" if cancelled else ""))
+        if alerted is not None:
+            typer.echo(f"A004 raised to {', '.join(alerted['sinks']) or 'no sink'}"
+                       + "".join(f"; not to {p}" for p in alerted["problems"]))
     raise typer.Exit(EXIT_OK)
+
+
+def _alert_kill(store: Any, where: Deployment, plan: Any, reason: str,
+                by: str) -> dict[str, Any]:
+    """A004 through the deployment's alert sinks (``monitor.alert_kill_when_stopped``):
+    which sinks it went to, and the ones that could not be made (E044, never a refusal:
+    the switch is engaged either way)."""
+    from ..live.monitor import alert_kill_when_stopped
+
+    config = plan.risk.alerts if plan.risk is not None else None
+    setup = alert_kill_when_stopped(store, where.store_path.with_suffix(".outbox.jsonl"),
+                                    config, reason, by)
+    return {"code": "A004", "sinks": [s.name for s in setup.sinks],
+            "problems": [p.message for p in setup.problems]}
 
 
 def _who() -> str:
@@ -310,20 +337,24 @@ def reset_cmd(spec: SpecOrPortfolioArg, reason: ReasonOpt, mode: DeployedModeOpt
 @live_app.command("status")
 @guarded
 def status_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
-               account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
-    """The deployment's state: kill switch, sessions, equity and PnL, each risk limit's use,
-    denials, positions, open orders, recent problems."""
+               account: AccountOpt = "default", risk: ReadRiskOpt = None,
+               as_json: JsonOpt = False) -> None:
+    """The deployment's state: kill switch, sessions, the risk spec it runs under, equity and
+    PnL, each risk limit's use, denials, positions, open orders, recent problems."""
     from ..live.ops import status_doc
     from ..live.store import LiveStore
 
-    where, plan = _attempt(lambda: _deployment_plan(spec, mode, account), as_json)
+    where, deployed = _attempt(lambda: _deployment_plan(spec, mode, account, risk), as_json)
     with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
-        doc = status_doc(store, plan, time.time())
+        doc = status_doc(store, deployed.plan, time.time(), risk=deployed.doc())
     if as_json:
         write_json(doc)
     else:
         _print_status(doc)
     raise typer.Exit(EXIT_OK)
+
+
+SHARE_LIMITS = frozenset({"max_symbol_exposure", "max_total_exposure", "max_daily_loss"})
 
 
 def _pct(value: float | None) -> str:
@@ -336,6 +367,7 @@ def _print_status(doc: dict[str, Any]) -> None:
     kill = doc["kill_switch"]
     typer.echo("kill switch: " + (f"ENGAGED — {kill['reason']} (by {kill['by']})"
                                   if kill["engaged"] else "released"))
+    _print_risk_spec(doc.get("risk_spec"))
     for s in doc["sessions"][-3:]:
         typer.echo(f"session {s['id']} ({s['mode']}): {s['status']}")
     book = doc["book"]
@@ -344,9 +376,13 @@ def _print_status(doc: dict[str, Any]) -> None:
                    f"{book['equity']:,.2f}, PnL {book['pnl']:+,.2f} ({_pct(book['return'])})")
         for row in book["limits"]:
             if row["max"] is not None:
-                typer.echo(f"  {row['limit']:<22} {_pct(row['used'])} of {row['max']:g}")
+                limit = _pct(row["max"]) if row["limit"] in SHARE_LIMITS else f"{row['max']:g}"
+                typer.echo(f"  {row['limit']:<22} {_pct(row['used'])} of {limit}")
         if book["risk"]:
             typer.echo("  risk: " + ", ".join(f"{k} {v}" for k, v in book["risk"].items()))
+    for d in doc["denials"][-5:]:
+        typer.echo(f"  {iso(d['at'] / 1000)[:16]}  {d['decision']} {d['count']} "
+                   f"entr{'y' if d['count'] == 1 else 'ies'} on {d['limit'].replace('_', ' ')}")
     for p in doc["positions"]:
         typer.echo(f"position {p['market']}: {p['qty']:.8g} @ {p['average_price']:,.2f}, "
                    f"realized {p['realized_pnl']:,.2f}, fees {p['fees']:,.4f}")
@@ -359,6 +395,14 @@ def _print_status(doc: dict[str, Any]) -> None:
         typer.echo(f"  {e['level']:<8} {e['event']}: {e['message']}")
 
 
+def _print_risk_spec(risk: dict[str, Any] | None) -> None:
+    if risk is None:
+        return
+    typer.echo(f"risk spec: {risk['label']}")
+    for note in risk["notes"]:
+        typer.echo(f"  note: {note}")
+
+
 # ------------------------------------------------------------------ operations
 
 
@@ -369,13 +413,15 @@ AllOpt = Annotated[bool, typer.Option("--all", help="every order, not only the o
 @guarded
 def health_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
                account: AccountOpt = "default", exchange: ExchangeOpt = "binance",
-               endpoint: EndpointOpt = None, as_json: JsonOpt = False) -> None:
+               endpoint: EndpointOpt = None, risk: ReadRiskOpt = None,
+               as_json: JsonOpt = False) -> None:
     """Check a deployment before the day: config, credentials (named, never shown),
-    exchange, clock skew, data freshness, risk limits, alert sinks, kill switch. Exit 1 if
-    any fails."""
+    exchange, clock skew, data freshness, risk limits, alert sinks, kill switch. The risk
+    spec is the one the deployment recorded when it started (or --risk: the one a start
+    with --risk will enforce). Exit 1 if any fails."""
     from ..live.ops import HealthContext, health
 
-    report = health(HealthContext(spec, mode, account, exchange, endpoint, None))
+    report = health(HealthContext(spec, mode, account, exchange, endpoint, None, risk=risk))
     if as_json:
         write_json({**report.model_dump(mode="json"), "ok": report.ok})
     else:
@@ -423,8 +469,8 @@ def portfolio_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
     snapshot), and the positions its fills built on the exchange."""
     from ..live.store import LiveStore
 
-    where, plan = _attempt(lambda: _deployment_plan(spec, mode, account), as_json)
-    labels = [c.label for c in plan.components]
+    where, deployed = _attempt(lambda: _deployment_plan(spec, mode, account), as_json)
+    labels = [c.label for c in deployed.plan.components]
     with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
         doc = _portfolio_doc(store, labels)
     if as_json:

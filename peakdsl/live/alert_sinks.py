@@ -29,6 +29,12 @@ from pydantic import SecretStr
 if TYPE_CHECKING:
     from .alerts import AlertMessage
 
+ALERT_LOGGER = "peakdsl.alerts"
+# The ``log`` sink's logger writes where the application's logging sends it, and nowhere by
+# itself: without the null handler, Python's last-resort handler would print every warning
+# and critical alert on stderr — twice beside a ``stderr`` sink, and once even without one.
+# Records still propagate, so a program that configures logging receives them.
+logging.getLogger(ALERT_LOGGER).addHandler(logging.NullHandler())
 HTTP_TIMEOUT_MAX_S = 2.0
 RETRY_AFTER_MAX_S = 3600.0
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
@@ -57,7 +63,7 @@ class LogSink:
 
     def __init__(self, logger: logging.Logger | None = None, name: str = "log") -> None:
         self.name = name
-        self._logger = logger or logging.getLogger("peakdsl.alerts")
+        self._logger = logger or logging.getLogger(ALERT_LOGGER)
 
     def send(self, message: AlertMessage) -> None:
         self._logger.log(LEVELS[message.alert.severity], "%s", message.text)

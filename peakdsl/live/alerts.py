@@ -6,9 +6,11 @@ answering 429 can never delay the loop (sinks run on the dispatcher's one worker
 
 * **Throttling and coalescing** — at most one message per condition key per ``throttle_s``
   (measured on the alerts' own ``at``); the ones in between are counted and the next message
-  for the key says ``(+N more since <time of the last message>)`` (a count with no later
-  alert for its key is never sent on its own). An alert more severe than
-  the last one sent for its key is never held back (a warning must not mute the halt).
+  for the key says ``(+N more since <time of the last message>)``. An alert more severe than
+  the last one sent for its key is never held back (a warning must not mute the halt). A
+  count still held when the key's window ends is flushed on the worker's next look at the
+  clock (at most ``poll_s`` later), or at ``close``: the last held alert is sent with
+  ``(+N more …)`` for the others, so no occurrence goes uncounted when a condition stops.
 * **Bounded queue** — ``queue_size`` messages; when full the oldest non-critical one is
   dropped (or the new one, if it is not critical and nothing else can go) and counted.
 * **Retries** — a failed sink is retried with exponential backoff, or after the server's
@@ -181,6 +183,7 @@ class _KeyState:
     last_at: float
     last_rank: int
     suppressed: int = 0
+    held: Alert | None = None  # the last alert suppressed since the last message
 
 
 @dataclass
@@ -246,7 +249,12 @@ class AlertDispatcher:
             if message is None:
                 self._counts["suppressed"] += 1
                 return False
-        rank = RANK[alert.severity]
+        return self._submit(message)
+
+    def _submit(self, message: AlertMessage) -> bool:
+        """Queue ``message`` for the sinks its severity reaches (a critical one: to the
+        outbox first); ``True`` if queued."""
+        rank = RANK[message.alert.severity]
         item = _Pending(message, {s.name for s in self._sinks
                                   if rank >= self._levels.get(s.name, 0)})
         if not item.owed:
@@ -266,6 +274,7 @@ class AlertDispatcher:
         if state is not None and alert.at - state.last_at < self._throttle_s \
                 and rank <= state.last_rank:
             state.suppressed += 1
+            state.held = alert
             return None
         message = AlertMessage(uuid.uuid4().hex, alert,
                                suppressed=state.suppressed if state else 0,
@@ -273,6 +282,27 @@ class AlertDispatcher:
         self._keys[alert.key] = _KeyState(max(alert.at, state.last_at) if state else alert.at,
                                           rank)
         return message
+
+    def _held_over(self, now: float, every: bool = False) -> list[AlertMessage]:
+        """The counts whose key's window has ended at ``now`` (``every``: all of them), as
+        messages of their last held alert, ``(+N more …)`` for the others; their keys start
+        a new window at ``now``. Called under the lock."""
+        out = []
+        for key, state in list(self._keys.items()):
+            if state.held is None or \
+                    (not every and now - state.last_at < self._throttle_s):
+                continue
+            out.append(AlertMessage(uuid.uuid4().hex, state.held,
+                                    suppressed=state.suppressed - 1, since=state.last_at))
+            self._counts["suppressed"] -= 1  # the held alert itself goes out after all
+            self._keys[key] = _KeyState(max(now, state.held.at), RANK[state.held.severity])
+        return out
+
+    def _flush_due(self, now: float) -> float | None:
+        """Seconds until the next held count is due (0: now); None when none is held."""
+        waits = [state.last_at + self._throttle_s - now for state in self._keys.values()
+                 if state.held is not None]
+        return max(0.0, min(waits)) if waits else None
 
     def _enqueue(self, item: _Pending) -> bool:
         with self._cond:
@@ -306,15 +336,23 @@ class AlertDispatcher:
 
     def _run(self) -> None:
         while (item := self._next()) is not None:
-            self._deliver(item)
+            if isinstance(item, _Pending):
+                self._deliver(item)
+                continue
+            for message in item:  # held counts whose window ended (outside the lock)
+                self._submit(message)
 
-    def _next(self) -> _Pending | None:
-        """The oldest message due now (``None``: stop); waits on the condition, never sleeps."""
+    def _next(self) -> _Pending | list[AlertMessage] | None:
+        """The oldest message due now, or the held counts due (``None``: stop); waits on the
+        condition, never sleeps."""
         with self._cond:
             while True:
                 if self._closing and time.monotonic() >= self._close_by:
                     return None
                 now = self._clock()
+                held = self._held_over(now) if not self._closing else []
+                if held:
+                    return held
                 item = next((p for p in self._queue if p.due <= now), None)
                 if item is not None:
                     self._queue.remove(item)
@@ -322,7 +360,9 @@ class AlertDispatcher:
                     return item
                 if self._closing:
                     return None
-                soonest = min((p.due - now for p in self._queue), default=self._poll_s)
+                flush = self._flush_due(now)
+                soonest = min([p.due - now for p in self._queue]
+                              + ([flush] if flush is not None else []), default=self._poll_s)
                 self._cond.wait(max(0.0, min(soonest, self._poll_s)))
 
     def _deliver(self, item: _Pending) -> None:
@@ -403,6 +443,10 @@ class AlertDispatcher:
         """Deliver what is due within ``timeout`` s, then stop the worker; ``True`` if it
         stopped. Undelivered critical messages stay in the outbox for the next dispatcher; so
         does a critical alert raised after ``close`` (a non-critical one then goes nowhere)."""
+        with self._cond:
+            held = [] if self._closing else self._held_over(self._clock(), every=True)
+        for message in held:  # the counts no later alert will carry: sent now
+            self._submit(message)
         with self._cond:
             self._closing = True
             self._close_by = time.monotonic() + timeout

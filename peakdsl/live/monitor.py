@@ -145,7 +145,7 @@ class _Seen:
 class AlertMonitor:
     """Raise a deployment's alerts (module docstring)."""
 
-    def __init__(self, dispatcher: AlertDispatcher, store: LiveStore, session: str, *,
+    def __init__(self, dispatcher: AlertDispatcher, store: LiveStore, session: str | None, *,
                  clock: Callable[[], float] = time.time, max_daily_loss: float = math.inf,
                  daily_loss_warn: float = 0.8) -> None:
         self.dispatcher, self.store, self.session = dispatcher, store, session
@@ -210,3 +210,27 @@ class AlertMonitor:
 
     def close(self, timeout: float = 2.0) -> None:
         self.dispatcher.close(timeout)
+
+
+def alert_kill_when_stopped(store: LiveStore, outbox: os.PathLike[str] | str,
+                            config: m.Alerts | None, reason: str, by: str, *,
+                            env: Mapping[str, str] | None = None,
+                            clock: Callable[[], float] = time.time,
+                            extra: Sequence[Sink] = ()) -> SinkSetup:
+    """A004 for a kill switch engaged by ``peak live kill`` while no runner holds the store
+    (a running deployment raises its own): logged in the store and handed to the
+    deployment's sinks — the risk spec's ``config`` — through a dispatcher on its outbox,
+    so a sink that does not take it within ``close``'s two seconds gets it when the
+    deployment next starts (even a start the engaged switch refuses). Sinks that cannot be
+    made are left out (the setup's ``problems`` say which): a kill never waits on them."""
+    setup = alert_sinks_for(config, env if env is not None else os.environ)
+    dispatcher = dispatcher_for(config, setup, extra, outbox, clock)
+    sessions = store.sessions()
+    monitor = AlertMonitor(dispatcher, store, sessions[-1].id if sessions else None,
+                           clock=clock)
+    try:
+        monitor.raise_("A004", "kill_switch", f"kill switch engaged: {reason} (by {by}; the "
+                       "deployment was not running)")
+    finally:
+        monitor.close()
+    return setup

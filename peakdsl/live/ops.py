@@ -10,7 +10,7 @@ their values are never read into the report. The exit code is 1 when any check f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -57,13 +57,16 @@ class HealthContext:
     endpoint: str | None
     env: Mapping[str, str] | None
     clock: Callable[[], float] = time.time
+    risk: str | None = None  # --risk: the risk spec to check instead of the recorded one
     plan: Any = None
+    deployed: Any = None  # ``live.deployed.DeployedPlan``: the plan and its risk's source
     venue: Any = None
     found: dict[str, Any] = field(default_factory=dict)
 
 
 def _failed(name: str, exc: Exception) -> Check:
-    diags = getattr(exc, "diagnostics", None)
+    single = getattr(exc, "diagnostic", None)  # a UsageError carries one
+    diags = getattr(exc, "diagnostics", None) or ([single] if single is not None else None)
     if diags:
         first = diags[0]
         return Check(name=name, status="fail", detail=first.message, code=first.code,
@@ -72,9 +75,12 @@ def _failed(name: str, exc: Exception) -> Check:
 
 
 def check_config(ctx: HealthContext) -> Check:
-    from ..robustness.subject import subject_plan
+    """The spec compiles, with the risk spec the deployment runs under (``--risk``, else the
+    one its store recorded: ``live.deployed``)."""
+    from .deployed import deployed_plan
 
-    ctx.plan, _ = subject_plan(ctx.spec)
+    _, ctx.deployed = deployed_plan(ctx.spec, ctx.mode, ctx.account, ctx.risk)
+    ctx.plan = ctx.deployed.plan
     kind = "strategy" if ctx.plan.strategy else "portfolio"
     return Check(name="config", status="ok",
                  detail=f"{kind} compiles, artifact {ctx.plan.artifact_sha256[:12]}")
@@ -118,31 +124,58 @@ def check_clock(ctx: HealthContext) -> Check:
 def check_data(ctx: HealthContext) -> Check:
     if ctx.venue is None or ctx.plan is None:
         return Check(name="data freshness", status="warn", detail="not measured")
-    now, worst = ctx.clock(), []
+    now, worst, empty = ctx.clock(), [], []
     for c in ctx.plan.components:
         cfg = c.config
         rows = ctx.venue.fetch_ohlcv(cfg.market.symbol, cfg.timeframe, None, 3)
         closed = [r[0] / 1000 + cfg.timeframe_seconds for r in rows
                   if r[0] / 1000 + cfg.timeframe_seconds <= now]
-        age = now - max(closed) if closed else float("inf")
+        if not closed:
+            empty.append(f"{cfg.market.symbol} {cfg.timeframe}")
+            continue
+        age = now - max(closed)
         worst.append((age / cfg.timeframe_seconds, cfg.market.symbol, cfg.timeframe, age))
+    if empty:
+        return Check(name="data freshness", status="fail", code="A007",
+                     detail=f"the exchange returned no closed candle for "
+                            f"{', '.join(sorted(set(empty)))}",
+                     fix="check the market and timeframe exist on this exchange (and "
+                     "--endpoint), and the exchange's status page, before trading (runbook "
+                     "A007)")
     bars, market, timeframe, age = max(worst)
     status: Status = "fail" if bars > STALE_BARS else "ok"
     return Check(name="data freshness", status=status,
                  detail=f"the stalest feed, {market} {timeframe}: last closed bar "
-                        f"{age:,.0f} s ago",
+                        f"{age:,.0f} s ago", code=None if status == "ok" else "A007",
                  fix=None if status == "ok" else "the exchange publishes no new candles: "
-                 "check its status page before trading")
+                 "check its status page before trading (runbook A007)")
 
 
 def check_risk(ctx: HealthContext) -> Check:
-    risk = ctx.plan.risk if ctx.plan is not None else None
+    """The risk spec the deployment enforces (``check_config`` found it), and whether the
+    store's record of it still holds (a changed or vanished risk spec warns)."""
+    from .deployed import SOURCES
+
+    if ctx.plan is None or ctx.deployed is None:
+        return Check(name="risk limits", status="warn", detail="not read: no spec")
+    deployed, risk = ctx.deployed, ctx.plan.risk
+    notes = "; ".join(deployed.notes)
     if risk is None:
-        status: Status = "warn" if ctx.mode == "live" else "ok"
-        return Check(name="risk limits", status=status, detail="no risk spec enforced",
+        status: Status = "warn" if ctx.mode == "live" or notes else "ok"
+        what = "no risk spec enforced" + (f" ({SOURCES['recorded']})"
+                                          if deployed.source == "recorded" else "")
+        return Check(name="risk limits", status=status,
+                     detail="; ".join([what, *deployed.notes]),
                      fix=None if status == "ok" else "give the portfolio a risk spec, or "
-                     "run with --risk NAME")
-    return Check(name="risk limits", status="ok", detail=f"risk spec {risk.name} enforced")
+                     "start the deployment with `peak live run SPEC --risk NAME` (`peak live "
+                     "health SPEC --risk NAME` checks it before)")
+    detail = f"risk spec {risk.name} ({(deployed.risk_sha256 or '')[:12]}) enforced, " \
+        f"{SOURCES[deployed.source]}"
+    if notes:
+        return Check(name="risk limits", status="warn", detail=f"{detail}; {notes}",
+                     fix="restart the deployment to enforce the current risk spec, or give "
+                     "--risk the one it runs under")
+    return Check(name="risk limits", status="ok", detail=detail)
 
 
 def check_kill(ctx: HealthContext) -> Check:
@@ -173,7 +206,9 @@ def check_alerts(ctx: HealthContext) -> Check:
 
     from .monitor import alert_sinks_for, unreachable
 
-    risk = ctx.plan.risk if ctx.plan is not None else None
+    if ctx.plan is None:
+        return Check(name="alert sinks", status="warn", detail="not read: no spec")
+    risk = ctx.plan.risk
     config = risk.alerts if risk is not None else None
     env = ctx.env if ctx.env is not None else os.environ
     setup = alert_sinks_for(config, env)
@@ -283,10 +318,36 @@ def limit_usage(arrays: Mapping[str, Any], limits: Any, now_s: float) -> list[di
     return rows
 
 
-def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
-    """``peak live status``: the switch, sessions, the book (equity, PnL, the last bar),
-    each risk limit's use, the risk stage's denials and reductions, positions, open orders,
-    the recent alerts, and the log's recent warnings and errors."""
+def risk_events(rows: Sequence[Any], recent: int = 20) -> list[dict[str, Any]]:
+    """The risk stage's reductions and denials bar by bar, read from the equity history's
+    cumulative counts (``EquityRow.risk``): each saved bar where a count rose is one row per
+    reason — when, ``reduced`` or ``denied``, the limit, how many entries, the total so far.
+    The counts are the book's own (every mode, every intent the risk stage saw, denied ones
+    included, which never reach the store as orders); a row of another session is a fresh
+    book, whose counts start from zero. The last ``recent`` rows, oldest first."""
+    out: list[dict[str, Any]] = []
+    before: Any = None
+    for row in rows:
+        base = before.risk if before is not None and before.session == row.session else {}
+        for key, count in sorted(row.risk.items()):
+            was = base.get(key, 0)
+            rise = count - was if count >= was else count
+            if rise > 0:
+                decision, _, limit = key.partition("_")
+                out.append({"at": row.bar_time, "session": row.session,
+                            "decision": decision, "limit": limit, "count": rise,
+                            "total": count})
+        before = row
+    return out[-recent:]
+
+
+def status_doc(store: Any, plan: Any, now_s: float,
+               risk: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``peak live status``: the switch, sessions, the risk spec (``risk``:
+    ``DeployedPlan.doc()``; ``plan`` must carry it), the book (equity, PnL, the last bar),
+    each risk limit's use, the risk stage's denials and reductions (in all, and bar by bar:
+    ``risk_events``), positions, open orders, the recent alerts, and the log's recent
+    warnings and errors."""
     from ..engine.simulate import risk_counts
     from ..engine.state import LAST_EQUITY
     from ..portfolio.run import limits_of
@@ -307,6 +368,7 @@ def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
         "sessions": [{"id": s.id, "mode": s.mode, "status": s.status,
                       "started_at": s.started_at, "ended_at": s.ended_at,
                       "artifact_sha256": s.artifact_sha256} for s in store.sessions()],
+        "risk_spec": dict(risk) if risk is not None else None,
         "book": book,
         "positions": [{"market": p.market, "qty": p.qty, "average_price": p.average_price,
                        "realized_pnl": p.realized_pnl, "fees": p.fees}
@@ -318,6 +380,7 @@ def status_doc(store: Any, plan: Any, now_s: float) -> dict[str, Any]:
         "problems": [{"at": e.at, "level": e.level, "event": e.event, "message": e.message}
                      for e in entries if e.level in ("warning", "error", "critical")
                      and e.event != "alert"][-20:],
+        "denials": risk_events(store.equity_history()),
         "alerts": [{"at": e.at, "code": e.data.get("code"), "severity": e.level,
                     "key": e.data.get("key"), "message": e.message}
                    for e in entries if e.event == "alert"][-20:],

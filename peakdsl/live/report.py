@@ -278,17 +278,13 @@ def report_deployment(deployment: Deployment, plan: PortfolioPlan, *, period: Pe
 def deployment_of(spec: str, mode: str, account: str,
                   risk: str | None = None) -> tuple[Deployment, PortfolioPlan]:
     """Where ``spec``'s deployment in ``mode`` on ``account`` keeps its state, and its plan
-    (as ``peak live status`` finds them; ``risk``: the risk spec it runs with, as
-    ``peak live run --risk``). ``SpecError`` / ``UsageError`` for a bad spec."""
-    from pathlib import Path
+    (as ``peak live status`` finds them: under ``risk``, else the risk spec the deployment
+    recorded when it started, ``live.deployed``). ``SpecError`` / ``UsageError`` for a bad
+    spec."""
+    from .deployed import deployed_plan
 
-    from ..lang.project import find_root
-    from ..robustness.subject import subject_plan
-    from .runner import Deployment
-
-    root = find_root(Path(spec).resolve().parent)
-    plan, _ = subject_plan(spec, root=root, risk=risk)
-    return Deployment(root, mode, account, plan.config.name), plan
+    where, deployed = deployed_plan(spec, mode, account, risk)
+    return where, deployed.plan
 
 
 def _equity(start: float | None, before: EquityRow | None,

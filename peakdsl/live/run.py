@@ -108,11 +108,16 @@ def fill_row(fill: Fill, slots: tuple[SlotSpec, ...]) -> FillRow:
 def resolve_plan(request: LiveRequest) -> PortfolioPlan:
     """The plan of ``peak backtest`` for the spec, over every cached bar up to ``end`` (the
     bars before ``start`` are the session's history)."""
+    return resolve_plan_and_risk(request)[0]
+
+
+def resolve_plan_and_risk(request: LiveRequest) -> tuple[PortfolioPlan, str | None]:
+    """``resolve_plan`` and the sha256 of the risk spec the plan enforces (None: none) — what
+    a deployment records, so that the commands reading its store know its limits."""
     from ..robustness.subject import subject_plan
 
-    plan, _ = subject_plan(request.spec, root=request.root, data=request.data,
-                           end=request.end, capital=request.capital, risk=request.risk)
-    return plan
+    return subject_plan(request.spec, root=request.root, data=request.data,
+                        end=request.end, capital=request.capital, risk=request.risk)
 
 
 def replay_source(plan: PortfolioPlan, request: LiveRequest,

@@ -41,10 +41,18 @@ from .gate import GateRequest, Refused, authorize
 from .monitor import AlertMonitor, SinkSetup, alert_sinks_for, dispatcher_for
 from .paper import PaperRecorder
 from .reconcile import UnknownPolicy, reconcile
-from .run import LiveRequest, LiveSummary, fill_row, iso, replay_source, resolve_plan, summarize
+from .run import (
+    LiveRequest,
+    LiveSummary,
+    fill_row,
+    iso,
+    replay_source,
+    resolve_plan_and_risk,
+    summarize,
+)
 from .session import Session, slot_specs
 from .store import LiveStore
-from .store_rows import SessionStatus
+from .store_rows import RiskSpecRecord, SessionStatus
 
 KILL_POLL = 0.2  # seconds between looks for a kill request while waiting
 WHERE = "<live>"
@@ -152,7 +160,7 @@ class Runner:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.request, self.settings, self.env = request, settings, env
         self.clock, self._sleep = clock, sleep
-        self.plan = resolve_plan(request)
+        self.plan, self.risk_sha256 = resolve_plan_and_risk(request)
         self.deployment = Deployment(self.plan.root, request.mode, settings.account,
                                      self._spec_name())
         self.session_id = f"{self._spec_name()}-{self.plan.artifact_sha256[:12]}"
@@ -280,6 +288,14 @@ class Runner:
                             artifact_sha256=plan.artifact_sha256, mode=self.request.mode,
                             account=self.settings.account, exchange=self.settings.exchange,
                             params={c.label: c.params for c in plan.components}, at=at)
+        store.record_risk_spec(self.risk_record(), at=at, session=self.session_id)
+
+    def risk_record(self) -> RiskSpecRecord:
+        """The risk spec this run enforces, as the store remembers it for the readers."""
+        risk = self.plan.risk
+        if risk is None or self.risk_sha256 is None:
+            return RiskSpecRecord(None, None, self.request.risk is not None)
+        return RiskSpecRecord(risk.name, self.risk_sha256, self.request.risk is not None)
 
     def _reconcile(self, store: LiveStore, executor: VenueExecutor) -> None:
         markets = sorted({c.config.market.symbol for c in self.plan.components})

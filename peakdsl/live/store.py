@@ -34,6 +34,7 @@ from .store_rows import (
     SESSION_STATUSES,
     Intent,
     KillState,
+    RiskSpecRecord,
     Session,
     SessionStatus,
     Snapshot,
@@ -212,6 +213,41 @@ class LiveStore(TradingStore):
         """Every session, oldest first."""
         ids = self._rows("SELECT id FROM sessions ORDER BY started_at, id")
         return [self._session_or_fail(row["id"]) for row in ids]
+
+    # ------------------------------------------------------------------ the risk spec
+
+    def record_risk_spec(self, record: RiskSpecRecord, *, at: int,
+                         session: str | None = None) -> None:
+        """Remember the risk spec the deployment runs under (``meta`` key ``risk_spec``), so
+        that the commands that read the store without running it — status, health, reports,
+        the dashboard — show and check the same limits and alert sinks, whether they came
+        from ``--risk`` or from the spec. A change is logged (event ``risk_spec``)."""
+        value = canonical_json({"name": record.name, "sha256": record.sha256,
+                                "given": record.given})
+        with self.atomic():
+            row = self._one("SELECT value FROM meta WHERE key = 'risk_spec'")
+            if row is not None and row["value"] == value:
+                return
+            self._exec("INSERT INTO meta VALUES ('risk_spec', ?) ON CONFLICT (key) DO UPDATE "
+                       "SET value = excluded.value", (value,))
+            text = "no risk spec" if record.name is None else \
+                f"risk spec {record.name} ({(record.sha256 or '')[:12]}" + \
+                (", given with --risk)" if record.given else ", the spec's own)")
+            self.log("risk_spec", f"the deployment runs under {text}", at=at,
+                     session=session, data=json.loads(value))
+
+    def risk_spec(self) -> RiskSpecRecord | None:
+        """The risk spec recorded by ``record_risk_spec``; None before the first start (or in
+        a store of a runner that did not record it)."""
+        row = self._one("SELECT value FROM meta WHERE key = 'risk_spec'")
+        if row is None:
+            return None
+        try:
+            found = json.loads(row["value"])
+            return RiskSpecRecord(found["name"], found["sha256"], bool(found["given"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise refusal("E021", self.path, f"{self.path}: its risk spec record is damaged: "
+                          f"{type(exc).__name__}") from None
 
     # ------------------------------------------------------------------ kill switch
 

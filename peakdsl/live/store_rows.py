@@ -36,7 +36,7 @@ ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
 RISK_DECISIONS: tuple[RiskDecision, ...] = get_args(RiskDecision)
 SESSION_STATUSES: tuple[SessionStatus, ...] = get_args(SessionStatus)
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
-INTENT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "flatten")
+INTENT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "max_hold", "flatten")
 
 # The order state machine. ``submitting`` is committed BEFORE the exchange is called
 # (write-ahead); a request whose answer was lost is ``unknown`` until it is resolved by its
@@ -365,6 +365,23 @@ class KillState:
     reason: str
     by: str
     at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSpecRecord:
+    """The risk spec a deployment runs under, as its runner recorded it when it started:
+    ``name`` and the sha256 of its artifact (both None: no risk spec), and whether it was
+    ``given`` with ``peak live run --risk`` (else it is the spec's own: a portfolio's
+    ``risk`` line). What status, health, reports and the dashboard read back, so they show
+    the limits and alert sinks actually enforced."""
+
+    name: str | None
+    sha256: str | None
+    given: bool
+
+    def __post_init__(self) -> None:
+        if (self.name is None) != (self.sha256 is None):
+            raise ValueError("a risk spec record has both a name and a sha256, or neither")
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,11 +312,23 @@ def _report(request: Request, plan: PortfolioPlan, slots: Sequence[SlotSpec], li
 
 
 def plan_of(request: Request) -> PortfolioPlan:
+    """The replay's plan: under ``--risk``, else the risk spec the deployment recorded when
+    it started (a replay under other limits would diverge for that alone)."""
+    from .deployed import recorded_risk
     from .run import LiveRequest, resolve_plan
 
-    return resolve_plan(LiveRequest(request.spec, request.mode, capital=request.capital,
-                                    fee_bps=request.fee_bps, risk=request.risk,
-                                    root=request.root))
+    def plan(risk: str | None) -> PortfolioPlan:
+        return resolve_plan(LiveRequest(request.spec, request.mode, capital=request.capital,
+                                        fee_bps=request.fee_bps, risk=risk,
+                                        root=request.root))
+
+    own = plan(request.risk)
+    if request.risk is not None:
+        return own
+    recorded = recorded_risk(store_path(request, own))
+    if recorded is None or not recorded.given or recorded.name is None:
+        return own
+    return plan(recorded.name)
 
 
 def store_path(request: Request, plan: PortfolioPlan) -> Path:

@@ -2,15 +2,17 @@
 
 Each store is opened with ``LiveStore.open(path, readonly=True)`` — no lock (a running
 deployment holds it), never created, writes refused — and read the way `peak live status`
-reads it: ``live.ops.status_doc`` (kill switch, sessions, the book's equity and PnL at its last
-tick, each risk limit's use, the risk stage's denials, positions, open orders, the log's
-problems), plus the alerts the runner logged (``event == "alert"``) and the recent intents the
-risk stage denied or reduced.
+reads it: ``live.ops.status_doc`` (kill switch, sessions, the risk spec it runs under, the
+book's equity and PnL at its last tick, each risk limit's use, the risk stage's reductions and
+denials in all and bar by bar, positions, open orders, the log's problems), plus the alerts
+the runner logged (``event == "alert"``).
 
 ``status_doc`` needs the deployment's plan (its capital and risk limits), compiled from the
-spec file of the store's name; ``Plans`` keeps it while no spec file of the project changes,
-so a refresh every few seconds does not compile again. Without a plan (the spec was moved or
-no longer compiles) the rest of the state is still shown, with a note why the book is not.
+spec file of the store's name under the risk spec the deployment recorded when it started
+(``live.deployed``: a ``peak live run --risk`` included); ``Plans`` keeps it while no spec
+file of the project changes and the record stays the same, so a refresh every few seconds
+does not compile again. Without a plan (the spec was moved or no longer compiles) the rest of
+the state is still shown, with a note why the book is not.
 
 ``live_report`` is `peak report live`'s daily or weekly status report of a deployment
 (``peakdsl.live.report``), for the dashboard to serve as it renders it.
@@ -132,9 +134,18 @@ class Plans:
 
         return spec_index(self.root, [])
 
-    def plan(self, spec: str) -> Any:
-        """The plan of the spec named ``spec``; ``NoPlan`` saying why there is none (no such
-        file, several, or it does not compile)."""
+    def plan(self, ref: DeploymentRef) -> Any:
+        """The plan of the deployment ``ref``: its spec's, under the risk spec the deployment
+        recorded when it started (``live.deployed``: what it enforces, ``--risk`` included);
+        ``NoPlan`` saying why there is none (no such file, several, or it does not
+        compile)."""
+        return self.deployed(ref).plan
+
+    def deployed(self, ref: DeploymentRef) -> Any:
+        """``live.deployed.DeployedPlan`` of ``ref`` (see ``plan``)."""
+        from ..live.deployed import recorded_risk
+
+        recorded = recorded_risk(ref.path)
         with self._lock:
             files = self._files()
             try:
@@ -142,22 +153,23 @@ class Plans:
                             for paths in files.values() for p in paths)
             except OSError as exc:  # a spec file removed while we looked
                 raise NoPlan(Problem("U001", f"a spec file vanished: {exc}")) from None
-            hit = self._memo.get(spec)
-            if hit is not None and hit[0] == key:
+            hit = self._memo.get(ref.key)
+            if hit is not None and hit[0] == (key, recorded):
                 return hit[1]
-            plan = self._compile(spec, files.get(spec, []))
-            self._memo[spec] = (key, plan)
-            return plan
+            deployed = self._compile(ref, files.get(ref.spec, []))
+            self._memo[ref.key] = ((key, recorded), deployed)
+            return deployed
 
-    def _compile(self, spec: str, paths: list[Path]) -> Any:
-        from ..robustness.subject import subject_plan
+    def _compile(self, ref: DeploymentRef, paths: list[Path]) -> Any:
+        from ..live.deployed import deployed_plan
 
+        spec = ref.spec
         if len(paths) != 1:
             where = "in several files" if paths else "not"
             raise NoPlan(Problem("U001", f"the spec `{spec}` is {where} in this project's "
                                  "specs/", "run the dashboard from the deployment's project"))
         try:
-            return subject_plan(str(paths[0]), root=self.root)[0]
+            return deployed_plan(str(paths[0]), ref.mode, ref.account, root=self.root)[1]
         except Exception as exc:  # a spec that no longer compiles: said, never raised
             found = getattr(exc, "diagnostics", None) or [getattr(exc, "diagnostic", None)]
             first = found[0]
@@ -211,23 +223,25 @@ def live_status(ref: DeploymentRef, plans: Plans, now: float | None = None) -> L
     from ..live.store_schema import StoreError
 
     now = time.time() if now is None else now
-    plan, note = None, None
+    deployed, note = None, None
     try:
-        plan = plans.plan(ref.spec)
+        deployed = plans.deployed(ref)
     except NoPlan as exc:
         note = f"equity, PnL and limit usage need the spec: {exc.problem.code} {exc}"
     try:
         with _open(ref) as store:
-            doc = _document(store, plan, now)
+            doc = _document(store, deployed, now)
     except (StoreError, *READ_ERRORS) as exc:
         return LiveStatus(ref, None, store_problem(exc), note)
     return LiveStatus(ref, doc, None, note)
 
 
-def _document(store: Any, plan: Any, now: float) -> dict[str, Any]:
+def _document(store: Any, deployed: Any, now: float) -> dict[str, Any]:
     from ..live.ops import status_doc
 
-    doc = status_doc(store if plan is not None else _WithoutBook(store), plan, now)
+    plan = deployed.plan if deployed is not None else None
+    doc = status_doc(store if plan is not None else _WithoutBook(store), plan, now,
+                     risk=deployed.doc() if deployed is not None else None)
     snap = store.last_snapshot()
     log = store.log_since(0)
     doc["last_tick"] = snap.bar_time if snap is not None else None
@@ -235,8 +249,7 @@ def _document(store: Any, plan: Any, now: float) -> dict[str, Any]:
     risk = (doc["book"] or {}).get("risk") or {}
     doc["risk_counts"] = [{"reason": k, "count": v} for k, v in sorted(risk.items())]
     doc["alerts"] = [_alert(e) for e in log if e.event == "alert"][-RECENT:][::-1]
-    doc["denials"] = [_denial(i) for i in store.intents()
-                      if i.decision != "approved"][-RECENT:][::-1]
+    doc["denials"] = doc["denials"][-RECENT:][::-1]
     doc["problems"] = doc["problems"][::-1]
     doc["log"] = doc["log"][::-1]
     doc["generated_at"] = int(now * 1000)
@@ -249,13 +262,6 @@ def _alert(entry: Any) -> dict[str, Any]:
     return {"at": entry.at, "severity": str(data.get("severity", entry.level)),
             "code": str(data.get("code", "")), "key": str(data.get("key", "")),
             "message": entry.message}
-
-
-def _denial(intent: Any) -> dict[str, Any]:
-    return {"at": intent.created_at, "market": intent.market, "side": intent.side,
-            "qty": intent.qty, "approved_qty": intent.approved_qty,
-            "decision": intent.decision, "risk_reason": intent.risk_reason,
-            "reason": intent.reason}
 
 
 def live_report(ref: DeploymentRef, plans: Plans, period: str, day: str | None,
@@ -276,7 +282,7 @@ def live_report(ref: DeploymentRef, plans: Plans, period: str, day: str | None,
     except ValueError:
         raise BadQuery(f"at {day!r} is not a date (YYYY-MM-DD)") from None
     try:
-        plan = plans.plan(ref.spec)
+        plan = plans.plan(ref)
     except NoPlan as exc:
         raise Unavailable(exc.problem) from None
     where = Deployment(plans.root, ref.mode, ref.account, ref.spec)

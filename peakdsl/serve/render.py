@@ -92,9 +92,9 @@ LIVE_TABLES: dict[str, tuple[str, list[Column]]] = {
         ("at", "time", "at (UTC)"), ("severity", "text", "severity"), ("code", "text", "code"),
         ("key", "text", "condition"), ("message", "text", "message")]),
     "denials": ("status.denials", [
-        ("at", "time", "at (UTC)"), ("market", "text", "market"), ("side", "text", "side"),
-        ("qty", "qty", "asked"), ("approved_qty", "qty", "approved"),
-        ("decision", "text", "decision"), ("risk_reason", "text", "limit")]),
+        ("at", "time", "bar (UTC)"), ("decision", "text", "decision"),
+        ("limit", "text", "limit"), ("count", "num", "entries"),
+        ("total", "num", "total")]),
     "problems": ("status.problems", [
         ("at", "time", "at (UTC)"), ("level", "text", "level"), ("event", "text", "event"),
         ("message", "text", "message")]),

@@ -100,6 +100,42 @@ def test_three_alerts_in_five_minutes_make_one_message_then_a_count(
     assert d.stats().suppressed == 3 and d.stats().delivered == 3
 
 
+def test_a_held_count_is_sent_when_its_window_ends(
+        dispatchers: Callable[..., AlertDispatcher]) -> None:
+    """Six alerts of one condition inside the window, then none: the worker's next look at
+    the clock after the window sends the last one with the count of the other four."""
+    rec, clock = Recorder(), FakeClock()
+    d = dispatchers([rec], clock)
+    for i in range(6):
+        d.raise_(alert(at=T0 + 10 * i, message=f"feed stale #{i + 1}"))
+    assert d.wait_idle(2.0)
+    assert [m.text for m in rec.got] == ["[WARNING] A003 feed stale #1"]
+    clock.now = T0 + 299
+    d.wake()
+    time.sleep(0.05)  # five of the worker's 0.01 s looks at the clock: nothing is due yet
+    assert len(rec.got) == 1
+    clock.now = T0 + 300
+    d.wake()
+    assert until(lambda: len(rec.got) == 2)
+    assert rec.got[1].text == "[WARNING] A003 feed stale #6 (+4 more since " \
+        "2023-11-14T22:13:20Z)"
+    assert d.stats().suppressed == 4 and d.stats().delivered == 2
+    d.raise_(alert(at=T0 + 310, message="feed stale #7"))  # a new window began at the flush
+    assert d.stats().suppressed == 5
+
+
+def test_close_sends_the_counts_still_held(dispatchers: Callable[..., AlertDispatcher]) -> None:
+    rec = Recorder()
+    d = dispatchers([rec])
+    for i in range(3):
+        d.raise_(alert(at=T0 + i, message=f"feed stale #{i + 1}"))
+    d.raise_(alert(key="other", at=T0 + 5, message="lonely"))
+    assert d.close(2.0)
+    assert [m.text for m in rec.got] == [
+        "[WARNING] A003 feed stale #1", "[WARNING] A003 lonely",
+        "[WARNING] A003 feed stale #3 (+1 more since 2023-11-14T22:13:20Z)"]
+
+
 def test_a_more_severe_alert_is_never_held_back(
         dispatchers: Callable[..., AlertDispatcher]) -> None:
     rec = Recorder()
@@ -341,6 +377,23 @@ def test_log_sink_uses_the_severity_as_level(caplog: pytest.LogCaptureFixture) -
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("INFO", "[INFO] A003 feed stale"), ("WARNING", "[WARNING] A003 feed stale"),
         ("CRITICAL", "[CRITICAL] A003 feed stale")]
+
+
+def test_the_log_sink_never_prints_by_itself(caplog: pytest.LogCaptureFixture) -> None:
+    """Without logging set up (a fresh interpreter: pytest installs handlers of its own), a
+    critical alert to the ``log`` sink prints nothing; a program's handler still gets it."""
+    import subprocess
+    import sys
+
+    code = ("from peakdsl.live.alerts import Alert, AlertMessage, LogSink\n"
+            "LogSink().send(AlertMessage('x', Alert('A004', 'critical', 'k', 'kill', 0.0)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert (done.stdout, done.stderr) == ("", "")
+    with caplog.at_level(logging.INFO, logger="peakdsl.alerts"):
+        LogSink().send(AlertMessage("x", alert(severity="critical")))
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("peakdsl.alerts", "[CRITICAL] A003 feed stale")]
 
 
 def test_stderr_sink_writes_one_line_and_reports_a_closed_stream() -> None:

@@ -108,6 +108,28 @@ def test_a_spec_that_does_not_compile_fails_config_only(project: Path,
     assert statuses(report)["exchange"] == "ok"  # the others still ran
 
 
+def test_a_missing_spec_fails_config_with_its_code_and_reads_nothing_after(
+        project: Path) -> None:
+    ctx = HealthContext(str(project / "nope.peak"), "paper", "default", "binance",
+                        "http://127.0.0.1:9", {}, clock=lambda: NOW)
+    rows = {c.name: c for c in health(ctx).checks}
+    config = rows["config"]
+    assert (config.status, config.code, config.fix) == (
+        "fail", "U001", "give a .peak file or a folder of them")
+    assert config.detail == f"no such file or folder: {project / 'nope.peak'}"
+    for name in ("risk limits", "alert sinks", "kill switch"):
+        assert (rows[name].status, rows[name].detail) == ("warn", "not read: no spec"), name
+
+
+def test_an_exchange_without_candles_fails_freshness_with_a_code(project: Path) -> None:
+    with new_exchange() as empty:  # BTC/USDT listed, no candle published
+        report = run(project, empty.url)
+    fresh = next(c for c in report.checks if c.name == "data freshness")
+    assert (fresh.status, fresh.code) == ("fail", "A007")
+    assert fresh.detail == "the exchange returned no closed candle for BTC/USDT 1h"
+    assert fresh.fix is not None and "runbook A007" in fresh.fix
+
+
 def test_the_commands_read_a_deployment(project: Path, exchange: LoopbackExchange,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """`peak live health | orders | portfolio` on a paper deployment polled from the loopback

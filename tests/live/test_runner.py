@@ -188,7 +188,7 @@ def test_peak_live_kill_flatten_cancels_and_sells_and_stays_engaged(
 
 def test_peak_live_kill_without_a_runner_engages_the_store(root: Path) -> None:
     out = peak(root, "kill", "--reason", "maintenance window")
-    assert out.output.strip() == "kill switch engaged: maintenance window"
+    assert out.output.strip() == "kill switch engaged: maintenance window\nA004 raised to log"
     with LiveStore.open(deployment(root).store_path) as store:
         kill = store.kill_state()
     assert (kill.engaged, kill.reason, kill.by) == (True, "maintenance window", "carol")

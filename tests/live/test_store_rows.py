@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from peakdsl.engine.results import EXIT_REASONS
 from peakdsl.live.store_rows import (
     FILL_STATUS,
     ORDER_STATUSES,
@@ -85,6 +86,18 @@ def test_an_intent_knows_its_id_and_its_orders_ids() -> None:
                   "symbol_exposure", "take_profit", 0)
     assert made.id == intent_id(SESSION, 2, 1_700_000_000_000, 1) == "s1:2:1700000000000:1"
     assert made.client_order_id(3) == client_order_id(SESSION, 2, 1_700_000_000_000, 1, 3)
+
+
+EXIT_REASONS_BOOKED = [r for r in EXIT_REASONS if r not in ("end_of_data", "open")]
+
+
+@pytest.mark.parametrize("reason", EXIT_REASONS_BOOKED)
+def test_every_exit_the_book_makes_is_an_intent_reason(reason: str) -> None:
+    """A live exit carries the engine's reason: `max_hold` (a trade rule) included."""
+    made = Intent(SESSION, 0, 1, 0, "BTC/USDT", "sell", 1.0, 1.0, "approved", "approved",
+                  reason, 0)
+    assert made.reason == reason
+
 
 
 @pytest.mark.parametrize("change", [

@@ -85,9 +85,9 @@ def _promote(root: Path) -> None:
             author="alice <script>")
 
 
-def _deploy(root: Path) -> None:
+def deploy(root: Path, risk: str | None = None) -> None:
     """A paper deployment of ma_crossover polled from the loopback exchange: 20 ticks (as
-    tests/live/test_live_ops.py runs one)."""
+    tests/live/test_live_ops.py runs one), under the risk spec ``risk`` (``--risk``)."""
     from peakdsl.live.loopback import LoopbackExchange
     from peakdsl.live.run import LiveRequest
     from peakdsl.live.runner import RunnerSettings, run_deployment
@@ -101,9 +101,10 @@ def _deploy(root: Path) -> None:
         def sleep(seconds: float) -> None:
             clock[0] += seconds
 
-        run_deployment(LiveRequest(str(root / MA), "paper", replay=False, min_history=60),
+        run_deployment(LiveRequest(str(root / MA), "paper", replay=False, min_history=60,
+                                   risk=risk),
                        RunnerSettings(endpoint=exchange.url, max_ticks=20, kill_poll_s=3600),
-                       clock=lambda: clock[0], sleep=sleep)
+                       env={}, clock=lambda: clock[0], sleep=sleep)
 
 
 def _candle(open_ms: int, price: float) -> list[float]:
@@ -135,7 +136,7 @@ def make_project(root: Path, outside: Path) -> Made:
     shutil.copytree(REPO / "specs", root / "specs")
     made = _runs(root, outside)
     _promote(root)
-    _deploy(root)
+    deploy(root)
     log_alert(root)
     return made
 

@@ -23,6 +23,7 @@ from serve_setup import (
     base_project,
     client_of,
     crawl,
+    deploy,
     engage_kill,
     project_copy,
     store_path,
@@ -257,6 +258,27 @@ def test_a_deployment_whose_spec_is_gone_still_shows(tmp_path_factory: pytest.Te
     assert client.get(LIVE).status_code == 200
     report = client.get("/api" + LIVE + "/report")
     assert report.status_code == 503 and report.json()["error"]["code"] == "U001"
+
+
+def test_a_deployment_run_with_risk_shows_its_limits_and_denials(tmp_path: Path) -> None:
+    """`peak live run --risk live_moderate_usdt`: the page reads the risk spec the store
+    recorded — its limits, and the bar whose entry the risk stage cut to 1,000 USDT."""
+    shutil.copytree(Path(__file__).resolve().parents[2] / "specs", tmp_path / "specs")
+    deploy(tmp_path, risk="live_moderate_usdt")
+    client = client_of(create_app(tmp_path, token=None, refresh_s=5))
+    status = client.get("/api" + LIVE).json()["status"]
+    assert status["risk_spec"]["name"] == "live_moderate_usdt"
+    assert status["risk_spec"]["source"] == "recorded"
+    assert {r["limit"]: r["max"] for r in status["book"]["limits"]}["max_order_notional"] \
+        == 1000.0
+    assert [(d["at"], d["decision"], d["limit"], d["count"]) for d in status["denials"]] == \
+        [(1_704_106_800_000, "reduced", "order_notional", 1)]
+    page = client.get(LIVE).text
+    label = status["risk_spec"]["label"]
+    assert label.startswith("live_moderate_usdt (")
+    assert label.endswith("), recorded by the deployment when it started")
+    assert f'<span data-bind="status.risk_spec.label">{label}</span>' in page
+    assert "<td>2024-01-01 11:00:00</td><td>reduced</td><td>order_notional</td>" in page
 
 
 # ------------------------------------------------------------------ refusals
