@@ -36,7 +36,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write a temp sibling, fsync it, keep the old file's mode, then ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent)
-    fd, tmp = _claim_temp(path)
+    try:
+        fd, tmp = _claim_temp(path)
+    except OSError as exc:
+        raise _as_target(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -44,10 +47,23 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
             os.chmod(tmp, _mode_for(path))
             os.replace(tmp, path)  # still under the temp file's lock: see the module doc
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _as_target(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _as_target(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path``, the file the caller asked for: the temp file is peak's own
+    detail (a read-only folder refuses ``.NAME.x1y2z3.tmp`` first, and "cannot write
+    .peak/..gitignore.x1y2z3.tmp" names a file nobody asked for). ``os.replace``'s error
+    names both files, and U006 shows the second; it is kept as it is."""
+    if exc.filename2 is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def _mode_for(path: Path) -> int:

@@ -16,6 +16,11 @@ bit. The line lists everything that changes the result and nothing that does not
 - ``--fee-bps``, ``--capital`` (when not the default), ``--risk``, and a sweep's or a
   walk-forward's own options (ranges, objective, windows, random draws and their seed).
 
+A walk-forward window's line is a walk-forward too, of that window alone
+(``Recipe.one_window``): a backtest of its test period cannot measure it exactly (it either
+spends its own warm-up inside the window or counts the idle warm-up bars in its metrics;
+docs/registry.md).
+
 Options that only change where or how output appears (``--json``, ``--report``,
 ``--workers``, ``--max-memory``, ``--top``) are left out: results are the same without them.
 
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CAPITAL = 10_000.0
 COMMANDS = ("backtest", "sweep", "walkforward")
+WINDOW_OPTIONS = frozenset({"--train", "--test", "--step", "--anchored"})  # a walk-forward's
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,19 @@ class Recipe:
         return [" ".join([prefix, *(f"--set {shlex.quote(text)}"
                                     for text in set_texts(cfg, row, always))])
                 for row in rows]
+
+    def one_window(self, start: str, end: str, train_bars: int, test_bars: int) -> Recipe:
+        """The walk-forward of one of this walk-forward's windows alone: its bars as the
+        period (``--from`` its first train bar, ``--to`` the end of its last test bar), its
+        train and test lengths in bars, so the period holds exactly that one window; the
+        space, objective and random draw as they were. Its one window trains on the same
+        bars, picks the same winner and trades it on the same test bars, warmed up on the
+        same bars before them when the warm-up fits in the train window (the caller checks:
+        ``WalkForwardResult.window_recipe``)."""
+        own = tuple((option, value) for option, value in self.options
+                    if option not in WINDOW_OPTIONS)
+        return replace(self, start=start, end=end, options=(
+            ("--train", str(train_bars)), ("--test", str(test_bars)), *own))
 
     def absolute(self, root: Path) -> Recipe:
         """Relative paths resolved against ``root`` (the folder the line was made for)."""

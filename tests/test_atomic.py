@@ -127,3 +127,42 @@ def test_remove_stale_temps_reports_what_it_removed(tmp_path: Path, name: str) -
     (tmp_path / name).write_bytes(b"")
     assert remove_stale_temps(tmp_path, now=time.time() + STALE_AFTER + 1) == [tmp_path / name]
     assert remove_stale_temps(tmp_path / "missing") == []
+
+
+def test_a_refused_temp_file_is_reported_as_the_file_peak_meant_to_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only file system refuses the temp sibling first; U006 must name the target
+    (``.gitignore``), not ``..gitignore.xpki15d3.tmp``."""
+    import errno
+    import tempfile
+
+    from peakdsl.failures import os_failure
+
+    target = tmp_path / ".peak" / ".gitignore"
+
+    def read_only(prefix: str, suffix: str, dir: Path) -> tuple[int, str]:
+        name = os.path.join(dir, f"{prefix}xpki15d3{suffix}")
+        raise OSError(errno.EROFS, "Read-only file system", name)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(OSError) as caught:
+        write_atomic(target, b"*\n")
+    assert caught.value.filename == str(target)
+    assert os_failure(caught.value, what="").message == (
+        f"cannot write {target.as_posix()}: the file system is read-only")
+    assert temps(target.parent) == []
+
+
+def test_a_refused_rename_still_names_the_target(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    target = tmp_path / "out.html"
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(errno.EACCES, "Permission denied", src, None, dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError) as caught:
+        write_atomic(target, b"x")
+    assert (caught.value.filename2, temps(tmp_path)) == (target, [])

@@ -148,6 +148,36 @@ def test_data_file_overrides_the_demo(project: Path) -> None:
     assert bad.returncode == 1 and "D004" in bad.stderr
 
 
+def test_data_warnings_reach_the_json_and_the_registry_once_in_text(project: Path) -> None:
+    """--data's D008/D009 went to stderr only: the JSON's warnings were [] and the recorded
+    run had none. Now both carry them; the text output still shows each once (stderr)."""
+    index = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
+    rows = [f"{t.isoformat()},100,101,99,100,1" for i, t in enumerate(index) if i != 100]
+    rows.insert(50, rows[49])  # one duplicate row
+    (project / "gappy.csv").write_text("time,open,high,low,close,volume\n"
+                                       + "\n".join(rows) + "\n")
+    run = peak("backtest", MA, "--data", "gappy.csv", "--json", cwd=project)
+    doc = json.loads(run.stdout)
+    assert [w.split(":")[0] for w in doc["warnings"][:2]] == ["D008", "D009"]
+    assert doc["warnings"][1] == ("D009: gap: 1 missing bar between 2024-01-05T03:00Z and "
+                                  "2024-01-05T05:00Z (2h apart)")
+    assert run.stderr.count("warning[D009]") == 1
+    record = json.loads(peak("runs", "show", doc["run_id"], "--json", cwd=project).stdout)
+    assert record["warnings"][:2] == doc["warnings"][:2]
+    text = peak("backtest", MA, "--data", "gappy.csv", "--no-record", cwd=project)
+    assert text.stderr.count("warning[D009]") == 1 and "D009" not in text.stdout
+    assert text.stderr.count("warning[D008]") == 1 and "D008" not in text.stdout
+
+
+def test_a_run_shorter_than_the_warm_up_names_the_real_warm_up(project: Path) -> None:
+    """Evaluation caps the warm-up at the data's length; the note gave the cap (2 bars)."""
+    doc = json.loads(peak("backtest", MA, "--from", "2025-09-01", "--to", "2025-09-01T02:00",
+                          "--json", "--no-record", cwd=project).stdout)
+    assert doc["data"]["bars"] == 2 and doc["metrics"]["trades"] == 0
+    assert ("no trades: the warm-up (50 bars) is longer than the data (2 bars); use more data "
+            "or shorter windows") in doc["warnings"]
+
+
 def test_outputs_and_registry(project: Path) -> None:
     run = peak("backtest", MA, "--json", "--trades", "t.csv", "--report", "r.md", cwd=project)
     assert run.returncode == 0, run.stderr

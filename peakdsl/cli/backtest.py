@@ -70,8 +70,8 @@ def backtest_cmd(spec: SpecArg, data: DataOpt = None, start: FromOpt = None, end
     except api.SpecError as exc:
         emit(exc.diagnostics, Format.json if as_json else Format.text)
         raise typer.Exit(exit_code(exc.diagnostics)) from None
-    if run.result.candles.warnings:  # --data: the import's D008/D009 (stderr, also with --json)
-        emit(run.result.candles.warnings, Format.text)
+    if run.result.candles.warnings:  # D008/D009/D019…: on stderr with their help, also with
+        emit(run.result.candles.warnings, Format.text)  # --json (whose warnings list them)
     if as_json:
         from ..backtest import backtest_doc
 
@@ -207,7 +207,10 @@ def _print_footer(console: Console, result: BacktestResult, run_id: str | None,
     still_open = len(result.sim.open_trades["entry_bar"])
     console.print(f"final equity: {final:,.2f}"
                   + (" (a position left open, valued at the last close)" if still_open else ""))
-    for warning in result.warnings:
+    from ..backtest import data_warnings
+
+    shown = set(data_warnings(result.candles))  # already on stderr, with their help
+    for warning in (w for w in result.warnings if w not in shown):
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"artifact sha256 {result.artifact_sha256[:16]}…  data "
                   f"{result.candles.fingerprint[:16]}…  engine {result.engine_version}")

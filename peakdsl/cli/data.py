@@ -281,11 +281,25 @@ def _import_line(done: Imported, market: str, file: Path) -> str:
     extra += [f"{result.duplicates} duplicate(s) dropped"] if result.duplicates else []
     extra += [f"{result.gaps} gap(s) kept"] if result.gaps else []
     extra += [_DERIVED[result.derived]] if result.derived else []
+    extra += [empty_rows_text(result)] if result.empty_lines else []
     return (f"imported {candles.bars:,} bars of {market} {candles.timeframe} from "
             f"{_shown(file)} ({_span(candles)}) into {_shown(done.path)}"
             + (f"; {', '.join(extra)}" if extra else "")
             + (f"; the dataset now has {done.dataset_bars:,} bars"
                if done.dataset_bars is not None else "") + "\n")
+
+
+EMPTY_LISTED = 3  # line numbers of empty rows named in the summary; the rest are counted
+
+
+def empty_rows_text(result: ImportResult) -> str:
+    """``2 empty rows skipped (lines 5, 9)``: rows without a single value (``,,,,,`` or a
+    blank line) are not candles, so the import leaves them out, and says where they were."""
+    lines = result.empty_lines
+    named = ", ".join(f"{line:,}" for line in lines[:EMPTY_LISTED])
+    more = f", … ({len(lines) - EMPTY_LISTED:,} more)" if len(lines) > EMPTY_LISTED else ""
+    rows, where = ("row", "line") if len(lines) == 1 else ("rows", "lines")
+    return f"{len(lines):,} empty {rows} skipped ({where} {named}{more})"
 
 
 _DERIVED = {("volume",): "no volume", ("open", "high", "low"): "close only",
@@ -298,7 +312,8 @@ def _import_doc(done: Imported, market: str) -> dict[str, Any]:
     candles = result.candles
     return {"market": market, "timeframe": candles.timeframe, "bars": candles.bars,
             "duplicates": result.duplicates, "gaps": result.gaps, "resorted": result.resorted,
-            "derived": list(result.derived), "path": _shown(done.path),
+            "derived": list(result.derived), "empty_rows": result.empty_rows,
+            "empty_lines": list(result.empty_lines), "path": _shown(done.path),
             "dataset_bars": done.dataset_bars if done.dataset_bars is not None
             else candles.bars, "fingerprint": candles.fingerprint}
 

@@ -100,8 +100,8 @@ def walkforward_cmd(
         _interrupted(err, f"{stop.done:,} of {stop.total:,} windows done; ")
     except KeyboardInterrupt:  # before the windows started (compiling, loading data)
         _interrupted(err, "")
-    if result.candles.warnings:  # --data: the import's D008/D009 (stderr, also with --json)
-        emit(result.candles.warnings, Format.text)
+    if result.candles.warnings:  # D008/D009/D019…: on stderr with their help, also with
+        emit(result.candles.warnings, Format.text)  # --json (whose warnings list them)
     if as_json:
         write_json(walkforward_doc(result))
     else:
@@ -234,7 +234,10 @@ def _print_summary(console: Console, r: WalkForwardResult) -> None:
                       f"{s.mode_share:.0%} of windows, {s.changes} change(s)")
     for note in r.notes:
         console.print(f"note: {note}")
-    for warning in r.warnings:
+    from ..backtest import data_warnings
+
+    shown = set(data_warnings(r.candles))  # already on stderr, with their help
+    for warning in (w for w in r.warnings if w not in shown):
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"{len(r.windows):,} windows in {r.timing.get('total', 0.0):.1f}s; "
                   f"{r.execution}")

@@ -55,10 +55,12 @@ def fold(name: str) -> str:
 
 
 def map_columns(names: list[str], header: bool, shown: str,
-                given: Mapping[str, str]) -> dict[str, str]:
+                given: Mapping[str, str], frame: bool = False) -> dict[str, str]:
     """Role → column name. Absent from the result: open, high and low of a close-only file,
     volume of a file without one (``missing_roles``). ``symbol`` is there when a symbol
-    column is. Raises ImportFailed (D002) for columns that are missing or ambiguous."""
+    column is. Raises ImportFailed (D002) for columns that are missing or ambiguous; its help
+    says how to fix it where the table came from (``frame``: a pandas DataFrame, which has no
+    ``--column`` option)."""
     problems: list[Diagnostic] = []
     mapping = _given(names, shown, given, problems)
     if not header:
@@ -76,10 +78,10 @@ def map_columns(names: list[str], header: bool, shown: str,
         elif found:
             problems.append(diag(
                 "D002", f"ambiguous {role} column: " + " or ".join(f"`{n}`" for n in found),
-                shown, Span(0, 0, 1, 1, 1, 1), help=f"choose one with --column {role}=NAME"))
+                shown, Span(0, 0, 1, 1, 1, 1), help=_choose(role, frame)))
         else:
             absent.append(role)
-    problems += [_absent(role, names, header, shown) for role in absent
+    problems += [_absent(role, names, header, shown, frame) for role in absent
                  if not _optional(role, absent, mapping)]
     if problems:
         raise ImportFailed(problems)
@@ -119,11 +121,33 @@ def _given(names: list[str], shown: str, given: Mapping[str, str],
     return mapping
 
 
-def _absent(role: str, names: list[str], header: bool, shown: str) -> Diagnostic:
+def _absent(role: str, names: list[str], header: bool, shown: str,
+            frame: bool = False) -> Diagnostic:
     hint = f"the columns are: {', '.join(names)}" if header else \
         f"the file has {len(names)} columns; expected time, open, high, low, close, volume"
     return diag("D002", f"no {role} column in {shown}", shown, Span(0, 0, 1, 1, 1, 1),
-                help=f"{hint}; name it with --column {role}=NAME")
+                help=f"{hint}; {_name_it(role, frame)}")
+
+
+FRAME_NAMING = {  # role → how a DataFrame user points peak at that column (no --column there)
+    "time": "give the DataFrame a DatetimeIndex (`df.set_index(\"NAME\")`) or name its time "
+            "column `time`",
+}
+
+
+def _name_it(role: str, frame: bool) -> str:
+    """How to name the ``role`` column: ``--column`` for a file, a pandas step for a frame."""
+    if not frame:
+        return f"name it with --column {role}=NAME"
+    return FRAME_NAMING.get(role, f"rename it to `{role}` "
+                                  f"(`df.rename(columns={{\"NAME\": \"{role}\"}})`)")
+
+
+def _choose(role: str, frame: bool) -> str:
+    """How to pick one of several candidate ``role`` columns."""
+    if not frame:
+        return f"choose one with --column {role}=NAME"
+    return "keep one of them: drop the others (`df.drop(columns=[...])`) before passing it"
 
 
 def _detect(role: str, names: list[str], folded: dict[str, str]) -> str | list[str]:

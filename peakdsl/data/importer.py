@@ -63,6 +63,11 @@ class ImportResult:
     gap_details: tuple[Diagnostic, ...] = ()  # one D009 per gap, at its line (--verbose)
     derived: tuple[str, ...] = ()  # columns the file lacks: open/high/low (= close), volume
     symbols: tuple[str, ...] = ()  # the values of a symbol column, if the file has one
+    empty_lines: tuple[int, ...] = ()  # CSV lines with no value at all (``,,,,,``, blank): skipped
+
+    @property
+    def empty_rows(self) -> int:
+        return len(self.empty_lines)
 
     @property
     def ok(self) -> bool:
@@ -80,6 +85,7 @@ class _Raw:
     delimiter: str = ","
     header: bool = True
     text_lines: list[str] | None = None
+    empty_lines: tuple[int, ...] = ()  # rows without a single value, dropped when read
 
     @property
     def unit(self) -> str:
@@ -118,7 +124,7 @@ def import_frame(frame: pd.DataFrame, market: str, timeframe: str | None = None,
     """
     raw = _table(frame, Path(display))
     try:
-        mapping = _map_columns(raw, display, {})
+        mapping = _map_columns(raw, display, {}, frame=True)
     except ImportFailed as exc:
         return ImportResult(None, exc.diagnostics)
     result = _Import(raw, display, market, timeframe, mapping, "auto", finer).run()
@@ -192,9 +198,10 @@ def _read_csv(path: Path) -> _Raw:
     frame.columns = [str(c).strip() for c in frame.columns]
     blank = (frame == "").all(axis=1).to_numpy()
     lines = np.arange(len(frame), dtype=np.int64) + (2 if header else 1)
+    empty = tuple(int(line) for line in lines[blank])  # skipped, and said so (summary)
     if blank.any():
         frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
-    return _Raw(frame, lines, "csv", path, delimiter, header)
+    return _Raw(frame, lines, "csv", path, delimiter, header, empty_lines=empty)
 
 
 def _looks_like_time(text: str) -> bool:
@@ -209,10 +216,9 @@ def _read_parquet(path: Path) -> _Raw:
 
 def _table(frame: pd.DataFrame, path: Path) -> _Raw:
     """A table as rows to validate: an index that holds data (a ``DatetimeIndex`` — named
-    ``time`` when it has no name — or any named index) becomes a column; rows are numbered
-    from 1, as Parquet rows are reported."""
-    if isinstance(frame.index, pd.DatetimeIndex) and frame.index.name is None \
-            and "time" not in frame.columns:
+    ``time`` whatever its name, unless a column is — or any named index) becomes a column;
+    rows are numbered from 1, as Parquet rows are reported."""
+    if isinstance(frame.index, pd.DatetimeIndex) and "time" not in frame.columns:
         frame = frame.rename_axis("time")
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
         frame = frame.reset_index()
@@ -223,9 +229,10 @@ def _table(frame: pd.DataFrame, path: Path) -> _Raw:
 
 # ------------------------------------------------------------------------------ columns
 
-def _map_columns(raw: _Raw, shown: str, given: Mapping[str, str]) -> dict[str, str]:
+def _map_columns(raw: _Raw, shown: str, given: Mapping[str, str],
+                 frame: bool = False) -> dict[str, str]:
     """Role → column (``peakdsl.data.columns``); raises ImportFailed (D002)."""
-    return map_columns(list(raw.frame.columns), raw.header, shown, given)
+    return map_columns(list(raw.frame.columns), raw.header, shown, given, frame)
 
 
 # ------------------------------------------------------------------------------ the import
@@ -313,7 +320,8 @@ class _Import:
             self.report(p.code, p.message, int(raw.lines[p.row]), p.column,
                         _time_help(fmt) if p.code == "D003" else _HELP[p.code])
         base = ImportResult(None, (), len(frame), columns=dict(self.mapping), time_format=fmt,
-                            derived=self.derived, symbols=self.symbols())
+                            derived=self.derived, symbols=self.symbols(),
+                            empty_lines=raw.empty_lines)
         if any(c not in ("D008", "D009") for c in self.counts):
             return _replace(base, diagnostics=self.finished())
         if self.derived:

@@ -67,20 +67,28 @@ class Resampled:
     per_bar: int  # base bars in a complete bucket
     edges_dropped: int
 
-    def warnings(self, path: str) -> tuple[Diagnostic, ...]:
-        """D019 for the incomplete interior buckets (one diagnostic, the first few named)."""
-        if not self.incomplete:
+    def warnings(self, path: str, start: pd.Timestamp | None = None,
+                 end: pd.Timestamp | None = None,
+                 gaps_help: str = "`peak data check` lists the gaps") -> tuple[Diagnostic, ...]:
+        """D019 for the incomplete interior buckets among the bars a run uses (``start <=
+        time < end``, as ``CandleSet.slice``): one diagnostic, the first few named, counted
+        against the bars of that range, not the whole dataset. ``gaps_help`` says where the
+        gaps can be seen (the cache's are listed by ``peak data check``; a file's are not)."""
+        used = self.candles.slice(start, end)
+        lo = None if start is None else int(pd.Timestamp(start).value)
+        hi = None if end is None else int(pd.Timestamp(end).value)
+        found = [(t, k) for t, k in self.incomplete
+                 if (lo is None or t >= lo) and (hi is None or t < hi)]
+        if not found:
             return ()
-        c, n = self.candles, len(self.incomplete)
-        named = ", ".join(f"{format_time(t)} ({k} of {self.per_bar})"
-                          for t, k in self.incomplete[:LISTED])
+        n, base = len(found), used.resampled_from
+        named = ", ".join(f"{format_time(t)} ({k} of {self.per_bar})" for t, k in found[:LISTED])
         more = f", … and {n - LISTED} more" if n > LISTED else ""
-        return (diag("D019", f"{n:,} of {c.bars:,} {c.market} {c.timeframe} bars resampled "
-                     f"from {c.resampled_from} lack some {c.resampled_from} bars (gaps in the "
-                     f"base): {named}{more}", path,
-                     help=f"they are built from the {c.resampled_from} bars that are there, as "
-                     "an exchange builds its bars over an outage; `peak data check` lists the "
-                     "gaps"),)
+        return (diag("D019", f"{n:,} of {used.bars:,} {used.market} {used.timeframe} bars "
+                     f"resampled from {base} lack some {base} bars (gaps in the base): "
+                     f"{named}{more}", path,
+                     help=f"they are built from the {base} bars that are there, as an "
+                     f"exchange builds its bars over an outage; {gaps_help}"),)
 
 
 def resample(candles: CandleSet, timeframe: str, path: str = "<peak>") -> Resampled:

@@ -60,37 +60,43 @@ def load_for(market: str, timeframe: str, *, root: Path,
     or a finer one that divides it, which is resampled, else D010; its warnings in
     ``warnings``); a DataFrame likewise (``import_frame``); else the verified cache under
     ``root/.peak/data`` (resampled from a finer cached timeframe when needed); else the
-    synthetic demo, with a D018 warning. Raises DataError with the diagnostics when the data
-    cannot be used.
+    synthetic demo, with a D018 warning. A resample's D019 counts the bars of this period
+    only. Raises DataError with the diagnostics when the data cannot be used.
     """
     try:
         market = normalise_market(market)
         timeframe_seconds(timeframe)
     except ValueError as exc:
         raise DataError([diag("U005", str(exc), "<peak>")]) from None
+    period = (start, end)
     if isinstance(data, pd.DataFrame):
         candles = _checked(import_frame(data, market, timeframe, finer=True), FRAME,
-                           market, timeframe)
+                           market, timeframe, period=period)
     elif data is not None:
-        candles = _from_file(data, market, timeframe)
+        candles = _from_file(data, market, timeframe, period)
     else:
-        candles = from_cache(root, market, timeframe)
+        candles = from_cache(root, market, timeframe, period)
     if start is None and end is None:
         return candles
     sliced = candles.slice(start, end)
     if sliced.bars == 0:
         span = (f"{format_time(candles.frame.index[0])} to "
                 f"{format_time(candles.frame.index[-1])}" if candles.bars else "no bars")
-        raise DataError([diag("U005", f"no {market} {timeframe} bars between "
-                              f"{_show(start)} and {_show(end)}; the data ({candles.source}) "
-                              f"covers {span}", "<peak>",
+        between = f"{_show(start, 'the start')} and {_show(end, 'the end')}"
+        raise DataError([diag("U005", f"no {market} {timeframe} bars between {between}; the "
+                              f"data ({candles.source}) covers {span}", "<peak>",
                               help="choose dates inside the data, or import or fetch more")])
     return sliced
 
 
-def from_cache(root: Path, market: str, timeframe: str) -> CandleSet:
+Period = tuple[pd.Timestamp | None, pd.Timestamp | None]  # --from, --to (either open)
+WHOLE: Period = (None, None)
+
+
+def from_cache(root: Path, market: str, timeframe: str, period: Period = WHOLE) -> CandleSet:
     """The cached candles of (market, timeframe); else the coarsest cached finer timeframe
-    that divides it, resampled; else the demo with D018. Raises DataError (D013, D014, D010)."""
+    that divides it, resampled (its D019 counted within ``period``); else the demo with D018.
+    Raises DataError (D013, D014, D010)."""
     cached = load_cached(root, market, timeframe)
     if cached is not None:
         return cached
@@ -100,7 +106,7 @@ def from_cache(root: Path, market: str, timeframe: str) -> CandleSet:
         if candles is not None:
             shown = display_path(cache_path(root, market, base))
             done = resample(candles, timeframe, shown)
-            return done.candles.with_warnings(done.warnings(shown))
+            return done.candles.with_warnings(done.warnings(shown, *period))
     demo = demo_market(market, timeframe)
     return demo.with_warnings((demo_notice(market, timeframe, present),))
 
@@ -120,18 +126,18 @@ def demo_notice(market: str, timeframe: str, present: Sequence[str]) -> Diagnost
                        "2024-01-01` (any ccxt exchange id)")
 
 
-def _from_file(data: Path, market: str, timeframe: str) -> CandleSet:
+def _from_file(data: Path, market: str, timeframe: str, period: Period = WHOLE) -> CandleSet:
     shown = display_path(data)
     if not data.is_file():
         what = "it is a folder" if data.is_dir() else "no such file"
         raise DataError([diag("D001", f"cannot read {shown}: {what}", shown,
                               help="give an existing CSV or Parquet file with --data")])
     return _checked(import_file(data, market, timeframe, display=shown, finer=True), shown,
-                    market, timeframe, data.name)
+                    market, timeframe, data.name, period)
 
 
 def _checked(result: ImportResult, shown: str, market: str, timeframe: str,
-             name: str = "") -> CandleSet:
+             name: str = "", period: Period = WHOLE) -> CandleSet:
     """The imported candles, resampled to ``timeframe`` when finer, with the run's share of
     the warnings and D020 when the file states another market; DataError on any error."""
     if result.candles is None or has_errors(result.diagnostics):
@@ -139,7 +145,9 @@ def _checked(result: ImportResult, shown: str, market: str, timeframe: str,
     candles, warnings = result.candles, run_warnings(result, shown)
     if candles.timeframe != timeframe:
         done = resample(candles, timeframe, shown)
-        candles, warnings = done.candles, warnings + done.warnings(shown)
+        gaps = (f"the gaps are in {shown}'s own {candles.timeframe} bars (its D009 warning "
+                "counts them)")
+        candles, warnings = done.candles, warnings + done.warnings(shown, *period, gaps)
     stated = other_market(market, name, result.symbols)
     if stated is not None:
         warnings += (market_mismatch(stated, market, shown, bool(result.symbols)),)
@@ -180,5 +188,6 @@ def require_volume(config: Any, candles: CandleSet) -> None:
                  f"{candles.market} --replace`), or run a strategy that does not read volume")])
 
 
-def _show(ts: pd.Timestamp | None) -> str:
-    return "the start" if ts is None else format_time(ts)
+def _show(ts: pd.Timestamp | None, open_end: str) -> str:
+    """A ``--from``/``--to`` bound as the message names it; ``open_end`` when not given."""
+    return open_end if ts is None else format_time(ts)

@@ -12,7 +12,8 @@ encodes them (so NaN equals NaN and nothing is rounded):
   are not compared); the sweep is computed again in a scratch folder, not resumed from its
   saved blocks;
 - a walk-forward: its out-of-sample and promotion metrics and every window's metrics;
-- a walk-forward window: its metrics, from the walk-forward its line runs again.
+- a walk-forward window: its metrics, from the walk-forward of that window alone that its
+  line runs (``WalkForwardResult.window_recipe``).
 
 It also says whether the spec's artifact and the candles are what they were, the likely
 reason when the metrics differ. A run recorded before command lines were stored has none
@@ -197,11 +198,19 @@ def _walkforward(registry: Registry, record: RunRecord, recipe: Recipe,
 
 def _window(registry: Registry, record: RunRecord, recipe: Recipe,
             progress: Progress | None) -> _Now:
+    """A window from its line: the walk-forward of that window alone (or, recorded before
+    peak stored one line per window, its whole walk-forward); the window is the one whose
+    test bars start where the record's do. Its data is the bars it computed from
+    (``window_bars``), or the whole walk-forward's for a record of that older kind."""
     result = _walk(registry, recipe, progress)
-    number = int(record.settings.get("window", 0))
-    now = (dict(result.windows[number - 1].oos_metrics)
-           if 0 < number <= len(result.windows) else {})
-    return _Now(dict(record.metrics), now, result.artifact_sha256, result.candles.fingerprint)
+    found = next((w for w in result.windows
+                  if w.window.test_first.isoformat() == record.data_start), None)
+    if found is None:
+        return _Now(dict(record.metrics), {}, result.artifact_sha256, result.candles.fingerprint)
+    data = result.window_bars(found).fingerprint
+    if record.data_fingerprint == result.candles.fingerprint:  # the older kind of record
+        data = result.candles.fingerprint
+    return _Now(dict(record.metrics), dict(found.oos_metrics), result.artifact_sha256, data)
 
 
 def _walk(registry: Registry, recipe: Recipe, progress: Progress | None) -> Any:

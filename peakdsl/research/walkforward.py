@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from ..compile import models as m
     from ..data.candles import CandleSet
+    from ..repro import Recipe
 
 Array = np.ndarray[Any, Any]
 Metric = float | int | None
@@ -634,6 +635,7 @@ class WalkForwardResult:
     run_id: str | None = None  # the registry's walkforward run (None when not recorded)
     execution: str = "in-process"  # where the windows ran (not part of the JSON document)
     command: str = ""  # the `peak walkforward` line that reproduces it (peakdsl.repro)
+    recipe: Recipe | None = None  # that line, typed (None: inputs only in memory)
 
     @property
     def oos_equity(self) -> Array:
@@ -642,6 +644,31 @@ class WalkForwardResult:
     @property
     def oos_times(self) -> pd.DatetimeIndex:
         return self.candles.frame.index[self.oos_bars]
+
+    def window_recipe(self, w: WindowResult) -> Recipe | None:
+        """The line that reproduces window ``w`` exactly: the walk-forward of that window
+        alone (``Recipe.one_window``), or this whole walk-forward when the window alone
+        would warm up on fewer bars than it did here (a warm-up longer than its train
+        window, which the bars before the train window helped to cover). Not a backtest of
+        the test period: see docs/registry.md, *Reproducible by construction*."""
+        if self.recipe is None:
+            return None
+        win = w.window
+        if w.lead != min(w.warmup, win.train_bars):
+            return self.recipe
+        import pandas as pd
+
+        from ..repro import stamp_text
+
+        end = win.test_last + pd.Timedelta(seconds=self.candles.bar_seconds)
+        return self.recipe.one_window(stamp_text(win.train_first), stamp_text(end),
+                                      win.train_bars, win.test_bars)
+
+    def window_bars(self, w: WindowResult) -> CandleSet:
+        """The bars window ``w`` computed from: its train and test bars, and the bars before
+        them its out-of-sample run warmed up on, if any (its registry run's data)."""
+        first = min(w.window.train_start, w.window.test_start - w.lead)
+        return bar_slice(self.candles, first, w.window.test_end)
 
     @property
     def promotion_metrics(self) -> dict[str, float | None]:
@@ -698,7 +725,9 @@ def run_walkforward(artifact: m.StrategyArtifact, candles: CandleSet, space: Par
         [r.window.train_bars for r in results], bpy)
     oos_cagr = oos_metrics.get("cagr")
     oos_annual = None if oos_cagr is None else float(oos_cagr)
-    warnings: list[str] = []
+    from ..backtest import data_warnings
+
+    warnings = data_warnings(candles)  # also in --json and the registry, as a backtest's
     cold = [r.window.number for r in results if not r.warm]
     if cold:
         warnings.append("window(s) " + ", ".join(map(str, cold)) + ": fewer bars before the "
@@ -810,11 +839,13 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
                                  artifact_sha256=resolved.artifact_sha256,
                                  evaluator=evaluator, workers=workers, scheduler=scheduler,
                                  progress=progress)
-        result = dataclasses.replace(result, command=line.line() if line else "")
+        result = dataclasses.replace(result, command=line.line() if line else "",
+                                     recipe=line)
         written = outputs(result) if outputs is not None else {}
         if registry is not None:
             run_id = record_run(registry, *walkforward_records(
-                result, written, line.line(project_root) if line else None))
+                result, written, line.line(project_root) if line else None,
+                window_lines(result, project_root)))
             result = dataclasses.replace(result, run_id=run_id)
     except WindowError as exc:
         raise api.SpecError((exc.diagnostic,)) from None
@@ -822,6 +853,16 @@ def walkforward(spec: str, *, train: str, test: str, step: str | None = None,
         if registry is not None:
             registry.close()
     return result
+
+
+def window_lines(result: WalkForwardResult, base: Path | None = None) -> list[str | None]:
+    """Each window's reproducing line (``window_recipe``), paths relative to ``base``
+    (default: the working directory); None for inputs that exist only in memory."""
+    out: list[str | None] = []
+    for w in result.windows:
+        found = result.window_recipe(w)
+        out.append(None if found is None else found.line(base))
+    return out
 
 
 # --------------------------------------------------------------------------- JSON
@@ -845,13 +886,16 @@ def _clean(value: Any) -> Any:
 
 
 def walkforward_doc(result: WalkForwardResult) -> dict[str, Any]:
-    """The ``--json`` document (deterministic: no clock, no run id)."""
+    """The ``--json`` document (deterministic: no clock, no run id). ``command`` and each
+    window's ``command`` are the lines that reproduce them, paths relative to the working
+    directory (null for inputs that exist only in memory)."""
     times = result.candles.frame.index
     windows = []
-    for w in result.windows:
+    for w, line in zip(result.windows, window_lines(result), strict=True):
         win = w.window
         windows.append({
             "number": win.number,
+            "command": line,
             "train": {"start_bar": win.train_start, "end_bar": win.train_end,
                       "bars": win.train_bars, "first": _iso(win.train_first),
                       "last": _iso(win.train_last)},
@@ -867,6 +911,7 @@ def walkforward_doc(result: WalkForwardResult) -> dict[str, Any]:
         })
     return {
         "schema_version": JSON_SCHEMA_VERSION,
+        "command": result.command or None,
         "spec": result.spec, "source_path": result.source_path,
         "artifact_sha256": result.artifact_sha256, "engine_version": result.engine_version,
         "market": result.market, "timeframe": result.timeframe,

@@ -12,14 +12,15 @@ JSON document never disagree:
   window's train and test ranges; data = its test bars; metrics = its out-of-sample metrics;
   summary = what was chosen in sample and its in-sample metrics.
 
-Each record carries the ``peak walkforward`` line that reproduces it (``command``): a window
-is reproduced by its walk-forward (its test run is warmed up on the bars before it, which a
-plain backtest of the test period would trade on).
+Each record carries the ``peak walkforward`` line that reproduces it (``command``): a window's
+is the walk-forward of that window alone (``WalkForwardResult.window_recipe``; not a backtest
+of its test period, which would trade on the warm-up bars), and its ``data`` input the bars it
+computed from (``window_bars``), which that line loads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..registry.records import Child, DataRange, PathLike, RunOutcome, RunStart
@@ -34,9 +35,12 @@ def _trades(metrics: Mapping[str, Any]) -> int | None:
 
 
 def walkforward_records(result: WalkForwardResult, artifacts: Mapping[str, PathLike] | None = None,
-                        command: str | None = None) -> tuple[RunStart, RunOutcome, list[Child]]:
+                        command: str | None = None,
+                        window_commands: Sequence[str | None] | None = None,
+                        ) -> tuple[RunStart, RunOutcome, list[Child]]:
     """The walk-forward run, its outcome and its windows, ready for ``Registry.record``;
-    ``command``: the line reproducing them (paths relative to the project folder)."""
+    ``command``: the line reproducing it, ``window_commands`` each window's (paths relative
+    to the project folder; default: ``command`` for every window)."""
     from .walkforward import walkforward_doc
 
     doc = walkforward_doc(result)
@@ -53,8 +57,10 @@ def walkforward_records(result: WalkForwardResult, artifacts: Mapping[str, PathL
                "stability": doc["stability"], "notes": doc["notes"]}
     outcome = RunOutcome({**result.oos_metrics, **result.promotion_metrics}, result.timing,
                          _trades(result.oos_metrics), result.warnings, artifacts or {}, summary)
-    children = [_window(result, w, d, inputs, command)
-                for w, d in zip(result.windows, doc["windows"], strict=True)]
+    lines = list(window_commands) if window_commands is not None else \
+        [command] * len(result.windows)
+    children = [_window(result, w, d, inputs, line)
+                for w, d, line in zip(result.windows, doc["windows"], lines, strict=True)]
     return run, outcome, children
 
 
@@ -62,6 +68,7 @@ def _window(result: WalkForwardResult, w: WindowResult, doc: Mapping[str, Any],
             inputs: Mapping[str, str], command: str | None) -> Child:
     """One window as a child run (``doc``: its entry of the JSON document)."""
     test = doc["test"]
+    inputs = {**inputs, "data": result.window_bars(w).fingerprint}
     run = RunStart("walkforward_window", result.spec, inputs, result.engine_version,
                    params=w.params, settings={"window": doc["number"], "train": doc["train"],
                                               "test": test, "warmup_bars": doc["warmup_bars"]},

@@ -207,8 +207,14 @@ def test_start_end_slice(tmp_path: Path) -> None:
     c = load_for("BTC/EUR", "1h", root=tmp_path, start=start, end=end)
     assert c.bars == 24 and c.frame.index[0] == start and c.frame.index[-1] < end
     assert c.fingerprint != demo_market("BTC/EUR", "1h").fingerprint
-    with pytest.raises(DataError):
+    with pytest.raises(DataError) as after:
         load_for("BTC/EUR", "1h", root=tmp_path, start=pd.Timestamp("2030-01-01"))
+    with pytest.raises(DataError) as before:
+        load_for("BTC/EUR", "1h", root=tmp_path, end=pd.Timestamp("2000-01-01"))
+    # an open end is "the end", an open start "the start" (a missing --to said "the start")
+    assert [e.value.diagnostics[0].message.split(";")[0] for e in (after, before)] == [
+        "no BTC/EUR 1h bars between 2030-01-01T00:00Z and the end",
+        "no BTC/EUR 1h bars between the start and 2000-01-01T00:00Z"]
 
 
 def test_data_file_warnings_travel_with_the_candles(tmp_path: Path) -> None:

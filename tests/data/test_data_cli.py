@@ -213,6 +213,28 @@ def test_import_summarises_gaps_and_counts_resorted_rows(project: Path) -> None:
         other.stderr
 
 
+def test_empty_rows_are_skipped_and_said_where(project: Path) -> None:
+    """A row without a single value (``,,,,,`` or a blank line) is not a candle: the import
+    leaves it out and its summary counts it with the first line numbers (it was silent)."""
+    times = pd.date_range("2024-01-01", periods=8, freq="h", tz="UTC")
+    rows = [f"{t:%Y-%m-%dT%H:%M:%SZ},100,102,99,101,1" for t in times]
+    for line, empty in ((3, ",,,,,"), (5, ""), (7, ",,,,,"), (9, "")):  # the header is line 1
+        rows.insert(line - 2, empty)
+    csv = project / "holes.csv"
+    csv.write_text("time,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    done = invoke(project, "data", "import", str(csv), "--market", "BTC/EUR")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.endswith("/.peak/data/BTC-EUR/1h.parquet; 4 empty rows skipped "
+                                "(lines 3, 5, 7, … (1 more))\n")
+    doc = json.loads(invoke(project, "data", "import", str(csv), "--market", "BTC/EUR",
+                            "--json").stdout)
+    assert (doc["bars"], doc["empty_rows"], doc["empty_lines"]) == (8, 4, [3, 5, 7, 9])
+    one = project / "one.csv"
+    one.write_text("time,open,high,low,close,volume\n" + "\n".join([*rows[:3], rows[4]]) + "\n")
+    single = invoke(project, "data", "import", str(one), "--market", "BTC/EUR", "--replace")
+    assert single.stdout.endswith("; 1 empty row skipped (line 3)\n"), single.stdout
+
+
 def anomalous(project: Path) -> None:
     """300 hourly BTC/USDT bars: zero volume at 03:00 and 07:00, a flat bar at 10:00, a 30 %
     jump into bar 200 (2024-01-09T08:00) — and seven more zero-volume bars from bar 100."""

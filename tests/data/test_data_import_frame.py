@@ -35,10 +35,12 @@ def test_a_frame_gives_the_candles_and_fingerprint_of_the_same_csv(tmp_path: Pat
     assert from_frame.frame.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
 
 
-@pytest.mark.parametrize("shape", ["index", "named index", "column", "epoch ms column"])
+@pytest.mark.parametrize("shape", ["index", "named index", "index of any name", "column",
+                                   "epoch ms column"])
 def test_time_comes_from_an_index_or_a_column(shape: str) -> None:
     df = frame(5)
     table = {"index": df, "named index": df.rename_axis("Date"),
+             "index of any name": df.rename_axis("when"),
              "column": df.rename_axis("timestamp").reset_index(),
              "epoch ms column": df.assign(ts=df.index.asi8 // 1_000_000).reset_index(drop=True),
              }[shape]
@@ -79,6 +81,24 @@ def test_missing_columns_and_empty_frames() -> None:
     assert "no close column in DataFrame" in problems(missing)[0][2]
     empty = import_frame(frame(0), "BTC/EUR", "1h")
     assert [(c, m) for c, _, m in problems(empty)] == [("D001", "DataFrame has no rows of data")]
+
+
+def test_column_problems_say_what_to_do_with_a_dataframe() -> None:
+    """A DataFrame has no --column option: D002's help names the pandas step instead."""
+    no_time = import_frame(frame(3).rename_axis("when").reset_index(), "BTC/EUR", "1h")
+    assert [d.help for d in no_time.diagnostics] == [
+        "the columns are: when, open, high, low, close, volume; give the DataFrame a "
+        "DatetimeIndex (`df.set_index(\"NAME\")`) or name its time column `time`"]
+    no_close = import_frame(frame(3).rename(columns={"close": "px"}), "BTC/EUR", "1h")
+    assert no_close.diagnostics[0].help == (
+        "the columns are: time, open, high, low, px, volume; rename it to `close` "
+        "(`df.rename(columns={\"NAME\": \"close\"})`)")
+    two = import_frame(frame(3).assign(Close=1.0), "BTC/EUR", "1h")
+    assert [(d.code, d.help) for d in two.diagnostics] == [
+        ("D002", "keep one of them: drop the others (`df.drop(columns=[...])`) before "
+                 "passing it")]
+    assert all("--column" not in d.help for r in (no_time, no_close, two)
+               for d in r.diagnostics)
 
 
 def test_duplicates_gaps_and_spacing_as_for_a_file() -> None:

@@ -135,6 +135,36 @@ def test_a_finer_data_file_is_resampled(tmp_path: Path) -> None:
         mismatch.message
 
 
+def test_d019_counts_the_bars_of_the_period_a_run_uses(tmp_path: Path) -> None:
+    """Missing 1h bars on day 1 and day 3: over the whole cache 2 of 18 4h bars lack some; a
+    run on day 3 only is told about its own 1 of 6, not the dataset's."""
+    base = hours("2024-01-01", 72, drop=(5, 53))
+    store(tmp_path, base, Meta("BTC/EUR", "1h", "import", detail="x.csv"))
+    (whole,) = load_for("BTC/EUR", "4h", root=tmp_path).warnings
+    assert whole.message.startswith("2 of 18 BTC/EUR 4h bars resampled from 1h lack some")
+    day3 = load_for("BTC/EUR", "4h", root=tmp_path, start=pd.Timestamp("2024-01-03T00:00Z"))
+    (warning,) = day3.warnings
+    assert day3.bars == 6
+    assert warning.message == ("1 of 6 BTC/EUR 4h bars resampled from 1h lack some 1h bars "
+                               "(gaps in the base): 2024-01-03T04:00Z (3 of 4)")
+    assert warning.help.endswith("`peak data check` lists the gaps")
+    day2 = load_for("BTC/EUR", "4h", root=tmp_path, start=pd.Timestamp("2024-01-02T00:00Z"),
+                    end=pd.Timestamp("2024-01-03T00:00Z"))
+    assert day2.bars == 6 and day2.warnings == ()
+
+
+def test_d019_for_a_data_file_points_at_the_file_not_the_cache(tmp_path: Path) -> None:
+    """A --data file is not in the cache, so `peak data check` cannot list its gaps."""
+    csv = tmp_path / "btc_eur_1h.csv"
+    hours("2024-01-01", 48, drop=(5,)).frame.rename_axis("time").to_csv(csv)
+    found = load_for("BTC/EUR", "4h", root=tmp_path, data=csv)
+    assert [d.code for d in found.warnings] == ["D009", "D019"]
+    assert found.warnings[1].help == (
+        "they are built from the 1h bars that are there, as an exchange builds its bars over "
+        f"an outage; the gaps are in {csv.as_posix()}'s own 1h bars (its D009 warning counts "
+        "them)")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "specs", tmp_path / "specs")

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from peakdsl import api
 from peakdsl.compile.artifacts import dump_model, sha256
 from peakdsl.compile.models import StrategyArtifact
 from peakdsl.data.candles import CandleSet
-from peakdsl.data.select import demo_market
+from peakdsl.data.select import demo_market, load_for
 from peakdsl.engine.results import TRADE_COLUMNS
 from peakdsl.lang.project import UsageError
 from peakdsl.registry.store import Registry
@@ -56,8 +57,12 @@ def artifact() -> StrategyArtifact:
 
 
 @pytest.fixture(scope="module")
-def candles() -> CandleSet:
-    return demo_market("BTC/USDT", "1h")
+def candles(tmp_path_factory: pytest.TempPathFactory) -> CandleSet:
+    """The demo as a project without cached candles gets it: with its D018 warning, which
+    the run's warnings carry like any data warning."""
+    found = load_for("BTC/USDT", "1h", root=tmp_path_factory.mktemp("empty"))
+    assert found == demo_market("BTC/USDT", "1h") and found.warnings[0].code == "D018"
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +85,21 @@ def make_project(path: Path) -> Path:
     return path
 
 
+def results_doc(result: WalkForwardResult) -> dict[str, Any]:
+    """The JSON document without its command lines: ``run_walkforward`` (no spec file, no
+    options) has none, ``walkforward`` and the CLI have them (tests/research/
+    test_walkforward_lines.py and tests/cli/test_runs_repro.py check those)."""
+    doc = walkforward_doc(result)
+    doc.pop("command")
+    for window in doc["windows"]:
+        window.pop("command")
+    return doc
+
+
 def assert_identical(a: WalkForwardResult, b: WalkForwardResult) -> None:
     """Every number bit for bit: the JSON document (every metric, the chosen params, the
     efficiency and the stability, floats written by repr) and the stitched arrays."""
-    assert json.dumps(walkforward_doc(a)) == json.dumps(walkforward_doc(b))
+    assert json.dumps(results_doc(a)) == json.dumps(results_doc(b))
     for name in ("equity", "position"):
         np.testing.assert_array_equal(getattr(a.oos_sim, name), getattr(b.oos_sim, name))
     for column in TRADE_COLUMNS:
@@ -226,7 +242,12 @@ def test_cli_workers_print_the_serial_document(
                "--set", SETS[1], "--workers", "2", "--json", "--no-record")
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
-    expected = walkforward_doc(serial[0])
+    assert doc["command"] == (f"peak walkforward {MA} --set {SETS[0]} --set {SETS[1]} "
+                              "--train 1000 --test 500")  # --workers changes nothing: left out
+    doc.pop("command")
+    assert all(window.pop("command").startswith(f"peak walkforward {MA} --from ")
+               for window in doc["windows"])
+    expected = results_doc(serial[0])
     assert doc == json.loads(json.dumps({**expected, "artifact_sha256": doc["artifact_sha256"]}))
     assert "windows" not in run.stderr  # --json: no progress (tests/cli/test_runs_repro.py)
 
