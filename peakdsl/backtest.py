@@ -21,7 +21,7 @@ from . import __version__
 from .compile import models as m
 from .data.candles import CandleSet
 from .engine.evaluate import Signals, evaluate
-from .engine.explain import no_trade_notes, undefined_level_note
+from .engine.explain import held_back_note, no_trade_notes, undefined_level_note
 from .engine.program import columns_of
 from .engine.results import EXIT_REASONS, SimResult, SimSettings
 from .engine.risk import NO_LIMITS, RiskLimits
@@ -100,6 +100,7 @@ def sim_settings(cfg: m.StrategyConfig, params: Mapping[str, float], warmup: int
         min_notional=ex.min_notional.amount if ex.min_notional else 0.0,
         warmup=warmup, bars_per_year=bars_per_year(cfg.timeframe_seconds, cfg.calendar),
         end_of_data=ex.end_of_data, leverage=ex.leverage, calendar=cfg.calendar,
+        **cfg.holding.model_dump(),
     )
 
 
@@ -125,7 +126,7 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     t_sim = time.perf_counter()
     metrics = compute_metrics(sim, settings, cfg.timeframe_seconds, close=cols["close"])
     done = time.perf_counter()
-    warnings = []
+    warnings = data_warnings(candles)
     if cfg.execution.fill == "close":
         warnings.append("fill close: orders fill at the signal bar's close (optimistic)")
     if candles.synthetic:
@@ -135,7 +136,8 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     if calendar:
         warnings.append(calendar)
     warnings.extend(undefined_level_note(sim.undefined_levels))
-    warnings.extend(no_trade_notes(signals, sim, len(f)))
+    warnings.extend(held_back_note(sim.held_back))
+    warnings.extend(no_trade_lines(cfg, signals, sim, len(f)))
     if sim.risk and risk is not None:
         warnings.append(risk_note(risk.name, sim.risk))
     return BacktestResult(
@@ -147,6 +149,26 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
                 "metrics": done - t_sim, "total": done - clock},
         risk_spec=risk.name if risk is not None else None, limits=limits, graph=cfg.graph,
     )
+
+
+def data_warnings(candles: CandleSet) -> list[str]:
+    """The candles' own warnings (a ``--data`` file's duplicates and gaps, a resample over
+    gaps, the demo market, a file naming another market) as lines of the run's warnings, so
+    ``--json`` and the registry carry what the terminal shows: ``D009: 28 gaps, …``."""
+    return [f"{d.code}: {d.message}" for d in candles.warnings]
+
+
+def no_trade_lines(cfg: m.StrategyConfig, signals: Signals, sim: SimResult,
+                   n_bars: int) -> list[str]:
+    """Why a run made no trades (``engine.explain``), naming the warm-up the compiler derives
+    for these params: evaluation caps ``signals.warmup`` at the data's length, so the note
+    for data shorter than the warm-up is made here with the real one ("the warm-up (50 bars)
+    is longer than the data (2 bars)"), never the cap."""
+    real = int(cfg.warmup.evaluate(signals.params))
+    if 0 < n_bars < real:
+        return [f"no trades: the warm-up ({real} bars) is longer than the data ({n_bars} "
+                "bars); use more data or shorter windows"]
+    return no_trade_notes(signals, sim, n_bars)
 
 
 def risk_note(spec: str, counts: Mapping[str, int]) -> str:

@@ -110,8 +110,20 @@ def emit_strategy(spec: CheckedSpec, source: str) -> m.StrategyConfig:
         warmup=lookback_model(graph.warmup), warmup_bars=graph.warmup.evaluate(defaults),
         sizing=_sizing(spec, market), execution=_execution(spec), **stops,
         calendar=_calendar(settings), calendar_declared="calendar" in settings,
-        robustness=_robustness(spec.block("robustness")),
+        holding=_holding(settings), robustness=_robustness(spec.block("robustness")),
     )
+
+
+def _holding(settings: Mapping[str, ast.Setting]) -> m.Holding:
+    """The trade rules a strategy sets (the others off)."""
+    fields: dict[str, object] = {}
+    for key in ("min_hold", "max_hold", "cooldown_after_stop", "max_consecutive_losses"):
+        if key in settings:
+            fields[key] = int(_override(settings[key].value))
+    reversal = settings.get("reversal")
+    if reversal is not None and isinstance(reversal.value, ast.Name):
+        fields["reversal"] = reversal.value.id
+    return m.Holding.model_validate(fields)
 
 
 def _calendar(settings: Mapping[str, ast.Setting]) -> m.CalendarName:

@@ -125,6 +125,16 @@ class Execution(Frozen):
     leverage: float = Field(default=1.0, gt=0, le=100)
 
 
+class Holding(Frozen):
+    """A strategy's trade rules (docs/backtest.md §3; 0: off)."""
+
+    min_hold: int = 0
+    max_hold: int = 0
+    cooldown_after_stop: int = 0
+    max_consecutive_losses: int = 0
+    reversal: Literal["flip", "flat"] = "flip"
+
+
 class Robustness(Frozen):
     """A spec's `robustness {}` block (defaults where it is silent; see docs/robustness.md)."""
 
@@ -155,6 +165,7 @@ class StrategyConfig(Frozen):
     calendar: CalendarName = "always"
     calendar_declared: bool = False  # written in the spec (else the crypto default, 24/7)
     execution: Execution
+    holding: Holding = Holding()
     robustness: Robustness = Robustness()
 
 

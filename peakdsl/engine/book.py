@@ -27,6 +27,7 @@ from .state import (
     EXTREME,
     FEES,
     FLOW,
+    LOSS_STREAK,
     MARK,
     MARKET,
     N_COLUMNS,
@@ -34,6 +35,7 @@ from .state import (
     REDUCED,
     SIDE,
     SLEEVE,
+    STOP_BAR,
     TRADES,
     FloatArray,
 )
@@ -44,6 +46,8 @@ __all__ = ["book_entry", "book_exit", "equity", "gross_exposure", "open_count", 
            "reset_account", "reset_positions"]
 
 _SLOT = TRADE_COLUMNS.index("slot")
+_STOP = EXIT_REASONS.index("stop_loss")
+_TRAIL = EXIT_REASONS.index("trailing_stop")
 reset_account = inline(_reset_account)  # the state layout's own reset, for jitted callers
 reset_positions = inline(_reset_positions)
 
@@ -134,6 +138,9 @@ def book_exit(account: FloatArray, positions: FloatArray, trades: FloatArray, sl
     account[TRADES] = k + 1
     pos[SIDE] = 0.0
     pos[QTY] = 0.0
+    pos[LOSS_STREAK] = pos[LOSS_STREAK] + 1.0 if pnl < 0.0 else 0.0
+    if reason in (_STOP, _TRAIL):
+        pos[STOP_BAR] = bar
 
 
 def open_trade_rows(positions: FloatArray, last_bar: int) -> FloatArray:

@@ -57,7 +57,7 @@ from .state import (
     SLEEVE,
     FloatArray,
 )
-from .step import _fill_point, _stop_exit, end_slot, has_exits
+from .step import _fill_point, _stop_exit, end_slot, has_exits, max_hold_due
 
 Array = Any
 _FILL = SETTING_COLUMNS["fill"]
@@ -158,7 +158,8 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
             k = closing[s, p]
             if k >= 0 and settings[s, _FILL] == FILL_CLOSE and k >= settings[s, _WARMUP] and (
                     rules[rule_rows[s, 0], k] or rules[rule_rows[s, 1], k]
-                    or rules[rule_rows[s, 2], k] or rules[rule_rows[s, 3], k]):
+                    or rules[rule_rows[s, 2], k] or rules[rule_rows[s, 3], k]
+                    or max_hold_due(s, k, settings, positions)):
                 _fill_point(s, k, k, closes[s, k], k != last_bars[s], rules, rule_rows,
                             levels, level_rows, closes[s], settings, limits, account,
                             positions, trades, ring, time_s)
@@ -197,7 +198,8 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
             r = k - 1
             if r >= 0 and settings[s, _FILL] != FILL_CLOSE and r >= settings[s, _WARMUP] and (
                     rules[rule_rows[s, 0], r] or rules[rule_rows[s, 1], r]
-                    or rules[rule_rows[s, 2], r] or rules[rule_rows[s, 3], r]):
+                    or rules[rule_rows[s, 2], r] or rules[rule_rows[s, 3], r]
+                    or max_hold_due(s, r, settings, positions)):
                 _fill_point(s, r, k, opens[s, k], True, rules, rule_rows, levels,
                             level_rows, closes[s], settings, limits, account, positions,
                             trades, ring, time_s)

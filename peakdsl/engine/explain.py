@@ -24,6 +24,21 @@ def undefined_level_note(count: int) -> list[str]:
             "(missing data, or a negative distance)"]
 
 
+HELD_BACK_WHAT = {
+    "min_hold": "exit signals inside `min_hold`",
+    "cooldown_after_stop": "entry signals inside `cooldown after stop`",
+    "max_consecutive_losses": "entry signals after `max_consecutive_losses` losing trades in a row",
+}
+
+
+def held_back_note(counts: dict[str, int]) -> list[str]:
+    """One note naming what the strategy's trade rules held back (empty when nothing)."""
+    if not counts:
+        return []
+    return ["trade rules held back " + ", ".join(f"{n} {HELD_BACK_WHAT[rule]}"
+                                                  for rule, n in counts.items())]
+
+
 def no_trade_notes(signals: Signals, sim: SimResult, n_bars: int) -> list[str]:
     """Notes for a run that never held a position; empty when it traded."""
     if n_bars == 0 or np.any(np.asarray(sim.position) != 0):

@@ -16,7 +16,8 @@ requires it to equal ``run_slot`` (and the bar-by-bar driver) on every library s
 ``tests/engine/test_fast_slot.py`` on random signals under every setting.
 
 ``specialised_side`` says when it applies: stops, take-profits and trailing stops unset,
-no risk limit, and entries on one side only (the other side's entry absent or never true).
+no risk limit, no trade rule (min/max hold, cooldown, loss streak), and entries on one side
+only (the other side's entry absent or never true).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ _QTY_STEP = SETTING_COLUMNS["qty_step"]
 _MIN_NOTIONAL = SETTING_COLUMNS["min_notional"]
 _END_OF_DATA = SETTING_COLUMNS["end_of_data"]
 _STOPS = tuple(SETTING_COLUMNS[k] for k in ("stop_loss", "take_profit", "trailing_stop"))
+# trade rules this loop does not run (0: off)
+TRADE_RULES = tuple(SETTING_COLUMNS[k] for k in ("min_hold", "max_hold", "cooldown_after_stop",
+                                                 "max_consecutive_losses"))
 (ENTRY, EXIT) = range(2)  # rows of the ``spans`` the loop takes
 
 
@@ -83,6 +87,8 @@ def specialised_side(settings: Any, limits_active: bool, long_entries: bool,
     """``LONG`` / ``SHORT`` when this loop can run the slot (settings: its float row), else
     ``FLAT``: no stop of any kind, no risk limit, entries on at most one side."""
     if limits_active or any(not math.isnan(float(settings[c])) for c in _STOPS):
+        return FLAT
+    if any(float(settings[c]) > 0.0 for c in TRADE_RULES):
         return FLAT
     if long_entries and short_entries:
         return FLAT

@@ -23,6 +23,7 @@ STOP = EXIT_REASONS.index("stop_loss")
 TARGET = EXIT_REASONS.index("take_profit")
 TRAIL = EXIT_REASONS.index("trailing_stop")
 END = EXIT_REASONS.index("end_of_data")
+MAX_HOLD = EXIT_REASONS.index("max_hold")
 
 
 @inline

@@ -92,6 +92,9 @@ class Book:
         self.fees_paid = 0.0
         self.ambiguous = 0
         self.undefined_levels = 0  # entries not taken: a stop or size expression undefined
+        self.held_back: dict[str, int] = {}  # signals the trade rules held back, by rule
+        self.loss_streak = 0  # losing trades in a row
+        self.last_stop_bar = -math.inf  # the bar of the last stop-loss or trailing exit
 
     def fill_price(self, price: float, buying: bool) -> float:
         return price * (1 + self.s.slippage) if buying else price * (1 - self.s.slippage)
@@ -129,6 +132,12 @@ class Book:
                                  fees, pnl, pnl / (pos.qty * pos.entry_price), reason,
                                  pos.reduced))
         self.position = None
+        self.loss_streak = self.loss_streak + 1 if pnl < 0 else 0
+        if reason in ("stop_loss", "trailing_stop"):
+            self.last_stop_bar = bar
+
+    def hold_back(self, rule: str) -> None:
+        self.held_back[rule] = self.held_back.get(rule, 0) + 1
 
     def open_trade(self, bar: int, close: float) -> Trade:
         """The position still held, valued at ``close`` without selling it (no exit fee)."""
@@ -236,13 +245,23 @@ def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price
     if entry_long and entry_short:
         entry_long = entry_short = False  # ambiguous: neither entry acts
     held = book.position.side if book.position is not None else 0
-
-    if held == LONG and (sig.exit_long or entry_short):
-        book.exit(price, fill_bar, "signal")
-    if held == SHORT and (sig.exit_short or entry_long):
-        book.exit(price, fill_bar, "signal")
-
+    s = book.s
+    wants_exit = (held == LONG and (sig.exit_long or entry_short)) or \
+        (held == SHORT and (sig.exit_short or entry_long))
+    reason = "signal"
+    if held != 0:
+        assert book.position is not None
+        age = signal_bar - book.position.entry_bar
+        if wants_exit and age < s.min_hold:  # too young to leave on a signal (nor flip)
+            book.hold_back("min_hold")
+            return
+        if not wants_exit and s.max_hold > 0 and age >= s.max_hold:
+            wants_exit, reason = True, "max_hold"
+    if wants_exit:
+        book.exit(price, fill_bar, reason)
     if book.position is not None or not entries_allowed:
+        return
+    if held != 0 and s.reversal == "flat":  # an opposite entry only closed the position
         return
     wanted = 0
     if entry_long and held != LONG:
@@ -250,6 +269,12 @@ def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price
     if entry_short and held != SHORT:
         wanted = SHORT
     if wanted == 0:
+        return
+    if signal_bar - book.last_stop_bar < s.cooldown_after_stop:
+        book.hold_back("cooldown_after_stop")
+        return
+    if 0 < s.max_consecutive_losses <= book.loss_streak:
+        book.hold_back("max_consecutive_losses")
         return
     if not levels_defined(levels, signal_bar):
         book.undefined_levels += 1
@@ -363,7 +388,7 @@ def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
         position=np.array(position, dtype=np.float64),
         trades=trade_table(book.trades), ambiguous_bars=book.ambiguous,
         fees_paid=book.fees_paid, open_trades=trade_table(still_open),
-        undefined_levels=book.undefined_levels)
+        undefined_levels=book.undefined_levels, held_back=dict(sorted(book.held_back.items())))
 
 
 def trade_table(trades: list[Trade]) -> dict[str, np.ndarray[Any, Any]]:

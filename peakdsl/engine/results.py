@@ -19,7 +19,8 @@ __all__ = ["EXIT_REASONS", "TRADE_COLUMNS", "Calendar", "EndOfData", "SimResult"
 
 Array = np.ndarray[Any, Any]
 # "open" is the reason of the open-trade record of an `end_of_data mark` run (never closed)
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "end_of_data", "open")
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "end_of_data", "open",
+                "max_hold")
 TRADE_COLUMNS = ("entry_bar", "exit_bar", "side", "qty", "entry_price", "exit_price", "fees",
                  "pnl", "return", "exit_reason", "reduced", "slot")
 
@@ -50,6 +51,8 @@ class SimResult:
     risk: dict[str, int] = field(default_factory=dict)  # entries reduced / denied, by reason
     # entries not taken: a stop or size expression was not a positive number at the signal bar
     undefined_levels: int = 0
+    # signals the trade rules held back, by rule (``state.HOLD_RULES``; only the non-zero)
+    held_back: dict[str, int] = field(default_factory=dict)
 
     @property
     def trade_count(self) -> int:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SizingMode = Literal["equity_fraction", "notional", "quantity", "vol_target"]
 FillMode = Literal["next_open", "close"]
+Reversal = Literal["flip", "flat"]
 EndOfData = Literal["close", "mark"]
 Calendar = Literal["always", "weekdays"]
 
@@ -48,6 +49,12 @@ class SimSettings(BaseModel):
     end_of_data: EndOfData = "close"  # close a position open at the end, or mark it there
     leverage: float = Field(default=1.0, gt=0)  # entry notional + fee within this × equity
     calendar: Calendar = "always"  # trading days behind the annualisation (metrics)
+    # trade rules (docs/backtest.md §3): 0 = off
+    min_hold: int = 0  # bars before a signal exit is taken
+    max_hold: int = 0  # bars after which the position exits (reason max_hold)
+    cooldown_after_stop: int = 0  # bars without entries after a stop-loss or trailing exit
+    max_consecutive_losses: int = 0  # losing trades in a row after which entries stop
+    reversal: Reversal = "flip"  # an opposite entry: close and enter (flip), or close (flat)
 
     def replace(self, **changes: Any) -> SimSettings:
         """A copy with ``changes`` applied and validated (``model_copy`` would not check)."""
@@ -127,3 +134,4 @@ SETTINGS_CHOICES = choices(SimSettings)
 FILL_CLOSE = SETTINGS_CHOICES["fill"].index("close")
 MARK_END = SETTINGS_CHOICES["end_of_data"].index("mark")
 SIZING_CODES = {word: i for i, word in enumerate(SETTINGS_CHOICES["sizing_mode"])}
+REVERSAL_FLAT = SETTINGS_CHOICES["reversal"].index("flat")

@@ -36,6 +36,8 @@ from .state import (
     AMBIGUOUS,
     DENIED_BY,
     FEES,
+    HELD_BACK,
+    HOLD_RULES,
     N_COLUMNS,
     REDUCED_BY,
     RISK_REASONS,
@@ -127,6 +129,12 @@ def trades_dict(rows: FloatArray) -> dict[str, FloatArray]:
     return {name: np.ascontiguousarray(rows[:, i]) for i, name in enumerate(TRADE_COLUMNS)}
 
 
+def held_back_counts(account: FloatArray) -> dict[str, int]:
+    """Signals the trade rules held back, by rule (only the non-zero ones)."""
+    counts = {rule: int(account[HELD_BACK + i]) for i, rule in enumerate(HOLD_RULES)}
+    return {rule: n for rule, n in counts.items() if n}
+
+
 def risk_counts(account: FloatArray) -> dict[str, int]:
     """Entries the risk stage reduced or denied, by reason (only the non-zero ones)."""
     out = {}
@@ -180,7 +188,8 @@ def _result(n: int, account: FloatArray, positions: FloatArray, rows: FloatArray
                      ambiguous_bars=int(account[AMBIGUOUS]), fees_paid=float(account[FEES]),
                      open_trades=trades_dict(open_trade_rows(positions, n - 1)),
                      risk=risk_counts(account),
-                     undefined_levels=int(account[UNDEFINED_LEVEL]))
+                     undefined_levels=int(account[UNDEFINED_LEVEL]),
+                     held_back=held_back_counts(account))
 
 
 def settings_row(settings: SimSettings) -> FloatArray:

@@ -33,7 +33,10 @@ REDUCED_BY = 13  # + reason: entries executed after the risk stage reduced them
 DENIED_BY = REDUCED_BY + N_REASONS  # + reason: entries the risk stage denied
 UNDEFINED_LEVEL = DENIED_BY + N_REASONS  # entries not taken: a stop or size series was not
 # a positive number at the signal bar (``lang.levels``)
-ACCOUNT_SIZE = UNDEFINED_LEVEL + 1
+# + rule: signals a strategy's trade rules held back (``HOLD_RULES`` order)
+HELD_BACK = UNDEFINED_LEVEL + 1
+HOLD_RULES = ("min_hold", "cooldown_after_stop", "max_consecutive_losses")
+ACCOUNT_SIZE = HELD_BACK + len(HOLD_RULES)
 
 # position columns (one row per slot)
 (SIDE, QTY, ENTRY_PRICE, ENTRY_BAR, ENTRY_FEE, EXTREME, ENTRY_REDUCED, MARK,
@@ -41,7 +44,9 @@ ACCOUNT_SIZE = UNDEFINED_LEVEL + 1
 EXITS = 11  # + j: the position's exits, set at its entry, ``EXIT_LEVELS`` order (NaN: none)
 EXIT_LEVELS = LEVEL_SLOTS[:6]  # the stop, target and trail slots, fraction then distance
 SIZE_LEVEL = LEVEL_SLOTS.index("size")
-POSITION_SIZE = EXITS + len(EXIT_LEVELS)
+STOP_BAR = EXITS + len(EXIT_LEVELS)  # the bar of the slot's last stop-loss or trailing exit
+LOSS_STREAK = STOP_BAR + 1  # the slot's losing trades in a row, up to its last exit
+POSITION_SIZE = LOSS_STREAK + 1
 # SLEEVE: the slot's own cash in a portfolio (its allocation plus what its trades paid and
 # received; the sleeves sum to the account's cash). NaN when the slot has no sleeve: a lone
 # strategy sizes off the whole account. FLOW: the cash the slot's own trades paid and
@@ -73,8 +78,9 @@ def reset_positions(positions: FloatArray) -> None:
         positions[s, MARKET] = market
         positions[s, MARK] = math.nan
         positions[s, SLEEVE] = math.nan
-        for c in range(EXITS, positions.shape[1]):
+        for c in range(EXITS, EXITS + len(EXIT_LEVELS)):
             positions[s, c] = math.nan
+        positions[s, STOP_BAR] = -math.inf  # no stop yet: no cooldown
 
 
 def new_account(capital: float) -> FloatArray:

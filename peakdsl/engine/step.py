@@ -33,9 +33,9 @@ from typing import Any
 from ._jit import inline, jit
 from .book import book_entry, book_exit, equity, gross_exposure, open_count
 from .decide import decide
-from .fill import END, SIGNAL, exit_check, fit_to_account, sized, slipped
+from .fill import END, MAX_HOLD, SIGNAL, exit_check, fit_to_account, sized, slipped
 from .risk import L_DAILY_LOSS, assess_entry, new_day, record_order, update_halt
-from .settings import FILL_CLOSE, MARK_END, SETTING_COLUMNS
+from .settings import FILL_CLOSE, MARK_END, REVERSAL_FLAT, SETTING_COLUMNS
 from .state import (
     AMBIGUOUS,
     CASH,
@@ -45,7 +45,9 @@ from .state import (
     EXITS,
     EXPOSED,
     EXTREME,
+    HELD_BACK,
     LAST_EQUITY,
+    LOSS_STREAK,
     MARK,
     MARKET,
     QTY,
@@ -53,6 +55,7 @@ from .state import (
     SIDE,
     SIZE_LEVEL,
     SLEEVE,
+    STOP_BAR,
     UNDEFINED_LEVEL,
     FloatArray,
 )
@@ -73,6 +76,11 @@ _TRAILING_STOP = SETTING_COLUMNS["trailing_stop"]
 _FILL = SETTING_COLUMNS["fill"]
 _WARMUP = SETTING_COLUMNS["warmup"]
 _END_OF_DATA = SETTING_COLUMNS["end_of_data"]
+_MIN_HOLD = SETTING_COLUMNS["min_hold"]
+_MAX_HOLD = SETTING_COLUMNS["max_hold"]
+_COOLDOWN = SETTING_COLUMNS["cooldown_after_stop"]
+_MAX_LOSSES = SETTING_COLUMNS["max_consecutive_losses"]
+_REVERSAL = SETTING_COLUMNS["reversal"]
 
 
 @inline
@@ -149,6 +157,48 @@ def _enter(s: int, signal_bar: int, bar: int, price: float, side: int, close: Fl
         account[DENIED_BY + reason] += 1.0
 
 
+@inline
+def _held_rules(s: int, signal_bar: int, exit_: bool, side: int, cfg: FloatArray,
+                account: FloatArray, positions: FloatArray) -> tuple[bool, int, int]:
+    """The trade rules on what ``decide`` asked of a held position: no signal exit (nor a
+    flip) before ``min_hold`` bars, an exit once ``max_hold`` bars are reached, and with
+    ``reversal flat`` an opposite entry only closes. → (exit, side to enter, exit reason)."""
+    age = signal_bar - positions[s, ENTRY_BAR]
+    reason = SIGNAL
+    if exit_ and age < cfg[s, _MIN_HOLD]:
+        account[HELD_BACK] += 1.0
+        return False, 0, reason
+    if not exit_ and cfg[s, _MAX_HOLD] > 0.0 and age >= cfg[s, _MAX_HOLD]:
+        return True, 0, MAX_HOLD
+    if exit_ and cfg[s, _REVERSAL] == REVERSAL_FLAT:
+        side = 0
+    return exit_, side, reason
+
+
+@inline
+def _entry_allowed(s: int, signal_bar: int, cfg: FloatArray, account: FloatArray,
+                   positions: FloatArray) -> bool:
+    """No entry within ``cooldown_after_stop`` bars of the slot's last stop exit, nor after
+    ``max_consecutive_losses`` losing trades in a row (counted when held back)."""
+    if signal_bar - positions[s, STOP_BAR] < cfg[s, _COOLDOWN]:
+        account[HELD_BACK + 1] += 1.0
+        return False
+    if cfg[s, _MAX_LOSSES] > 0.0 and positions[s, LOSS_STREAK] >= cfg[s, _MAX_LOSSES]:
+        account[HELD_BACK + 2] += 1.0
+        return False
+    return True
+
+
+@jit
+def max_hold_due(s: int, signal_bar: int, settings: FloatArray,
+                 positions: FloatArray) -> bool:
+    """Whether slot ``s``'s position reached ``max_hold`` at ``signal_bar`` (a fill point is
+    then due even when no rule fired)."""
+    limit = settings[s, _MAX_HOLD]
+    return bool(limit > 0.0 and positions[s, SIDE] != 0.0
+                and signal_bar - positions[s, ENTRY_BAR] >= limit)
+
+
 @jit
 def _fill_point(s: int, signal_bar: int, bar: int, price: float, allow_entry: bool,
                 rules: Array, rows: Array, levels: FloatArray, level_rows: Array,
@@ -162,11 +212,14 @@ def _fill_point(s: int, signal_bar: int, bar: int, price: float, allow_entry: bo
     es = rules[rows[s, 2], signal_bar]
     xs = rules[rows[s, 3], signal_bar]
     exit_, side = decide(int(positions[s, SIDE]), el, xl, es, xs)
+    reason = SIGNAL
+    if positions[s, SIDE] != 0.0:
+        exit_, side, reason = _held_rules(s, signal_bar, exit_, side, cfg, account, positions)
     if exit_:
         fill = slipped(price, positions[s, SIDE] < 0, cfg[s, _SLIPPAGE])
-        book_exit(account, positions, trades, s, bar, fill, SIGNAL, cfg[s, _FEES])
+        book_exit(account, positions, trades, s, bar, fill, reason, cfg[s, _FEES])
         record_order(limits, account, ring, time_s)
-    if allow_entry and side != 0:
+    if allow_entry and side != 0 and _entry_allowed(s, signal_bar, cfg, account, positions):
         _enter(s, signal_bar, bar, price, side, close, levels, level_rows, cfg, limits, account,
                positions, ring, time_s)
 
@@ -233,6 +286,7 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
     fill_close = settings[0, _FILL] == FILL_CLOSE
     warmup = settings[0, _WARMUP]
     stops = has_exits(0, settings, level_rows)
+    held_rules = settings[0, _MAX_HOLD] > 0.0
     daily = limits[L_DAILY_LOSS] < math.inf
     keep_position = position_out.shape[1] == equity_out.shape[0]
     open_ = opens[0]
@@ -244,7 +298,8 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
         positions[0, MARK] = open_[t]
         r = t - 1
         if not fill_close and r >= 0 and r >= warmup and (
-                rules[el, r] or rules[xl, r] or rules[es, r] or rules[xs, r]):
+                rules[el, r] or rules[xl, r] or rules[es, r] or rules[xs, r]
+                or (held_rules and max_hold_due(0, r, settings, positions))):
             _fill_point(0, r, t, open_[t], True, rules, rule_rows, levels, level_rows, close,
                         settings, limits, account, positions, trades, ring, time_s)
         if stops and positions[0, SIDE] != 0.0 and positions[0, ENTRY_BAR] < t:
@@ -256,7 +311,8 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
                 _stop_exit(0, t, action, price, reason, settings, account, positions, trades)
         positions[0, MARK] = close[t]
         if fill_close and t >= warmup and (
-                rules[el, t] or rules[xl, t] or rules[es, t] or rules[xs, t]):
+                rules[el, t] or rules[xl, t] or rules[es, t] or rules[xs, t]
+                or (held_rules and max_hold_due(0, t, settings, positions))):
             _fill_point(0, t, t, close[t], t != last_bar, rules, rule_rows, levels, level_rows,
                         close, settings, limits, account, positions, trades, ring, time_s)
         if t == last_bar:

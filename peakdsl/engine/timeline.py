@@ -26,6 +26,7 @@ from .simulate import (
     RULE_SLOTS,
     TRADES_PER_STEP,
     frozen,
+    held_back_counts,
     level_matrix,
     risk_counts,
     rule_matrix,
@@ -128,6 +129,7 @@ class SlotsResult:
     rebalances: int
     risk: dict[str, int] = field(default_factory=dict)
     undefined_levels: int = 0  # entries not taken: a stop or size series undefined (``step``)
+    held_back: dict[str, int] = field(default_factory=dict)  # by trade rule (``step``)
 
 
 def _padded(slots: Sequence[Slot], column: str, width: int) -> FloatArray:
@@ -223,7 +225,7 @@ class SlotsDriver:
                            closed, _open_trades(self.positions, self.clock),
                            float(account[FEES]), int(account[AMBIGUOUS]),
                            int(account[REBALANCES]), risk_counts(account),
-                           int(account[UNDEFINED_LEVEL]))
+                           int(account[UNDEFINED_LEVEL]), held_back_counts(account))
 
 
 def simulate_slots(slots: Sequence[Slot], capital: float, *, limits: RiskLimits = NO_LIMITS,

@@ -619,6 +619,20 @@ def check_levels(ctx: Ctx) -> None:
         check_level(key, ctx.exprs.infer(expr), expr.span, ctx.error)
 
 
+def check_holding(ctx: Ctx) -> None:
+    """``max_hold`` closes a position that ``min_hold`` still keeps: it must come later."""
+    settings = {s.key: s for s in ctx.items(ast.Setting)}
+    low, high = settings.get("min_hold"), settings.get("max_hold")
+    if low is None or high is None or not isinstance(low.value, ast.Number) or \
+            not isinstance(high.value, ast.Number):
+        return
+    if high.value.value <= low.value.value:
+        ctx.error("T009", f"`max_hold` {high.value.value:g} is not above `min_hold` "
+                  f"{low.value.value:g}", high.value.span,
+                  "a position must be free to leave on its rules before it is forced out; "
+                  "raise max_hold or lower min_hold")
+
+
 def check_usage(ctx: Ctx) -> None:
     """Unused params and lets are warnings: dead code misleads reviewers."""
     used = ctx.exprs.used
@@ -855,7 +869,7 @@ def _range_text(unit: Unit, lo: float | None, hi: float | None) -> str:
 CHECKS: dict[str, tuple[Check, ...]] = {
     "strategy": (check_statements, check_params, check_settings, check_definitions,
                  check_levels, check_requires, check_size, check_fill, check_rule_pairs,
-                 check_min_notional, check_usage, check_rule_lints),
+                 check_min_notional, check_holding, check_usage, check_rule_lints),
     "portfolio": (check_statements, check_settings, check_components, check_risk_refs),
     "risk": (check_statements, check_settings, check_risk_limits),
     "promotion": (check_statements, check_settings, check_criteria),

@@ -50,8 +50,9 @@ BINARY_PREC: dict[str, int] = {
 }
 
 
-# settings written as two words in the source (the grammar's `NAME "drift" expr`)
-SPELLED = {"rebalance_drift": "rebalance drift"}
+# settings written as several words in the source (the grammar's `NAME "drift" expr` and
+# `NAME "after" NAME expr`)
+SPELLED = {"rebalance_drift": "rebalance drift", "cooldown_after_stop": "cooldown after stop"}
 
 
 def precedence(expr: ast.Expr) -> int:

@@ -32,7 +32,8 @@ NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # to the language), and the grammar's other keywords
 STATEMENT_KEYWORDS = frozenset({"param", "require", "let", "state", "entry", "exit", "size",
                                 "component", "risk"})
-KEYWORDS = STATEMENT_KEYWORDS | {"when", "in", "step", "of", "with", "weight", "drift", "if",
+KEYWORDS = STATEMENT_KEYWORDS | {"when", "in", "step", "of", "with", "weight", "drift", "after",
+                                 "if",
                                  "then", "else", "and", "or", "not", "long", "short",
                                  "strategy", "portfolio", "promotion"}
 OPENERS = {"(": ")", "[": "]", "{": "}"}

@@ -212,6 +212,7 @@ class _Builder:
             "rule": self.rule, "size": self.size, "component": self.component,
             "risk_ref": self.risk_ref, "block": self.block, "setting": self.setting,
             "drift_setting": self.setting,
+            "after_setting": self.setting,
         }
         self.exprs: dict[str, Callable[[Tree[Token], Span], ast.Expr]] = {
             "number": self.number, "percent": self.percent, "bps": self.bps,
@@ -305,6 +306,11 @@ class _Builder:
             assert isinstance(key, Token)
             return ast.Setting(f"{self.ident(key)}_drift", self.expr(value), self.span(t),
                                tok_span(key))
+        if t.data == "after_setting":  # `cooldown after stop 5` is `cooldown_after_stop`
+            key, event, value = t.children
+            assert isinstance(key, Token) and isinstance(event, Token)
+            return ast.Setting(f"{self.ident(key)}_after_{self.ident(event)}", self.expr(value),
+                               self.span(t), tok_span(key))
         key, value = t.children
         assert isinstance(key, Token)
         return ast.Setting(self.ident(key), self.expr(value), self.span(t), tok_span(key))

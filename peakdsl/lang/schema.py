@@ -74,6 +74,19 @@ STRATEGY_SETTINGS = _table(
     SettingSpec("vol_target", Value.PERCENT,
                 "size positions to this annualised volatility (instead of `size`)",
                 param_ok=True, low=0, high=10, example="vol_target 20%"),
+    SettingSpec("min_hold", Value.INT, "bars a position is held before an exit rule (or a "
+                "flip) can close it; stops still act", low=0, high=100_000,
+                example="min_hold 3"),
+    SettingSpec("max_hold", Value.INT, "bars after which a position is closed at the next "
+                "fill (exit reason `max_hold`)", low=0, high=100_000, example="max_hold 100"),
+    SettingSpec("cooldown_after_stop", Value.INT, "bars without entries after a stop-loss or "
+                "trailing-stop exit", low=0, high=100_000, example="cooldown after stop 5"),
+    SettingSpec("max_consecutive_losses", Value.INT, "losing trades in a row after which the "
+                "strategy takes no more entries", low=0, high=100_000,
+                example="max_consecutive_losses 3"),
+    SettingSpec("reversal", Value.CHOICE, "an opposite entry while in a position: `flip` "
+                "(close and enter the other side, the default) or `flat` (close only)",
+                choices=("flip", "flat"), example="reversal flat"),
     SettingSpec("calendar", Value.CHOICE,
                 "trading days behind annualised metrics: `always` (24/7, 365 days) or "
                 "`weekdays` (252 days)", choices=CALENDARS, example="calendar weekdays"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import ast, intexpr
 from .builtins import BUILTINS, JOIN, LOOKAHEAD, MODE_WORDS, SAME, SOURCES, Arg, Builtin
-from .diagnostics import Diagnostic, diag, did_you_mean
+from .diagnostics import Diagnostic, Fix, diag, did_you_mean
 from .scalar import constant_value
 from .source import Span
 from .types import ARITH, FRACTIONS, PLAIN, Ty, Unit, UnitError, add_units, compare_units
@@ -82,8 +82,9 @@ class ExprChecker:
             ast.Binary: self._binary, ast.IfElse: self._ifelse, ast.List: self._list,
         }
 
-    def error(self, code: str, message: str, span: Span, help: str = "") -> None:
-        self.diagnostics.append(diag(code, message, self.path, span, help))
+    def error(self, code: str, message: str, span: Span, help: str = "",
+              fix: Fix | None = None) -> None:
+        self.diagnostics.append(diag(code, message, self.path, span, help, fix=fix))
 
     def infer(self, expr: ast.Expr) -> Ty | None:
         rule = self.rules.get(type(expr))
@@ -264,7 +265,8 @@ class ExprChecker:
             for ty in tys[1:]:
                 unit = add_units(unit, ty.unit)
         except UnitError as exc:
-            self.error("T002", f"unit mismatch: {exc}", span, _oscillator_fixit(sides))
+            self.error("T002", f"unit mismatch: {exc}", span, _oscillator_fixit(sides),
+                       _oscillator_fix(sides))
             return None
         return Ty(unit, series)
 
@@ -376,7 +378,8 @@ class ExprChecker:
             return Ty(ARITH[expr.op](left.unit, right.unit), series)
         except UnitError as exc:
             self.error("T002", f"unit mismatch in `{expr.op}`: {exc}", expr.op_span,
-                       _oscillator_fixit(sides) or _unit_help(left.unit, right.unit))
+                       _oscillator_fixit(sides) or _unit_help(left.unit, right.unit),
+                       _oscillator_fix(sides))
             return None
 
     def _literals_fit(self, sides: list[tuple[ast.Expr, Ty]], where: str, span: Span) -> bool:
@@ -390,7 +393,8 @@ class ExprChecker:
             if value is not None and ty.unit in PLAIN and abs(value) >= 1:
                 self.error("T002", f"unit mismatch in {where}: a bare number next to a "
                            "percentage", span, f"did you mean `{_text(value)}%`? a bare "
-                           f"`{_text(value)}` here means {_text(value * 100)} %")
+                           f"`{_text(value)}` here means {_text(value * 100)} %",
+                           _literal_fix(expr, f"{_text(value)}%"))
                 return False
         return True
 
@@ -476,6 +480,23 @@ def _oscillator_fixit(sides: Sequence[tuple[ast.Expr, Ty]]) -> str:
             return (f"did you mean `{_text(value * 100)}`? an oscillator runs 0–100, so "
                     f"`{_text(value * 100)}%` would compare with {_text(value)}")
     return "oscillators (rsi, adx, ±DI, percent_rank) run 0–100: compare them with plain numbers"
+
+
+def _oscillator_fix(sides: Sequence[tuple[ast.Expr, Ty]]) -> Fix | None:
+    """The machine-applicable form of ``_oscillator_fixit``: the percentage becomes the
+    plain number (`30%` → `30`), for `peak check --fix` and an editor's quick fix."""
+    if not any(ty.unit is Unit.OSCILLATOR for _, ty in sides):
+        return None
+    for expr, _ in sides:
+        value = _literal(expr, ast.Percent)
+        if value is not None:
+            return _literal_fix(expr, _text(value * 100))
+    return None
+
+
+def _literal_fix(expr: ast.Expr, text: str) -> Fix:
+    """Replace a literal (negated or not: the sign is part of ``text``) with ``text``."""
+    return Fix(expr.span, text)
 
 
 def _unit_help(a: Unit, b: Unit) -> str:

@@ -206,6 +206,8 @@ def _setting_value(scan: _Scan, top: _Frame) -> Cursor | None:
     """After a setting key that starts its statement: the setting's value."""
     if scan.last() == "drift" and scan.last(2) == "rebalance":
         return Cursor("value", key="rebalance_drift")
+    if scan.last() == "stop" and scan.last(2) == "after" and scan.last(3) == "cooldown":
+        return Cursor("value", key="cooldown_after_stop")
     token, at_statement = scan.recent[-1] if scan.recent else (None, False)
     table = setting_table(scan.kind(), scan.blocks())
     if token is not None and at_statement and token.text in table:

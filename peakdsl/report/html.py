@@ -107,8 +107,28 @@ def _frac_or_none(value: float) -> str:
     return "none" if math.isnan(value) else fmt_percent(value)
 
 
-def setting_rows(settings: SimSettings) -> list[Row]:
-    """The resolved simulation settings, in readable units."""
+def _level_rows(graph: m.Graph | None) -> dict[str, Row]:
+    """Stops and sizes written as expressions (``Graph.levels``), as the graph renders them:
+    they replace the settings' numbers, which are unset (NaN) for them."""
+    if graph is None:
+        return {}
+    from ..review.logic import Renderer
+
+    render = Renderer(graph)
+    shown = {"stop_loss": "of the entry", "stop_loss_distance": "price distance",
+             "take_profit": "of the entry", "take_profit_distance": "price distance",
+             "trailing_stop": "of the best price", "trailing_stop_distance": "price distance",
+             "size": "of equity"}
+    out = {}
+    for slot, node in graph.levels.items():
+        key = "sizing_value" if slot == "size" else slot.removesuffix("_distance")
+        out[key] = Row(key, render(node), f"{shown[slot]}, read at the signal bar")
+    return out
+
+
+def setting_rows(settings: SimSettings, graph: m.Graph | None = None) -> list[Row]:
+    """The resolved simulation settings, in readable units (a stop or size written as an
+    expression shown as written in the graph)."""
     s = settings
     fraction_sizing = s.sizing_mode in ("equity_fraction", "vol_target")
     known: dict[str, Row] = {
@@ -130,6 +150,12 @@ def setting_rows(settings: SimSettings) -> list[Row]:
                              "for annualising"),
         "vol_lookback": Row("vol_lookback", f"{s.vol_lookback:,} bars",
                             "for vol-target sizing"),
+        **{key: Row(key, "off" if getattr(s, key) == 0 else f"{getattr(s, key):,} bars")
+           for key in ("min_hold", "max_hold", "cooldown_after_stop")},
+        "max_consecutive_losses": Row("max_consecutive_losses",
+                                      "off" if s.max_consecutive_losses == 0
+                                      else f"{s.max_consecutive_losses:,} trades"),
+        **_level_rows(graph),
     }
     rows = []
     for name in type(s).model_fields:
@@ -303,7 +329,7 @@ def context(result: BacktestResult, reproduce: str | None = None) -> dict[str, A
         "metrics": metric_rows(report_metrics(result)),
         "versus": versus_rows(result),
         "durations": duration_rows(result),
-        "settings": setting_rows(result.settings),
+        "settings": setting_rows(result.settings, result.graph),
         "params": param_rows(result.params),
         "trade_count": result.sim.trade_count,
         "trade_count_text": f"{result.sim.trade_count:,}",

@@ -58,7 +58,7 @@ from ..data.candles import CandleSet
 from ..engine.book import reset_account, reset_positions
 from ..engine.decide import FLAT, LONG, SHORT
 from ..engine.evaluate import EvaluationError, columns_of
-from ..engine.fast_slot import entry_rows, run_fast_slot
+from ..engine.fast_slot import TRADE_RULES, entry_rows, run_fast_slot
 from ..engine.program import Evaluation, Program, node_key
 from ..engine.results import TRADE_COLUMNS
 from ..engine.risk import NO_LIMITS
@@ -109,6 +109,7 @@ _NCOL = len(TRADE_COLUMNS)
 _NO_LIMITS = NO_LIMITS.vector()
 _CAPITAL = SETTING_COLUMNS["capital"]
 _STOPS = np.array([SETTING_COLUMNS[k] for k in ("stop_loss", "take_profit", "trailing_stop")])
+_TRADE_RULES = np.array(TRADE_RULES)
 _ONE_SLOT_ROWS = np.arange(len(RULE_SLOTS), dtype=np.int64).reshape(1, -1)
 
 Key = Hashable
@@ -414,6 +415,8 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
                 stopless = stopless and math.isnan(settings[j, c])
             for c in range(level_rows.shape[1]):
                 stopless = stopless and level_rows[j, c] < 0
+            for c in _TRADE_RULES:
+                stopless = stopless and settings[j, c] == 0.0
             if side != 0 and stopless:
                 run_fast_slot(0, n, n - 1, opens, closes, codes[j], fast_spans, series, flags,
                               consts[j], side, cfg, account, positions, trades, equity,

@@ -167,6 +167,17 @@ def _exit(cfg: m.StrategyConfig, attr: str) -> str:
             or show.scalar(getattr(cfg, attr), show.percent))
 
 
+def holding(p: Pair) -> list[Found]:
+    """Each trade rule that changed (min/max hold, cooldown, loss streak, reversal)."""
+    a, b = p.old.holding.model_dump(), p.new.holding.model_dump()
+    return [f for key in a for f in when("trade_rules", key, _rule_value(a[key]),
+                                         _rule_value(b[key]))]
+
+
+def _rule_value(value: object) -> str:
+    return "off" if value == 0 else str(value)
+
+
 def exits(attr: str) -> Comparer:
     def compare(p: Pair) -> list[Found]:
         a, b = _exit(p.old, attr), _exit(p.new, attr)
@@ -419,7 +430,7 @@ FIELDS: dict[str, dict[str, Comparer]] = {
         "params": params, "requires": requires, "graph": logic, "warmup": warmup,
         "sizing": sizing, "stop_loss": exits("stop_loss"),
         "take_profit": exits("take_profit"), "trailing_stop": exits("trailing_stop"),
-        "execution": execution, "robustness": robustness,
+        "execution": execution, "holding": holding, "robustness": robustness,
     },
     "portfolio": {
         "description": description, "capital": field_of("capital", "capital", show.money),

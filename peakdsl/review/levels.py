@@ -54,6 +54,8 @@ KINDS: dict[ChangeKind, KindInfo] = {
     "leverage": KindInfo("the execution's `leverage`", "review",
                          {"loosened": "critical", "tightened": "review"}),
     "exits": KindInfo("`stop_loss`, `take_profit`, `trailing_stop`", "review"),
+    "trade_rules": KindInfo("`min_hold`, `max_hold`, `cooldown after stop`, "
+                            "`max_consecutive_losses`, `reversal`", "review"),
     "cost_model": KindInfo("fees, slippage, fill, end of data, quantity step, minimum "
                            "notional", "review"),
     "robustness": KindInfo("the `robustness {}` block", "info"),

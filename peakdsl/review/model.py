@@ -22,7 +22,7 @@ ChangeKind = Literal[
     "spec_added", "spec_removed", "spec_renamed", "description",
     "market", "timeframe", "calendar",
     "param_default", "param_range", "param_added", "param_removed", "constraint",
-    "logic", "warmup", "sizing", "leverage", "exits", "cost_model", "robustness",
+    "logic", "warmup", "sizing", "leverage", "exits", "trade_rules", "cost_model", "robustness",
     "risk_limit", "alerts", "risk_spec", "criterion",
     "component_added", "component_removed", "component_weight", "component_overrides",
     "component_changed", "component_order", "capital", "rebalance",

@@ -44,6 +44,10 @@ def test_when_the_specialised_loop_applies(changes: dict[str, float], limits: bo
     assert specialised_side(row, limits, long, short) == side
 
 
+NO_TRADE_RULES = {"min_hold": 0, "max_hold": 0, "cooldown_after_stop": 0,
+                  "max_consecutive_losses": 0}
+
+
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 160), density=st.floats(0.02, 0.6),
        warmup=st.integers(0, 12), short=st.booleans(), data=st.data())
@@ -58,7 +62,7 @@ def test_the_specialised_loop_is_the_general_one(seed: int, n: int, density: flo
         other = "long" if short else "short"
         rules[f"entry_{other}"] = np.zeros(n, dtype=bool)
     s = data.draw(random_settings(SimSettings(warmup=warmup))).replace(
-        stop_loss=nan, take_profit=nan, trailing_stop=nan)
+        stop_loss=nan, take_profit=nan, trailing_stop=nan, **NO_TRADE_RULES)
     ohlc = tuple(frame[c].to_numpy() for c in ("open", "high", "low", "close"))
     fast = _fast(*ohlc, rules, s, None, NO_LIMITS)
     assert fast is not None

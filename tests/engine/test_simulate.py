@@ -71,6 +71,7 @@ def assert_same_result(fast: SimResult, slow: SimResult) -> None:
     assert fast.orders_reduced == slow.orders_reduced
     assert fast.ambiguous_bars == slow.ambiguous_bars
     assert fast.fees_paid == pytest.approx(slow.fees_paid, rel=1e-9, abs=1e-9)
+    assert (fast.held_back, fast.undefined_levels) == (slow.held_back, slow.undefined_levels)
 
 
 def run(ohlc: tuple[np.ndarray, ...], rules: dict[str, np.ndarray], **overrides: Any
@@ -473,7 +474,20 @@ def random_settings(draw: st.DrawFn, base: SimSettings) -> SimSettings:
         vol_lookback=draw(st.integers(2, 30)),
         end_of_data=draw(st.sampled_from(["close", "mark"])),
         leverage=draw(st.sampled_from([1.0, 1.0, 0.5, 2.0, 3.0])),
-        calendar=draw(st.sampled_from(["always", "weekdays"])))
+        calendar=draw(st.sampled_from(["always", "weekdays"])),
+        **draw(trade_rules()))
+
+
+@st.composite
+def trade_rules(draw: st.DrawFn) -> dict[str, object]:
+    """Min/max hold (max above min), cooldown after a stop, a loss streak, flip or flat —
+    each off half of the time."""
+    min_hold = draw(st.sampled_from([0, 0, 1, 3]))
+    return {"min_hold": min_hold,
+            "max_hold": draw(st.sampled_from([0, 0, min_hold + 1, min_hold + 6])),
+            "cooldown_after_stop": draw(st.sampled_from([0, 0, 1, 4])),
+            "max_consecutive_losses": draw(st.sampled_from([0, 0, 1, 3])),
+            "reversal": draw(st.sampled_from(["flip", "flat"]))}
 
 
 @settings(max_examples=80, deadline=None,

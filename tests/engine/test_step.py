@@ -94,7 +94,8 @@ def test_the_specialised_loop_equals_run_slot_on_every_library_strategy(path: Pa
     cols = [candles.frame[c].to_numpy() for c in ("open", "high", "low", "close")]
     rules = {slot: rule for slot, rule in signals.rules.items() if slot.endswith("_long")}
     base = sim_settings(cfg, signals.params, signals.warmup).replace(
-        stop_loss=float("nan"), take_profit=float("nan"), trailing_stop=float("nan"))
+        stop_loss=float("nan"), take_profit=float("nan"), trailing_stop=float("nan"),
+        min_hold=0, max_hold=0, cooldown_after_stop=0, max_consecutive_losses=0)
     if np.isnan(base.sizing_value):  # sized by an expression (a level): a fixed fraction
         base = base.replace(sizing_value=0.5)
     for changes in ({}, {"fill": "close", "end_of_data": "mark"}):

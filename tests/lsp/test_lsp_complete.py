@@ -11,6 +11,7 @@ import pytest
 from sample_specs import LIMITS
 
 from peakdsl.lang.builtins import BUILTINS, SOURCES
+from peakdsl.lang.fmt import SPELLED
 from peakdsl.lang.schema import BLOCKS, EXECUTION_SETTINGS, METRICS, STRATEGY_SETTINGS, TIMEFRAMES
 from peakdsl.lsp.analysis import ProjectView, read_document
 from peakdsl.lsp.complete import Completion, complete
@@ -102,7 +103,8 @@ def test_a_new_file_offers_each_declaration_named_after_it() -> None:
 def test_statements_settings_and_blocks_of_a_strategy() -> None:
     got = labels("strategy x {\n    market BTC/EUR\n    |")
     assert got[:7] == ["param", "require", "let", "state", "entry", "exit", "size"]
-    expected = [k for k in STRATEGY_SETTINGS if k != "market"] + list(BLOCKS["strategy"])
+    expected = [SPELLED.get(k, k) for k in STRATEGY_SETTINGS if k != "market"] + \
+        list(BLOCKS["strategy"])  # `cooldown after stop` in words
     assert got[7:] == expected
 
 

@@ -635,6 +635,7 @@ def settings_text(draw: st.DrawFn, params: Sequence[ParamDef], gen: ExprGen | No
             value = level_text(draw, gen, STOP_FORMS) if as_expr and gen is not None else \
                 pick(draw, ['5%', *percents])
             lines.append(f"{key} {value}")
+    lines += trade_rules_text(draw)
     execution = [f"fill {pick(draw, ('next_open', 'close'))}",
                  f"fees {pick(draw, bps)}", f"slippage {pick(draw, bps)}"]
     if draw(st.booleans()):
@@ -642,6 +643,25 @@ def settings_text(draw: st.DrawFn, params: Sequence[ParamDef], gen: ExprGen | No
     if draw(st.booleans()):
         execution.append(f"min_notional 10 {quote}")
     lines.append("execution { " + " ".join(execution) + " }")
+    return lines
+
+
+def trade_rules_text(draw: st.DrawFn) -> list[str]:
+    """The trade rules (min/max hold, cooldown after a stop, a loss streak, reversal), each
+    a quarter of the time; ``max_hold`` above ``min_hold`` as the checker wants."""
+    lines = []
+    least = 0
+    if draw(st.integers(0, 3)) == 0:
+        least = draw(st.integers(1, 4))
+        lines.append(f"min_hold {least}")
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f"max_hold {least + draw(st.integers(1, 8))}")
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f"cooldown after stop {draw(st.integers(1, 5))}")
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f"max_consecutive_losses {draw(st.integers(1, 3))}")
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f"reversal {pick(draw, ('flip', 'flat'))}")
     return lines
 
 

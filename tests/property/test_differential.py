@@ -178,6 +178,7 @@ def simulate_both(cfg: m.StrategyConfig, case: Case, signals: Signals) -> None:
                                                                           "low", "close"))
     fast = simulate(o, h, lo, c, signals.rules, s, levels=signals.levels)
     slow = reference_simulate(o, h, lo, c, signals.rules, s, signals.levels)
+    assert fast.held_back == slow.held_back, (fast.held_back, slow.held_back)
     assert fast.trade_count == slow.trade_count, (
         f"simulate: {fast.trade_count} trades, reference_simulate: {slow.trade_count}\n"
         f"{fast.trades}\n{slow.trades}")
@@ -209,6 +210,9 @@ FEATURES: dict[str, str] = {
     "stop by a price term": r"^\s*(stop_loss|take_profit|trailing_stop) (?!\S+ \* )(?!\d+%$)"
                             r"(?!p\d+$)\S",
     "size by an expression": r"^\s*size \S.* / stdev\(.* of equity$",
+    **{f"trade rule {key}": rf"^\s*{key} \d" for key in
+       ("min_hold", "max_hold", "cooldown after stop", "max_consecutive_losses")},
+    "reversal flat": r"^\s*reversal flat$",
     **{f"mode {word}": rf", {word}\)" for b in BUILTINS.values() if b.mode
        for word in b.mode.choices},
 }

@@ -123,6 +123,9 @@ STRATEGY_CASES = {
                                  ("warmup", "info", "warmup", "max(fast, slow) (60 bars at "
                                   "the defaults)", "max(20, fast, slow) (60 bars at the "
                                   "defaults)")]),
+    "trade rules": ({"extra": "min_hold 3\n    reversal flat"},
+                    [("trade_rules", "review", "min_hold", "off", "3"),
+                     ("trade_rules", "review", "reversal", "flip", "flat")]),
     "target added": ({"exits": "take_profit 15%"},
                      [("exits", "review", "take_profit", None, "15%")]),
     "fees": ({"fees": "5bps"}, [("cost_model", "review", "fees", "10bps", "5bps")]),
