@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
     from .backtest import BacktestResult
     from .compile.models import Artifact
+    from .drill.model import DrillOutcome
     from .frames import SweepRun, WalkForwardRun
+    from .live.ops import Health
     from .portfolio.doc import PortfolioDoc
     from .portfolio.run import PortfolioResult
     from .review.model import DiffResult
@@ -368,3 +370,49 @@ def diff(a: str, b: str | None = None, *, root: Path | None = None,
     from .review import run_diff
 
     return run_diff(a, b, root=project_folder(root), impact=impact)
+
+
+# ---------------------------------------------------------------- operating (docs/live.md)
+
+
+def live_health(spec: str, *, mode: str = "paper", account: str = "default",
+                exchange: str = "binance", endpoint: str | None = None,
+                risk: str | None = None) -> Health:
+    """`peak live health` from Python: every check of a deployment before the day (config,
+    credentials named never shown, exchange, clock skew, data freshness, risk limits, alert
+    sinks, kill switch), each with its status, code and fix; ``.ok`` is the exit code's
+    meaning. The risk spec is the one the deployment recorded, or ``risk``."""
+    from .live.ops import HealthContext, health
+
+    return health(HealthContext(spec, mode, account, exchange, endpoint, None, risk=risk))
+
+
+def live_status(spec: str, *, mode: str, account: str = "default",
+                risk: str | None = None) -> dict[str, object]:
+    """`peak live status --json` from Python: kill switch, sessions, the risk spec the
+    deployment runs under, equity and PnL, each limit's use, denials, positions, open
+    orders, recent problems. Raises ``SpecError`` / ``UsageError`` as the command exits 1 / 2
+    (no such spec, no such deployment, a store that cannot be read)."""
+    import time
+
+    from .live.deployed import deployed_plan
+    from .live.ops import status_doc
+    from .live.store import LiveStore
+
+    where, deployed = deployed_plan(spec, mode, account, risk)
+    with LiveStore.open(where.store_path, readonly=True) as store:
+        return status_doc(store, deployed.plan, time.time(), risk=deployed.doc())
+
+
+def drill(name: str) -> DrillOutcome:
+    """`peak drill NAME` from Python, without logging it: the scripted incident on a scratch
+    deployment against the loopback exchange, and whether the system reacted as its runbook
+    says (docs/runbooks.md). ``UsageError`` (U008) for a name that is no drill."""
+    from .drill.catalog import NAMES
+    from .drill.run import run_drill
+    from .lang.project import UsageError
+
+    if name not in NAMES:
+        raise UsageError(diag("U008", f"no drill `{name}`", "drill",
+                              help="drills: " + ", ".join(NAMES)))
+    return run_drill(name)

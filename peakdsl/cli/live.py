@@ -341,12 +341,10 @@ def status_cmd(spec: SpecOrPortfolioArg, mode: DeployedModeOpt,
                as_json: JsonOpt = False) -> None:
     """The deployment's state: kill switch, sessions, the risk spec it runs under, equity and
     PnL, each risk limit's use, denials, positions, open orders, recent problems."""
-    from ..live.ops import status_doc
-    from ..live.store import LiveStore
+    from .. import api
 
-    where, deployed = _attempt(lambda: _deployment_plan(spec, mode, account, risk), as_json)
-    with _attempt(lambda: LiveStore.open(where.store_path, readonly=True), as_json) as store:
-        doc = status_doc(store, deployed.plan, time.time(), risk=deployed.doc())
+    doc = _attempt(lambda: api.live_status(spec, mode=mode, account=account, risk=risk),
+                   as_json)
     if as_json:
         write_json(doc)
     else:
@@ -419,9 +417,10 @@ def health_cmd(spec: SpecOrPortfolioArg, mode: ModeOpt = "paper",
     exchange, clock skew, data freshness, risk limits, alert sinks, kill switch. The risk
     spec is the one the deployment recorded when it started (or --risk: the one a start
     with --risk will enforce). Exit 1 if any fails."""
-    from ..live.ops import HealthContext, health
+    from .. import api
 
-    report = health(HealthContext(spec, mode, account, exchange, endpoint, None, risk=risk))
+    report = api.live_health(spec, mode=mode, account=account, exchange=exchange,
+                             endpoint=endpoint, risk=risk)
     if as_json:
         write_json({**report.model_dump(mode="json"), "ok": report.ok})
     else:
