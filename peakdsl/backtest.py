@@ -122,7 +122,8 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     settings = sim_settings(cfg, signals.params, signals.warmup, capital, fee_bps)
     limits = RiskLimits.from_config(risk) if risk is not None else NO_LIMITS
     sim = simulate(cols["open"], cols["high"], cols["low"], cols["close"], signals.rules,
-                   settings, times=f.index, limits=limits, levels=signals.levels)
+                   settings, times=f.index, limits=limits, levels=signals.levels,
+                   position_rules=signals.position_rules)
     t_sim = time.perf_counter()
     metrics = compute_metrics(sim, settings, cfg.timeframe_seconds, close=cols["close"])
     done = time.perf_counter()

@@ -15,10 +15,12 @@ from ..lang.checker import CheckedSpec
 from ..lang.intexpr import lookback
 from ..lang.levels import LEVEL_SLOTS, level_slot, levels_of
 from ..lang.lookback import ZERO, Lookback
+from ..lang.position import reads_position
 from ..lang.typecheck import int_grids
 from ..lang.types import Unit
 from .ir import BINARY_OPS, COMMUTATIVE, Node, SignalGraph, Value
 from .ops import OPS, fold
+from .position_lower import lower_position_rule
 from .state_lower import lower_state
 
 RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
@@ -214,7 +216,8 @@ def lower_strategy(spec: CheckedSpec) -> SignalGraph:
     rules = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Rule):
-            rules[item.slot] = lowerer.lower(item.expr)
+            rules[item.slot] = lower_position_rule(lowerer, item) \
+                if reads_position(item.expr) else lowerer.lower(item.expr)
     requires = [lowerer.lower(r.expr) for r in spec.decl.items if isinstance(r, ast.Require)]
     ordered = {slot: rules[slot] for slot in RULE_SLOTS if slot in rules}
     return _pruned(lowerer.nodes, dict(lowerer.lets), ordered, requires, spec,

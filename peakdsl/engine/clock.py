@@ -131,7 +131,8 @@ def start_sleeves(capital: float, weights: FloatArray, plan: FloatArray, first_t
 @jit
 def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows: FloatArray,
               closes: FloatArray, rules: Array, rule_rows: Array, levels: FloatArray,
-              level_rows: Array, last_bars: Array,
+              level_rows: Array, pcode: Array, pconsts: FloatArray, pseries: FloatArray,
+              pin_rows: Array, pspans: Array, last_bars: Array,
               opening: Array, closing: Array, point_times: FloatArray, weights: FloatArray,
               plan: FloatArray, settings: FloatArray, limits: FloatArray, account: FloatArray,
               positions: FloatArray, trades: FloatArray, ring: FloatArray,
@@ -161,8 +162,9 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
                     or rules[rule_rows[s, 2], k] or rules[rule_rows[s, 3], k]
                     or max_hold_due(s, k, settings, positions)):
                 _fill_point(s, k, k, closes[s, k], k != last_bars[s], rules, rule_rows,
-                            levels, level_rows, closes[s], settings, limits, account,
-                            positions, trades, ring, time_s)
+                            levels, level_rows, pcode, pconsts, pseries, pin_rows, pspans,
+                            closes[s], settings, limits, account, positions, trades, ring,
+                            time_s)
         for s in range(n_slots):
             k = closing[s, p]
             if k >= 0 and k == last_bars[s]:
@@ -201,8 +203,8 @@ def run_clock(start: int, stop: int, opens: FloatArray, highs: FloatArray, lows:
                     or rules[rule_rows[s, 2], r] or rules[rule_rows[s, 3], r]
                     or max_hold_due(s, r, settings, positions)):
                 _fill_point(s, r, k, opens[s, k], True, rules, rule_rows, levels,
-                            level_rows, closes[s], settings, limits, account, positions,
-                            trades, ring, time_s)
+                            level_rows, pcode, pconsts, pseries, pin_rows, pspans, closes[s],
+                            settings, limits, account, positions, trades, ring, time_s)
 
 
 __all__ = ["PLAN_SIZE", "REBALANCE_DRIFT", "REBALANCE_SECONDS", "run_clock", "sleeve_value",

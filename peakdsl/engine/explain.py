@@ -46,8 +46,12 @@ def no_trade_notes(signals: Signals, sim: SimResult, n_bars: int) -> list[str]:
     if signals.warmup >= n_bars:
         return [f"no trades: the warm-up ({signals.warmup} bars) is as long as the data "
                 f"({n_bars} bars); use more data or shorter windows"]
-    entries = {slot: int(np.count_nonzero(signals.rules[slot]))
-               for slot in ENTRY_SLOTS if slot in signals.rules}
+    entries = {slot: int(np.count_nonzero(signals.rules[slot])) for slot in ENTRY_SLOTS
+               if slot in signals.rules and slot not in signals.position_rules}
+    if any(slot in signals.position_rules for slot in ENTRY_SLOTS):
+        return [f"no trades: no entry rule held at a fill point in these {n_bars} bars "
+                "(an entry rule that reads the position is decided bar by bar)"] if \
+            not entries or not any(entries.values()) else []
     silent = [slot.replace("_", " ") for slot, count in entries.items() if count == 0]
     notes = [f"no trades: `{rule}` never fired on these {n_bars} bars (after the "
              f"{signals.warmup}-bar warm-up)" for rule in silent]

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..lang.builtins import DEVIATION, SEEDING, Mode
-from .scan import ScanState, scan
+from .scan import MayFire, ScanState, may_fire, scan
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -632,6 +632,7 @@ KERNELS: dict[str, Kernel] = {
     "adx": adx, "plus_di": plus_di, "minus_di": minus_di, "percent_rank": percent_rank,
     "rising": rising, "falling": falling, "lag": lag,
     "state": scan,  # a ``state`` let's scan body (``engine.scan``)
+    "position_rule": may_fire,  # a rule that reads the position (``engine.position``)
 }
 
 
@@ -1086,7 +1087,7 @@ STATES: dict[str, Callable[..., KernelState]] = {
     "plus_di": lambda *a: _DmiPartState(0, *a), "minus_di": lambda *a: _DmiPartState(1, *a),
     "adx": lambda *a: _DmiPartState(2, *a), "percent_rank": _PercentRankState,
     "rising": lambda n: _StreakState(1.0, n), "falling": lambda n: _StreakState(-1.0, n),
-    "lag": _LagState, "state": ScanState,
+    "lag": _LagState, "state": ScanState, "position_rule": MayFire,
 }
 
 # The ported indicators (stochastic, CCI, Keltner, Supertrend, …) live in ``kernels_ta.py``

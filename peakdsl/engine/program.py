@@ -73,8 +73,11 @@ from ..compile import models as m
 from ..compile.ops import apply
 from ..lang.builtins import BUILTINS, Arg
 from .kernels import KERNELS, STATES, KernelState
+from .position import RULE_SLOTS as POSITION_RULE_ORDER
+from .position import PositionRule
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+BODIES = frozenset({"state", "position_rule"})  # nodes whose value is a scan body's text
 Array = np.ndarray[Any, Any]
 Key = Hashable
 
@@ -94,6 +97,9 @@ class Signals:
     # stops and sizes written as expressions, by ``lang.levels.LEVEL_SLOTS`` slot: float64
     # series the engine reads at an entry's signal bar
     levels: dict[str, Array] = field(default_factory=dict)
+    # rules that read the position, by slot: their bodies and inputs (``engine.position``);
+    # their ``rules`` row only says they may fire
+    position_rules: dict[str, PositionRule] = field(default_factory=dict)
 
 
 def resolve_params(cfg: m.StrategyConfig,
@@ -204,8 +210,8 @@ class Call:
         if node.op == "lag":
             target, n = node.inputs
             return Call("lag", ((Arg.SERIES, target), (Arg.WINDOW, n)), ())
-        if node.op == "state":  # the scan body's text is its last argument (``engine.scan``)
-            return Call("state", tuple((Arg.SERIES, i) for i in node.inputs),
+        if node.op in BODIES:  # the body's text is its last argument (``engine.scan``)
+            return Call(node.op, tuple((Arg.SERIES, i) for i in node.inputs),
                         (str(node.value),))
         builtin = BUILTINS[node.op]
         implicit = len(builtin.implicit)
@@ -446,6 +452,11 @@ class Program:
         self.lets = dict(graph.lets) if lets else {}
         self.rules = dict(graph.rules)
         self.levels = dict(graph.levels)
+        # the inputs of the rules that read the position, in ``engine.position.pack`` order
+        self.position_inputs = tuple(
+            k for slot in POSITION_RULE_ORDER if slot in self.rules
+            and self.nodes[self.rules[slot]].op == "position_rule"
+            for k in self.nodes[self.rules[slot]].inputs)
         needed = _needed(cfg, [*self.rules.values(), *self.lets.values(),
                                *self.levels.values()])
         rule_nodes = frozenset(self.rules.values())
@@ -523,7 +534,19 @@ class Program:
                 signal = _broadcast(signal, length).astype(bool, copy=True)
             signal[:warmup] = False
             rules[slot] = signal
-        return Signals(series, rules, warmup, values, self.level_series(run))
+        return Signals(series, rules, warmup, values, self.level_series(run),
+                       self.position_rules(run))
+
+    def position_rules(self, run: Evaluation) -> dict[str, PositionRule]:
+        """The rules that read the position, with their inputs over the run's bars."""
+        out = {}
+        for slot, i in self.rules.items():
+            node = self.nodes[i]
+            if node.op == "position_rule":
+                inputs = np.array([_broadcast(run.values[k], run.n) for k in node.inputs],
+                                  dtype=np.float64).reshape(len(node.inputs), run.n)
+                out[slot] = PositionRule(str(node.value), inputs)
+        return out
 
     def level_series(self, run: Evaluation) -> dict[str, Array]:
         """The stop and size expressions of a run as float64 series of its length."""
@@ -644,6 +667,8 @@ class BarSignals:
     series: dict[str, float | bool]
     rules: dict[str, bool]
     levels: dict[str, float] = field(default_factory=dict)  # stops and sizes (``Signals``)
+    # the inputs of the rules that read the position, in ``Packed`` order (``ClosedBar``)
+    position_inputs: tuple[float, ...] = ()
 
 
 class Stream:
@@ -715,4 +740,5 @@ class Stream:
         rules = {slot: bool(values[i].item()) and index >= self.warmup
                  for slot, i in self.program.rules.items()}
         levels = {slot: float(values[i].item()) for slot, i in self.program.levels.items()}
-        return BarSignals(index, series, rules, levels)
+        inputs = tuple(float(values[k].item()) for k in self.program.position_inputs)
+        return BarSignals(index, series, rules, levels, inputs)

@@ -31,9 +31,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ..lang import ast
-from ..lang.builtins import BUILTINS, DERIVED_SOURCES, DEVIATION, SEEDING, Arg, Mode
+from ..lang.builtins import (
+    BUILTINS,
+    DERIVED_SOURCES,
+    DEVIATION,
+    POSITION_SOURCES,
+    SEEDING,
+    Arg,
+    Mode,
+)
 from ..lang.checker import CheckedSpec
 from ..lang.levels import level_slot, levels_of
+from ..lang.position import reads_position
 from ..lang.types import Unit
 from .reference_state import state_values
 from .reference_ta import REFERENCE_TA
@@ -552,13 +561,45 @@ def reference_evaluate(spec: CheckedSpec, frame: Any,
             interp.lets[item.name] = interp.value_of(item.expr)
             out[item.name] = interp.lets[item.name].copy()
     for item in spec.decl.items:
-        if isinstance(item, ast.Rule):
+        if isinstance(item, ast.Rule) and not reads_position(item.expr):
             out[item.slot] = np.asarray(interp.value_of(item.expr), dtype=bool)
     n = len(frame)
     for slot, expr in level_exprs(spec):
         value = np.asarray(interp.value_of(expr), dtype=np.float64)
         out[f"level {slot}"] = np.broadcast_to(value, (n,)).copy()
     return out
+
+
+PositionRuleAt = Callable[[int, Sequence[float]], bool]
+
+
+def reference_position_rules(spec: CheckedSpec, frame: Any,
+                             params: Mapping[str, float] | None = None
+                             ) -> dict[str, PositionRuleAt]:
+    """Each rule that reads the position (``lang.position``) as a function of the signal bar
+    and the position's values there (``POSITION_SOURCES`` order): the rule as written,
+    evaluated over whole arrays with the position sources held at those values — slow and
+    obvious, for ``reference_sim``."""
+    interp = _Interpreter(*reference_inputs(spec, frame, dict(params or {})))
+    for item in spec.decl.items:
+        if isinstance(item, ast.Let):
+            ty = spec.types.get(id(item.expr))
+            interp.lets[item.name] = state_values(interp, item, ty is not None and
+                                                  ty.unit is Unit.BOOL) \
+                if item.state else interp.value_of(item.expr)
+    out: dict[str, PositionRuleAt] = {}
+    for item in spec.decl.items:
+        if isinstance(item, ast.Rule) and reads_position(item.expr):
+            out[item.slot] = _rule_at(interp, item.expr)
+    return out
+
+
+def _rule_at(interp: _Interpreter, expr: ast.Expr) -> PositionRuleAt:
+    def at(bar: int, values: Sequence[float]) -> bool:
+        for name, value in zip(POSITION_SOURCES, values, strict=True):
+            interp.columns[name] = interp.const(float(value))
+        return bool(np.asarray(interp.value_of(expr), dtype=bool)[bar])
+    return at
 
 
 def level_exprs(spec: CheckedSpec) -> list[tuple[str, ast.Expr]]:

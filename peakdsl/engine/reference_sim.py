@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,12 +235,38 @@ def levels_defined(levels: Mapping[str, list[float]], bar: int) -> bool:
     return all(0 < series[bar] < math.inf for series in levels.values())
 
 
+PositionRuleAt = Callable[[int, Sequence[float]], bool]
+
+
+def position_values(book: Book, bar: int, closes: list[float]) -> tuple[float, ...]:
+    """What the position holds at the close of ``bar``: side, bars since its fill bar, its
+    fill price, its return there (NaN while flat)."""
+    pos = book.position
+    if pos is None:
+        return (0.0, math.nan, math.nan, math.nan)
+    return (float(pos.side), float(bar - pos.entry_bar), pos.entry_price,
+            pos.side * (closes[bar] / pos.entry_price - 1))
+
+
+def asked(sig: Signal, rules: Mapping[str, PositionRuleAt], bar: int,
+          values: Sequence[float]) -> Signal:
+    """The bar's signals with each rule that reads the position evaluated on it."""
+    fields = {slot: getattr(sig, slot) for slot in ("entry_long", "exit_long", "entry_short",
+                                                     "exit_short")}
+    for slot, rule in rules.items():
+        fields[slot] = fields[slot] and rule(bar, values)
+    return Signal(**fields)
+
+
 def act_on_signal(book: Book, sig: Signal, signal_bar: int, fill_bar: int, price: float,
                   closes: list[float], entries_allowed: bool,
-                  levels: Mapping[str, list[float]]) -> None:
+                  levels: Mapping[str, list[float]],
+                  position_rules: Mapping[str, PositionRuleAt]) -> None:
     """One fill point: the pending exit (or reversal's exit), then the pending entry."""
     if signal_bar < book.s.warmup:
         return
+    if position_rules:
+        sig = asked(sig, position_rules, signal_bar, position_values(book, signal_bar, closes))
     entry_long, entry_short = sig.entry_long, sig.entry_short
     if entry_long and entry_short:
         entry_long = entry_short = False  # ambiguous: neither entry acts
@@ -345,8 +371,12 @@ def check_stops(book: Book, bar: Bar, t: int) -> None:
 
 def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
                        rules: Mapping[str, Any], settings: SimSettings,
-                       levels: Mapping[str, Any] | None = None) -> SimResult:
-    """Same contract as ``simulate.simulate``, one bar at a time in plain Python."""
+                       levels: Mapping[str, Any] | None = None,
+                       position_rules: Mapping[str, PositionRuleAt] | None = None
+                       ) -> SimResult:
+    """Same contract as ``simulate.simulate``, one bar at a time in plain Python; the rules
+    that read the position are functions of the bar and the position's values there
+    (``reference.reference_position_rules``)."""
     n = len(close)
     bars = [Bar(float(open_[t]), float(high[t]), float(low[t]), float(close[t]))
             for t in range(n)]
@@ -368,13 +398,15 @@ def reference_simulate(open_: Any, high: Any, low: Any, close: Any,
         final_bar = t == n - 1
         # 1. next_open: yesterday's signals fill at today's open
         if settings.fill == "next_open" and t > 0:
-            act_on_signal(book, signals[t - 1], t - 1, t, bar.open, closes, True, given)
+            act_on_signal(book, signals[t - 1], t - 1, t, bar.open, closes, True, given,
+                          position_rules or {})
         # 2. stops and targets, from the bar after the fill bar
         if book.position is not None and book.position.entry_bar < t:
             check_stops(book, bar, t)
         # 3. close: today's signals fill at today's close (no new entries on the last bar)
         if settings.fill == "close":
-            act_on_signal(book, signals[t], t, t, bar.close, closes, not final_bar, given)
+            act_on_signal(book, signals[t], t, t, bar.close, closes, not final_bar, given,
+                          position_rules or {})
         # 4. end of data: close the position, or (mark) leave it open
         if final_bar and book.position is not None and settings.end_of_data == "close":
             book.exit(bar.close, t, "end_of_data")

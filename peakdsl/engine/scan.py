@@ -38,9 +38,11 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 # Operand kinds: an input series at this bar, the state ``index`` bars ago, a constant,
-# an earlier instruction's result.
-INPUT, SELF, CONST, REG = range(4)
-KINDS = {"input": INPUT, "self": SELF, "const": CONST, "reg": REG}
+# an earlier instruction's result, and — in a rule that reads the position
+# (``compile/position_lower.py``) — the position's value ``index`` at the bar.
+INPUT, SELF, CONST, REG, POS = range(5)
+KINDS = {"input": INPUT, "self": SELF, "const": CONST, "reg": REG, "pos": POS}
+NO_POSITION = np.empty(0)  # a state's body reads no position
 # The operators, by ``compile.ops`` name; their arity is the number of operands given.
 # Grouped: arithmetic, then comparisons and logic, then ``where``, then the unary ones.
 OPCODES = {name: code for code, name in enumerate((
@@ -91,7 +93,7 @@ def parse_body(text: str) -> Body:
 
 @_njit
 def _operand(row: IntArray, k: int, regs: FloatArray, x: FloatArray, past: FloatArray,
-             at: int, consts: FloatArray) -> float:
+             at: int, consts: FloatArray, pos: FloatArray) -> float:
     kind = row[1 + 2 * k]
     index = row[2 + 2 * k]
     if kind == INPUT:
@@ -100,6 +102,8 @@ def _operand(row: IntArray, k: int, regs: FloatArray, x: FloatArray, past: Float
         return float(past[at - index])
     if kind == CONST:
         return float(consts[index])
+    if kind == POS:
+        return float(pos[index])
     return float(regs[index])
 
 
@@ -156,19 +160,20 @@ def _unary(op: int, a: float) -> float:
 
 @_njit
 def _bar(code: IntArray, consts: FloatArray, x: FloatArray, past: FloatArray, at: int,
-         regs: FloatArray) -> float:
+         regs: FloatArray, pos: FloatArray) -> float:
     """The body at one bar: ``x`` the inputs' values at this bar, ``past[at - j]`` the
-    state ``j`` bars ago. Returns the last instruction's result."""
+    state ``j`` bars ago, ``pos`` the position's values. Returns the last instruction's
+    result."""
     for r in range(code.shape[0]):
         row = code[r]
         op = row[0]
-        a = _operand(row, 0, regs, x, past, at, consts)
+        a = _operand(row, 0, regs, x, past, at, consts, pos)
         if op >= _NEG:
             regs[r] = _unary(op, a)
             continue
-        b = _operand(row, 1, regs, x, past, at, consts)
+        b = _operand(row, 1, regs, x, past, at, consts, pos)
         if op == _WHERE:
-            c = _operand(row, 2, regs, x, past, at, consts)
+            c = _operand(row, 2, regs, x, past, at, consts, pos)
             regs[r] = b if a != 0.0 else c
         elif _LT <= op <= _OR:
             regs[r] = _compare(op, a, b)
@@ -189,7 +194,7 @@ def _scan(code: IntArray, consts: FloatArray, inputs: FloatArray, depth: int, fi
     for t in range(n):
         for k in range(inputs.shape[0]):
             x[k] = inputs[k, t]
-        value = _bar(code, consts, x, past, t + depth, regs)
+        value = _bar(code, consts, x, past, t + depth, regs, NO_POSITION)
         past[t + depth] = value
         out[t] = value
 
@@ -230,7 +235,35 @@ class ScanState:
             self.x[k] = float(v)
         depth = self.body.depth
         value = float(_bar(self.body.code, self.body.consts, self.x, self.past, depth,
-                           self.regs))
+                           self.regs, NO_POSITION))
         self.past[depth] = value
         self.past[:depth] = self.past[1:]  # past[depth - 1] is now this bar's value
         return value != 0.0 if self.body.boolean else value
+
+
+@_njit
+def body_value(code: IntArray, consts: FloatArray, x: FloatArray,
+               pos: FloatArray) -> float:  # pragma: no cover - compiled
+    """A body with no past at one bar: ``x`` its inputs there, ``pos`` the position's
+    values (a rule that reads the position, ``engine.position``)."""
+    regs = np.empty(max(code.shape[0], 1))
+    return float(_bar(code, consts, x, NO_POSITION, 0, regs, pos))
+
+
+def may_fire(*args: Any) -> Any:
+    """``KERNELS["position_rule"](*inputs, text)``: over whole arrays a rule that reads the
+    position may fire on any bar (the bar loop asks its body, ``engine.position``)."""
+    n = len(args[0]) if len(args) > 1 else 0
+    return np.ones(n, dtype=np.bool_)
+
+
+class MayFire:
+    """``may_fire`` one bar at a time (``STATES["position_rule"]``)."""
+
+    __slots__ = ()
+
+    def __init__(self, text: str) -> None:
+        parse_body(text)  # a malformed body fails here, as the whole-array kernel would
+
+    def push(self, *values: Any) -> bool:
+        return True

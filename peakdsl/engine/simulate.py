@@ -28,6 +28,7 @@ from ..lang.levels import LEVEL_SLOTS
 from .book import open_trade_rows
 from .decide import FLAT
 from .fast_slot import ENTRY, EXIT, NO_CONSTS, entry_rows, run_fast_slot, specialised_side
+from .position import Packed, PositionRule, pack
 from .results import TRADE_COLUMNS, SimResult, SimSettings
 from .risk import NO_LIMITS, RiskLimits
 from .rule_code import FLAGS, TRUTH, WIDTH
@@ -157,6 +158,7 @@ class _Inputs:
     rules: BoolArray
     levels: FloatArray
     level_rows: IntArray
+    position: Packed  # rules that read the position (``engine.position``)
     times: FloatArray
     settings: FloatArray  # (1, fields): the settings record as numbers
     limits: FloatArray
@@ -170,7 +172,8 @@ def _prices(values: tuple[Any, ...], n: int) -> list[FloatArray]:
 
 def _inputs(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
             settings: SimSettings, times: Any, limits: RiskLimits,
-            levels: Mapping[str, Any] | None) -> _Inputs:
+            levels: Mapping[str, Any] | None,
+            position_rules: Mapping[str, PositionRule] | None = None) -> _Inputs:
     n = len(close)
     o, h, lo, c = _prices((open_, high, low, close), n)
     if limits.active and times is None:
@@ -178,7 +181,8 @@ def _inputs(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any
     stamps = epoch_seconds(times) if times is not None else frozen(np.zeros(0))
     if stamps.shape[0] not in (0, n):
         raise ValueError(f"`times` has {stamps.shape[0]} entries, expected {n}")
-    return _Inputs(o, h, lo, c, rule_matrix(rules, n), *level_matrix(levels, n), stamps,
+    return _Inputs(o, h, lo, c, rule_matrix(rules, n), *level_matrix(levels, n),
+                   pack([position_rules or {}], n), stamps,
                    as_matrix(to_records([settings])), limits.vector(), limits.rate_ring())
 
 
@@ -236,26 +240,32 @@ def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
 
 def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
              settings: SimSettings, *, times: Any = None, limits: RiskLimits = NO_LIMITS,
-             levels: Mapping[str, Any] | None = None, general: bool = False) -> SimResult:
+             levels: Mapping[str, Any] | None = None,
+             position_rules: Mapping[str, PositionRule] | None = None,
+             general: bool = False) -> SimResult:
     """Simulate one strategy's signals on OHLC arrays (see docs/backtest.md); ``levels``
-    are its stops and sizes written as expressions (``Signals.levels``).
+    are its stops and sizes written as expressions (``Signals.levels``), ``position_rules``
+    its rules that read the position (``Signals.position_rules``).
 
     ``general=True`` runs ``step.run_slot`` even where the specialised loop applies (both
     give the same result; tests compare them)."""
-    if not general:
+    if not general and not position_rules:
         fast = _fast(open_, high, low, close, rules, settings, times, limits, levels)
         if fast is not None:
             return fast
-    inp = _inputs(open_, high, low, close, rules, settings, times, limits, levels)
+    inp = _inputs(open_, high, low, close, rules, settings, times, limits, levels,
+                  position_rules)
     n = inp.closes.shape[1]
     account = new_account(settings.capital)
     positions = new_positions([0])
     trades = np.empty((n + 1, N_COLUMNS))  # one close per bar, two on the last
     equity = np.empty(n)
     position = np.empty((1, n))
+    p = inp.position
     run_slot(0, n, n - 1, inp.opens, inp.highs, inp.lows, inp.closes, inp.rules, ONE_SLOT_ROWS,
-             inp.levels, inp.level_rows, inp.times, inp.settings, inp.limits, account, positions,
-             trades, inp.ring, equity, position)
+             inp.levels, inp.level_rows, p.code, p.consts, p.series, p.in_rows, p.spans,
+             inp.times, inp.settings, inp.limits, account, positions, trades, inp.ring,
+             equity, position)
     return _result(n, account, positions, trades[: int(account[TRADES])], equity, position)
 
 
@@ -269,9 +279,10 @@ class BarByBar:
 
     def __init__(self, open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
                  settings: SimSettings, *, times: Any = None,
-                 limits: RiskLimits = NO_LIMITS, levels: Mapping[str, Any] | None = None
-                 ) -> None:
-        self.inputs = _inputs(open_, high, low, close, rules, settings, times, limits, levels)
+                 limits: RiskLimits = NO_LIMITS, levels: Mapping[str, Any] | None = None,
+                 position_rules: Mapping[str, PositionRule] | None = None) -> None:
+        self.inputs = _inputs(open_, high, low, close, rules, settings, times, limits, levels,
+                              position_rules)
         self.bars = self.inputs.closes.shape[1]
         self.account = new_account(settings.capital)
         self.positions = new_positions([0])
@@ -294,9 +305,11 @@ class BarByBar:
             raise IndexError("every bar has been stepped")
         self._room()
         inp, t = self.inputs, self.next_bar
+        p = inp.position
         run_slot(t, t + 1, self.bars - 1, inp.opens, inp.highs, inp.lows, inp.closes,
-                 inp.rules, ONE_SLOT_ROWS, inp.levels, inp.level_rows, inp.times, inp.settings,
-                 inp.limits, self.account, self.positions, self.trades, inp.ring, self.equity,
+                 inp.rules, ONE_SLOT_ROWS, inp.levels, inp.level_rows, p.code, p.consts,
+                 p.series, p.in_rows, p.spans, inp.times, inp.settings, inp.limits,
+                 self.account, self.positions, self.trades, inp.ring, self.equity,
                  self.position)
         self.next_bar += 1
 

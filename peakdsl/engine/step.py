@@ -34,6 +34,7 @@ from ._jit import inline, jit
 from .book import book_entry, book_exit, equity, gross_exposure, open_count
 from .decide import decide
 from .fill import END, MAX_HOLD, SIGNAL, exit_check, fit_to_account, sized, slipped
+from .position import position_rule
 from .risk import L_DAILY_LOSS, assess_entry, new_day, record_order, update_halt
 from .settings import FILL_CLOSE, MARK_END, REVERSAL_FLAT, SETTING_COLUMNS
 from .state import (
@@ -199,18 +200,35 @@ def max_hold_due(s: int, signal_bar: int, settings: FloatArray,
                 and signal_bar - positions[s, ENTRY_BAR] >= limit)
 
 
+@inline
+def _asked(s: int, j: int, fired: bool, bar: int, close: FloatArray, positions: FloatArray,
+           pcode: Array, pconsts: FloatArray, pseries: FloatArray, pin_rows: Array,
+           pspans: Array) -> bool:
+    """Rule ``j`` of slot ``s`` at ``bar``: its row, or — for a rule that reads the
+    position, whose row only says it may fire — its body with the position held now."""
+    if not fired or pspans[s, j, 1] == pspans[s, j, 0]:
+        return fired
+    return position_rule(s, j, bar, close, positions, pcode, pconsts, pseries, pin_rows,
+                         pspans)
+
+
 @jit
 def _fill_point(s: int, signal_bar: int, bar: int, price: float, allow_entry: bool,
                 rules: Array, rows: Array, levels: FloatArray, level_rows: Array,
-                close: FloatArray, cfg: FloatArray,
+                pcode: Array, pconsts: FloatArray, pseries: FloatArray, pin_rows: Array,
+                pspans: Array, close: FloatArray, cfg: FloatArray,
                 limits: FloatArray, account: FloatArray, positions: FloatArray,
                 trades: FloatArray, ring: FloatArray, time_s: float) -> None:
     """Slot ``s`` acts on its signals of ``signal_bar`` at ``price`` on ``bar`` (called only
     when one fired: a real call, kept out of the per-bar path)."""
-    el = rules[rows[s, 0], signal_bar]
-    xl = rules[rows[s, 1], signal_bar]
-    es = rules[rows[s, 2], signal_bar]
-    xs = rules[rows[s, 3], signal_bar]
+    el = _asked(s, 0, rules[rows[s, 0], signal_bar], signal_bar, close, positions, pcode,
+                pconsts, pseries, pin_rows, pspans)
+    xl = _asked(s, 1, rules[rows[s, 1], signal_bar], signal_bar, close, positions, pcode,
+                pconsts, pseries, pin_rows, pspans)
+    es = _asked(s, 2, rules[rows[s, 2], signal_bar], signal_bar, close, positions, pcode,
+                pconsts, pseries, pin_rows, pspans)
+    xs = _asked(s, 3, rules[rows[s, 3], signal_bar], signal_bar, close, positions, pcode,
+                pconsts, pseries, pin_rows, pspans)
     exit_, side = decide(int(positions[s, SIDE]), el, xl, es, xs)
     reason = SIGNAL
     if positions[s, SIDE] != 0.0:
@@ -269,7 +287,9 @@ def _daily_loss(t_equity: float, time_s: float, new_bar: bool, limits: FloatArra
 @jit
 def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: FloatArray,
              lows: FloatArray, closes: FloatArray, rules: Array, rule_rows: Array,
-             levels: FloatArray, level_rows: Array, times: FloatArray, settings: FloatArray,
+             levels: FloatArray, level_rows: Array, pcode: Array, pconsts: FloatArray,
+             pseries: FloatArray, pin_rows: Array, pspans: Array, times: FloatArray,
+             settings: FloatArray,
              limits: FloatArray, account: FloatArray, positions: FloatArray, trades: FloatArray,
              ring: FloatArray, equity_out: FloatArray, position_out: FloatArray) -> None:
     """Bars ``start`` to ``stop - 1`` of the commonest account, one slot (a strategy
@@ -300,8 +320,9 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
         if not fill_close and r >= 0 and r >= warmup and (
                 rules[el, r] or rules[xl, r] or rules[es, r] or rules[xs, r]
                 or (held_rules and max_hold_due(0, r, settings, positions))):
-            _fill_point(0, r, t, open_[t], True, rules, rule_rows, levels, level_rows, close,
-                        settings, limits, account, positions, trades, ring, time_s)
+            _fill_point(0, r, t, open_[t], True, rules, rule_rows, levels, level_rows, pcode,
+                        pconsts, pseries, pin_rows, pspans, close, settings, limits, account,
+                        positions, trades, ring, time_s)
         if stops and positions[0, SIDE] != 0.0 and positions[0, ENTRY_BAR] < t:
             action, price, reason, extreme = exit_check(positions, 0, open_[t], highs[0, t],
                                                         lows[0, t])
@@ -314,7 +335,8 @@ def run_slot(start: int, stop: int, last_bar: int, opens: FloatArray, highs: Flo
                 rules[el, t] or rules[xl, t] or rules[es, t] or rules[xs, t]
                 or (held_rules and max_hold_due(0, t, settings, positions))):
             _fill_point(0, t, t, close[t], t != last_bar, rules, rule_rows, levels, level_rows,
-                        close, settings, limits, account, positions, trades, ring, time_s)
+                        pcode, pconsts, pseries, pin_rows, pspans, close, settings, limits,
+                        account, positions, trades, ring, time_s)
         if t == last_bar:
             end_slot(0, t, closes, settings, account, positions, trades)
         held = positions[0, SIDE] * positions[0, QTY]

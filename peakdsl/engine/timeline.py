@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from .book import open_trade_rows
 from .clock import PLAN_SIZE, REBALANCE_DRIFT, REBALANCE_SECONDS, run_clock, start_sleeves
+from .position import PositionRule, pack
 from .results import TRADE_COLUMNS, SimSettings
 from .risk import NO_LIMITS, RiskLimits
 from .settings import as_matrix, to_records
@@ -97,6 +98,7 @@ class Slot:
     market: int = 0  # slots on the same market share a symbol-exposure limit
     weight: float = 1.0
     levels: Mapping[str, Any] = field(default_factory=dict)  # stops and sizes (``Signals``)
+    position_rules: Mapping[str, PositionRule] = field(default_factory=dict)  # (``Signals``)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class SlotsDriver:
         self.prices = {c: _padded(slots, c, width) for c in ("open", "high", "low", "close")}
         self.rules, self.rows = _rules(slots, width)
         self.levels, self.level_rows = _levels(slots, width)
+        self.position = pack([s.position_rules for s in slots], width)
         self.settings = as_matrix(to_records([s.settings for s in slots]))
         self.limits, self.ring = limits.vector(), limits.rate_ring()
         self.account = new_account(capital)
@@ -209,7 +212,9 @@ class SlotsDriver:
                              f"{self.next_point} of {self.points}")
         p = self.prices
         run_clock(start, stop, p["open"], p["high"], p["low"], p["close"], self.rules,
-                  self.rows, self.levels, self.level_rows, self.clock.last_bars,
+                  self.rows, self.levels, self.level_rows, self.position.code,
+                  self.position.consts, self.position.series, self.position.in_rows,
+                  self.position.spans, self.clock.last_bars,
                   self.clock.opening, self.clock.closing,
                   self.clock.times, self.weights, self.plan, self.settings, self.limits,
                   self.account, self.positions, self.trades, self.ring, self.equity,

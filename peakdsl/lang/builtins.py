@@ -383,6 +383,13 @@ SOURCES: dict[str, Unit] = {
     "open": Unit.PRICE, "high": Unit.PRICE, "low": Unit.PRICE, "close": Unit.PRICE,
     "volume": Unit.VOLUME, "hl2": Unit.PRICE, "hlc3": Unit.PRICE, "ohlc4": Unit.PRICE,
 }
+# What the position holds at the signal bar, readable in entry and exit rules only
+# (``lang.position``): the side (+1 long, -1 short, 0 flat), the bars since the entry's fill
+# bar, the entry's fill price and the return on it at the bar's close — NaN while flat.
+POSITION_SOURCES: dict[str, Unit] = {
+    "position": Unit.NUMBER, "bars_in_trade": Unit.NUMBER, "entry_price": Unit.PRICE,
+    "unrealized": Unit.PERCENT,
+}
 DERIVED_SOURCES: dict[str, tuple[str, ...]] = {
     "hl2": ("high", "low"), "hlc3": ("high", "low", "close"),
     "ohlc4": ("open", "high", "low", "close"),

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from . import ast
-from .builtins import SOURCES
+from .builtins import POSITION_SOURCES, SOURCES
 from .diagnostics import Diagnostic, Label, diag, did_you_mean
 from .levels import STOP_KEYS, check_level, is_level, levels_of
+from .position import inside_rule, outside_rules
 from .rule_lints import RuleFacts
 from .scalar import ScalarError, eval_scalar
 from .schema import (
@@ -476,6 +477,8 @@ def check_definitions(ctx: Ctx) -> None:
     symbols = ctx.exprs.symbols
     for name, unit in SOURCES.items():
         symbols.setdefault(name, Symbol("source", Ty(unit, True)))
+    for name, unit in POSITION_SOURCES.items():
+        symbols.setdefault(name, Symbol("source", Ty(unit, True)))
     lets = [i for i in ctx.decl.items if isinstance(i, ast.Let)]
     ctx.exprs.later = {let.name: let.name_span for let in lets}
     for let in lets:
@@ -608,6 +611,15 @@ def _market_currencies(market: ast.Setting | None) -> tuple[str, str] | None:
     if market is not None and isinstance(market.value, ast.Market):
         return market.value.base, market.value.quote
     return None
+
+
+def check_position_reads(ctx: Ctx) -> None:
+    """The position sources (``lang.position``): only in rules, and there elementwise."""
+    for item in ctx.decl.items:
+        problems = inside_rule(item.expr) if isinstance(item, ast.Rule) else \
+            outside_rules(item)
+        for code, node, message, help in problems:
+            ctx.error(code, message, node.span, help)
 
 
 def check_levels(ctx: Ctx) -> None:
@@ -868,7 +880,8 @@ def _range_text(unit: Unit, lo: float | None, hi: float | None) -> str:
 
 CHECKS: dict[str, tuple[Check, ...]] = {
     "strategy": (check_statements, check_params, check_settings, check_definitions,
-                 check_levels, check_requires, check_size, check_fill, check_rule_pairs,
+                 check_levels, check_position_reads, check_requires, check_size, check_fill,
+                 check_rule_pairs,
                  check_min_notional, check_holding, check_usage, check_rule_lints),
     "portfolio": (check_statements, check_settings, check_components, check_risk_refs),
     "risk": (check_statements, check_settings, check_risk_limits),

@@ -100,6 +100,7 @@ CODES: dict[str, str] = {
     "N016": "use before definition",
     "N017": "not an environment variable name",
     "N018": "a let refers to itself",
+    "N019": "the position read outside an entry or exit rule",
     # T — types and units
     "T001": "type mismatch",
     "T002": "unit mismatch",
@@ -117,6 +118,7 @@ CODES: dict[str, str] = {
     "T016": "misplaced mode argument",
     "T017": "a state's lag is not a literal from 1 bar",
     "T018": "a state's past used where a whole series is needed",
+    "T019": "the position used where a whole series is needed",
     # L — look-ahead and warm-up
     "L001": "look-ahead: negative lag",
     "L002": "lag must be a non-negative integer",

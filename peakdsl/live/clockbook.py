@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.clock import run_clock, start_sleeves
+from ..engine.position import code_of
 from ..engine.results import EXIT_REASONS, TRADE_COLUMNS, SimSettings
 from ..engine.risk import NO_LIMITS, RiskLimits
 from ..engine.settings import SETTING_COLUMNS, as_matrix, to_records
@@ -60,6 +61,8 @@ class BookSlot:
     market: int = 0
     weight: float = 1.0
     levels: tuple[str, ...] = ()  # its stops and sizes written as expressions (LEVEL_SLOTS)
+    # its rules that read the position: their bodies' texts by rule slot (engine.position)
+    position_rules: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class ClosedBar:
     rules: tuple[bool, bool, bool, bool]
     stale: bool = False  # came late: its entry signals were masked
     levels: Mapping[str, float] = field(default_factory=dict)  # the slot's levels at the bar
+    # the inputs of its position rules' bodies at the bar (``BarSignals.position_inputs``)
+    position_inputs: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,12 @@ class PointReport:
 class _Buffers:
     """The growing arrays of the clock: per-slot bars and the points' maps."""
 
-    def __init__(self, slots: int, capacity: int) -> None:
+    def __init__(self, slots: int, capacity: int, inputs: int = 0) -> None:
         self.prices = {c: np.full((slots, capacity), np.nan) for c in ("open", "high", "low",
                                                                        "close")}
         self.rules = np.zeros((len(RULE_SLOTS) * slots, capacity), dtype=np.bool_)
         self.levels = np.full((len(LEVEL_SLOTS) * slots, capacity), np.nan)
+        self.pinputs = np.full((inputs, capacity), np.nan)  # the position rules' inputs
         self.opening = np.full((slots, capacity), -1, dtype=np.int64)
         self.closing = np.full((slots, capacity), -1, dtype=np.int64)
         self.times = np.full(capacity, np.nan)
@@ -127,6 +133,7 @@ class _Buffers:
         self.prices = {c: wider(a, np.nan) for c, a in self.prices.items()}
         self.rules = wider(self.rules, False)
         self.levels = wider(self.levels, np.nan)
+        self.pinputs = wider(self.pinputs, np.nan)
         self.opening, self.closing = wider(self.opening, -1), wider(self.closing, -1)
         self.times = wider(self.times, np.nan)
         self.outputs = [wider(a, np.nan) for a in self.outputs]
@@ -157,7 +164,11 @@ class ClockBook:
         self.rebalance = rebalance
         self.plan = (rebalance or Rebalance()).plan()
         self.last_bars = frozen(np.full(len(slots), NEVER, dtype=np.int64))
-        self.buf = _Buffers(len(slots), capacity)
+        self.code = code_of([s.position_rules for s in self.slots])
+        self.in_rows = frozen(np.array(
+            [[k if owner == s else -1 for k, owner in enumerate(self.code.owners)]
+             for s in range(len(self.slots))], dtype=np.int64).reshape(len(slots), -1))
+        self.buf = _Buffers(len(slots), capacity, len(self.code.owners))
         width = len(LEVEL_SLOTS)  # slot s's level j is row s · width + j, when it has one
         self.level_rows = frozen(np.array(
             [[s * width + j if name in slot.levels else -1 for j, name in enumerate(LEVEL_SLOTS)]
@@ -215,6 +226,12 @@ class ClockBook:
             buf.rules[len(RULE_SLOTS) * s: len(RULE_SLOTS) * (s + 1), k] = bar.rules
             for name, value in bar.levels.items():
                 buf.levels[len(LEVEL_SLOTS) * s + LEVEL_SLOTS.index(name), k] = value
+            mine = [i for i, owner in enumerate(self.code.owners) if owner == s]
+            if len(mine) != len(bar.position_inputs):
+                raise ValueError(f"slot {s}: {len(bar.position_inputs)} position-rule inputs, "
+                                 f"expected {len(mine)}")
+            for i, value in zip(mine, bar.position_inputs, strict=True):
+                buf.pinputs[i, k] = value
         for s, price in opening.items():
             k = self.bars[s]
             buf.opening[s, p] = k
@@ -228,7 +245,8 @@ class ClockBook:
         equity, values, pnl, sleeves = buf.outputs
         run_clock(p, p + 1, prices["open"], prices["high"], prices["low"], prices["close"],
                   frozen(buf.rules), frozen(rows), frozen(buf.levels), self.level_rows,
-                  self.last_bars, frozen(buf.opening),
+                  self.code.code, self.code.consts, frozen(buf.pinputs), self.in_rows,
+                  self.code.spans, self.last_bars, frozen(buf.opening),
                   frozen(buf.closing), frozen(buf.times), self.weights, self.plan,
                   self.settings, self.limits, self.account, self.positions, self.trades,
                   self.ring, equity, values, pnl, sleeves)
@@ -274,6 +292,7 @@ class ClockBook:
             "points": np.array([p], dtype=np.int64),
             "trades": self.trades[: int(self.account[TRADES])].copy(),
             "rules": buf.rules[:, :k].copy(), "levels": buf.levels[:, :k].copy(),
+            "position_inputs": buf.pinputs[:, :k].copy(),
             "opening": buf.opening[:, :p].copy(),
             "closing": buf.closing[:, :p].copy(), "times": buf.times[:p].copy()}
         out.update({f"price_{c}": a[:, :k].copy() for c, a in buf.prices.items()})
@@ -302,6 +321,8 @@ class ClockBook:
         buf.rules[:, :k], buf.opening[:, :p] = state["rules"], state["opening"]
         if "levels" in state:  # saved before stops could be expressions: none
             buf.levels[:, :k] = state["levels"]
+        if "position_inputs" in state:  # saved before rules could read the position: none
+            buf.pinputs[:, :k] = state["position_inputs"]
         buf.closing[:, :p], buf.times[:p] = state["closing"], state["times"]
         for c, a in buf.prices.items():
             a[:, :k] = state[f"price_{c}"]

@@ -92,8 +92,11 @@ def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSp
         params = program.stream(c.params).params
         settings = sim_settings(c.config, params, program.cfg.warmup.evaluate(params),
                                 plan.capital * c.weight, fee_bps)
+        bodies = {slot: str(program.nodes[i].value) for slot, i in program.rules.items()
+                  if program.nodes[i].op == "position_rule"}
         book = BookSlot(settings, c.config.timeframe_seconds,
-                        markets.index(c.config.market.symbol), c.weight, tuple(program.levels))
+                        markets.index(c.config.market.symbol), c.weight, tuple(program.levels),
+                        bodies)
         out.append(SlotSpec(c.label, c.config.market.symbol, c.config.timeframe_seconds,
                             program, params, book))
     return out
@@ -167,7 +170,8 @@ class Session:
             self.log.notes.append(f"{self.slots[s].label}: the candle of {candle.time:.0f} "
                                   f"came more than {STALE_BARS} bars late: no entry on it")
         return ClosedBar(candle.high, candle.low, candle.close,
-                         (rules[0], rules[1], rules[2], rules[3]), stale, signals.levels)
+                         (rules[0], rules[1], rules[2], rules[3]), stale, signals.levels,
+                         signals.position_inputs)
 
     def run(self, ticks: Iterable[Tick]) -> SessionLog:
         for tick in ticks:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..lang import ast
-from ..lang.builtins import BUILTINS, SOURCES, Builtin
+from ..lang.builtins import BUILTINS, POSITION_SOURCES, SOURCES, Builtin
 from ..lang.fmt import SPELLED
 from ..lang.project import REFERENCE_KINDS
 from ..lang.schema import (
@@ -144,7 +144,8 @@ def _symbols(doc: Document, offset: int) -> list[Completion]:
 
 
 def _sources() -> list[Completion]:
-    return [Completion(name, "constant", "source", describe.source_md(name)) for name in SOURCES]
+    return [Completion(name, "constant", "source", describe.source_md(name))
+            for name in [*SOURCES, *POSITION_SOURCES]]
 
 
 def _builtin(builtin: Builtin) -> Completion:

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 
 from .. import metrics as catalogue
 from ..lang import ast
-from ..lang.builtins import BUILTINS, DERIVED_SOURCES, JOIN, LOOKAHEAD, SAME, SOURCES, Builtin
+from ..lang.builtins import (
+    BUILTINS,
+    DERIVED_SOURCES,
+    JOIN,
+    LOOKAHEAD,
+    POSITION_SOURCES,
+    SAME,
+    SOURCES,
+    Builtin,
+)
 from ..lang.checker import bounds_text  # the checker's own wording
 from ..lang.fmt import SPELLED
 from ..lang.project import display_path
@@ -54,7 +63,18 @@ def lookahead_md(name: str) -> str:
     return f"`{name}` is not available: it {LOOKAHEAD[name]} (look-ahead, `L003`)"
 
 
+POSITION_WHAT = {
+    "position": "the side held: +1 long, -1 short, 0 flat",
+    "bars_in_trade": "bars since the entry's fill bar (NaN when flat)",
+    "entry_price": "the entry's fill price (NaN when flat)",
+    "unrealized": "the return on the entry at this bar's close (NaN when flat)",
+}
+
+
 def source_md(name: str) -> str:
+    if name in POSITION_SOURCES:
+        ty = Ty(POSITION_SOURCES[name], True).describe()
+        return f"`{name}` — {ty}: {POSITION_WHAT[name]}; entry and exit rules only"
     ty = Ty(SOURCES[name], True).describe()
     columns = DERIVED_SOURCES.get(name)
     what = (f"the mean of {', '.join(columns[:-1])} and {columns[-1]}" if columns
@@ -140,7 +160,7 @@ def function_md(name: str) -> str | None:
 def name_md(word: str, kind: str, call: ast.Call | None) -> str | None:
     """A name that is not a param or let: a source, a metric (in a promotion), the mode of
     the call it is an argument of, or a built-in named without calling it."""
-    if word in SOURCES:
+    if word in SOURCES or word in POSITION_SOURCES:
         return source_md(word)
     if kind == "promotion" and word in METRICS:
         return metric_md(word)

@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from ..lang.builtins import BUILTINS, LOOKAHEAD, MODE_WORDS, SOURCES
+from ..lang.builtins import BUILTINS, LOOKAHEAD, MODE_WORDS, POSITION_SOURCES, SOURCES
 from ..lang.fmt import SPELLED
 from ..lang.parser import grammar_text
 from ..lang.schema import (
@@ -150,7 +150,7 @@ def grammar() -> dict[str, Any]:
         _match("lookahead", words(list(LOOKAHEAD)) + r"(?=\s*\()"),
         *_keyword_patterns(),
         _match("setting", words(setting_keys())),
-        _match("source", words(list(SOURCES))),
+        _match("source", words([*SOURCES, *POSITION_SOURCES])),
         _match("metric", words(list(METRICS))),
         _match("choice", words(choice_words())),
         *_literal_patterns(),

@@ -75,7 +75,7 @@ def _slot(component: Component, signals: Signals, settings: SimSettings, market:
     return Slot(frame["open"].to_numpy(), frame["high"].to_numpy(), frame["low"].to_numpy(),
                 frame["close"].to_numpy(), epoch_seconds(frame.index),
                 component.candles.bar_seconds, signals.rules, settings, market,
-                component.weight, signals.levels)
+                component.weight, signals.levels, signals.position_rules)
 
 
 def limits_of(plan: PortfolioPlan) -> RiskLimits:

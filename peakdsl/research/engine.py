@@ -59,6 +59,7 @@ from ..engine.book import reset_account, reset_positions
 from ..engine.decide import FLAT, LONG, SHORT
 from ..engine.evaluate import EvaluationError, columns_of
 from ..engine.fast_slot import TRADE_RULES, entry_rows, run_fast_slot
+from ..engine.position import Code, code_of
 from ..engine.program import Evaluation, Program, node_key
 from ..engine.results import TRADE_COLUMNS
 from ..engine.risk import NO_LIMITS
@@ -193,6 +194,8 @@ class _Plan:
     leaves: int  # operands per combination (the most rows it can add)
     scalars: tuple[m.Scalar | None, ...]  # the settings that may be params
     levels: tuple[tuple[int, int], ...]  # (LEVEL_SLOTS index, node) of each stop/size series
+    position: Code  # the bodies of the rules that read the position (``engine.position``)
+    position_inputs: tuple[int, ...]  # the graph nodes of their inputs, in input order
 
 
 def _plan(cfg: m.StrategyConfig) -> _Plan:
@@ -208,11 +211,16 @@ def _plan(cfg: m.StrategyConfig) -> _Plan:
     fast_spans = spans[list(entry_rows(side))] if side != FLAT else spans[:2]
     ex = cfg.execution
     levels = tuple((LEVEL_SLOTS.index(slot), node) for slot, node in program.levels.items())
-    return _Plan(cfg, program, templates, code, spans, encoded, side,
+    bodies = {slot: cfg.graph.nodes[node] for slot, node in zip(RULE_SLOTS, nodes, strict=True)
+              if node is not None and cfg.graph.nodes[node].op == "position_rule"}
+    inputs = tuple(k for slot in RULE_SLOTS if slot in bodies for k in bodies[slot].inputs)
+    return _Plan(cfg, program, templates, code, spans, encoded, FLAT if bodies else side,
                  np.ascontiguousarray(fast_spans),
-                 sum(len(t.holes) for t in templates if t is not None) + len(levels),
+                 sum(len(t.holes) for t in templates if t is not None) + len(levels)
+                 + len(inputs),
                  (ex.fees, ex.slippage, cfg.sizing.value, cfg.stop_loss, cfg.take_profit,
-                  cfg.trailing_stop), levels)
+                  cfg.trailing_stop), levels,
+                 code_of([{slot: str(b.value) for slot, b in bodies.items()}]), inputs)
 
 
 # ---------------------------------------------------------------- the chunk
@@ -285,6 +293,7 @@ class _Chunk:
     consts: Array  # (k, leaves) float64
     settings: Array  # (k, fields) float64: one settings record per row (``as_matrix``)
     level_rows: Array  # (k, len(LEVEL_SLOTS)) int64: series rows of the levels, -1 for none
+    position_rows: Array  # (k, inputs) int64: series rows of the position rules' inputs
     k: int = 0
 
     @property
@@ -297,7 +306,8 @@ def _new_chunk(plan: _Plan, combos: int) -> _Chunk:
     codes[:] = plan.code
     return _Chunk(codes, np.zeros((combos, max(plan.leaves, 1))),
                   np.zeros((combos, len(SETTINGS_DTYPE.names or ()))),
-                  np.full((combos, len(LEVEL_SLOTS)), -1, dtype=np.int64))
+                  np.full((combos, len(LEVEL_SLOTS)), -1, dtype=np.int64),
+                  np.full((combos, len(plan.position_inputs)), -1, dtype=np.int64))
 
 
 def _operand(chunk: _Chunk, rows: _Rows, run: Evaluation, j: int, leaf: Leaf,
@@ -371,6 +381,10 @@ def _add_combo(plan: _Plan, chunk: _Chunk, rows: _Rows, params: dict[str, float]
         value = np.asarray(run.values[node], dtype=np.float64)
         _, row, _ = rows.row(run.keys[node], np.broadcast_to(value, (run.n,)))
         chunk.level_rows[j, index] = row
+    for k, node in enumerate(plan.position_inputs):  # inputs of rules reading the position
+        value = np.asarray(run.values[node], dtype=np.float64)
+        _, row, _ = rows.row(run.keys[node], np.broadcast_to(value, (run.n,)))
+        chunk.position_rows[j, k] = row
     chunk.settings[j] = settings(params, run.n)
     chunk.k += 1
     return run.kernel_seconds
@@ -382,7 +396,8 @@ def _add_combo(plan: _Plan, chunk: _Chunk, rows: _Rows, params: dict[str, float]
 @numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, codes: Array,
                     spans: Array, side: int, fast_spans: Array, series: Array, flags: Array,
-                    consts: Array, settings: Array, level_rows: Array, limits: Array,
+                    consts: Array, settings: Array, level_rows: Array, pcode: Array,
+                    pconsts: Array, pspans: Array, position_rows: Array, limits: Array,
                     bpy: float, threads: int,
                     out: Array, bounds: Array,
                     moments: Array) -> None:  # pragma: no cover - compiled
@@ -424,8 +439,9 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
             else:
                 write_rows(codes[j], spans, series, flags, consts[j], rows)
                 run_slot(0, n, n - 1, opens, highs, lows, closes, rows, one_slot, series,
-                         level_rows[j:j + 1], no_times, cfg, limits, account, positions,
-                         trades, ring, equity, position)
+                         level_rows[j:j + 1], pcode, pconsts, series,
+                         position_rows[j:j + 1], pspans, no_times, cfg, limits, account,
+                         positions, trades, ring, equity, position)
             count = int(account[TRADES])
             metrics_core(capital, equity, account[EXPOSED], trades[:count, _PNL],
                          trades[:count, _RETURN], account[FEES], account[AMBIGUOUS],
@@ -469,8 +485,9 @@ class _Block:
         self.pending = pool.submit(
             _simulate_block, *self.prices, chunk.codes[:k], plan.spans, plan.side,
             plan.fast_spans, rows.series, rows.flags, chunk.consts[:k], chunk.settings[:k],
-            chunk.level_rows[:k], _NO_LIMITS, self.bpy, _threads(), self.out[lo:lo + k],
-            self.bounds, self.moments[lo:lo + k])
+            chunk.level_rows[:k], plan.position.code, plan.position.consts,
+            plan.position.spans, chunk.position_rows[:k], _NO_LIMITS, self.bpy, _threads(),
+            self.out[lo:lo + k], self.bounds, self.moments[lo:lo + k])
         if self.timings is not None:
             self.timings.chunks += 1
             self.timings.row_bytes = max(self.timings.row_bytes, rows.bytes)

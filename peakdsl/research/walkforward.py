@@ -371,7 +371,7 @@ def evaluate_oos(artifact: m.StrategyArtifact, candles: CandleSet, window: Windo
                             run.fee_bps)
     full = simulate(frame["open"].to_numpy(), frame["high"].to_numpy(),
                     frame["low"].to_numpy(), frame["close"].to_numpy(), signals.rules,
-                    settings, levels=signals.levels)
+                    settings, levels=signals.levels, position_rules=signals.position_rules)
     sim = restrict(full, lead)
     metrics = compute_metrics(sim, settings, cfg.timeframe_seconds)
     return OosRun(sim, settings, metrics, dict(signals.params), lead, warmup, ext_start)

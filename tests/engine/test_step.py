@@ -13,6 +13,7 @@ clock (``simulate_slots``, many slots on their own bars) with one slot must agre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,17 +69,19 @@ def test_every_library_strategy_bar_by_bar_equals_the_whole_array_run(path: Path
     signals = evaluate(cfg, candles.frame)
     cols = [candles.frame[c].to_numpy() for c in ("open", "high", "low", "close")]
     base = sim_settings(cfg, signals.params, signals.warmup)
-    levels = signals.levels  # stops and sizes written as expressions (atr_vol_target)
+    # stops and sizes written as expressions (atr_vol_target), rules reading the position
+    # (position_exits)
+    more = {"levels": signals.levels, "position_rules": signals.position_rules}
     for label, changes in VARIANTS.items():
         settings = base.replace(**changes)
-        whole = simulate(*cols, signals.rules, settings, levels=levels)
+        whole = simulate(*cols, signals.rules, settings, **more)  # type: ignore[arg-type]
         assert whole.trade_count > 0, f"{label}: no trades, nothing compared"
-        _same(whole, _bar_by_bar(cols, signals.rules, settings, levels=levels))
-        limited = simulate(*cols, signals.rules, settings, times=candles.frame.index,
-                           limits=LIMITS, levels=levels)
+        _same(whole, _bar_by_bar(cols, signals.rules, settings, **more))
+        limited = simulate(*cols, signals.rules, settings,  # type: ignore[arg-type]
+                           times=candles.frame.index, limits=LIMITS, **more)
         _same(limited, _bar_by_bar(cols, signals.rules, settings, times=candles.frame.index,
-                                   limits=LIMITS, levels=levels))
-        _general_loop(cols, signals.rules, settings, candles.frame.index, limited, levels)
+                                   limits=LIMITS, **more))
+        _general_loop(cols, signals.rules, settings, candles.frame.index, limited, more)
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
@@ -109,13 +112,12 @@ def test_the_specialised_loop_equals_run_slot_on_every_library_strategy(path: Pa
 
 
 def _general_loop(cols: list[np.ndarray], rules: dict[str, np.ndarray], settings: SimSettings,
-                  times: object, whole: SimResult,
-                  levels: dict[str, np.ndarray] | None = None) -> None:
+                  times: object, whole: SimResult, more: dict[str, Any] | None = None) -> None:
     """The same run through the clock (any number of slots, each on its own bars) with one
     slot, with and without a sleeve of weight 1 rebalanced daily: identical to ``whole``."""
     stamps = epoch_seconds(times)
     slot = Slot(*cols, times=stamps, timeframe_seconds=int(stamps[1] - stamps[0]), rules=rules,
-                settings=settings, levels=levels or {})
+                settings=settings, **(more or {}))
     for rebalance in (None, Rebalance(seconds=86_400.0, drift=0.01)):
         run = simulate_slots([slot], settings.capital, limits=LIMITS, rebalance=rebalance)
         assert run.equity[0] == settings.capital

@@ -37,6 +37,7 @@ from peakdsl.engine.reference_state import state_values
 from peakdsl.lang import ast
 from peakdsl.lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
 from peakdsl.lang.checker import CheckedSpec
+from peakdsl.lang.position import reads_position
 from peakdsl.lang.types import Unit
 
 Array = np.ndarray[Any, Any]
@@ -356,6 +357,8 @@ def judge_reference(spec: CheckedSpec, frame: pd.DataFrame,
         judge.lets[let.name] = judge.value_of(let.expr)
         out[let.name] = judge.let_judged[let.name] = judge.judged[id(let.expr)]
     for rule in spec.items(ast.Rule):
+        if reads_position(rule.expr):
+            continue  # compared by simulating (reference_position_rules)
         judge.value_of(rule.expr)
         out[rule.slot] = judge.judged[id(rule.expr)]
     for slot, expr in level_exprs(spec):  # reference_evaluate's `level SLOT` entries

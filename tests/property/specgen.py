@@ -554,6 +554,26 @@ def _tame(term: Term, other: Term) -> Term:
 MARKETS = (("BTC/EUR", "BTC", "EUR"), ("ETH/USDT", "ETH", "USDT"))
 LET_UNITS = (Unit.BOOL, Unit.PRICE, *(u for u in UNITS if u is not Unit.PRICE))
 RULES = ("entry long", "exit long", "entry short", "exit short")
+# Conditions on the position a rule may add (``lang.position``): ``{k}`` bars, ``{q}`` a
+# percentage, ``{p}`` a price term — a time exit, loss and profit exits, an entry-price stop,
+# entries only from flat.
+POSITION_EXITS = ("bars_in_trade >= {k}", "unrealized < -{q}", "abs(unrealized) > {q}",
+                  "close < entry_price - {p}", "close > entry_price + {p}",
+                  "if position > 0 then unrealized < -{q} else bars_in_trade > {k}")
+POSITION_ENTRIES = ("position == 0", "position != 0", "not (position > 0)")
+
+
+def position_rule(draw: st.DrawFn, gen: ExprGen, rule: str, condition: Term) -> str:
+    """The rule's condition, a quarter of the time combined with one on the position."""
+    if draw(st.integers(0, 3)) != 0:
+        return condition.text
+    forms = POSITION_ENTRIES if rule.startswith("entry") else POSITION_EXITS
+    extra = pick(draw, forms).format(
+        k=draw(st.integers(0, 8)), q=pick(draw, ("1%", "2%", "0.5%")),
+        p=gen.num(Unit.PRICE, SERIES, 1).at(PRODUCT - 1))
+    join = "and" if rule.startswith("entry") else pick(draw, ("or", "and"))
+    level = AND - 1 if join == "and" else OR - 1
+    return f"{condition.at(level)} {join} ({extra})"
 
 
 @dataclass(frozen=True)
@@ -725,7 +745,8 @@ def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3
         gen.lets.append((f"v{i}", term))
     for rule in RULES:
         if rule == "entry long" or draw(st.booleans()):
-            body.append(f"{rule} when {gen.boolean(SERIES, draw(st.integers(1, max_depth))).text}")
+            condition = gen.boolean(SERIES, draw(st.integers(1, max_depth)))
+            body.append(f"{rule} when {position_rule(draw, gen, rule, condition)}")
     body += draw(settings_text(params, gen))
     text = "strategy gen {\n" + "".join(f"    {line}\n" for line in body) + "}\n"
     return text, params

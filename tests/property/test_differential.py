@@ -46,7 +46,11 @@ from peakdsl.backtest import sim_settings
 from peakdsl.compile import models as m
 from peakdsl.compile.artifacts import build_artifact
 from peakdsl.engine.evaluate import Signals, evaluate
-from peakdsl.engine.reference import reference_evaluate
+from peakdsl.engine.reference import (
+    PositionRuleAt,
+    reference_evaluate,
+    reference_position_rules,
+)
 from peakdsl.engine.reference_sim import reference_simulate
 from peakdsl.engine.simulate import simulate
 from peakdsl.engine.stats import compute_metrics
@@ -106,7 +110,7 @@ def run_case(case: Case) -> Outcome:
     signals = evaluate(cfg, frame, params)
     judged = judge_reference(spec, frame, params)
     doubtful = assert_same_signals(signals, reference_evaluate(spec, frame, params), judged)
-    simulate_both(cfg, case, signals)
+    simulate_both(cfg, case, signals, reference_position_rules(spec, frame, params))
     return Outcome(bars=len(frame) * len(judged), doubtful=doubtful)
 
 
@@ -131,11 +135,12 @@ def assert_same_signals(signals: Signals, reference: Mapping[str, Array],
                         judged: Mapping[str, Judged]) -> int:
     """Every let and rule equal bar for bar; returns how many bars were left out as doubtful."""
     levels = {f"level {slot}": series for slot, series in signals.levels.items()}
-    assert set(signals.series) | set(signals.rules) | set(levels) == set(reference) == \
-        set(judged)
+    rules = {slot: rule for slot, rule in signals.rules.items()  # those reading the position
+             if slot not in signals.position_rules}  # are compared by simulating
+    assert set(signals.series) | set(rules) | set(levels) == set(reference) == set(judged)
     for name, fast in [*signals.series.items(), *levels.items()]:
         assert_same_series(name, fast, reference[name], judged[name])
-    for slot, fast in signals.rules.items():
+    for slot, fast in rules.items():
         expected = np.asarray(reference[slot]).copy()
         expected[: signals.warmup] = False  # the evaluator masks the warm-up; so do we
         assert_same_series(f"{slot} (warm-up {signals.warmup})", fast, expected, judged[slot])
@@ -171,13 +176,16 @@ def _same_at(name: str, fast: Array, slow: Array, bad: Array) -> None:
         f"reference {slow.tolist()}")
 
 
-def simulate_both(cfg: m.StrategyConfig, case: Case, signals: Signals) -> None:
-    """The fast simulator runs, agrees with the reference simulator, and metrics compute."""
+def simulate_both(cfg: m.StrategyConfig, case: Case, signals: Signals,
+                  position_rules: Mapping[str, PositionRuleAt]) -> None:
+    """The fast simulator runs, agrees with the reference simulator (with the rules that
+    read the position evaluated from the rule as written), and metrics compute."""
     s = sim_settings(cfg, signals.params, signals.warmup)
     o, h, lo, c = (np.asarray(case.candles[k], dtype=np.float64) for k in ("open", "high",
                                                                           "low", "close"))
-    fast = simulate(o, h, lo, c, signals.rules, s, levels=signals.levels)
-    slow = reference_simulate(o, h, lo, c, signals.rules, s, signals.levels)
+    fast = simulate(o, h, lo, c, signals.rules, s, levels=signals.levels,
+                    position_rules=signals.position_rules)
+    slow = reference_simulate(o, h, lo, c, signals.rules, s, signals.levels, position_rules)
     assert fast.held_back == slow.held_back, (fast.held_back, slow.held_back)
     assert fast.trade_count == slow.trade_count, (
         f"simulate: {fast.trade_count} trades, reference_simulate: {slow.trade_count}\n"
@@ -213,6 +221,8 @@ FEATURES: dict[str, str] = {
     **{f"trade rule {key}": rf"^\s*{key} \d" for key in
        ("min_hold", "max_hold", "cooldown after stop", "max_consecutive_losses")},
     "reversal flat": r"^\s*reversal flat$",
+    "rule reading the position": r"^\s*exit \w+ when .*\b(bars_in_trade|entry_price|unrealized)\b",
+    "entry from flat": r"^\s*entry \w+ when .*\bposition\b",
     **{f"mode {word}": rf", {word}\)" for b in BUILTINS.values() if b.mode
        for word in b.mode.choices},
 }
