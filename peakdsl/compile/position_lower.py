@@ -20,13 +20,13 @@ from ..lang import ast
 from ..lang.builtins import POSITION_SOURCES
 from ..lang.lookback import ZERO
 from ..lang.position import reads_position
-from .scan_body import body_text
+from .scan_body import POSITION_NAMES, body_text
 from .state_lower import Operand, StateBody
 
 if TYPE_CHECKING:
     from .lower import Lowerer
 
-POSITION_OPERANDS = tuple(POSITION_SOURCES)  # the engine's order of the ``pos`` operands
+POSITION_OPERANDS = POSITION_NAMES  # the engine's order of the ``pos`` operands
 
 
 class PositionBody(StateBody):

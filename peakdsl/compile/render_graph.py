@@ -15,8 +15,8 @@ def node_label(node: m.GraphNode) -> str:
         return f"param {node.value}"
     if node.op == "const":
         return repr(node.value)
-    if node.op == "state":  # the scan body, read as the expression it runs
-        return f"state[{body_source(str(node.value), [f'%{i}' for i in node.inputs])}]"
+    if node.op in ("state", "position_rule"):  # the scan body, as the expression it runs
+        return f"{node.op}[{body_source(str(node.value), [f'%{i}' for i in node.inputs])}]"
     if isinstance(node.value, str):  # a built-in's mode: `stdev[sample]`
         return f"{node.op}[{node.value}]"
     return node.op

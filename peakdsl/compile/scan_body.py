@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from ..lang.builtins import POSITION_SOURCES
+
 
 def body_text(instructions: list[tuple[str, list[tuple[str, int]]]], consts: list[float],
               inputs: int, boolean: bool) -> str:
@@ -35,5 +37,10 @@ def body_source(text: str, inputs: list[str]) -> str:
 def _operand_text(kind: str, index: int, inputs: list[str], consts: list[float],
                   regs: list[str]) -> str:
     table = {"self": lambda: f"self[{index}]", "input": lambda: inputs[index],
-             "const": lambda: repr(consts[index]), "reg": lambda: regs[index]}
+             "const": lambda: repr(consts[index]), "reg": lambda: regs[index],
+             "pos": lambda: POSITION_NAMES[index]}
     return table[kind]()
+
+
+# the position operands of a rule that reads the position (``compile.position_lower``)
+POSITION_NAMES = tuple(POSITION_SOURCES)

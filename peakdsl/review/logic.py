@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from ..compile import models as m
 from ..compile.ir import COMMUTATIVE
+from ..compile.scan_body import body_source
 from ..lang.builtins import BUILTINS
 
 MAX_RENDER = 400
@@ -151,8 +152,15 @@ def _call(r: Renderer, node: m.GraphNode) -> str:
     return f"{node.op}({', '.join(args)})"
 
 
+def _body(r: Renderer, node: m.GraphNode) -> str:
+    """A ``state`` or a rule that reads the position: the expression its body runs."""
+    text = body_source(str(node.value), [r.text(i) for i in node.inputs])
+    return text if node.op == "position_rule" else f"state({text})"
+
+
 _FORMS: dict[str, Callable[[Renderer, m.GraphNode], str]] = {
     "source": _leaf, "param": _leaf, "const": _const, "lag": _lag, "where": _where,
+    "state": _body, "position_rule": _body,
     "neg": _prefix("-"), "not": _prefix("not "),
     **dict.fromkeys(INFIX, _infix),
 }

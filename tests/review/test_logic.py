@@ -77,3 +77,19 @@ def test_node_hashes_cover_every_node() -> None:
     hashes = node_hashes(cfg.graph)
     assert sorted(hashes) == [n.id for n in cfg.graph.nodes]
     assert len(set(hashes.values())) == len(hashes)  # merged subexpressions: all distinct
+
+
+def test_bodies_render_as_the_expression_they_run() -> None:
+    """A rule that reads the position and a ``state`` are scan bodies in the graph: a
+    reviewer sees the body's operations over the rendered inputs, not its JSON."""
+    cfg = compile_source(
+        "strategy s {\n market BTC/EUR\n timeframe 1h\n let n = atr(14)\n"
+        " entry long when close > open\n"
+        " exit long when bars_in_trade >= 10 or close < entry_price - 2 * n\n"
+        " state top = max(nz(top[1], close), close)\n exit short when close > top\n}\n").config
+    assert isinstance(cfg, m.StrategyConfig)
+    render = Renderer(cfg.graph)
+    assert render(cfg.graph.rules["exit_long"]) == \
+        "or(ge(bars_in_trade, 10.0), lt(close, sub(entry_price, (atr(14) * 2))))"
+    assert render(cfg.graph.rules["exit_short"]) == \
+        "close > state(max(nz(self[1], close), close))"
