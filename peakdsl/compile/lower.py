@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..lang import ast
+from ..lang.ast import RULE_SLOTS
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, SOURCES, Arg
 from ..lang.checker import CheckedSpec
 from ..lang.intexpr import lookback
@@ -22,8 +23,6 @@ from .ir import BINARY_OPS, COMMUTATIVE, Node, SignalGraph, Value
 from .ops import OPS, fold
 from .position_lower import lower_position_rule
 from .state_lower import lower_state
-
-RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 
 
 class Lowerer:
@@ -226,11 +225,9 @@ def lower_strategy(spec: CheckedSpec) -> SignalGraph:
 
 def _levels(lowerer: Lowerer, spec: CheckedSpec) -> dict[str, int]:
     """Each stop or size expression (``lang.levels``) under its engine slot, in slot order."""
-    sizes = spec.items(ast.Size)
-    size = sizes[0] if sizes else None
-    assert size is None or isinstance(size, ast.Size)
     found = {}
-    for key, expr in levels_of(spec.settings(), size, {p.name: p for p in spec.params}):
+    for key, expr in levels_of(spec.settings(), spec.items(ast.Size),
+                               {p.name: p for p in spec.params}):
         found[level_slot(key, Unit(lowerer.unit_of(expr)))] = lowerer.lower(expr)
     return {slot: found[slot] for slot in LEVEL_SLOTS if slot in found}
 

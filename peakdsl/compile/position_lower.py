@@ -32,13 +32,6 @@ POSITION_OPERANDS = POSITION_NAMES  # the engine's order of the ``pos`` operands
 class PositionBody(StateBody):
     """A state body whose "past" is the position: ``pos`` operands instead of ``self``."""
 
-    def __init__(self, lowerer: Lowerer, rule: ast.Rule) -> None:
-        self.lowerer = lowerer
-        self.name = rule.slot
-        self.inputs = []
-        self.consts = []
-        self.rows = []
-
     def operand(self, expr: ast.Expr) -> Operand:
         if isinstance(expr, ast.Name) and expr.id in POSITION_SOURCES:
             return ("pos", POSITION_OPERANDS.index(expr.id))
@@ -51,7 +44,7 @@ def lower_position_rule(lowerer: Lowerer, rule: ast.Rule) -> int:
     """The ``position_rule`` node of ``rule``: its inputs the body's (the close at least: the
     engine reads the unrealized return from it, and the node takes its length from it), its
     value the body's text, its lookback the longest of its inputs'."""
-    body = PositionBody(lowerer, rule)
+    body = PositionBody(lowerer, rule.slot)
     close = lowerer.source("close")
     body.inputs.append(close)  # input 0: the close the unrealized return is measured at
     body.result(rule.expr)

@@ -30,9 +30,9 @@ Operand = tuple[str, int]
 class StateBody:
     """The instructions, constants and inputs of one state's body, built from its AST."""
 
-    def __init__(self, lowerer: Lowerer, let: ast.Let) -> None:
+    def __init__(self, lowerer: Lowerer, name: str) -> None:
         self.lowerer = lowerer
-        self.name = let.name
+        self.name = name
         self.inputs: list[int] = []
         self.consts: list[float] = []
         self.rows: list[tuple[str, list[Operand]]] = []
@@ -91,7 +91,7 @@ def lower_state(lowerer: Lowerer, let: ast.Let) -> int:
     """The ``state`` node of ``let``: its inputs are the body's (at least one series: the
     scan takes its length from them), its value the body's text, its lookback the longest
     of its inputs' (the scan itself adds none: its first bar is the data's first)."""
-    body = StateBody(lowerer, let)
+    body = StateBody(lowerer, let.name)
     body.result(let.expr)
     if not body.inputs:  # all folded to constants: the close still carries the bar count
         body.inputs.append(lowerer.source("close"))

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..lang.ast import RULE_SLOTS
 from ._jit import jit
 from .scan import CONST, INPUT, WIDTH, body_value, parse_body
 from .state import ENTRY_BAR, ENTRY_PRICE, SIDE
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 N_VALUES = 4  # side, bars in trade, entry price, unrealized (compile.position_lower order)
 
 

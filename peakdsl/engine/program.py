@@ -71,9 +71,9 @@ import numpy as np
 
 from ..compile import models as m
 from ..compile.ops import apply
+from ..lang.ast import RULE_SLOTS
 from ..lang.builtins import BUILTINS, Arg
 from .kernels import KERNELS, STATES, KernelState
-from .position import RULE_SLOTS as POSITION_RULE_ORDER
 from .position import PositionRule
 
 COLUMNS = ("open", "high", "low", "close", "volume")
@@ -454,7 +454,7 @@ class Program:
         self.levels = dict(graph.levels)
         # the inputs of the rules that read the position, in ``engine.position.pack`` order
         self.position_inputs = tuple(
-            k for slot in POSITION_RULE_ORDER if slot in self.rules
+            k for slot in RULE_SLOTS if slot in self.rules
             and self.nodes[self.rules[slot]].op == "position_rule"
             for k in self.nodes[self.rules[slot]].inputs)
         needed = _needed(cfg, [*self.rules.values(), *self.lets.values(),

@@ -50,7 +50,6 @@ from .reference_ta import REFERENCE_TA
 Array = npt.NDArray[Any]
 RefFunc = Callable[..., Array]
 OHLCV = ("open", "high", "low", "close", "volume")
-RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 NAN = float("nan")
 
 
@@ -604,9 +603,6 @@ def _rule_at(interp: _Interpreter, expr: ast.Expr) -> PositionRuleAt:
 
 def level_exprs(spec: CheckedSpec) -> list[tuple[str, ast.Expr]]:
     """The stop and size expressions of ``spec`` under their engine slots (``lang.levels``)."""
-    sizes = spec.items(ast.Size)
-    size = sizes[0] if sizes else None
-    assert size is None or isinstance(size, ast.Size)
     named = {p.name: p for p in spec.params}
     return [(level_slot(key, spec.types[id(expr)].unit), expr)
-            for key, expr in levels_of(spec.settings(), size, named)]
+            for key, expr in levels_of(spec.settings(), spec.items(ast.Size), named)]

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
+from ..lang.ast import RULE_SLOTS
 from ..lang.levels import LEVEL_SLOTS
 from .book import open_trade_rows
 from .decide import FLAT
@@ -54,7 +55,6 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 _A = TypeVar("_A", bound=np.ndarray[Any, Any])
 
-RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
 TRADES_PER_STEP = 2  # at most this many trades close per slot and bar (the last: 2)
 ONE_SLOT_ROWS = np.arange(len(RULE_SLOTS), dtype=np.int64).reshape(1, -1)
 ONE_SLOT_ROWS.flags.writeable = False

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..lang.ast import RULE_SLOTS
 from .book import open_trade_rows
 from .clock import PLAN_SIZE, REBALANCE_DRIFT, REBALANCE_SECONDS, run_clock, start_sleeves
 from .position import PositionRule, pack
@@ -24,7 +25,6 @@ from .results import TRADE_COLUMNS, SimSettings
 from .risk import NO_LIMITS, RiskLimits
 from .settings import as_matrix, to_records
 from .simulate import (
-    RULE_SLOTS,
     TRADES_PER_STEP,
     frozen,
     held_back_counts,

@@ -183,6 +183,10 @@ class Let:
     state: bool = False
 
 
+# the four rule slots (``Rule.slot``), in the order every stage keeps them
+RULE_SLOTS = ("entry_long", "exit_long", "entry_short", "exit_short")
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     kind: str  # "entry" | "exit"

@@ -627,7 +627,7 @@ def check_levels(ctx: Ctx) -> None:
     unit the engine can read (a price distance or a percentage; a fraction of equity)."""
     sizes = ctx.items(ast.Size)
     settings = {s.key: s for s in ctx.items(ast.Setting)}
-    for key, expr in levels_of(settings, sizes[0] if sizes else None, ctx.params):
+    for key, expr in levels_of(settings, sizes, ctx.params):
         check_level(key, ctx.exprs.infer(expr), expr.span, ctx.error)
 
 

@@ -20,7 +20,7 @@ compiler lowers each to a graph node under that name (``Graph.levels``), the eng
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from . import ast
 from .source import Span
@@ -32,6 +32,11 @@ SIZE_KEY = "size"
 # or as a price distance, and the fraction of equity a series size commits
 LEVEL_SLOTS = ("stop_loss", "stop_loss_distance", "take_profit", "take_profit_distance",
                "trailing_stop", "trailing_stop_distance", "size")
+# what each slot's value measures, as reports and `peak diff` say it
+LEVEL_BASIS = {"stop_loss": "of the entry", "stop_loss_distance": "price distance",
+               "take_profit": "of the entry", "take_profit_distance": "price distance",
+               "trailing_stop": "of the best price", "trailing_stop_distance": "price distance",
+               "size": "of equity"}
 _LITERALS = (ast.Number, ast.Percent, ast.Bps, ast.Money, ast.Duration, ast.Market, ast.String,
              ast.Bool, ast.List)
 _WHAT = {
@@ -84,9 +89,12 @@ def size_unit_problem(ty: Ty) -> tuple[str, str, str] | None:
 Report = Callable[[str, str, Span, str], None]
 
 
-def levels_of(settings: Mapping[str, ast.Setting], size: ast.Size | None,
+def levels_of(settings: Mapping[str, ast.Setting], sizes: Sequence[ast.Item],
               params: Mapping[str, object]) -> Iterator[tuple[str, ast.Expr]]:
-    """The (setting key, expression) of every level a strategy declares."""
+    """The (setting key, expression) of every level a strategy declares (``sizes``: its
+    ``size`` statements; a second one is N012 already)."""
+    size = sizes[0] if sizes else None
+    assert size is None or isinstance(size, ast.Size)
     for key in STOP_KEYS:
         setting = settings.get(key)
         if setting is not None and is_level(setting.value, params):

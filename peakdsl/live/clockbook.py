@@ -28,7 +28,7 @@ from ..engine.position import code_of
 from ..engine.results import EXIT_REASONS, TRADE_COLUMNS, SimSettings
 from ..engine.risk import NO_LIMITS, RiskLimits
 from ..engine.settings import SETTING_COLUMNS, as_matrix, to_records
-from ..engine.simulate import RULE_SLOTS, TRADES_PER_STEP, frozen, risk_counts
+from ..engine.simulate import TRADES_PER_STEP, frozen, risk_counts
 from ..engine.state import (
     ENTRY_BAR,
     ENTRY_FEE,
@@ -45,6 +45,7 @@ from ..engine.state import (
     new_positions,
 )
 from ..engine.timeline import Rebalance
+from ..lang.ast import RULE_SLOTS
 from ..lang.levels import LEVEL_SLOTS
 
 NEVER = np.iinfo(np.int64).max  # a live slot has no last bar: nothing closes at end of data

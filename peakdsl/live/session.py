@@ -27,8 +27,8 @@ import numpy as np
 from ..backtest import sim_settings
 from ..engine.program import BarSignals, Program, Stream
 from ..engine.risk import NO_LIMITS, RiskLimits
-from ..engine.simulate import RULE_SLOTS
 from ..engine.timeline import Rebalance
+from ..lang.ast import RULE_SLOTS
 from ..portfolio.plan import PortfolioPlan
 from ..portfolio.run import limits_of, rebalance_of
 from .clockbook import BookSlot, ClockBook, ClosedBar, Fill, PointReport

@@ -112,17 +112,14 @@ def _level_rows(graph: m.Graph | None) -> dict[str, Row]:
     they replace the settings' numbers, which are unset (NaN) for them."""
     if graph is None:
         return {}
+    from ..lang.levels import LEVEL_BASIS
     from ..review.logic import Renderer
 
     render = Renderer(graph)
-    shown = {"stop_loss": "of the entry", "stop_loss_distance": "price distance",
-             "take_profit": "of the entry", "take_profit_distance": "price distance",
-             "trailing_stop": "of the best price", "trailing_stop_distance": "price distance",
-             "size": "of equity"}
     out = {}
     for slot, node in graph.levels.items():
         key = "sizing_value" if slot == "size" else slot.removesuffix("_distance")
-        out[key] = Row(key, render(node), f"{shown[slot]}, read at the signal bar")
+        out[key] = Row(key, render(node), f"{LEVEL_BASIS[slot]}, read at the signal bar")
     return out
 
 

@@ -79,7 +79,6 @@ from ..engine.rule_code import (
     write_rows,
 )
 from ..engine.settings import SETTING_COLUMNS, SETTINGS_DTYPE, record_values
-from ..engine.simulate import RULE_SLOTS
 from ..engine.state import (
     ACCOUNT_SIZE,
     AMBIGUOUS,
@@ -91,6 +90,7 @@ from ..engine.state import (
 )
 from ..engine.stats import METRIC_KEYS, N_METRICS, bars_per_year, metrics_core, scratch_size
 from ..engine.step import run_slot
+from ..lang.ast import RULE_SLOTS
 from ..lang.levels import LEVEL_SLOTS
 from .kernel_cache import DEFAULT_CACHE_BYTES, KernelCache
 from .pbo import block_bounds, block_moments

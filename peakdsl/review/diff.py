@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..compile import models as m
+from ..lang.levels import LEVEL_BASIS
 from . import values as show
 from .levels import CHANGED, level
 from .logic import Renderer, require_hashes, rule_hashes
@@ -160,11 +161,13 @@ def sizing(p: Pair) -> list[Found]:
 
 
 def _exit(cfg: m.StrategyConfig, attr: str) -> str:
-    """A stop as written: a percentage or param, or an expression (a fraction of the entry
-    or a price distance, read at the signal bar)."""
-    return (_level(cfg, attr, " (of the entry, at the signal bar)")
-            or _level(cfg, f"{attr}_distance", " (price distance, at the signal bar)")
-            or show.scalar(getattr(cfg, attr), show.percent))
+    """A stop as written: a percentage or param, or an expression (a fraction or a price
+    distance, read at the signal bar)."""
+    for slot in (attr, f"{attr}_distance"):
+        shown = _level(cfg, slot, f" ({LEVEL_BASIS[slot]}, at the signal bar)")
+        if shown is not None:
+            return shown
+    return show.scalar(getattr(cfg, attr), show.percent)
 
 
 def holding(p: Pair) -> list[Found]:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from peakdsl.engine.results import EXIT_REASONS, TRADE_COLUMNS
-from peakdsl.engine.simulate import RULE_SLOTS, rule_matrix
+from peakdsl.engine.simulate import rule_matrix
+from peakdsl.lang.ast import RULE_SLOTS
 from peakdsl.live.feed import ReplaySource
 from peakdsl.live.session import (
     MIN_HISTORY,
