@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, create_model
 from . import __version__
 from .compile import models as m
 from .data.candles import CandleSet
+from .data.frames import inputs_for
 from .engine.evaluate import Signals, evaluate
 from .engine.explain import held_back_note, no_trade_notes, undefined_level_note
-from .engine.program import columns_of
 from .engine.results import EXIT_REASONS, SimResult, SimSettings
 from .engine.risk import NO_LIMITS, RiskLimits
 from .engine.stats import bars_per_year, calendar_warning
@@ -116,7 +116,7 @@ def run_backtest(artifact: m.StrategyArtifact, candles: CandleSet, source_text: 
     cfg = artifact.config
     clock = time.perf_counter()
     f = candles.frame
-    cols = columns_of(f)
+    cols = inputs_for(cfg, candles)
     signals = evaluate(cfg, cols, params)
     t_signals = time.perf_counter()
     settings = sim_settings(cfg, signals.params, signals.warmup, capital, fee_bps)

@@ -193,11 +193,11 @@ def _candles(cfg: m.StrategyConfig, root: Path, data: Path | pd.DataFrame | None
              start: str | None, end: str | None) -> CandleSet:
     from .api import SpecError
     from .data import DataError
-    from .data.select import load_for, require_volume
+    from .data.frames import load_run
+    from .data.select import require_volume
 
     try:
-        candles = load_for(cfg.market.symbol, cfg.timeframe, root=root, data=data,
-                           start=timestamp(start, "--from"), end=timestamp(end, "--to"))
+        candles = load_run(cfg, root, data, timestamp(start, "--from"), timestamp(end, "--to"))
         require_volume(cfg, candles)
         return candles
     except DataError as exc:

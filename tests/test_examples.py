@@ -1,6 +1,8 @@
 """The ported-strategy corpus in ``specs/examples/`` (issue 13, item 9): each example checks,
 compiles and backtests on its demo market, trades, and gives finite metrics; the Supertrend
-written with ``state`` lets agrees with the ``supertrend`` built-in."""
+written with ``state`` lets agrees with the ``supertrend`` built-in. Examples that read another
+market (``close@ETH/USDT``) run on that market's demo candles too: nothing is cached, so the
+strategy's own market is the demo as well (docs/data.md, "Other markets a strategy reads")."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ EXAMPLES = sorted((ROOT / "specs" / "examples").glob("*.peak"))
 def test_the_corpus_covers_the_ported_ideas() -> None:
     assert {p.stem for p in EXAMPLES} >= {
         "supertrend_flip", "supertrend_state", "keltner_breakout", "stochastic_cross",
-        "turtle_atr_stop", "regime_filter", "composite_votes"}
+        "turtle_atr_stop", "regime_filter", "composite_votes", "pairs_spread",
+        "daily_filtered_trend"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -49,3 +52,26 @@ def test_supertrend_from_states_is_the_builtin(project: Path) -> None:
     assert both.sum() > 0.9 * len(both)
     np.testing.assert_allclose(series["line"][both], series["builtin"][both], rtol=1e-12)
     assert np.array_equal(series["trend"][both], series["builtin_dir"][both])
+
+
+def test_the_daily_filter_changes_only_when_a_day_closes(project: Path) -> None:
+    """``close@1d > sma(close, daily_n)@1d`` is read from the last closed day: on 1h bars it
+    can change only at the bar that opens at 23:00 UTC and closes with the day."""
+    run = api.backtest(project / "specs" / "examples" / "daily_filtered_trend.peak",
+                       root=project, record=False)
+    daily_up = run.result.signals.series["daily_up"]
+    changed = np.flatnonzero(daily_up[1:] != daily_up[:-1]) + 1
+    assert len(changed) >= 2
+    assert set(run.result.times[changed].hour) == {23}
+
+
+def test_the_pairs_spread_reads_the_other_markets_demo_candles(project: Path) -> None:
+    """Nothing is cached, so BTC/USDT runs on the demo and ETH/USDT, which the spread reads,
+    on its own demo candles (never the same series: the spread is not a constant)."""
+    run = api.backtest(project / "specs" / "examples" / "pairs_spread.peak", root=project,
+                       record=False)
+    candles = run.result.candles
+    assert candles.synthetic
+    assert [(o.market, o.synthetic) for o in candles.others] == [("ETH/USDT", True)]
+    z = run.result.signals.series["z"]
+    assert np.nanstd(z) > 0.5

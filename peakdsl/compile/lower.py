@@ -13,10 +13,12 @@ from ..lang import ast
 from ..lang.ast import RULE_SLOTS
 from ..lang.builtins import BUILTINS, DERIVED_SOURCES, SOURCES, Arg
 from ..lang.checker import CheckedSpec
+from ..lang.frames import Frame, frame_of
 from ..lang.intexpr import lookback
 from ..lang.levels import LEVEL_SLOTS, level_slot, levels_of
 from ..lang.lookback import ZERO, Lookback
 from ..lang.position import reads_position
+from ..lang.schema import TIMEFRAMES
 from ..lang.typecheck import int_grids
 from ..lang.types import Unit
 from .ir import BINARY_OPS, COMMUTATIVE, Node, SignalGraph, Value
@@ -32,11 +34,22 @@ class Lowerer:
         self.memo: dict[tuple[str, tuple[int, ...], object], int] = {}
         self.params = {p.name: p for p in spec.params}
         self.lets: dict[str, int] = {}
+        # frames (``lang.frames``): each node's frame key ("" the strategy's own), the frame
+        # an ``@`` being lowered reads, and lets lowered on a frame by (name, frame)
+        self.frame: dict[int, str] = {}
+        self.context = ""
+        self.framed_lets: dict[tuple[str, str], int] = {}
+        settings = spec.settings()
+        market, timeframe = settings.get("market"), settings.get("timeframe")
+        self.market = market.value.symbol if market and isinstance(
+            market.value, ast.Market) else ""
+        self.timeframe = timeframe.value.text if timeframe and isinstance(
+            timeframe.value, ast.Duration) else ""
         self.handlers: dict[type, Callable[[ast.Expr], int]] = {
             ast.Number: self._const, ast.Percent: self._const, ast.Bps: self._const,
             ast.Bool: self._bool, ast.Name: self._name, ast.Call: self._call, ast.Lag: self._lag,
             ast.Neg: self._neg, ast.Not: self._not, ast.Binary: self._binary,
-            ast.IfElse: self._ifelse,
+            ast.IfElse: self._ifelse, ast.At: self._at,
         }
 
     # node construction ----------------------------------------------------
@@ -46,6 +59,8 @@ class Lowerer:
             simpler = self._simplify(op, inputs, unit)
             if simpler is not None:
                 return simpler
+        if op != "align":
+            inputs = self.unify(inputs)
         if op in COMMUTATIVE:
             inputs = tuple(sorted(inputs))
         key = (op, inputs, _memo_value(value))
@@ -61,7 +76,51 @@ class Lowerer:
         )
         self.nodes.append(node)
         self.memo[key] = node.id
+        frames = {self.frame.get(i, "") for i in inputs if self.nodes[i].series}
+        self.frame[node.id] = self.context if op == "source" else \
+            (frames.pop() if len(frames) == 1 and op not in BASE_OPS else "")
         return node.id
+
+    # frames ---------------------------------------------------------------
+    def unify(self, inputs: tuple[int, ...]) -> tuple[int, ...]:
+        """Series inputs of one operation on different frames meet on the strategy's own
+        bars: each frame's value is aligned there (``based``)."""
+        frames = {self.frame.get(i, "") for i in inputs if self.nodes[i].series}
+        if len(frames) <= 1:
+            return inputs
+        return tuple(self.based(i) for i in inputs)
+
+    def based(self, node_id: int) -> int:
+        """``node_id`` read on the strategy's bars: itself, or an ``align`` node giving at
+        each bar the frame's value at its last closed bar. Its lookback is the frame's
+        scaled to the strategy's bars, plus the bars the last closed frame bar may lie
+        behind (``2r - 2`` for a frame of ``r`` bars: up to ``r - 1`` bars of the current
+        frame bar and ``r - 1`` of the last closed one may be missing ahead of its open)."""
+        key = self.frame.get(node_id, "")
+        node = self.nodes[node_id]
+        if not key or not node.series:
+            return node_id
+        base = TIMEFRAMES.get(self.timeframe, 1)
+        ratio = max(Frame.parse(key).seconds(base) // base, 1)
+        scaled = node.lookback.times(Lookback.const(ratio))
+        assert scaled is not None, "a lookback scaled by a constant is a lookback"
+        saved, self.context = self.context, ""
+        index = self.add("source", (), f"@{key}", "int", series=True)
+        aligned = self.add("align", (node_id, index), key, unit=node.unit, series=True,
+                           lookback=scaled + (2 * ratio - 2))
+        self.context = saved
+        return aligned
+
+    def _at(self, expr: ast.Expr) -> int:
+        assert isinstance(expr, ast.At)
+        frame = frame_of(expr, self.market, self.timeframe)
+        if frame is None:  # the strategy's own frame: `close@1h` in a 1h strategy
+            return self.lower(expr.target)
+        saved, self.context = self.context, frame.key
+        try:
+            return self.lower(expr.target)
+        finally:
+            self.context = saved
 
     def const(self, value: float | bool, unit: str) -> int:
         return self.add("const", (), value, "bool" if isinstance(value, bool) else unit,
@@ -103,7 +162,9 @@ class Lowerer:
                 total = self.add("add", (total, col), unit="price")
             count = self.const(float(len(cols)), "int")
             return self.add("div", (total, count), unit="price")
-        return self.add("source", (), name, SOURCES[name].value, series=True)
+        value = f"{name}@{self.context}" if self.context else name
+        unit = SOURCES[name].value if name in SOURCES else "number"  # the bar's open time
+        return self.add("source", (), value, unit, series=True)
 
     def param(self, name: str) -> int:
         info = self.params[name]
@@ -111,11 +172,21 @@ class Lowerer:
 
     def _name(self, expr: ast.Expr) -> int:
         assert isinstance(expr, ast.Name)
+        if expr.id in self.lets and self.context:
+            return self._framed_let(expr.id)
         if expr.id in self.lets:
             return self.lets[expr.id]
         if expr.id in self.params:
             return self.param(expr.id)
         return self.source(expr.id)
+
+    def _framed_let(self, name: str) -> int:
+        """A let named inside an ``@``: its expression lowered on that frame (once)."""
+        key = (name, self.context)
+        if key not in self.framed_lets:
+            let = next(i for i in self.spec.items(ast.Let) if i.name == name)
+            self.framed_lets[key] = self.lower(let.expr)
+        return self.framed_lets[key]
 
     # calls --------------------------------------------------------------
     def _call(self, expr: ast.Expr) -> int:
@@ -129,7 +200,7 @@ class Lowerer:
             return self.add("min", (self.add("max", (x, lo), unit=unit), hi), unit=unit)
         args = expr.args[:len(builtin.args)]  # a trailing mode is the node's value, not an input
         inputs = tuple(self.source(c) for c in builtin.implicit)
-        inputs += tuple(self.lower(a) for a in args)
+        inputs = self.unify(inputs + tuple(self.lower(a) for a in args))
         if builtin.elementwise:
             return self.add(expr.func, inputs, unit=unit)
         values: list[Lookback] = []
@@ -151,7 +222,7 @@ class Lowerer:
         return lookback(arg, int_grids(self.params))
 
     def _cross(self, expr: ast.Call, unit: str) -> int:
-        a, b = (self.lower(x) for x in expr.args)
+        a, b = self.unify(tuple(self.lower(x) for x in expr.args))
         one = self.const(1.0, "int")
         a1 = self.lag_node(a, one, Lookback.const(1))
         b1 = self.lag_node(b, one, Lookback.const(1))
@@ -215,12 +286,13 @@ def lower_strategy(spec: CheckedSpec) -> SignalGraph:
     rules = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Rule):
-            rules[item.slot] = lower_position_rule(lowerer, item) \
-                if reads_position(item.expr) else lowerer.lower(item.expr)
+            rules[item.slot] = lowerer.based(lower_position_rule(lowerer, item)
+                                             if reads_position(item.expr)
+                                             else lowerer.lower(item.expr))
     requires = [lowerer.lower(r.expr) for r in spec.decl.items if isinstance(r, ast.Require)]
     ordered = {slot: rules[slot] for slot in RULE_SLOTS if slot in rules}
-    return _pruned(lowerer.nodes, dict(lowerer.lets), ordered, requires, spec,
-                   _levels(lowerer, spec))
+    lets = {name: lowerer.based(i) for name, i in lowerer.lets.items()}
+    return _pruned(lowerer.nodes, lets, ordered, requires, spec, _levels(lowerer, spec))
 
 
 def _levels(lowerer: Lowerer, spec: CheckedSpec) -> dict[str, int]:
@@ -228,7 +300,8 @@ def _levels(lowerer: Lowerer, spec: CheckedSpec) -> dict[str, int]:
     found = {}
     for key, expr in levels_of(spec.settings(), spec.items(ast.Size),
                                {p.name: p for p in spec.params}):
-        found[level_slot(key, Unit(lowerer.unit_of(expr)))] = lowerer.lower(expr)
+        slot = level_slot(key, Unit(lowerer.unit_of(expr)))
+        found[slot] = lowerer.based(lowerer.lower(expr))
     return {slot: found[slot] for slot in LEVEL_SLOTS if slot in found}
 
 
@@ -254,6 +327,11 @@ def _pruned(nodes: list[Node], lets: dict[str, int], rules: dict[str, int],
                        {k: new_id[v] for k, v in rules.items()}, spec.params,
                        tuple(new_id[i] for i in requires),
                        {k: new_id[v] for k, v in levels.items()})
+
+
+# operations always computed on the strategy's own bars: a state's past and the position are
+# series of those bars, and an alignment is what brings a frame's value there
+BASE_OPS = frozenset({"state", "position_rule", "align"})
 
 
 def _memo_value(value: Value) -> object:
@@ -289,8 +367,9 @@ def _ne(lw: Lowerer, ins: tuple[int, ...], vals: list[Value]) -> int:
 def _where(lw: Lowerer, ins: tuple[int, ...], vals: list[Value]) -> int | None:
     """``if c then a else b`` with a boolean constant: the condition or a branch."""
     c, a, b = ins
-    if isinstance(vals[0], bool):
+    if isinstance(vals[0], bool):  # a literal decides alone, whatever the branches' frames
         return a if vals[0] else b
+    c, a, b = lw.unify(ins)  # the rewrites below meet the frames first: `not c` of an aligned c
     if isinstance(vals[1], bool) and isinstance(vals[2], bool):
         return _branches(lw, c, vals[1], vals[2])
     if isinstance(vals[1], bool):  # c ? const : b  ==  c or b  |  not c and b

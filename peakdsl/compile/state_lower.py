@@ -49,7 +49,9 @@ class StateBody:
         return self._row(*self._instruction(expr))
 
     def _outside(self, node_id: int) -> Operand:
-        """A value computed by the ordinary graph: a constant in the table, else an input."""
+        """A value computed by the ordinary graph: a constant in the table, else an input
+        (read on the strategy's own bars: a body runs over them)."""
+        node_id = self.lowerer.based(node_id)
         node = self.lowerer.nodes[node_id]
         if node.op == "const" and isinstance(node.value, float | bool) and \
                 math.isfinite(float(node.value)):

@@ -114,6 +114,11 @@ class CandleSet:
     fingerprint: str
     warnings: tuple[Diagnostic, ...] = ()
     resampled_from: str | None = None  # the base timeframe when built from a finer one
+    # the other markets a spec reads (``close@ETH/USDT``), at this timeframe and range
+    # (``data.frames``); their fingerprints are part of this one (``with_others``)
+    others: tuple[CandleSet, ...] = ()
+    own_fp: str = ""  # the fingerprint of these candles alone, when ``others`` are held
+    own_source: str = ""  # their source alone (``source`` then names the others' too)
 
     @staticmethod
     def of(frame: pd.DataFrame, market: str, timeframe: str, source: str,
@@ -154,8 +159,41 @@ class CandleSet:
             frame = frame[frame.index >= _utc(start)]
         if end is not None:
             frame = frame[frame.index < _utc(end)]
-        sliced = CandleSet.of(frame, self.market, self.timeframe, self.source, self.synthetic)
-        return replace(sliced, warnings=self.warnings, resampled_from=self.resampled_from)
+        sliced = CandleSet.of(frame, self.market, self.timeframe, self.base_source,
+                              self.synthetic)
+        sliced = replace(sliced, warnings=self.warnings, resampled_from=self.resampled_from)
+        return sliced.with_others(tuple(o.slice(start, end) for o in self.others))
+
+    def rebuilt(self, frame: pd.DataFrame) -> CandleSet:
+        """Other bars of the same market, timeframe and source (a stretch of these, or a
+        stress scenario's changed prices), with the same other markets."""
+        return CandleSet.of(frame, self.market, self.timeframe, self.base_source,
+                            self.synthetic).with_others(self.others)
+
+    def with_others(self, others: tuple[CandleSet, ...]) -> CandleSet:
+        """These candles with the other markets' a spec reads; the fingerprint and the
+        source then cover them all (a run on the same BTC bars but other ETH bars is another
+        run, and says where the ETH bars came from)."""
+        if not others:
+            return self
+        h = hashlib.sha256(b"peak-candles-with-others-v1\0" + self.own_fingerprint.encode())
+        for other in others:
+            h.update(other.market.encode() + b"\0" + other.fingerprint.encode())
+        source = "; ".join([self.base_source,
+                            *(f"{o.market}: {o.source}" for o in others)])
+        return replace(self, others=others, fingerprint=h.hexdigest(),
+                       own_fp=self.own_fingerprint, source=source,
+                       own_source=self.base_source)
+
+    @property
+    def base_source(self) -> str:
+        """The source of these candles alone (``source`` names the others' too)."""
+        return self.own_source or self.source
+
+    @property
+    def own_fingerprint(self) -> str:
+        """The fingerprint of these candles alone (``fingerprint`` covers ``others`` too)."""
+        return self.own_fp or self.fingerprint
 
     def with_source(self, source: str) -> CandleSet:
         return replace(self, source=source)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..lang.diagnostics import Diagnostic, diag, did_you_mean, has_errors
+from ..lang.frames import derivable
 from ..lang.source import Span
 from .candles import (
     COLUMNS,
@@ -37,7 +38,7 @@ from .candles import (
 from .columns import ImportFailed, map_columns, missing_roles
 from .findings import derived_warning, gap_summary, out_of_order
 from .quality import RowProblem, by_row, find_gaps, off_grid, row_problems, typical_spacing
-from .resample import bases_for, derivable
+from .resample import bases_for
 
 CAP = 50  # listed diagnostics per code; the rest are summarised in one more
 FRAME = "DataFrame"  # how an in-memory table is named in diagnostics and provenance

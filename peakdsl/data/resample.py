@@ -13,7 +13,10 @@ The rules, as exchanges build their own klines:
 * open is the bucket's first open, high the highest high, low the lowest low, close the last
   close, volume the sum (unknown — NaN — when the base has no volume);
 * the **first and last** bucket are dropped unless complete: the data starts or ends inside
-  them (the last one may still be forming);
+  them (the last one may still be forming). The last one is kept when its closing bar is
+  there, gaps inside it or not, as an interior one is: a bucket is over when its last bar
+  closes (what the truncation property of ``@`` frames needs: cutting the data after a
+  bucket's closing bar changes nothing about that bucket);
 * an **interior** bucket with missing base bars (a gap in the base) is kept, built from the bars
   that are there — what the exchange itself reports for an outage, since it aggregates the
   trades it had — and counted in one D019 warning that names the first few; a bucket with no
@@ -31,24 +34,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..lang.diagnostics import Diagnostic, diag
+from ..lang.frames import derivable, grid_offset
 from ..lang.schema import TIMEFRAMES
 from . import DataError
 from .candles import NS, CandleSet, format_time
 
-WEEK_OFFSET = 4 * 86_400  # seconds from 1970-01-01 (a Thursday) to the first Monday
 LISTED = 3  # incomplete buckets named in the D019 message; the rest are counted
-
-
-def grid_offset(timeframe: str) -> int:
-    """Seconds from the epoch to the first bar open of ``timeframe``'s grid."""
-    return WEEK_OFFSET if timeframe == "1w" else 0
-
-
-def derivable(base: str, target: str) -> bool:
-    """Whether ``target`` bars can be built from ``base`` bars: ``base`` is finer, divides
-    ``target`` and its grid contains every ``target`` bar open."""
-    b, t = TIMEFRAMES[base], TIMEFRAMES[target]
-    return b < t and t % b == 0 and (grid_offset(target) - grid_offset(base)) % b == 0
 
 
 def bases_for(target: str) -> list[str]:
@@ -99,20 +90,50 @@ def resample(candles: CandleSet, timeframe: str, path: str = "<peak>") -> Resamp
         raise DataError([not_derivable(candles.market, base, timeframe, path)])
     times = candles.frame.index.as_unit("ns").asi8
     _check_grid(candles, times, path)
-    step, offset = TIMEFRAMES[timeframe] * NS, grid_offset(timeframe) * NS
-    buckets = (times - offset) // step * step + offset
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])[:len(times)]
-    counts = np.diff(np.r_[starts, len(times)])
-    per_bar = TIMEFRAMES[timeframe] // TIMEFRAMES[base]
-    keep = counts == per_bar
-    keep[1:-1] = True  # interior buckets stay, complete or not; the edges only if complete
-    frame = _aggregate(candles.frame, starts, buckets)[keep]
+    b = _Buckets.of(times, base, timeframe)
+    frame = _aggregate(candles.frame, b.starts, b.buckets)[b.keep]
+    starts, buckets, counts, keep, per_bar = b.starts, b.buckets, b.counts, b.keep, b.per_bar
     short = np.flatnonzero(keep & (counts < per_bar))
     out = CandleSet.of(frame, candles.market, timeframe,
                        f"{candles.source}, resampled from {base}", candles.synthetic)
     return Resampled(replace(out, resampled_from=base),
                      tuple((int(buckets[starts[i]]), int(counts[i])) for i in short),
                      per_bar, int(np.sum(~keep)))
+
+
+@dataclass(frozen=True)
+class _Buckets:
+    """Which base bars make which ``timeframe`` bar: each bucket's first bar (``starts``),
+    open time (``buckets``, per base bar), bar count, and whether it is kept (interior
+    buckets always, the first and last only when complete)."""
+
+    starts: npt.NDArray[np.int64]
+    buckets: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+    keep: npt.NDArray[np.bool_]
+    per_bar: int
+
+    @staticmethod
+    def of(times: npt.NDArray[np.int64], base: str, timeframe: str) -> _Buckets:
+        step, offset = TIMEFRAMES[timeframe] * NS, grid_offset(timeframe) * NS
+        buckets = (times - offset) // step * step + offset
+        starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])[:len(times)]
+        counts = np.diff(np.r_[starts, len(times)])
+        per_bar = TIMEFRAMES[timeframe] // TIMEFRAMES[base]
+        keep = counts == per_bar
+        keep[1:-1] = True  # interior buckets stay, complete or not; the edges only if complete
+        if len(starts) > 1 and times[-1] + TIMEFRAMES[base] * NS == buckets[-1] + step:
+            keep[-1] = True  # the last bar closes the last bucket: it is not forming
+            # (unless it is also the first: the data may start inside it)
+        return _Buckets(starts, buckets, counts, keep, per_bar)
+
+
+def resample_frame(frame: pd.DataFrame, base: str, timeframe: str) -> pd.DataFrame:
+    """A time-indexed OHLCV frame of ``base`` bars as ``timeframe`` bars, by the rules of
+    ``resample`` (the frames a spec reads with ``@``, ``data.frames``); the bars must open
+    on their grid, as the candles a run loads do."""
+    b = _Buckets.of(frame.index.as_unit("ns").asi8, base, timeframe)
+    return _aggregate(frame, b.starts, b.buckets)[b.keep]
 
 
 def _aggregate(frame: pd.DataFrame, starts: npt.NDArray[np.int64],

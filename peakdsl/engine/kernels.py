@@ -624,13 +624,30 @@ def lag(x: npt.ArrayLike, n: int) -> npt.NDArray[Any]:
     return out
 
 
+def align(x: npt.ArrayLike, index: npt.ArrayLike, frame: str = "") -> npt.NDArray[Any]:
+    """A frame's series read at each strategy bar (``lang.frames``): ``x[index[i]]``, where
+    ``index`` (``data.frames``) is the frame's last closed bar at bar ``i``, or -1 before
+    the first: NaN there for numbers, False for bools. ``frame`` only names the frame."""
+    arr = np.asarray(x)
+    at = np.asarray(index, dtype=np.int64)
+    if arr.ndim == 0:  # a frame value that folded to a constant is that constant everywhere
+        arr = np.full(max(int(at.max(initial=-1)) + 1, 1), arr)
+    if arr.dtype != np.bool_:
+        arr = arr.astype(np.float64)
+    fill: bool | float = False if arr.dtype == np.bool_ else np.nan
+    out = np.full(at.shape, fill, dtype=arr.dtype)
+    seen = at >= 0
+    out[seen] = arr[at[seen]]
+    return out
+
+
 KERNELS: dict[str, Kernel] = {
     "sma": sma, "ema": ema, "wma": wma, "rma": rma, "rsi": rsi,
     "true_range": true_range, "atr": atr, "stdev": stdev, "zscore": zscore, "roc": roc,
     "highest": highest, "lowest": lowest, "bb_upper": bb_upper, "bb_lower": bb_lower,
     "macd": macd, "macd_signal": macd_signal, "macd_hist": macd_hist,
     "adx": adx, "plus_di": plus_di, "minus_di": minus_di, "percent_rank": percent_rank,
-    "rising": rising, "falling": falling, "lag": lag,
+    "rising": rising, "falling": falling, "lag": lag, "align": align,
     "state": scan,  # a ``state`` let's scan body (``engine.scan``)
     "position_rule": may_fire,  # a rule that reads the position (``engine.position``)
 }
@@ -1076,6 +1093,23 @@ class _LagState:
         return out
 
 
+class _AlignState:
+    """``align`` one bar at a time: the frame's value at its last closed bar, i.e. ``x`` as
+    the stream last computed it on the frame (the stream runs a frame's steps only when one
+    of its bars completes, ``engine.frame_stream``), or NaN (False for booleans) while
+    ``index`` — the frame bars completed, less one — is still -1."""
+
+    __slots__ = ()
+
+    def __init__(self, frame: str = "") -> None:
+        del frame  # names the frame only, as in ``align``
+
+    def push(self, x: Any, index: float) -> Any:
+        if index >= 0:
+            return x
+        return False if isinstance(x, bool | np.bool_) else math.nan
+
+
 STATES: dict[str, Callable[..., KernelState]] = {
     "sma": _SmaState, "ema": _ema_state, "wma": _WmaState, "rma": _rma_state,
     "rsi": _RsiState, "true_range": _TrueRangeState, "atr": _AtrState,
@@ -1087,7 +1121,7 @@ STATES: dict[str, Callable[..., KernelState]] = {
     "plus_di": lambda *a: _DmiPartState(0, *a), "minus_di": lambda *a: _DmiPartState(1, *a),
     "adx": lambda *a: _DmiPartState(2, *a), "percent_rank": _PercentRankState,
     "rising": lambda n: _StreakState(1.0, n), "falling": lambda n: _StreakState(-1.0, n),
-    "lag": _LagState, "state": ScanState, "position_rule": MayFire,
+    "lag": _LagState, "align": _AlignState, "state": ScanState, "position_rule": MayFire,
 }
 
 # The ported indicators (stochastic, CCI, Keltner, Supertrend, …) live in ``kernels_ta.py``

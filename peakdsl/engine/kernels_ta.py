@@ -377,6 +377,69 @@ class _VwapState:
         return float(_vwap_at(np.array(self.pv.window), np.array(self.v)))
 
 
+# Sessions a ``session_vwap`` restarts at: (length, offset from the epoch) in seconds. Days
+# start at 00:00 UTC; weeks on Monday 00:00 UTC (1970-01-01 was a Thursday), as weekly bars.
+SESSIONS = {"day": (86_400.0, 0.0), "week": (604_800.0, 4 * 86_400.0)}
+
+
+@jit
+def _session_vwap(h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArray,
+                  t: FloatArray, length: float, offset: float) -> FloatArray:
+    size = h.shape[0]
+    out = np.full(size, np.nan)
+    num = 0.0
+    den = 0.0
+    session = np.nan
+    for i in range(size):
+        if not math.isfinite(t[i]):
+            continue  # a bar without a time is missing: NaN, in no session
+        now = math.floor((t[i] - offset) / length)
+        if now != session:
+            session, num, den = now, 0.0, 0.0
+        pv = _typical(h[i], lo[i], c[i]) * v[i]
+        if not (math.isfinite(pv) and math.isfinite(v[i])):
+            continue  # a missing bar: NaN, adds nothing
+        num += pv
+        den += v[i]
+        out[i] = num / den if den != 0.0 else np.nan
+    return out
+
+
+def session_vwap(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+                 volume: npt.ArrayLike, time: npt.ArrayLike, session: str = "day"
+                 ) -> FloatArray:
+    """VWAP of the typical price since the session began (TradingView's ``ta.vwap``,
+    anchored to the session): the sums restart at the first bar of each UTC day (``day``)
+    or week (``week``, from Monday), read from the bars' open ``time`` in epoch seconds;
+    NaN while the session's volume sums to 0 and on a bar with a missing value (time
+    included), which adds nothing."""
+    h, lo, c, v, t = (as_floats(col) for col in (high, low, close, volume, time))
+    length, offset = SESSIONS[session]
+    return _session_vwap(h, lo, c, v, t, length, offset)
+
+
+class _SessionVwapState:
+    __slots__ = ("den", "length", "num", "offset", "session")
+
+    def __init__(self, session: str = "day") -> None:
+        self.length, self.offset = SESSIONS[session]
+        self.session = NAN
+        self.num = self.den = 0.0
+
+    def push(self, h: float, lo: float, c: float, v: float, t: float) -> float:
+        if not math.isfinite(t):
+            return NAN
+        now = math.floor((t - self.offset) / self.length)
+        if now != self.session:
+            self.session, self.num, self.den = now, 0.0, 0.0
+        pv = float(_typical(h, lo, c)) * v
+        if not (math.isfinite(pv) and math.isfinite(v)):
+            return NAN
+        self.num += pv
+        self.den += v
+        return self.num / self.den if self.den != 0.0 else NAN
+
+
 # ---------------------------------------------------------------- channels
 
 
@@ -582,7 +645,8 @@ class _SumState:
 
 KERNELS: dict[str, core.Kernel] = {
     "stoch_k": stoch_k, "stoch_d": stoch_d, "willr": willr, "cci": cci, "mfi": mfi,
-    "obv": obv, "vwap": vwap, "kc_upper": kc_upper, "kc_middle": kc_middle,
+    "obv": obv, "vwap": vwap, "session_vwap": session_vwap, "kc_upper": kc_upper,
+    "kc_middle": kc_middle,
     "kc_lower": kc_lower, "donchian_upper": donchian_upper, "donchian_lower": donchian_lower,
     "donchian_middle": donchian_middle, "ichimoku_tenkan": donchian_middle,
     "ichimoku_kijun": donchian_middle, "ichimoku_senkou_a": ichimoku_senkou_a,
@@ -593,7 +657,7 @@ KERNELS: dict[str, core.Kernel] = {
 STATES: dict[str, Callable[..., core.KernelState]] = {
     "stoch_k": lambda n: _RangeState(-1, n), "stoch_d": _StochDState,
     "willr": lambda n: _RangeState(1, n), "cci": _CciState, "mfi": _MfiState,
-    "obv": _ObvState, "vwap": _VwapState,
+    "obv": _ObvState, "vwap": _VwapState, "session_vwap": _SessionVwapState,
     "kc_upper": lambda n, k: _KeltnerState(1, n, k), "kc_middle": core.STATES["ema"],
     "kc_lower": lambda n, k: _KeltnerState(-1, n, k), "donchian_upper": _Upper,
     "donchian_lower": _Lower, "donchian_middle": _MiddleState,

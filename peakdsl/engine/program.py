@@ -25,7 +25,10 @@ leaves), numexpr use and the rule fast path exist once:
     inputs for window kernels (as long as the window the builtin's lookback rule adds), the
     carried values for recursive ones (ema, rma, rsi, atr, macd*, ±DI, adx); expression
     steps run numexpr on one-element arrays, scalar steps once. ``Stream.push(bar)`` returns
-    the lets and rules at that bar. Memory does not grow with the bars seen.
+    the lets and rules at that bar. Memory does not grow with the bars seen. A graph that
+    reads frames (``lang.frames``) needs each bar's open ``time`` (and ``others``: the other
+    markets' bars): the stream builds the frames' bars as the whole-array run's inputs do
+    and runs a frame's steps only when one of its bars completes (``engine.frame_stream``).
 
 Warm-up, precisely. A stream fed every bar from the first one returns, at every bar, exactly
 what the whole-array run returns there (the state forms repeat the numba loops operation
@@ -68,11 +71,25 @@ from typing import Any, Protocol, cast
 
 import numexpr as ne
 import numpy as np
+import pandas as pd
 
 from ..compile import models as m
 from ..compile.ops import apply
 from ..lang.ast import RULE_SLOTS
-from ..lang.builtins import BUILTINS, Arg
+from ..lang.builtins import BUILTINS, TIME, Arg
+from ..lang.frames import Frame
+from .frame_stream import (
+    NS,
+    Bucketer,
+    FrameFeed,
+    OtherMarket,
+    TimeError,
+    bar_time,
+    history_bars,
+    node_frames,
+    other_bars,
+    rows_of,
+)
 from .kernels import KERNELS, STATES, KernelState
 from .position import PositionRule
 
@@ -139,6 +156,19 @@ def _column(frame: Any, name: str) -> Array:
     view = array.view()
     view.flags.writeable = False
     return view
+
+
+def _seconds(frame: Any) -> Array:
+    """Each bar's open time in seconds since the epoch: a mapping's ``time`` column (as
+    given), else a DataFrame's DatetimeIndex."""
+    if not isinstance(frame, pd.DataFrame) and TIME in frame:
+        return np.ascontiguousarray(frame[TIME], dtype=np.float64)
+    index = getattr(frame, "index", None)
+    if not isinstance(index, pd.DatetimeIndex):
+        raise EvaluationError("this strategy reads the bars' times (`session_vwap`): give "
+                              "its candles as a time-indexed DataFrame")
+    seconds: Array = (index.as_unit("ns").asi8 // NS).astype(np.float64)
+    return seconds
 
 
 def columns_of(frame: Any) -> dict[str, Array]:
@@ -210,6 +240,10 @@ class Call:
         if node.op == "lag":
             target, n = node.inputs
             return Call("lag", ((Arg.SERIES, target), (Arg.WINDOW, n)), ())
+        if node.op == "align":  # a frame's series and its index (``data.frames``)
+            series, index = node.inputs
+            return Call("align", ((Arg.SERIES, series), (Arg.SERIES, index)),
+                        (str(node.value),))
         if node.op in BODIES:  # the body's text is its last argument (``engine.scan``)
             return Call(node.op, tuple((Arg.SERIES, i) for i in node.inputs),
                         (str(node.value),))
@@ -462,6 +496,11 @@ class Program:
         rule_nodes = frozenset(self.rules.values())
         self.leaves = [n for n in self.nodes
                        if n.id in needed and n.op in ("source", "param", "const")]
+        # the frames read (``lang.frames``): their align nodes and the inputs they need
+        self.aligns = tuple(n.id for n in self.nodes if n.id in needed and n.op == "align")
+        self.frame_inputs = tuple(str(n.value) for n in self.leaves
+                                  if n.op == "source" and "@" in str(n.value))
+        self.reads_time = any(n.op == "source" and n.value == TIME for n in self.leaves)
         self.steps = [_planned(s, self.nodes[s.node], rule_nodes, self.nodes)
                       for s in graph.program if s.node in needed]
         # lags read only as shifted views by rule trees: their kernel is not called when the
@@ -522,7 +561,7 @@ class Program:
         """Lets and warm-up-masked rules on ``frame`` for ``params`` (defaults otherwise):
         what ``evaluate()`` returns."""
         values = resolve_params(self.cfg, params)
-        cols = columns_of(frame)
+        cols = self.inputs(frame)
         run = self.run(values, cols)
         length = run.n
         warmup = min(self.cfg.warmup.evaluate(values), length)
@@ -536,6 +575,31 @@ class Program:
             rules[slot] = signal
         return Signals(series, rules, warmup, values, self.level_series(run),
                        self.position_rules(run))
+
+    def inputs(self, frame: Any) -> dict[str, Array]:
+        """The columns a run reads from ``frame``: open/high/low/close/volume and, for a
+        graph that reads other timeframes or markets (``lang.frames``), each frame's columns
+        and index — taken from ``frame`` when it has them (``data.frames.inputs_for``), else
+        built from its time index (other timeframes of its own market only)."""
+        cols = columns_of(frame)
+        if self.reads_time:
+            cols[TIME] = _seconds(frame)
+        if not self.frame_inputs:
+            return cols
+        if all(k in frame for k in self.frame_inputs):
+            return cols | {k: np.asarray(frame[k]) for k in self.frame_inputs}
+        index = getattr(frame, "index", None)
+        if not isinstance(index, pd.DatetimeIndex) or not self.cfg.timeframe:
+            raise EvaluationError("this strategy reads other timeframes or markets (`@`): "
+                                  "give its candles as a time-indexed DataFrame")
+        from ..data import DataError
+        from ..data.frames import frame_inputs
+
+        keys = sorted({str(self.nodes[k].value) for k in self.aligns})
+        try:
+            return cols | frame_inputs(keys, frame, self.cfg.timeframe, {})
+        except DataError as exc:
+            raise EvaluationError(exc.diagnostics[0].message) from None
 
     def position_rules(self, run: Evaluation) -> dict[str, PositionRule]:
         """The rules that read the position, with their inputs over the run's bars."""
@@ -606,17 +670,32 @@ class Program:
         looks = [self.nodes[i].lookback.evaluate(values) for i in self.lets.values()]
         return max([self.cfg.warmup.evaluate(values), *looks])
 
-    def stream(self, params: Mapping[str, float] | None = None, history: Any = None
-               ) -> Stream:
+    def stream(self, params: Mapping[str, float] | None = None, history: Any = None,
+               others: Mapping[str, Any] | None = None) -> Stream:
         """A ``Stream`` for ``params`` (defaults otherwise), fed the bars of ``history`` (a
-        frame or mapping of columns, optional) first."""
+        frame or mapping of columns, optional) first. A graph that reads frames needs their
+        open times: ``history`` time-indexed (or with a ``time`` column), and ``others`` the
+        other markets' candles it reads (time-indexed DataFrames by symbol), each bar pushed
+        with the first history bar opening at or after it."""
         stream = Stream(self, resolve_params(self.cfg, params))
-        if history is not None:
-            cols = columns_of(history)
-            for i in range(len(cols["close"])):
-                stream.push({c: cols[c][i] for c in COLUMNS})
+        if history is None:
+            return stream
+        try:
+            bars = list(history_bars(history, bool(stream.feeds or stream.reads_time)))
+            pending = other_bars(others)
+        except TimeError as exc:
+            raise EvaluationError(str(exc)) from None
+        for bar in bars:
+            now = bar_time(bar["time"]) if stream.feeds else 0
+            with_it = {}
+            for market, rows in pending.items():
+                k = 0
+                while k < len(rows) and bar_time(rows[k]["time"]) <= now:
+                    k += 1
+                if k:
+                    with_it[market], pending[market] = rows[:k], rows[k:]
+            stream.push(bar, with_it or None)
         return stream
-
 
 def _expr_key(step: Planned, keys: Mapping[int, Key]) -> Key:
     return ("e", step.expr, tuple(zip(step.names, (keys[i] for i in step.inputs),
@@ -675,7 +754,9 @@ class Stream:
     """A Program evaluated one closed bar at a time with bounded state (module docstring).
 
     Series nodes hold one-element arrays (the bar's value), params, consts and scalar steps
-    the same numpy scalars as the whole-array run, so numexpr sees the same types."""
+    the same numpy scalars as the whole-array run, so numexpr sees the same types. The
+    nodes on a frame (``engine.frame_stream``) sit in that frame's ``FrameFeed`` and run when
+    one of its bars completes; the rest run at every bar."""
 
     def __init__(self, program: Program, params: dict[str, float]) -> None:
         self.program = program
@@ -684,11 +765,20 @@ class Stream:
         self.bars = 0
         self._values: dict[int, Any] = {}
         self._sources: list[tuple[str, Array]] = []
+        self._times: list[Array] = []  # the bar's open time (``session_vwap``)
+        self.reads_time = program.reads_time
+        self._frames = node_frames(program.nodes)
+        self.feeds: dict[str, FrameFeed] = {}
+        base = program.cfg.timeframe_seconds
+        self._base_ns = base * NS
+        for key in sorted({str(program.nodes[i].value) for i in program.aligns}):
+            frame = Frame.parse(key)
+            self.feeds[key] = FrameFeed(key, frame.market, Bucketer.of(frame, base))
+        self._others = {f.market: OtherMarket() for f in self.feeds.values() if f.market}
+        self._start: int | None = None
         for leaf in program.leaves:
             if leaf.op == "source":
-                column = np.full(1, np.nan)
-                self._sources.append((str(leaf.value), column))
-                self._values[leaf.id] = column
+                self._values[leaf.id] = self._source(str(leaf.value))
             else:
                 self._values[leaf.id] = leaf_value(leaf, {}, params)
         self._steps: list[Callable[[], None]] = []
@@ -696,14 +786,41 @@ class Stream:
         for step in program.steps:
             self._plan_step(step)
 
+    def _source(self, value: str) -> Array:
+        """The one-element column of a source node: the bar's price, a frame's price at its
+        last completed bar (``close@4h``), or a frame's index (``@4h``)."""
+        column, _, key = value.partition("@")
+        if not key and column == TIME:
+            out = np.full(1, np.nan)
+            self._times.append(out)
+        elif not key:
+            out = np.full(1, np.nan)
+            self._sources.append((value, out))
+        elif not column:
+            out = np.full(1, -1.0)
+            self.feeds[key].indexes.append(out)
+        else:
+            out = np.full(1, np.nan)
+            self.feeds[key].columns.append(((*COLUMNS, TIME).index(column), out))
+        return out
+
     def _plan_step(self, step: Planned) -> None:
         values = self._values
         if step.kind == "scalar":  # params only: computed once
             values[step.node] = apply(step.op, *(values[i] for i in step.inputs))
-        elif step.kind == "kernel":
-            self._steps.append(self._kernel_step(step))
+            return
+        if step.kind == "kernel":
+            run = self._kernel_step(step)
         else:
-            self._steps.append(lambda: values.__setitem__(step.node, _numexpr(step, values)))
+            def run() -> None:
+                values[step.node] = _numexpr(step, values)
+        key = self._frames[step.node]
+        if key:  # on a frame: defined (NaN / False) until its first bar completes
+            fill = False if self.program.nodes[step.node].unit == "bool" else np.nan
+            values[step.node] = np.array([fill])
+            self.feeds[key].steps.append(run)
+        else:
+            self._steps.append(run)
 
     def _kernel_step(self, step: Planned) -> Callable[[], None]:
         call = cast(Call, step.call)
@@ -719,9 +836,13 @@ class Stream:
 
         return push
 
-    def push(self, bar: Mapping[str, Any]) -> BarSignals:
+    def push(self, bar: Mapping[str, Any], others: Mapping[str, Any] | None = None
+             ) -> BarSignals:
         """The lets and rules at the next closed bar (a mapping with open, high, low, close
-        and volume)."""
+        and volume, and ``time``, its open, when the graph reads frames). ``others``: the
+        bars of the other markets the graph reads that open after the ones pushed before
+        and at or before this one (by symbol: one bar or a sequence, each with ``time``); a
+        market without one here just gets no new frame bar."""
         missing = [c for c in COLUMNS if c not in bar]
         if missing:
             raise EvaluationError("missing columns: " + ", ".join(missing))
@@ -729,8 +850,14 @@ class Stream:
             prices = {c: float(bar[c]) for c in COLUMNS}
         except (TypeError, ValueError) as exc:
             raise EvaluationError(f"a bar value is not a number: {exc}") from exc
+        if self.feeds:
+            self._push_frames(bar, prices, others or {})
+        elif others:
+            raise EvaluationError("this strategy reads no other market: `others` given")
         for name, column in self._sources:
             column[0] = prices[name]
+        if self._times:
+            self._push_time(bar)
         for step in self._steps:
             step()
         index = self.bars
@@ -742,3 +869,45 @@ class Stream:
         levels = {slot: float(values[i].item()) for slot, i in self.program.levels.items()}
         inputs = tuple(float(values[k].item()) for k in self.program.position_inputs)
         return BarSignals(index, series, rules, levels, inputs)
+
+    def _push_time(self, bar: Mapping[str, Any]) -> None:
+        """The bar's open time, in epoch seconds, for the kernels that read it."""
+        if "time" not in bar:
+            raise EvaluationError("this strategy reads the bars' times (`session_vwap`): "
+                                  "each bar pushed needs its open `time`")
+        try:
+            seconds = bar_time(bar["time"]) / NS
+        except TimeError as exc:
+            raise EvaluationError(str(exc)) from None
+        for column in self._times:
+            column[0] = seconds
+
+    def _push_frames(self, bar: Mapping[str, Any], prices: Mapping[str, float],
+                     others: Mapping[str, Any]) -> None:
+        """Build the frames' bars from this bar and the other markets' (``frame_stream``):
+        the other markets' first, then the strategy's own, then what its close completes."""
+        if "time" not in bar:
+            raise EvaluationError("this strategy reads other timeframes or markets (`@`): "
+                                  "each bar pushed needs its open `time`")
+        try:
+            now = bar_time(bar["time"])
+            if self._start is None:
+                self._start = now
+            unknown = sorted(set(others) - set(self._others))
+            if unknown:
+                raise TimeError(f"this strategy does not read {', '.join(unknown)}")
+            for market, bars in others.items():
+                for time, row in rows_of(bars, market):
+                    if self._others[market].accept(time, now, self._start, market):
+                        self._add(market, time, row)
+        except TimeError as exc:
+            raise EvaluationError(str(exc)) from None
+        self._add("", now, tuple(prices[c] for c in COLUMNS))  # type: ignore[arg-type]
+        for feed in self.feeds.values():
+            feed.feed(feed.bucketer.due(now + self._base_ns))
+
+    def _add(self, market: str, time: int, row: tuple[float, float, float, float, float]
+             ) -> None:
+        for feed in self.feeds.values():
+            if feed.market == market:
+                feed.feed(feed.bucketer.add(time, row))

@@ -2,8 +2,10 @@
 
 ``reference_evaluate`` walks the AST of a ``CheckedSpec`` and computes every ``let`` and
 rule with plain Python loops and numpy, independently of ``kernels.py`` (which it does not
-import). Every value is materialised as a full-length array, constants included, so the
-interpreter never needs to reason about shapes.
+import). Every value is materialised as a full-length array of the bars it is a series of
+(``Val``: the strategy's, or a frame's for ``x@4h``; constants at the strategy's length), so
+the interpreter never needs to reason about shapes; frames follow ``lang.frames`` (the rule is
+on ``_Interpreter``, the bars and alignment are ``reference_frames``).
 
 Semantics (the same contract as ``kernels.py``):
 
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from ..lang import ast
 from ..lang.builtins import (
@@ -41,9 +45,11 @@ from ..lang.builtins import (
     Mode,
 )
 from ..lang.checker import CheckedSpec
+from ..lang.frames import frame_of
 from ..lang.levels import level_slot, levels_of
 from ..lang.position import reads_position
 from ..lang.types import Unit
+from .reference_frames import FrameData, seconds_of
 from .reference_state import state_values
 from .reference_ta import REFERENCE_TA
 
@@ -430,17 +436,94 @@ _COMPARE: dict[str, Callable[[Array, Array], Array]] = {
 }
 
 
+@dataclass(frozen=True)
+class Val:
+    """A value and the bars it is a series of: ``frame`` None for a constant (no market
+    data: literals, params and what is computed from them only; its ``data`` is the
+    strategy's length, every element equal), "" for the strategy's own bars, else a frame
+    key (``4h``, ``ETH/USDT``, ``ETH/USDT@4h``) whose bars ``data`` has one value per."""
+
+    data: Array
+    frame: str | None
+    literal: bool = False  # a constant of literals only (no param): what the language folds
+
+
+def _literal(pairs: Sequence[tuple[Any, Val]]) -> bool:
+    return all(v.literal for _, v in pairs)
+
+
 class _Interpreter:
-    def __init__(self, columns: dict[str, Array], params: dict[str, float | int]) -> None:
+    """The AST, evaluated over whole arrays. The frame rule (``lang.frames``): a value's
+    frame is the single frame of its series operands (constants are neutral; a window, lag
+    or cross of constants only is on the strategy's own bars); sources read the frame of the
+    ``@`` they are written in, a let named inside ``@F`` is recomputed on F; where operands
+    of different frames meet, each one that is not the strategy's own is aligned to its
+    bars first (``FrameData.align``), and so is every let, rule and level read out."""
+
+    def __init__(self, columns: dict[str, Array], params: dict[str, float | int],
+                 frames: FrameData | None = None) -> None:
         self.columns = columns
         self.params = params
-        self.lets: dict[str, Array] = {}
+        self.frames = frames
+        self.lets: dict[str, Val] = {}
+        self.let_exprs: dict[str, ast.Expr] = {}
+        self.framed: dict[tuple[str, str], Val] = {}
+        self.context = ""  # the frame the ``@`` being evaluated reads ("" none)
         self.size = len(columns["close"])
 
-    def const(self, value: float | bool) -> Array:
-        return np.full(self.size, value, dtype=bool if isinstance(value, bool) else np.float64)
+    def const(self, value: float | bool, literal: bool = True) -> Val:
+        return Val(np.full(self.size, value, dtype=bool if isinstance(value, bool)
+                           else np.float64), None, literal)
+
+    # frames -------------------------------------------------------------
+    def frame_columns(self, key: str) -> dict[str, Array]:
+        if not key:
+            return self.columns
+        if self.frames is None:
+            raise ValueError("the spec reads other frames (`@`): give reference_evaluate a "
+                             "time-indexed DataFrame")
+        return self.frames.columns(key)
+
+    def length(self, frame: str | None) -> int:
+        return self.size if not frame else len(self.frame_columns(frame)["close"])
+
+    def meet(self, pairs: Sequence[tuple[ast.Expr | None, Val]]
+             ) -> tuple[str | None, list[Array]]:
+        """The frame operands meet on and their data there: theirs when they share one
+        (constants stretched to its length), else the strategy's own, the others aligned."""
+        frames = {v.frame for _, v in pairs if v.frame is not None}
+        frame = None if not frames else frames.pop() if len(frames) == 1 else ""
+        return frame, [self.shaped(e, v, frame) for e, v in pairs]
+
+    def shaped(self, expr: ast.Expr | None, val: Val, frame: str | None) -> Array:
+        """``val``'s data on ``frame``'s bars (a constant stays as it is for None)."""
+        if frame is None or val.frame == frame:
+            return val.data
+        self.moved(expr, val, frame)
+        return self.reshape(val, frame)
+
+    def reshape(self, val: Val, frame: str) -> Array:
+        """A constant stretched to ``frame``'s length, or a frame's series aligned to the
+        strategy's bars (the only two ways values move)."""
+        if val.frame is None:
+            fill = val.data[0] if len(val.data) else np.nan
+            return np.full(self.length(frame), fill, dtype=val.data.dtype)
+        assert frame == "" and self.frames is not None, "frames meet on the strategy's bars"
+        return self.frames.align(val.data, val.frame)
+
+    def moved(self, expr: ast.Expr | None, val: Val, frame: str | None) -> None:
+        """Hook: ``expr``'s value ``val`` was read on ``frame`` (``rounding``'s judge)."""
+
+    def based(self, expr: ast.Expr | None, val: Val) -> Array:
+        """``val`` on the strategy's bars, full length: how lets, rules and levels are read."""
+        return self.shaped(expr, val, "")
 
     def value_of(self, expr: ast.Expr) -> Array:
+        """``expr`` on the strategy's bars, one value per bar."""
+        return self.based(expr, self.evaluate(expr))
+
+    # the walk -----------------------------------------------------------
+    def evaluate(self, expr: ast.Expr) -> Val:
         match expr:
             case ast.Number() | ast.Percent() | ast.Bps():
                 return self.const(float(expr.value))
@@ -451,31 +534,96 @@ class _Interpreter:
             case ast.Name():
                 return self.name(expr.id)
             case ast.Neg():
-                return -self.value_of(expr.operand)
+                x = self.evaluate(expr.operand)
+                return Val(-x.data, x.frame, x.literal)
             case ast.Not():
-                return np.logical_not(self.value_of(expr.operand))
+                x = self.evaluate(expr.operand)
+                return Val(np.logical_not(x.data), x.frame, x.literal)
             case ast.Binary():
-                return self.binary(expr.op, self.value_of(expr.left), self.value_of(expr.right))
+                pairs = self.pairs(expr.left, expr.right)
+                decided = self.decided(expr.op, [v for _, v in pairs])
+                if decided is not None:
+                    return decided[1]
+                frame, (a, b) = self.meet(pairs)
+                return Val(self.binary(expr.op, a, b), frame, _literal(pairs))
             case ast.IfElse():
-                cond = self.value_of(expr.cond)
-                return np.where(cond, self.value_of(expr.then), self.value_of(expr.orelse))
+                pairs = self.pairs(expr.cond, expr.then, expr.orelse)
+                decided = self.decided("if", [v for _, v in pairs])
+                if decided is not None:
+                    return decided[1]
+                frame, (c, a, b) = self.meet(pairs)
+                return Val(np.where(c, a, b), frame, _literal(pairs))
             case ast.Lag():
-                return ref_lag(self.value_of(expr.target), self.integer(expr.lag))
+                return self.lagged(expr)
             case ast.Call():
                 return self.call(expr)
+            case ast.At():
+                return self.at(expr)
         raise TypeError(f"cannot evaluate {type(expr).__name__} in a signal expression")
 
-    def name(self, name: str) -> Array:
+    def pairs(self, *exprs: ast.Expr) -> list[tuple[ast.Expr | None, Val]]:
+        return [(e, self.evaluate(e)) for e in exprs]
+
+    def decided(self, op: str, vals: Sequence[Val]) -> tuple[int | None, Val] | None:
+        """What a literal boolean decides alone, whatever the other operands' frames (the
+        language's own identities: ``if true then a else b`` is ``a``, ``if c then true
+        else true`` is ``true``, ``x and false`` is ``false``, ``x or false`` is ``x``): (the
+        operand it is, or None for a new constant, and its value)."""
+        def known(v: Val) -> bool:
+            return v.literal and v.frame is None and v.data.dtype == np.bool_ and len(v.data) > 0
+
+        if op == "if":
+            if known(vals[0]):
+                return (1, vals[1]) if bool(vals[0].data[0]) else (2, vals[2])
+            same = known(vals[1]) and known(vals[2]) and vals[1].data[0] == vals[2].data[0]
+            return (None, self.const(bool(vals[1].data[0]))) if same else None
+        if op not in ("and", "or"):
+            return None
+        for k, v in enumerate(vals):
+            if known(v):
+                absorbs = bool(v.data[0]) == (op == "or")
+                return (None, self.const(op == "or")) if absorbs else (1 - k, vals[1 - k])
+        return None
+
+    def lagged(self, expr: ast.Lag) -> Val:
+        """``x[n]``: n bars of x's own frame back (a constant lagged is a series of the
+        strategy's bars, missing at first)."""
+        x = self.evaluate(expr.target)
+        return Val(ref_lag(x.data, self.integer(expr.lag)), "" if x.frame is None else x.frame)
+
+    def at(self, expr: ast.At) -> Val:
+        """``x@F``: x with every source reading F (the strategy's own frame: just x)."""
+        assert self.frames is not None or (expr.market is None and expr.timeframe is None)
+        market, timeframe = (self.frames.market, self.frames.timeframe) if self.frames \
+            else ("", "")
+        frame = frame_of(expr, market, timeframe)
+        if frame is None:
+            return self.evaluate(expr.target)
+        saved, self.context = self.context, frame.key
+        try:
+            return self.evaluate(expr.target)
+        finally:
+            self.context = saved
+
+    def name(self, name: str) -> Val:
         if name in self.lets:
-            return self.lets[name]
+            return self.framed_let(name) if self.context else self.lets[name]
         if name in self.params:
-            return self.const(float(self.params[name]))
-        if name in self.columns:
-            return self.columns[name]
+            return self.const(float(self.params[name]), literal=False)
+        columns = self.frame_columns(self.context)
+        if name in columns:
+            return Val(columns[name], self.context)
         if name in DERIVED_SOURCES:
-            parts = [self.columns[c] for c in DERIVED_SOURCES[name]]
-            return np.asarray(sum(parts) / len(parts), dtype=np.float64)
+            parts = [columns[c] for c in DERIVED_SOURCES[name]]
+            return Val(np.asarray(sum(parts) / len(parts), dtype=np.float64), self.context)
         raise KeyError(f"unknown name {name!r}")
+
+    def framed_let(self, name: str) -> Val:
+        """A let named inside an ``@``: its expression computed on that frame (once)."""
+        key = (name, self.context)
+        if key not in self.framed:
+            self.framed[key] = self.evaluate(self.let_exprs[name])
+        return self.framed[key]
 
     def integer(self, expr: ast.Expr) -> int:
         """A window or lag: an int literal, an int param, or arithmetic on them (``+ - *``,
@@ -510,55 +658,88 @@ class _Interpreter:
             result &= ~np.isnan(left) & ~np.isnan(right)
         return result
 
-    def call(self, expr: ast.Call) -> Array:
+    def call(self, expr: ast.Call) -> Val:
+        """A built-in: implicit sources (``atr``'s high low close) read the current frame;
+        value arguments meet like operands; windows and scalars are numbers."""
         builtin = BUILTINS[expr.func]
-        args: list[Any] = [self.columns[c] for c in builtin.implicit]
+        columns = self.frame_columns(self.context)
+        pairs: list[tuple[ast.Expr | None, Val]] = [
+            (None, Val(columns[c], self.context)) for c in builtin.implicit]
+        slots: list[Any] = []
         for (_, kind), arg in zip(builtin.args, expr.args[:len(builtin.args)], strict=True):
             if kind is Arg.WINDOW:
-                args.append(self.integer(arg))
+                slots.append(self.integer(arg))
             elif kind is Arg.SCALAR:
-                value = self.value_of(arg)
-                args.append(float(value[0]) if self.size else 0.0)
+                value = self.evaluate(arg).data
+                slots.append(float(value.flat[0]) if value.size else 0.0)
             else:
-                args.append(self.value_of(arg))
-        return REFERENCE[expr.func](*args, *builtin.mode_args(builtin.call_mode(expr)))
+                slots.append(len(pairs))
+                pairs.append((arg, self.evaluate(arg)))
+        frame, data = self.meet(pairs)
+        literal = _literal(pairs) and builtin.elementwise
+        if frame is None and not builtin.elementwise:
+            frame = ""  # a window over constants only: the strategy's own bars
+        args: list[Any] = data[:len(builtin.implicit)]
+        for (_, kind), slot in zip(builtin.args, slots, strict=True):
+            args.append(slot if kind in (Arg.WINDOW, Arg.SCALAR) else data[slot])
+        return Val(np.asarray(REFERENCE[expr.func](*args, *builtin.mode_args(
+            builtin.call_mode(expr)))), frame, literal)
+
+    def define(self, let: ast.Let, types: Mapping[int, Any]) -> Val:
+        """Evaluate ``let`` (a ``state`` bar by bar) and keep it under its name."""
+        self.let_exprs[let.name] = let.expr
+        if let.state:
+            ty = types.get(id(let.expr))
+            value = Val(state_values(self, let, ty is not None and ty.unit is Unit.BOOL), "")
+        else:
+            value = self.evaluate(let.expr)
+        self.lets[let.name] = value
+        return value
 
 
-def reference_inputs(spec: CheckedSpec, frame: Any, params: Mapping[str, float]
-                     ) -> tuple[dict[str, Array], dict[str, float | int]]:
-    """The OHLCV columns as float64 arrays and every param's value (overrides, else the
-    default; int params as Python ints): what the interpreter starts from."""
+def reference_inputs(spec: CheckedSpec, frame: Any, params: Mapping[str, float],
+                     markets: Mapping[str, Any] | None = None
+                     ) -> tuple[dict[str, Array], dict[str, float | int], FrameData]:
+    """The OHLCV columns as float64 arrays, every param's value (overrides, else the
+    default; int params as Python ints) and the frames the spec may read (``frame``'s time
+    index and ``markets``' candles, built when first read): what the interpreter starts
+    from."""
     values: dict[str, float | int] = {}
     for p in spec.params:
         value = float(params.get(p.name, p.default))
         values[p.name] = round(value) if p.unit is Unit.INT else value
     columns = {c: np.asarray(frame[c].to_numpy(), dtype=np.float64) for c in OHLCV}
-    return columns, values
+    if isinstance(getattr(frame, "index", None), pd.DatetimeIndex):  # ``session_vwap``
+        columns["time"] = seconds_of(frame.index)
+    settings = spec.settings()
+    market, timeframe = settings.get("market"), settings.get("timeframe")
+    symbol = market.value.symbol if market and isinstance(market.value, ast.Market) else ""
+    tf = timeframe.value.text if timeframe and isinstance(timeframe.value, ast.Duration) \
+        else ""
+    return columns, values, FrameData(frame, symbol, tf, markets)
 
 
 def reference_evaluate(spec: CheckedSpec, frame: Any,
-                       params: Mapping[str, float] | None = None) -> dict[str, Array]:
+                       params: Mapping[str, float] | None = None,
+                       markets: Mapping[str, Any] | None = None) -> dict[str, Array]:
     """Every ``let`` by name, each rule slot the spec has and each stop or size expression
-    (under ``level SLOT``, ``lang.levels.LEVEL_SLOTS``), as full-length arrays.
+    (under ``level SLOT``, ``lang.levels.LEVEL_SLOTS``), as full-length arrays on the
+    strategy's bars.
 
-    ``frame`` is a pandas DataFrame with columns open high low close volume; ``params``
-    override the spec's defaults (int params become Python ints).
+    ``frame`` is a pandas DataFrame with columns open high low close volume (time-indexed
+    when the spec reads frames with ``@``); ``markets`` holds the other markets' candles at
+    the strategy's timeframe, by symbol; ``params`` override the spec's defaults (int
+    params become Python ints).
     """
     given = dict(params or {})
     unknown = set(given) - {p.name for p in spec.params}
     if unknown:
         raise KeyError(f"unknown params: {sorted(unknown)}")
-    interp = _Interpreter(*reference_inputs(spec, frame, given))
+    interp = _Interpreter(*reference_inputs(spec, frame, given, markets))
     out: dict[str, Array] = {}
     for item in spec.decl.items:
-        if isinstance(item, ast.Let) and item.state:
-            ty = spec.types.get(id(item.expr))
-            interp.lets[item.name] = state_values(interp, item, ty is not None and
-                                                  ty.unit is Unit.BOOL)
-            out[item.name] = interp.lets[item.name].copy()
-        elif isinstance(item, ast.Let):
-            interp.lets[item.name] = interp.value_of(item.expr)
-            out[item.name] = interp.lets[item.name].copy()
+        if isinstance(item, ast.Let):
+            out[item.name] = interp.based(item.expr, interp.define(item, spec.types)).copy()
     for item in spec.decl.items:
         if isinstance(item, ast.Rule) and not reads_position(item.expr):
             out[item.slot] = np.asarray(interp.value_of(item.expr), dtype=bool)
@@ -573,19 +754,17 @@ PositionRuleAt = Callable[[int, Sequence[float]], bool]
 
 
 def reference_position_rules(spec: CheckedSpec, frame: Any,
-                             params: Mapping[str, float] | None = None
+                             params: Mapping[str, float] | None = None,
+                             markets: Mapping[str, Any] | None = None
                              ) -> dict[str, PositionRuleAt]:
     """Each rule that reads the position (``lang.position``) as a function of the signal bar
     and the position's values there (``POSITION_SOURCES`` order): the rule as written,
     evaluated over whole arrays with the position sources held at those values — slow and
     obvious, for ``reference_sim``."""
-    interp = _Interpreter(*reference_inputs(spec, frame, dict(params or {})))
+    interp = _Interpreter(*reference_inputs(spec, frame, dict(params or {}), markets))
     for item in spec.decl.items:
         if isinstance(item, ast.Let):
-            ty = spec.types.get(id(item.expr))
-            interp.lets[item.name] = state_values(interp, item, ty is not None and
-                                                  ty.unit is Unit.BOOL) \
-                if item.state else interp.value_of(item.expr)
+            interp.define(item, spec.types)
     out: dict[str, PositionRuleAt] = {}
     for item in spec.decl.items:
         if isinstance(item, ast.Rule) and reads_position(item.expr):
@@ -596,7 +775,7 @@ def reference_position_rules(spec: CheckedSpec, frame: Any,
 def _rule_at(interp: _Interpreter, expr: ast.Expr) -> PositionRuleAt:
     def at(bar: int, values: Sequence[float]) -> bool:
         for name, value in zip(POSITION_SOURCES, values, strict=True):
-            interp.columns[name] = interp.const(float(value))
+            interp.columns[name] = interp.const(float(value)).data
         return bool(np.asarray(interp.value_of(expr), dtype=bool)[bar])
     return at
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -191,6 +192,36 @@ def ref_vwap(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
     return _windows([traded, v], n, weighted)
 
 
+def _session_of(seconds: float, session: str) -> object:
+    """The UTC calendar day, or the ISO week (Monday first), a bar opening at ``seconds``
+    belongs to; None for a missing time."""
+    if not math.isfinite(seconds):
+        return None
+    when = datetime.fromtimestamp(seconds, tz=UTC)
+    return when.date() if session == "day" else when.isocalendar()[:2]
+
+
+def ref_session_vwap(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+                     volume: npt.ArrayLike, time: npt.ArrayLike, session: str = "day"
+                     ) -> Array:
+    h, lo, c, v, t = (_floats(x) for x in (high, low, close, volume, time))
+    out, traded, volumes = [NAN] * len(h), [0.0], [0.0]
+    current: object = object()
+    for i in range(len(h)):
+        key = _session_of(t[i], session)
+        if key is None:
+            continue  # no time: a missing bar
+        if key != current:
+            current, traded, volumes = key, [], []
+        pv = _typical(h[i], lo[i], c[i]) * v[i]
+        if _ok(pv, v[i]):
+            traded.append(pv)
+            volumes.append(v[i])
+            total = math.fsum(volumes)
+            out[i] = math.fsum(traded) / total if total != 0 else NAN
+    return _result(out)
+
+
 # ---------------------------------------------------------------- channels
 
 
@@ -353,7 +384,8 @@ def ref_valuewhen(cond: npt.ArrayLike, x: npt.ArrayLike, n: int) -> Array:
 
 REFERENCE_TA: dict[str, Callable[..., Array]] = {
     "stoch_k": ref_stoch_k, "stoch_d": ref_stoch_d, "willr": ref_willr, "cci": ref_cci,
-    "mfi": ref_mfi, "obv": ref_obv, "vwap": ref_vwap, "kc_upper": ref_kc_upper,
+    "mfi": ref_mfi, "obv": ref_obv, "vwap": ref_vwap, "session_vwap": ref_session_vwap,
+    "kc_upper": ref_kc_upper,
     "kc_middle": ref_kc_middle, "kc_lower": ref_kc_lower,
     "donchian_upper": ref_donchian_upper, "donchian_lower": ref_donchian_lower,
     "donchian_middle": ref_donchian_middle, "ichimoku_tenkan": ref_donchian_middle,

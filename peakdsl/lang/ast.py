@@ -143,8 +143,20 @@ class List:
     span: Span = _span()
 
 
+@dataclass(frozen=True, slots=True)
+class At:
+    """``target@4h``, ``target@ETH/USDT``, ``target@ETH/USDT@4h``: ``target`` computed on the
+    bars of another timeframe or market (a *frame*, ``lang.frames``) and read at each bar of
+    the strategy's own from the frame's last closed bar. ``(x@M)@T`` is parsed as one frame."""
+
+    target: Expr
+    market: Market | None
+    timeframe: Duration | None
+    span: Span = _span()
+
+
 Literal = Number | Percent | Bps | Duration | Money | Market | String | Bool
-Expr = Literal | Name | Call | Lag | Neg | Not | Binary | IfElse | List
+Expr = Literal | Name | Call | Lag | Neg | Not | Binary | IfElse | List | At
 
 ARITH_OPS = ("+", "-", "*", "/")
 COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
@@ -292,7 +304,23 @@ def children(expr: Expr) -> tuple[Expr, ...]:
             return (a, b)
         case IfElse(cond=c, then=t, orelse=e):
             return (c, t, e)
+        case At(target=t):
+            return (t,)
     return ()
+
+
+def item_exprs(item: Item) -> list[Expr]:
+    """The expressions a statement holds: a let's, a rule's, a require's, a size's, a
+    setting's value, a block's settings' values."""
+    if isinstance(item, Let | Require | Rule):
+        return [item.expr]
+    if isinstance(item, Size):
+        return [item.value]
+    if isinstance(item, Setting):
+        return [item.value]
+    if isinstance(item, Block):
+        return [s.value for s in item.settings]
+    return []
 
 
 def walk(expr: Expr) -> list[Expr]:

@@ -58,7 +58,12 @@ DEVIATION = Mode(("population", "sample"), least=(("sample", 2),))
 # Seeding of the Wilder and MACD averages: peak's own (each average seeded with the mean of
 # its own first n values) or TA-Lib's (see docs/language.md, "Seeding").
 SEEDING = Mode(("peak", "talib"))
-MODE_WORDS: frozenset[str] = frozenset(DEVIATION.choices + SEEDING.choices)
+# The session a ``session_vwap`` restarts at: the UTC day or the week from Monday 00:00 UTC.
+SESSION = Mode(("day", "week"))
+MODE_WORDS: frozenset[str] = frozenset(DEVIATION.choices + SEEDING.choices + SESSION.choices)
+# A bar's open time in seconds since the epoch: an implicit input only (``session_vwap``),
+# never a name a spec may write (a value that reads the clock is not market data)
+TIME = "time"
 
 
 # A lookback rule gets the lookbacks of the value arguments and the values of the window
@@ -87,7 +92,7 @@ class Builtin:
 
     @property
     def signature(self) -> str:
-        tail = "[, mode]" if self.mode else ""
+        tail = ("[, mode]" if self.args else "[mode]") if self.mode else ""
         return f"{self.name}(" + ", ".join(n for n, _ in self.args) + tail + ")"
 
     @property
@@ -292,6 +297,10 @@ _PORTED: tuple[Builtin, ...] = (
     Builtin("obv", (), Unit.VOLUME, _fixed(1),
             "on-balance volume: the running sum of ±volume by the sign of the close's change, "
             "from 0 before the first change", implicit=("close", "volume"), example="obv()"),
+    Builtin("session_vwap", (), Unit.PRICE, _fixed(0),
+            "VWAP of hlc3 since the session began: the UTC day, or the week from Monday with "
+            "mode `week` (TradingView's `ta.vwap`); NaN while its volume sums to 0",
+            implicit=(*HLCV, TIME), example="close > session_vwap()", mode=SESSION),
     Builtin("vwap", (N,), Unit.PRICE, _rolling(-1),
             "rolling volume-weighted average price: sum(hlc3·volume, n) / sum(volume, n); "
             "NaN where the volume sums to 0", implicit=HLCV, example="vwap(20)"),

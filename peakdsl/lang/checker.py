@@ -15,6 +15,7 @@ from typing import TypeVar
 from . import ast
 from .builtins import POSITION_SOURCES, SOURCES
 from .diagnostics import Diagnostic, Label, diag, did_you_mean
+from .frames import frame_problems, frames_in, timeframe_problem
 from .levels import STOP_KEYS, check_level, is_level, levels_of
 from .position import inside_rule, outside_rules
 from .rule_lints import RuleFacts
@@ -622,6 +623,20 @@ def check_position_reads(ctx: Ctx) -> None:
             ctx.error(code, message, node.span, help)
 
 
+def check_frames(ctx: Ctx) -> None:
+    """Each ``@`` reads a frame the data can give (T020) and only what can be computed there
+    (T021): ``lang.frames``."""
+    settings = {s.key: s.value for s in ctx.items(ast.Setting)}
+    timeframe = settings.get("timeframe")
+    tf = timeframe.text if isinstance(timeframe, ast.Duration) else ""
+    lets = {let.name: let for let in ctx.items(ast.Let)}
+    exprs = [e for item in ctx.decl.items for e in ast.item_exprs(item)]
+    for at in frames_in(exprs):
+        problems = [*filter(None, [timeframe_problem(at, tf)]), *frame_problems(at, lets)]
+        for code, node, message, help in problems:
+            ctx.error(code, message, node.span, help)
+
+
 def check_levels(ctx: Ctx) -> None:
     """Stops and sizes written as expressions (``lang.levels``): typed like a let, of a
     unit the engine can read (a price distance or a percentage; a fraction of equity)."""
@@ -880,8 +895,8 @@ def _range_text(unit: Unit, lo: float | None, hi: float | None) -> str:
 
 CHECKS: dict[str, tuple[Check, ...]] = {
     "strategy": (check_statements, check_params, check_settings, check_definitions,
-                 check_levels, check_position_reads, check_requires, check_size, check_fill,
-                 check_rule_pairs,
+                 check_levels, check_position_reads, check_frames, check_requires,
+                 check_size, check_fill, check_rule_pairs,
                  check_min_notional, check_holding, check_usage, check_rule_lints),
     "portfolio": (check_statements, check_settings, check_components, check_risk_refs),
     "risk": (check_statements, check_settings, check_risk_limits),

@@ -119,6 +119,8 @@ CODES: dict[str, str] = {
     "T017": "a state's lag is not a literal from 1 bar",
     "T018": "a state's past used where a whole series is needed",
     "T019": "the position used where a whole series is needed",
+    "T020": "a timeframe the strategy's candles cannot give",
+    "T021": "something that cannot be computed on another timeframe or market",
     # L — look-ahead and warm-up
     "L001": "look-ahead: negative lag",
     "L002": "lag must be a non-negative integer",
@@ -168,6 +170,7 @@ CODES: dict[str, str] = {
     "D020": "data file names another market",
     "D021": "candles without volume, or with the close only",
     "D022": "strategy reads volume the candles do not have",
+    "D023": "a market the strategy reads has no candles",
     # R — review and promotion
     "R001": "promotion gate not met",
     "R002": "no evidence run for a promotion criterion",
@@ -234,6 +237,7 @@ CODES: dict[str, str] = {
     "E042": "a spot account cannot sell short",
     "E043": "a replay cannot trade on a real exchange",
     "E044": "an alert sink cannot be used (its URL variable is unset or unusable)",
+    "E045": "a live session cannot feed another market the spec reads",
 }
 
 WARNING_CODES = frozenset({"W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008",

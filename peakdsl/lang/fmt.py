@@ -66,7 +66,7 @@ def precedence(expr: ast.Expr) -> int:
             return NOT
         case ast.Neg():
             return UNARY
-        case ast.Lag() | ast.Call():
+        case ast.Lag() | ast.Call() | ast.At():
             return POSTFIX
     return ATOM
 
@@ -101,11 +101,20 @@ def _expr_text(expr: ast.Expr) -> str:
             return f"{format_expr(target, POSTFIX)}[{format_expr(lag)}]"
         case ast.Call(func=func, args=args):
             return f"{func}({_comma(args)})"
+        case ast.At(target=target):
+            return format_expr(target, POSTFIX) + frame_suffix(expr)
         case ast.List(items=items):
             return f"[{_comma(items)}]"
         case ast.Name(id=name):
             return name
     return format_literal(expr)
+
+
+def frame_suffix(at: ast.At) -> str:
+    """``@ETH/USDT@4h``, ``@4h`` or ``@ETH/USDT``: the frame as written after its target
+    (``@`` binds like a lag, so ``(close - open)@1d`` keeps its parentheses)."""
+    parts = [at.market.symbol if at.market else "", at.timeframe.text if at.timeframe else ""]
+    return "".join("@" + p for p in parts if p)
 
 
 def _comma(exprs: Sequence[ast.Expr]) -> str:

@@ -220,7 +220,7 @@ class _Builder:
             "string": self.string, "true": lambda t, s: ast.Bool(True, s),
             "false": lambda t, s: ast.Bool(False, s), "name": self.name_expr,
             "paren": lambda t, s: self.expr(t.children[0]), "list": self.list_expr,
-            "call": self.call, "lag": self.lag, "neg": self.neg, "not_": self.not_,
+            "call": self.call, "lag": self.lag, "at": self.at, "neg": self.neg, "not_": self.not_,
             "and_": self.logic("and"), "or_": self.logic("or"), "binop": self.binop,
             "compare": self.binop, "ifelse": self.ifelse,
         }
@@ -394,6 +394,16 @@ class _Builder:
     def lag(self, t: Tree[Token], s: Span) -> ast.Expr:
         target, n = t.children
         return ast.Lag(self.expr(target), self.expr(n), s)
+
+    def at(self, t: Tree[Token], s: Span) -> ast.Expr:
+        target, ref = (self.expr(c) for c in t.children)
+        if isinstance(target, ast.At) and target.timeframe is None and \
+                isinstance(ref, ast.Duration):  # `close@ETH/USDT@4h`: one frame
+            return ast.At(target.target, target.market, ref, s)
+        if isinstance(ref, ast.Market):
+            return ast.At(target, ref, None, s)
+        assert isinstance(ref, ast.Duration)
+        return ast.At(target, None, ref, s)
 
     def neg(self, t: Tree[Token], s: Span) -> ast.Expr:
         return ast.Neg(self.expr(t.children[0]), s)

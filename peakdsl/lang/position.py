@@ -29,23 +29,13 @@ def reads_position(expr: ast.Expr) -> bool:
 
 def outside_rules(item: ast.Item) -> Iterator[Problem]:
     """N019 for every position source in a statement that is not a rule."""
-    for expr in _exprs(item):
+    for expr in ast.item_exprs(item):
         for e in ast.walk(expr):
             if isinstance(e, ast.Name) and e.id in POSITION_SOURCES:
                 yield ("N019", e, f"`{e.id}` reads the position: only entry and exit rules "
                        "may", "use it in the rule itself, e.g. `exit long when "
                        f"{e.id} …`; lets, states, stops and requires are computed before "
                        "any trade")
-
-
-def _exprs(item: ast.Item) -> list[ast.Expr]:
-    if isinstance(item, ast.Let | ast.Require | ast.Size):
-        return [item.expr if not isinstance(item, ast.Size) else item.value]
-    if isinstance(item, ast.Setting):
-        return [item.value]
-    if isinstance(item, ast.Block):
-        return [s.value for s in item.settings]
-    return []
 
 
 def inside_rule(expr: ast.Expr, elementwise: bool = True) -> Iterator[Problem]:

@@ -80,6 +80,7 @@ class ExprChecker:
             ast.Number: self._number, ast.Name: self._name, ast.Call: self._call,
             ast.Lag: self._lag, ast.Neg: self._neg, ast.Not: self._not,
             ast.Binary: self._binary, ast.IfElse: self._ifelse, ast.List: self._list,
+            ast.At: self._at,
         }
 
     def error(self, code: str, message: str, span: Span, help: str = "",
@@ -311,6 +312,19 @@ class ExprChecker:
             return "a division (`/`): there is no integer division"
         ty = self.infer(part)
         return None if ty is None else ty.describe()
+
+    # frames -------------------------------------------------------------
+    def _at(self, expr: ast.Expr) -> Ty | None:
+        """``x@F`` has ``x``'s type; it must be a series (what a frame's bars give).
+        Whether F can be read is ``lang.frames`` (``checker.check_frames``)."""
+        assert isinstance(expr, ast.At)
+        target = self.infer(expr.target)
+        if target is not None and not target.series:
+            self.error("T021", "only a series can be read on another timeframe or market; "
+                       "this value is constant", expr.target.span,
+                       "put `@` after the market data it reads, e.g. `close@4h`")
+            return None
+        return target
 
     # lag ----------------------------------------------------------------
     def _lag(self, expr: ast.Expr) -> Ty | None:

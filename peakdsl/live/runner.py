@@ -50,7 +50,7 @@ from .run import (
     resolve_plan_and_risk,
     summarize,
 )
-from .session import Session, slot_specs
+from .session import Session, refuse_other_markets, slot_specs
 from .store import LiveStore
 from .store_rows import RiskSpecRecord, SessionStatus
 
@@ -181,6 +181,7 @@ class Runner:
     # ------------------------------------------------------------------ the run
 
     def run(self, on_fill: Callable[[Any], None] | None = None) -> LiveSummary:
+        refuse_other_markets(self.plan)  # E045 before the gate: nothing armed, nothing stored
         auth = authorize(GateRequest(
             self.request.spec, self.request.mode,  # type: ignore[arg-type]
             datetime.fromtimestamp(self.clock(), UTC), self.plan.root, self.settings.account,

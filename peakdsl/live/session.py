@@ -14,6 +14,12 @@ whole arrays. Per tick:
 
 A slot whose closed candle arrives more than two bars late (a stale feed) may exit but not
 enter on it: its entry signals are masked and the session logs why.
+
+Every candle is pushed with its open time, so a strategy reading coarser bars of its own
+market (``close@1d``) builds them in its stream as a backtest does (``engine.frame_stream``).
+A strategy reading another market (``close@ETH/USDT``) is refused up front (E045,
+``refuse_other_markets``): the feed polls each slot's own market only, and a session that
+silently saw no ETH bars would trade on NaN filters.
 """
 
 from __future__ import annotations
@@ -25,14 +31,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..backtest import sim_settings
+from ..data.frames import markets_read
 from ..engine.program import BarSignals, Program, Stream
 from ..engine.risk import NO_LIMITS, RiskLimits
 from ..engine.timeline import Rebalance
 from ..lang.ast import RULE_SLOTS
+from ..lang.diagnostics import diag
 from ..portfolio.plan import PortfolioPlan
 from ..portfolio.run import limits_of, rebalance_of
 from .clockbook import BookSlot, ClockBook, ClosedBar, Fill, PointReport
 from .feed import Candle, CandleSource, SlotCandles, Tick
+from .gate import Refused
 
 STALE_BARS = 2  # a closed candle older than this many bars may not open a position
 # Bars of history streamed before the first live bar, at least: the derived warm-up makes
@@ -83,8 +92,31 @@ class Adapter(Protocol):
     def execute(self, report: PointReport, slots: Sequence[SlotSpec]) -> None: ...
 
 
+def refuse_other_markets(plan: PortfolioPlan) -> None:
+    """E045 when a component reads another market's candles (``@ETH/USDT``): the feed gives
+    each slot its own market's closed bars only (module docstring). Fail closed, before
+    anything is started."""
+    found = [(c.label, markets_read(c.config)) for c in plan.components]
+    found = [(label, markets) for label, markets in found if markets]
+    if found:
+        label, markets = found[0]
+        raise Refused([diag(
+            "E045", f"`{label}` reads {', '.join(markets)} (`@`): a live session feeds each "
+            "strategy the closed candles of its own market only", "<live>",
+            help="backtest, sweep and walk-forward it; for a live deployment read only its "
+                 "own market (coarser timeframes like `close@1d` are fine)")])
+
+
+def candle_bar(candle: Candle) -> dict[str, Any]:
+    """A candle as ``Stream.push`` takes it: prices and the open time (epoch ns, exact:
+    candle times are whole milliseconds)."""
+    return {**candle.as_bar(), "time": round(candle.time * 1000) * 1_000_000}
+
+
 def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSpec]:
-    """The plan's components as session slots (settings as ``peak backtest`` resolves them)."""
+    """The plan's components as session slots (settings as ``peak backtest`` resolves them);
+    E045 for a component the session cannot feed."""
+    refuse_other_markets(plan)
     markets = sorted({c.config.market.symbol for c in plan.components})
     out = []
     for c in plan.components:
@@ -134,7 +166,7 @@ class Session:
         for s in range(len(self.slots)):
             candles = source.history(s, self.history_of(s))
             for candle in candles:
-                self.streams[s].push(candle.as_bar())
+                self.streams[s].push(candle_bar(candle))
             got.append(len(candles))
         self.book = self._book(got)
         return got
@@ -160,7 +192,7 @@ class Session:
         return report
 
     def _closed(self, s: int, candle: Candle, now: float) -> ClosedBar:
-        signals: BarSignals = self.streams[s].push(candle.as_bar())
+        signals: BarSignals = self.streams[s].push(candle_bar(candle))
         rules = [bool(signals.rules.get(r, False)) for r in RULE_SLOTS]
         tf = self.slots[s].timeframe_seconds
         stale = candle.time + tf < now - STALE_BARS * tf

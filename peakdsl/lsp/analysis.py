@@ -24,7 +24,15 @@ from ..lang.project import Loader, check_cycles, check_references, display_path
 from ..lang.source import SourceFile
 from . import describe
 from .locate import Found, locate, setting_table, symbol_of_decl
-from .specs import SpecEntry, entry_of, project_root, project_specs, read_text
+from .specs import (
+    SpecEntry,
+    entry_of,
+    market_of,
+    project_root,
+    project_specs,
+    read_text,
+    timeframe_of,
+)
 from .text import Lines, Range, lex
 
 
@@ -275,6 +283,13 @@ def _hover_decl(doc: Document, found: Found, project: ProjectView) -> str | None
     return describe.spec_md(entry_of(doc.path, doc.text))
 
 
+def _hover_frame(doc: Document, found: Found, project: ProjectView) -> str | None:
+    """The ``4h`` or ``ETH/USDT`` after an ``@``, in the terms of this spec's own frame."""
+    if found.owner == "market":
+        return describe.market_frame_md(found.word, market_of(doc.text))
+    return describe.timeframe_frame_md(found.word, timeframe_of(doc.text))
+
+
 def _hover_word(render: Callable[[str], str]) -> Callable[[Document, Found, ProjectView], str]:
     return lambda doc, found, project: render(found.word)
 
@@ -285,6 +300,7 @@ HOVERS: dict[str, Callable[[Document, Found, ProjectView], str | None]] = {
     "decl": _hover_decl, "basis": _hover_word(describe.basis_md),
     "param_type": _hover_word(describe.param_type_md),
     "function": lambda doc, found, project: describe.function_md(found.word),
+    "frame": _hover_frame,
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..lang import ast
 from ..lang.builtins import BUILTINS, POSITION_SOURCES, SOURCES, Builtin
 from ..lang.fmt import SPELLED
+from ..lang.frames import derivable
 from ..lang.project import REFERENCE_KINDS
 from ..lang.schema import (
     BLOCKS,
@@ -30,8 +31,8 @@ from ..lang.types import PARAM_TYPES, Unit
 from . import describe
 from .analysis import Document, ProjectView
 from .cursor import Cursor, cursor_at
-from .locate import setting_table
-from .specs import DECL_KINDS
+from .locate import FRAME_REF, setting_table
+from .specs import DECL_KINDS, market_of, timeframe_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,30 @@ def _value(doc: Document, cursor: Cursor, project: ProjectView, offset: int
     return items
 
 
+def _frame(doc: Document, cursor: Cursor, project: ProjectView, offset: int
+           ) -> list[Completion]:
+    """After ``@``: the timeframes this spec's candles can give (``lang.frames.derivable``:
+    coarser, a whole number of its bars, on its grid), then the markets the project's
+    strategies trade other than this one's (none after ``@BASE/QUOTE@``)."""
+    own = timeframe_of(doc.text)
+    items = [Completion(tf, "value", _bars(tf, own), describe.timeframe_frame_md(tf, own))
+             for tf in TIMEFRAMES if own not in TIMEFRAMES or derivable(own, tf)]
+    if cursor.key == "market":
+        return items
+    mine = market_of(doc.text)
+    written = {m.group("market") for m in FRAME_REF.finditer(doc.text) if m.group("market")}
+    traded = {e.market for e in project.specs.values() if e.market}
+    markets = sorted((written | traded) - {mine, ""})
+    return items + [Completion(mk, "constant", "another market",
+                               describe.market_frame_md(mk, mine)) for mk in markets]
+
+
+def _bars(tf: str, own: str) -> str:
+    if own not in TIMEFRAMES:
+        return "timeframe"
+    return f"timeframe: {TIMEFRAMES[tf] // TIMEFRAMES[own]} bars of {own}"
+
+
 def _words(words: tuple[str, ...], kind: str, detail: str) -> Lister:
     def lister(doc: Document, cursor: Cursor, project: ProjectView, offset: int
                ) -> list[Completion]:
@@ -213,7 +238,7 @@ def _after(doc: Document, cursor: Cursor, project: ProjectView, offset: int
 LISTS: dict[str, Lister] = {
     "none": _none, "top": _top, "decl_name": _decl_name, "statement": _statement,
     "expression": _expression, "value": _value, "reference": _reference,
-    "override": _override, "after": _after,
+    "override": _override, "after": _after, "frame": _frame,
     "param_type": _words(tuple(PARAM_TYPES), "type", "param type"),
     "side": _words(("long", "short"), "keyword", "side"),
     "when": _words(("when",), "keyword", "the rule's condition follows"),

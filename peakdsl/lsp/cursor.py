@@ -30,8 +30,10 @@ class Cursor:
     ``where``: ``none`` (in a comment or a string, or past the declaration), ``top`` (before
     it), ``decl_name``, ``statement``, ``expression``, ``value`` (of the setting ``key``),
     ``param_type``, ``side``, ``when``, ``basis``, ``reference`` (after the statement
-    ``key``: component or risk), ``override`` (a param of the component ``key``), ``after``
-    (after an operand: an operator, or a new statement).
+    ``key``: component or risk), ``override`` (a param of the component ``key``), ``frame``
+    (after an ``@``: a timeframe or a market; ``key`` "market" after ``@BASE/QUOTE@``, where
+    only a timeframe may follow), ``after`` (after an operand: an operator, or a new
+    statement).
     """
 
     where: str
@@ -79,7 +81,8 @@ def cursor_at(text: str, offset: int) -> Cursor:
     here = next((t for t in tokens if t.start < offset <= t.end), None)
     if here is not None and _in_text(here, offset):
         return Cursor("none")
-    prefix = text[here.start:offset] if here is not None and here.kind == "word" else ""
+    prefix = text[here.start:offset] if here is not None and (
+        here.kind == "word" or _frame_number(text, here)) else ""
     scan = _Scan(text)
     for token in tokens:
         if token.end > offset - len(prefix):
@@ -87,6 +90,11 @@ def cursor_at(text: str, offset: int) -> Cursor:
         if token.kind != "comment":
             _step(scan, token)
     return replace(_decide(scan, offset - len(prefix)), prefix=prefix)
+
+
+def _frame_number(text: str, token: Token) -> bool:
+    """A timeframe being typed after ``@`` (``close@4``): a prefix, like a word."""
+    return token.kind == "number" and text[:token.start].rstrip().endswith("@")
 
 
 def _in_text(token: Token, offset: int) -> bool:
@@ -188,6 +196,8 @@ def _after_word(scan: _Scan, top: _Frame) -> Cursor | None:
     last, before = scan.last(), scan.last(2)
     if last in EXPR_LEADS:
         return Cursor("expression")
+    if last == "@":
+        return Cursor("frame", key="market" if scan.last(3) in ("/", ":") else "")
     if last == ":" and scan.last(3) == "param":
         return Cursor("param_type")
     if last in RULE_KINDS:

@@ -23,8 +23,9 @@ from ..lang.builtins import (
 )
 from ..lang.checker import bounds_text  # the checker's own wording
 from ..lang.fmt import SPELLED
+from ..lang.frames import derivable
 from ..lang.project import display_path
-from ..lang.schema import METRICS, NESTED_BLOCKS, SettingSpec, Value
+from ..lang.schema import METRICS, NESTED_BLOCKS, TIMEFRAMES, SettingSpec, Value
 from ..lang.types import PARAM_TYPES, Ty, Unit
 from .locate import setting_table
 from .specs import SpecEntry
@@ -184,3 +185,32 @@ def spec_md(entry: SpecEntry) -> str:
         parts.append(entry.description)
     parts.append(f"`{display_path(entry.path)}`")
     return "\n\n".join(parts)
+
+
+FRAME_RULE = ("read at each bar of the strategy from the frame's last *closed* bar: the one "
+              "whose close time is at or before the bar's close, so a bar is never seen while "
+              "it forms")
+
+
+def timeframe_frame_md(tf: str, own: str) -> str:
+    """Hover of the ``4h`` in ``x@4h``: what a frame is, and what it means in this spec."""
+    parts = [f"frame `@{tf}` — the expression before `@` computed on {tf} bars (its sources, "
+             f"windows, lags and lets count {tf} bars), {FRAME_RULE}"]
+    if tf not in TIMEFRAMES:
+        parts.append(f"`{tf}` is not a timeframe (`T020`): " + " ".join(TIMEFRAMES))
+    elif own in TIMEFRAMES and tf != own:
+        r = TIMEFRAMES[tf] // TIMEFRAMES[own]
+        parts.append(f"one {tf} bar is {r} bars of this strategy's {own}: a window of L {tf} "
+                     f"bars needs L×{r} + {2 * r - 2} bars of warm-up" if derivable(own, tf)
+                     else f"{tf} bars cannot be built from this strategy's {own} bars (`T020`)")
+    return "\n\n".join(parts)
+
+
+def market_frame_md(market: str, own: str) -> str:
+    """Hover of the ``ETH/USDT`` in ``x@ETH/USDT``."""
+    if market == own:
+        return f"`@{market}` is this strategy's own market: `x@{market}` is `x`"
+    return (f"frame `@{market}` — the expression before `@` computed on {market}'s candles "
+            f"at the strategy's timeframe, {FRAME_RULE}\n\na run reads them from the "
+            f"project's data cache (`peak data import` or `peak data fetch` put them there); "
+            f"none there is `D023`")

@@ -10,6 +10,7 @@ when a ``(`` follows, a reference after ``component``/``risk``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -25,6 +26,7 @@ class Found:
     """The word under the cursor (``start``..``end``) and how to read it."""
 
     role: str  # name symbol function key choice block reference override decl basis param_type
+    #            frame (the `4h` or `ETH/USDT` after an `@`; owner: "timeframe" or "market")
     word: str
     start: int
     end: int
@@ -178,16 +180,37 @@ def in_expr(expr: ast.Expr, offset: int) -> Found | None:
         parent, node = (node if isinstance(node, ast.Call) else None), child
     if isinstance(node, ast.Call) and inside(node.func_span, offset):
         return _word("function", node.func, node.func_span)
+    if isinstance(node, ast.At):
+        return _frame_ref(node, offset)
     if isinstance(node, ast.Name):
         return _word("name", node.id, node.span, call=parent)
+    return None
+
+
+def _frame_ref(at: ast.At, offset: int) -> Found | None:
+    """The market or timeframe of ``x@ETH/USDT@4h`` under the cursor (``@`` included)."""
+    refs = (("market", at.market, at.market.symbol if at.market else ""),
+            ("timeframe", at.timeframe, at.timeframe.text if at.timeframe else ""))
+    for owner, ref, word in refs:
+        if ref is not None and ref.span.start - 1 <= offset <= ref.span.end:
+            return Found("frame", word, ref.span.start, ref.span.end, owner=owner)
     return None
 
 
 # ---------------------------------------------------------------- without an AST
 
 
+FRAME_REF = re.compile(r"@\s*(?:(?P<market>[A-Z][A-Z0-9]*/[A-Z][A-Z0-9]*(?::[A-Z][A-Z0-9]*)?)"
+                       r"|(?P<timeframe>[0-9]+[a-z]+))")
+
+
 def locate_lexical(text: str, offset: int) -> Found | None:
     """The word at ``offset`` read from the text alone (it does not parse)."""
+    for match in FRAME_REF.finditer(text, max(0, offset - 64), min(len(text), offset + 64)):
+        owner = match.lastgroup or ""
+        if match.start(owner) <= offset <= match.end(owner):
+            return Found("frame", match.group(owner), match.start(owner), match.end(owner),
+                         owner=owner)
     bounds = word_at(text, offset)
     if bounds is None or _in_comment_or_string(text, bounds[0]):
         return None

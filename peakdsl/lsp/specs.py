@@ -20,6 +20,9 @@ from .text import lex
 
 DECL_KINDS: tuple[str, ...] = tuple(SETTINGS)  # strategy portfolio risk promotion
 _DESCRIPTION = re.compile(r'^\s*description\s+"([^"\n]*)"', re.M)
+_MARKET = re.compile(r"^[ \t]*market[ \t]+([A-Z][A-Z0-9]*/[A-Z][A-Z0-9]*(?::[A-Z][A-Z0-9]*)?)",
+                     re.M)
+_TIMEFRAME = re.compile(r"^[ \t]*timeframe[ \t]+([0-9]+[smhdw])\b", re.M)
 MAX_BYTES = 1 << 20  # the parser's limit: a larger file is not a spec
 
 
@@ -33,6 +36,7 @@ class SpecEntry:
     description: str
     name_start: int  # character offsets of the declared name in the file's text
     name_end: int
+    market: str = ""  # a strategy's `market` line ('' when there is none)
 
 
 def read_text(path: Path, overlay: Mapping[Path, str]) -> str:
@@ -54,7 +58,20 @@ def entry_of(path: Path, text: str) -> SpecEntry:
     name = words[1] if kind and len(words) > 1 and words[1].kind == "word" else None
     described = _DESCRIPTION.search(text)
     return SpecEntry(path.stem, kind, path, described.group(1) if described else "",
-                     name.start if name else 0, name.end if name else 0)
+                     name.start if name else 0, name.end if name else 0,
+                     market_of(text) if kind == "strategy" else "")
+
+
+def market_of(text: str) -> str:
+    """The ``market`` line of a spec's text, read lexically ('' when there is none)."""
+    found = _MARKET.search(text)
+    return found.group(1) if found else ""
+
+
+def timeframe_of(text: str) -> str:
+    """The ``timeframe`` line of a spec's text, read lexically ('' when there is none)."""
+    found = _TIMEFRAME.search(text)
+    return found.group(1) if found else ""
 
 
 def project_specs(path: Path, overlay: Mapping[Path, str] | None = None

@@ -55,6 +55,7 @@ SCOPES = {
     "bps": "constant.numeric.bps.peak", "duration": "constant.numeric.duration.peak",
     "number": "constant.numeric.peak", "operator": "keyword.operator.peak",
     "comment": "comment.line.number-sign.peak", "string": "string.quoted.double.peak",
+    "frame": "keyword.operator.frame.peak",
 }
 
 
@@ -120,10 +121,16 @@ def _keyword_patterns() -> list[dict[str, Any]]:
             _match("boolean", words(BOOLEANS)), _match("keyword", words(plain))]
 
 
+MARKET = rf"{CURRENCY}/{CURRENCY}(?::{CURRENCY})?"
+
+
 def _literal_patterns() -> list[dict[str, Any]]:
     number = r"[0-9]+(?:\.[0-9]+)?"
     return [
-        _match("market", rf"\b{CURRENCY}/{CURRENCY}(?::{CURRENCY})?\b"),
+        # `close@4h`, `x@ETH/USDT@4h`: the `@` and the frame it reads (before the plain
+        # market and duration, which would otherwise leave the `@` unhighlighted)
+        _captures(rf"(@)\s*(?:({MARKET})|([0-9]+[smhdw]))\b", "frame", "market", "duration"),
+        _match("market", rf"\b{MARKET}\b"),
         _captures(rf"\b({number}(?:[eE][+-]?[0-9]+)?)\s+({CURRENCY})\b", "number", "currency"),
         _match("percent", rf"\b{number}%"),
         _match("bps", rf"\b{number}bps\b"),

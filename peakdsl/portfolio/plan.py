@@ -165,7 +165,8 @@ def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path,
     diff --impact` runs an old version, unpacked elsewhere, on the work tree's data."""
     from ..compile.artifacts import dump_model, sha256
     from ..data import DataError
-    from ..data.select import load_for, require_volume
+    from ..data.frames import load_run
+    from ..data.select import require_volume
 
     compiler = _Compiler(root)
     leaves = flatten(artifact.config, compiler)
@@ -175,8 +176,7 @@ def resolve_portfolio(spec_path: str, artifact: m.PortfolioArtifact, root: Path,
         assert isinstance(strategy, m.StrategyArtifact) and sha == leaf.sha256
         params = {p.name: p.default for p in strategy.config.params} | leaf.overrides
         cfg = strategy.config
-        candles = load_for(cfg.market.symbol, cfg.timeframe, root=data_root or root,
-                           start=start, end=end)
+        candles = load_run(cfg, data_root or root, start=start, end=end)
         require_volume(cfg, candles)  # D022: a volume rule on candles without volume
         loaded.append(Component(leaf.label, strategy, sha, text, params, leaf.weight, candles))
     problems = _mixed_sources(loaded) + _off_grid(loaded)

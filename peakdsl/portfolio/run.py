@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import __version__
 from ..backtest import risk_note, sim_settings
+from ..data.frames import inputs_for
 from ..engine.evaluate import Signals, evaluate
 from ..engine.results import SimResult, SimSettings
 from ..engine.risk import NO_LIMITS, RiskLimits
@@ -103,7 +104,7 @@ def run_portfolio(plan: PortfolioPlan, fee_bps: float | None = None,
     markets = sorted({c.config.market.symbol for c in plan.components})
     evaluated = []
     for c in plan.components:
-        signals = evaluate(c.config, c.candles.frame, c.params)
+        signals = evaluate(c.config, inputs_for(c.config, c.candles), c.params)
         settings = sim_settings(c.config, signals.params, signals.warmup,
                                 plan.capital * c.weight, fee_bps)
         if adjust is not None:

@@ -55,9 +55,10 @@ import numpy as np
 from ..backtest import sim_settings
 from ..compile import models as m
 from ..data.candles import CandleSet
+from ..data.frames import inputs_for
 from ..engine.book import reset_account, reset_positions
 from ..engine.decide import FLAT, LONG, SHORT
-from ..engine.evaluate import EvaluationError, columns_of
+from ..engine.evaluate import EvaluationError
 from ..engine.fast_slot import TRADE_RULES, entry_rows, run_fast_slot
 from ..engine.position import Code, code_of
 from ..engine.program import Evaluation, Program, node_key
@@ -535,7 +536,7 @@ def evaluate_block(artifact: m.StrategyArtifact, candles: CandleSet, names: tupl
         raise ValueError("timeframe_seconds must be positive")
     total = combos.shape[0]
     out = np.full((total, N_METRICS), np.nan)
-    cols = columns_of(candles.frame)
+    cols = inputs_for(cfg, candles)
     n = len(cols["close"])
     if moments is None:
         moments = np.empty((total, 0, 3))

@@ -123,8 +123,11 @@ def distinct_entries(cfg: Any, names: tuple[str, ...], combos: Any) -> int:
     from ..engine.program import Program
 
     program = Program.plan(cfg, lets=False)
-    probe = {c: np.linspace(1.0, 2.0, PROBE_BARS) for c in
-             ("open", "high", "low", "close", "volume")}
+    probe: dict[str, Any] = {c: np.linspace(1.0, 2.0, PROBE_BARS) for c in
+                             ("open", "high", "low", "close", "volume")}
+    for key in program.frame_inputs:  # a frame's columns; its index: the identity
+        probe[key] = np.arange(PROBE_BARS) if key.startswith("@") else probe["close"]
+    probe["time"] = np.arange(PROBE_BARS) * 3600.0  # the bars' open times (session_vwap)
     defaults = {p.name: p.default for p in cfg.params}
     counter = _KeyCounter()
     rows = np.asarray(combos, dtype=np.float64)

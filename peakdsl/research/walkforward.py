@@ -339,11 +339,10 @@ class OosRun:
 
 
 def bar_slice(candles: CandleSet, start: int, end: int) -> CandleSet:
-    """Bars ``start <= i < end`` as a CandleSet (same market, source and provenance)."""
-    from ..data.candles import CandleSet as _CandleSet
-
-    return _CandleSet.of(candles.frame.iloc[start:end], candles.market, candles.timeframe,
-                         candles.source, candles.synthetic)
+    """Bars ``start <= i < end`` as a CandleSet (same market, source and provenance; the
+    other markets a spec reads kept whole: ``data.frames.inputs_for`` cuts them to the
+    bars' span)."""
+    return candles.rebuilt(candles.frame.iloc[start:end])
 
 
 def evaluate_oos(artifact: m.StrategyArtifact, candles: CandleSet, window: Window,
@@ -356,6 +355,7 @@ def evaluate_oos(artifact: m.StrategyArtifact, candles: CandleSet, window: Windo
     acted upon and nothing happens before it; the result keeps the test bars only.
     """
     from ..backtest import sim_settings
+    from ..data.frames import inputs_for
     from ..engine.evaluate import evaluate, resolve_params
     from ..engine.simulate import simulate
     from ..engine.stats import compute_metrics
@@ -366,7 +366,7 @@ def evaluate_oos(artifact: m.StrategyArtifact, candles: CandleSet, window: Windo
     ext_start = max(0, window.test_start - warmup)
     lead = window.test_start - ext_start
     frame = candles.frame.iloc[ext_start:window.test_end]
-    signals = evaluate(cfg, frame, resolved)
+    signals = evaluate(cfg, inputs_for(cfg, candles, frame), resolved)
     settings = sim_settings(cfg, signals.params, max(lead, signals.warmup), run.capital,
                             run.fee_bps)
     full = simulate(frame["open"].to_numpy(), frame["high"].to_numpy(),

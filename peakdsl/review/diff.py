@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..compile import models as m
+from ..lang.frames import Frame
 from ..lang.levels import LEVEL_BASIS
 from . import values as show
 from .levels import CHANGED, level
@@ -136,6 +137,28 @@ def _rule(snap: Snapshot, pair: Pair, slot: str, cfg: m.StrategyConfig) -> str |
         return None
     written = snap.entries[cfg.name].rule_text.get(slot)
     return written or Renderer(cfg.graph)(cfg.graph.rules[slot])
+
+
+def markets(p: Pair) -> list[Found]:
+    """The strategy's market, and the other markets its frames read (``close@ETH/USDT``):
+    a rule that starts reading another market's candles is a market change too, not only a
+    logic change — the run now needs (and its fingerprint covers) that market's data."""
+    out = when("market", "market", _symbol(p.old.market), _symbol(p.new.market))
+    a, b = _markets_read(p.old), _markets_read(p.new)
+    if a != b:
+        out.append(Found("market", "markets_read", a or None, b or None,
+                         what="other markets read"))
+    return out
+
+
+def _symbol(market: m.Market) -> str:
+    return market.symbol + (f":{market.settle}" if market.settle else "")
+
+
+def _markets_read(cfg: m.StrategyConfig) -> str:
+    """The other markets the graph reads (its ``align`` nodes' frames), sorted; "" none."""
+    keys = {str(n.value) for n in cfg.graph.nodes if n.op == "align"}
+    return ", ".join(sorted({f.market for f in map(Frame.parse, keys) if f.market}))
 
 
 def warmup(p: Pair) -> list[Found]:
@@ -426,8 +449,7 @@ def _text(value: Any) -> str:
 FIELDS: dict[str, dict[str, Comparer]] = {
     "strategy": {
         "description": description,
-        "market": field_of("market", "market", lambda x: x.symbol + (
-            f":{x.settle}" if x.settle else "")),
+        "market": markets,
         "timeframe": field_of("timeframe", "timeframe", _text),
         "calendar": field_of("calendar", "calendar", _text),
         "params": params, "requires": requires, "graph": logic, "warmup": warmup,

@@ -120,12 +120,12 @@ def _docs(frame: pd.DataFrame, other: set[tuple[Any, ...]]) -> list[TradeDoc]:
 def run_strategy(entry: Entry, snap: Snapshot, data_root: Path) -> Run:
     """One version of a strategy on the work tree's candles for its market."""
     from ..backtest import run_backtest
-    from ..data.select import load_for
+    from ..data.frames import load_run
 
     artifact = entry.artifact
     assert isinstance(artifact, m.StrategyArtifact)
     cfg = artifact.config
-    candles = load_for(cfg.market.symbol, cfg.timeframe, root=data_root)
+    candles = load_run(cfg, data_root)
     result = run_backtest(artifact, candles, "", entry.sha256)
     trades = result.trades_frame()
     trades.insert(0, "component", "")

@@ -39,7 +39,8 @@ KINDS: dict[ChangeKind, KindInfo] = {
     "spec_removed": KindInfo("a spec exists only in the old version", "review"),
     "spec_renamed": KindInfo("two files compared hold differently named specs", "review"),
     "description": KindInfo("the `description` line", "info"),
-    "market": KindInfo("a strategy's `market`", "review"),
+    "market": KindInfo("a strategy's `market`, or the other markets it reads "
+                       "(`close@ETH/USDT`)", "review"),
     "timeframe": KindInfo("a strategy's `timeframe`", "review"),
     "calendar": KindInfo("the annualisation `calendar`", "review"),
     "param_default": KindInfo("a param's default (what a backtest and live run use)", "review"),

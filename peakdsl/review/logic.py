@@ -9,7 +9,9 @@ spelling in the source (``crossunder(a, b)`` is ``crossover(b, a)``).
 
 ``render`` writes a node back as an expression for a reviewer: kernels with their arguments
 (implicit OHLC inputs left out, a mode kept), infix operators, lags, and the crossover pattern
-lowering produces (``a > b and a[1] <= b[1]``) folded back into ``crossover(a, b)``. Shared
+lowering produces (``a > b and a[1] <= b[1]``) folded back into ``crossover(a, b)``, a frame's
+``align`` node back into ``x@4h`` with its columns written bare inside (``sma(close, 50)@1d``,
+not ``sma(close@1d, 50)``, which would mean a 50-hour mean of the daily close). Shared
 subexpressions are expanded, so the text is capped (``MAX_RENDER``): the hash, not the text,
 decides equality.
 """
@@ -65,9 +67,18 @@ def require_hashes(cfg: m.StrategyConfig) -> dict[str, str]:
 class Renderer:
     """Writes nodes of one graph as expressions (memoised, so each is rendered once)."""
 
-    def __init__(self, graph: m.Graph) -> None:
+    def __init__(self, graph: m.Graph, frame: str = "") -> None:
+        self.graph = graph
         self.nodes = {n.id: n for n in graph.nodes}
         self.done: dict[int, str] = {}
+        self.frame = frame  # the key of the frame being rendered inside (``4h``), or ""
+        self.frames: dict[str, Renderer] = {}
+
+    def on(self, frame: str) -> Renderer:
+        """The renderer of what is computed on ``frame`` (memoised per frame)."""
+        if frame not in self.frames:
+            self.frames[frame] = Renderer(self.graph, frame)
+        return self.frames[frame]
 
     def __call__(self, node_id: int) -> str:
         text = self.text(node_id)
@@ -92,7 +103,18 @@ def _balanced(text: str) -> bool:
 
 
 def _leaf(r: Renderer, node: m.GraphNode) -> str:
-    return str(node.value)
+    """A source, bare inside its own frame (``close@4h`` is ``close`` under ``…@4h``)."""
+    text = str(node.value)
+    suffix = f"@{r.frame}"
+    return text.removesuffix(suffix) if r.frame and node.op == "source" else text
+
+
+def _align(r: Renderer, node: m.GraphNode) -> str:
+    """``x@F``: ``x`` as computed on frame F (its columns bare), read at the strategy's bars.
+    ``x`` renders as a name, a call, a lag or a parenthesised operation, each of which
+    binds at least as tightly as ``@``."""
+    key = str(node.value)
+    return f"{r.on(key).text(node.inputs[0])}@{key}"
 
 
 def _const(r: Renderer, node: m.GraphNode) -> str:
@@ -160,7 +182,7 @@ def _body(r: Renderer, node: m.GraphNode) -> str:
 
 _FORMS: dict[str, Callable[[Renderer, m.GraphNode], str]] = {
     "source": _leaf, "param": _leaf, "const": _const, "lag": _lag, "where": _where,
-    "state": _body, "position_rule": _body,
+    "state": _body, "position_rule": _body, "align": _align,
     "neg": _prefix("-"), "not": _prefix("not "),
     **dict.fromkeys(INFIX, _infix),
 }

@@ -62,8 +62,7 @@ def _rebuilt(candles: CandleSet, factor: np.ndarray[Any, Any],
     out = (candles.frame if frame is None else frame).copy()
     for column in ("open", "high", "low", "close"):
         out[column] = out[column].to_numpy() * factor
-    return CandleSet.of(out, candles.market, candles.timeframe, candles.source,
-                        candles.synthetic)
+    return candles.rebuilt(out)
 
 
 def _in(candles: CandleSet, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray[Any, Any]:
@@ -114,8 +113,7 @@ def flat_market(candles: CandleSet, start: pd.Timestamp, end: pd.Timestamp) -> C
 
 def data_gap(candles: CandleSet, start: pd.Timestamp, end: pd.Timestamp) -> CandleSet:
     kept = candles.frame[~_in(candles, start, end)]
-    return CandleSet.of(kept, candles.market, candles.timeframe, candles.source,
-                        candles.synthetic)
+    return candles.rebuilt(kept)
 
 
 def delayed(signals: Signals) -> Signals:

@@ -84,7 +84,9 @@ def test_library_is_not_empty() -> None:
 def test_evaluator_matches_reference(compiled: dict[str, tuple[m.StrategyConfig, object]],
                                      name: str, seed: int, n: int) -> None:
     cfg, spec = compiled[name]
-    frame = market(seed, n)
+    frame = market(seed, n)  # time-indexed: a strategy reading `@1d` builds its days from it
+    frame.index = pd.date_range("2024-01-01 05:00", periods=n, tz="UTC",
+                                freq=pd.Timedelta(seconds=cfg.timeframe_seconds))
     params = random_params(cfg, np.random.default_rng(seed))
     fast = evaluate(cfg, frame, params)
     slow = reference_evaluate(spec, frame, params)  # type: ignore[arg-type]

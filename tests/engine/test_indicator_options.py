@@ -322,7 +322,8 @@ def test_a_param_named_like_a_mode_is_a_value_outside_the_mode_position() -> Non
 
 def test_mode_words_are_the_choices() -> None:
     choices = {c for b in BUILTINS.values() if b.mode for c in b.mode.choices}
-    assert choices == MODE_WORDS == {"population", "sample", "peak", "talib"}
+    assert choices == MODE_WORDS == {"population", "sample", "peak", "talib", "day", "week"}
+    assert BUILTINS["session_vwap"].signature == "session_vwap([mode])"
     assert BUILTINS["stdev"].signature == "stdev(x, n[, mode])"
     assert BUILTINS["sma"].signature == "sma(x, n)"
 

@@ -17,7 +17,8 @@ from peakdsl.lang.builtins import BUILTINS, Arg
 from peakdsl.lang.lookback import Lookback
 
 nan = math.nan
-KERNEL_NAMES = sorted(set(KERNELS) - {"state", "position_rule"})  # bodies: test_scan.py
+# bodies: test_scan.py; align (a frame read at the strategy's bars): test_frame_stream.py
+KERNEL_NAMES = sorted(set(KERNELS) - {"state", "position_rule", "align"})
 BOOL_KERNELS = {"rising", "falling"}
 # every kernel with its default, plus each other mode of the built-ins that have modes
 CASES = [(name, None) for name in KERNEL_NAMES] + [
@@ -37,7 +38,7 @@ def close(got: Any, want: list[float], rtol: float = 1e-12) -> None:
 def test_table_covers_every_non_elementwise_builtin_plus_lag() -> None:
     expected = {name for name, b in BUILTINS.items()
                 if not b.elementwise and name not in ("crossover", "crossunder")}
-    assert set(KERNELS) == expected | {"lag", "state", "position_rule"}
+    assert set(KERNELS) == expected | {"lag", "state", "position_rule", "align"}
 
 
 def test_reference_covers_every_builtin_plus_lag() -> None:
@@ -209,7 +210,9 @@ def market(seed: int, size: int, flats: bool = False) -> dict[str, np.ndarray]:
         same = rng.uniform(size=size) < 0.1
         h[same] = lo[same] = o[same] = c[same]
     volume = rng.uniform(1, 100, size)  # drawn last: the price columns stay as they were
-    return {"open": o, "high": h, "low": lo, "close": c, "volume": volume}
+    # hourly open times from 2023-11-14 22:00 UTC: sessions (session_vwap) start at bar 2
+    time = 1_699_999_200.0 + 3600.0 * np.arange(size)
+    return {"open": o, "high": h, "low": lo, "close": c, "volume": volume, "time": time}
 
 
 def arguments(name: str, data: dict[str, np.ndarray], windows: list[int],

@@ -339,3 +339,37 @@ def test_barssince_and_valuewhen_as_tradingview_defines_them() -> None:
     for n in (0, 1, 3):
         picked = L.where(cond).dropna().shift(n).reindex(C.index).ffill()  # NaN until n + 1
         same(KERNELS["valuewhen"](cond.to_numpy(), L, n), picked)
+
+
+def test_session_vwap_restarts_each_utc_day() -> None:
+    # 22:00, 23:00 on one day, 00:00, 01:00 on the next: the sums restart at 00:00
+    t = np.array([22, 23, 24, 25], dtype=float) * 3600
+    tp = np.array([10.0, 20, 30, 40])
+    volume = np.array([1.0, 3, 2, 2])
+    close(KERNELS["session_vwap"](tp, tp, tp, volume, t), [10, 70 / 4, 30, 35])
+    close(KERNELS["session_vwap"](tp, tp, tp, np.zeros(4), t), [nan, nan, nan, nan])
+    # a missing bar is NaN and adds nothing; the week starts on Monday 00:00 UTC
+    gap = np.array([1.0, nan, 2, 2])
+    close(KERNELS["session_vwap"](tp, tp, tp, gap, t), [10, nan, 30, 35])
+    monday = 4 * 86_400.0  # 1970-01-05, a Monday
+    week = np.array([monday - 3600, monday, monday + 86_400, monday + 7 * 86_400])
+    close(KERNELS["session_vwap"](tp, tp, tp, volume, week, "week"), [10, 20, 24, 40])
+
+
+@pytest.mark.parametrize(("session", "freq"), [("day", "D"), ("week", "W-MON")])
+def test_session_vwap_as_defined(session: str, freq: str) -> None:
+    # Σ(typical price · volume) / Σ volume since the session's first bar (pandas groups)
+    index = pd.date_range("2024-03-01 05:00", periods=len(C), freq="3h", tz="UTC")
+    seconds = (index.as_unit("ns").asi8 // 10**9).astype(float)
+    starts = index.floor("D") if session == "day" else \
+        (index - pd.to_timedelta(index.day_of_week, unit="D")).floor("D")
+    tp = ((H + L + C) / 3).to_numpy()
+    pv = pd.Series(tp * V.to_numpy()).groupby(starts).cumsum()
+    vol = pd.Series(V.to_numpy()).groupby(starts).cumsum()
+    assert freq  # named for the reader: pandas' own spelling of the session
+    same(KERNELS["session_vwap"](H, L, C, V, seconds, session), (pv / vol).to_numpy())
+    state = STATES["session_vwap"](session)
+    streamed = [state.push(h, lo, c, v, t) for h, lo, c, v, t in
+                zip(H, L, C, V, seconds, strict=True)]
+    np.testing.assert_array_equal(streamed, KERNELS["session_vwap"](H, L, C, V, seconds,
+                                                                    session))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,7 +66,9 @@ def test_truncated_run_agrees_with_full_run(library: dict[str, m.StrategyConfig]
                                             seed: int, n: int, cut: float,
                                             data: st.DataObject) -> None:
     cfg = library[name]
-    frame = market(seed, n)
+    frame = market(seed, n)  # time-indexed: a strategy reading `@1d` builds its days from it
+    frame.index = pd.date_range("2024-01-01 05:00", periods=n, tz="UTC",
+                                freq=pd.Timedelta(seconds=cfg.timeframe_seconds))
     t = min(n - 1, int(cut * n))
     params = random_params(cfg, np.random.default_rng(seed))
     full_sig = evaluate(cfg, frame, params)

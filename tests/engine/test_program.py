@@ -64,8 +64,19 @@ def config(text: str) -> m.StrategyConfig:
 
 
 def streamed(stream: Stream, frame: pd.DataFrame) -> list[BarSignals]:
-    cols = {c: frame[c].to_numpy() for c in frame.columns}
+    """Every bar of ``frame`` pushed, with its open time when it is time-indexed."""
+    cols: dict[str, Any] = {c: frame[c].to_numpy() for c in frame.columns}
+    if isinstance(frame.index, pd.DatetimeIndex):
+        cols["time"] = frame.index
     return [stream.push({c: cols[c][i] for c in cols}) for i in range(len(frame))]
+
+
+def timed(frame: pd.DataFrame, cfg: m.StrategyConfig) -> pd.DataFrame:
+    """``frame`` as bars of ``cfg``'s timeframe opening at 05:00 on 2024-01-01 and on (inside
+    a day, so a strategy reading ``@1d`` starts in a partial day, dropped): what a strategy
+    reading other timeframes needs (``lang.frames``)."""
+    return frame.set_axis(pd.date_range("2024-01-01 05:00", periods=len(frame), tz="UTC",
+                                        freq=pd.Timedelta(seconds=cfg.timeframe_seconds)))
 
 
 def assert_identical(whole: Signals, bars: list[BarSignals], skip: int = 0) -> None:
@@ -92,7 +103,7 @@ def assert_identical(whole: Signals, bars: list[BarSignals], skip: int = 0) -> N
 def test_stream_from_the_first_bar_equals_the_whole_array_run(
         library: dict[str, m.StrategyConfig], name: str, seed: int, n: int) -> None:
     cfg = library[name]
-    frame = market(seed, n)
+    frame = timed(market(seed, n), cfg)
     params = random_params(cfg, np.random.default_rng(seed))
     program = Program(cfg)
     assert_identical(program.signals(frame, params), streamed(program.stream(params), frame))
@@ -110,7 +121,7 @@ def test_stream_from_a_history_window_equals_the_run_on_that_window(
     ``start`` and then pushed the rest: equal to the whole-array run on the truncated data
     (recursive kernels are seeded at ``start`` in both)."""
     cfg = library[name]
-    frame = market(seed, 300).iloc[start:].reset_index(drop=True)
+    frame = timed(market(seed, 300).iloc[start:].reset_index(drop=True), cfg)
     params = random_params(cfg, np.random.default_rng(seed))
     program = Program(cfg)
     stream = program.stream(params, history=frame.iloc[:window])

@@ -114,6 +114,7 @@ strategy every_ported {
     let a_mfi = mfi(w)
     let a_obv = obv()
     let a_vwap = vwap(w)
+    let a_session_vwap = session_vwap()
     let a_kc_upper = kc_upper(w, width)
     let a_kc_middle = kc_middle(5)
     let a_kc_lower = kc_lower(6, 1.5)
@@ -158,7 +159,7 @@ def frame() -> pd.DataFrame:
         "high": np.maximum(o, c) * (1 + rng.uniform(0, 0.01, 150)),
         "low": np.minimum(o, c) * (1 - rng.uniform(0, 0.01, 150)),
         "volume": rng.uniform(1, 4, 150),
-    })
+    }, index=pd.date_range("2024-05-01 17:00", periods=150, freq="h", tz="UTC"))
 
 
 def kernel_args(name: str, cols: dict[str, np.ndarray], p: dict[str, float]) -> list[Any]:
@@ -169,7 +170,8 @@ def kernel_args(name: str, cols: dict[str, np.ndarray], p: dict[str, float]) -> 
     table: dict[str, list[Any]] = {
         "stoch_k": [h, lo, c, w], "stoch_d": [h, lo, c, w, 3], "willr": [h, lo, c, 5],
         "cci": [(h + lo + c) / 3, w], "mfi": [h, lo, c, v, w], "obv": [c, v],
-        "vwap": [h, lo, c, v, w], "kc_upper": [h, lo, c, w, width], "kc_middle": [c, 5],
+        "vwap": [h, lo, c, v, w], "session_vwap": [h, lo, c, v, cols["time"]],
+        "kc_upper": [h, lo, c, w, width], "kc_middle": [c, 5],
         "kc_lower": [h, lo, c, 6, 1.5], "donchian_upper": [h, w], "donchian_lower": [lo, 3],
         "donchian_middle": [h, lo, w], "ichimoku_tenkan": [h, lo, 3],
         "ichimoku_kijun": [h, lo, w], "ichimoku_senkou_a": [h, lo, 3, w, 5],
@@ -188,6 +190,7 @@ def test_interpreter_calls_them_as_the_program_calls_the_kernels(
     out = reference_evaluate(checked(STRATEGY, "every_ported"), data, params)
     values = {"w": 4.0, "back": 0.0, "width": 2.0} | (params or {})
     cols = {k: data[k].to_numpy() for k in data}
+    cols["time"] = (data.index.as_unit("ns").asi8 // 10**9).astype(float)
     assert {n for n in REFERENCE_TA if f"a_{n}" in out} == set(REFERENCE_TA)
     for name in REFERENCE_TA:
         want = KERNELS[name](*kernel_args(name, cols, values))

@@ -256,6 +256,18 @@ def test_comment_text_is_kept_verbatim_except_trailing_space() -> None:
 # ---------------------------------------------------------------- expressions from ASTs
 
 
+H4 = ast.Duration(4 * 3600, "4h")
+D1 = ast.Duration(86400, "1d")
+ETH = ast.Market("ETH", "USDT")
+
+
+def test_parenthesised_market_frame_then_timeframe_is_one_frame() -> None:
+    """``(x@ETH/USDT)@4h`` is ``x@ETH/USDT@4h``: the parser merges it, so the formatter
+    prints the one frame."""
+    assert fmt("strategy s { let a = (x @ ETH/USDT) @ 4h }") == \
+        "strategy s {\n    let a = x@ETH/USDT@4h\n}\n"
+
+
 def n(text: str) -> ast.Number:
     return ast.Number(float(text), "." not in text, text)
 
@@ -286,6 +298,17 @@ def name(x: str) -> ast.Name:
      "if if a then b else c then d else if e then f else g"),
     (ast.Call("max", (ast.Binary("or", name("a"), name("b")), ast.List(()))), "max(a or b, [])"),
     (ast.Call("now", ()), "now()"),
+    (ast.At(name("close"), None, H4), "close@4h"),
+    (ast.At(ast.Call("sma", (name("close"), n("50"))), None, D1), "sma(close, 50)@1d"),
+    (ast.At(name("close"), ETH, H4), "close@ETH/USDT@4h"),
+    (ast.At(name("close"), ETH, None), "close@ETH/USDT"),
+    (ast.At(ast.Binary("-", name("close"), name("open")), None, D1), "(close - open)@1d"),
+    (ast.At(ast.Neg(name("close")), None, D1), "(-close)@1d"),
+    (ast.Neg(ast.At(name("close"), None, D1)), "-close@1d"),
+    (ast.Lag(ast.At(name("close"), None, H4), n("1")), "close@4h[1]"),
+    (ast.At(ast.Lag(name("close"), n("1")), None, H4), "close[1]@4h"),
+    (ast.At(ast.At(name("close"), None, H4), ETH, None), "close@4h@ETH/USDT"),
+    (ast.Binary("*", ast.At(name("x"), None, D1), n("2")), "x@1d * 2"),
 ])
 def test_expression_parentheses(expr: ast.Expr, expected: str) -> None:
     assert format_expr(expr) == expected
@@ -360,7 +383,19 @@ def compound(sub: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
         st.builds(ast.Lag, sub, lags),
         st.builds(ast.Call, st.sampled_from(FUNCS), st.lists(sub, max_size=3).map(tuple)),
         st.lists(sub, max_size=3).map(lambda xs: ast.List(tuple(xs))),
+        st.builds(frame, sub, st.sampled_from([None, ETH]), st.sampled_from([None, H4, D1])),
     )
+
+
+def frame(target: ast.Expr, market: ast.Market | None, tf: ast.Duration | None) -> ast.Expr:
+    """An ``ast.At`` the parser can produce: a frame at all, and never ``(x@M)@T`` as two
+    (the parser reads that as the one frame ``x@M@T``)."""
+    if market is None and tf is None:
+        tf = H4
+    if market is None and isinstance(target, ast.At) and target.timeframe is None:
+        market = target.market
+        target = target.target
+    return ast.At(target, market, tf)
 
 
 exprs = st.recursive(st.one_of(names, literals), compound, max_leaves=12)
@@ -398,7 +433,7 @@ def source_exprs(draw: st.DrawFn, depth: int = 0) -> str:
         return f"({draw(GAPS)}{inner}{draw(GAPS)})" if draw(st.booleans()) else inner
 
     g = draw(GAPS)
-    form = draw(st.integers(0, 5))
+    form = draw(st.integers(0, 6))
     if form == 0:
         op = draw(st.sampled_from(["+", "-", "*", "/", "<", ">=", "==", "and", "or"]))
         return f"{sub()}{g}{op}{draw(GAPS)}{sub()}"
@@ -410,6 +445,8 @@ def source_exprs(draw: st.DrawFn, depth: int = 0) -> str:
         return f"if{g}{sub()} then{draw(GAPS)}{sub()}{g}else {sub()}"
     if form == 4:
         return f"sma({sub()},{g}{sub()})"
+    if form == 5:
+        return f"({sub()}){g}@{g}{draw(st.sampled_from(['4h', 'ETH/USDT', 'ETH/USDT @ 1d']))}"
     return f"({sub()})[{draw(st.sampled_from(['1', '-1', 'fast']))}]"
 
 

@@ -80,11 +80,13 @@ def test_a_paper_replay_books_what_the_backtest_books(spec: str) -> None:
 
 
 @pytest.mark.parametrize("spec", ["specs/strategies/macd.peak",
-                                  "specs/strategies/rsi_reversion.peak"])
+                                  "specs/strategies/rsi_reversion.peak",
+                                  "specs/strategies/daily_trend_filter.peak"])
 def test_warmed_up_from_history_the_signals_continue_the_whole_array_run(spec: str) -> None:
     """Started at bar 3,000 with the default history, a strategy on recursive indicators (MACD's
     EMAs, Wilder's RSI: they remember their whole past) signals from its first live bar exactly
-    as the whole-array evaluation from the data's start does there."""
+    as the whole-array evaluation from the data's start does there — and one reading daily and
+    4h bars of its market (built in the stream from the history's candles and their times)."""
     plan, _ = subject_plan(str(REPO / spec), root=REPO)
     backtest = run_portfolio(plan)
     slots = replay_slots(plan)

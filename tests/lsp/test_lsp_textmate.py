@@ -174,3 +174,12 @@ def test_the_vscode_extension_wires_the_grammar_and_the_server() -> None:
     script = (root / manifest["main"]).read_text("utf-8")
     assert '["peak", "lsp"]' in script and "vscode-languageclient/node" in script
     assert "vscode-languageclient" in manifest["dependencies"]
+
+
+def test_the_grammar_highlights_frames() -> None:
+    assert tokens("close@ETH/USDT@4h") == [
+        ("close", SCOPES["source"]), ("@", SCOPES["frame"]), ("ETH/USDT", SCOPES["market"]),
+        ("@", SCOPES["frame"]), ("4h", SCOPES["duration"])]
+    assert tokens("sma(close, 50)@1d") == [
+        ("sma", SCOPES["builtin"]), ("close", SCOPES["source"]), ("50", SCOPES["number"]),
+        ("@", SCOPES["frame"]), ("1d", SCOPES["duration"])]

@@ -32,15 +32,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peakdsl.engine.reference import REFERENCE, _Interpreter, level_exprs, reference_inputs
+from peakdsl.engine.reference import (
+    REFERENCE,
+    Val,
+    _Interpreter,
+    level_exprs,
+    reference_inputs,
+)
+from peakdsl.engine.reference_frames import FrameData
 from peakdsl.engine.reference_state import state_values
 from peakdsl.lang import ast
 from peakdsl.lang.builtins import BUILTINS, DERIVED_SOURCES, Arg
 from peakdsl.lang.checker import CheckedSpec
+from peakdsl.lang.frames import frame_of
 from peakdsl.lang.position import reads_position
 from peakdsl.lang.types import Unit
 
 Array = np.ndarray[Any, Any]
+Key = tuple[int, str]  # a node (``id``) in a frame context ("" the strategy's own)
 TOL = 1e-9  # rounding is ~1e-16 relative; a factor of 1e7 of slack for crude bounds
 
 
@@ -271,49 +280,97 @@ BUILTIN_RULES: dict[str, Callable[[CallArgs], Judged]] = {
 
 
 class _Judge(_Interpreter):
-    """The reference interpreter, recording every node's value and judgement."""
+    """The reference interpreter, recording every node's value and judgement, by node and
+    frame context (a let named inside ``@F`` is evaluated again there). A value read on
+    other bars than its own (``moved``: a constant stretched to a frame, a frame's series
+    aligned to the strategy's bars) is recorded as read: its judgement moves with it."""
 
-    def __init__(self, columns: dict[str, Array], params: dict[str, float | int]) -> None:
-        super().__init__(columns, params)
-        self.values: dict[int, Array] = {}
-        self.judged: dict[int, Judged] = {}
+    def __init__(self, columns: dict[str, Array], params: dict[str, float | int],
+                 frames: FrameData | None = None) -> None:
+        super().__init__(columns, params, frames)
+        self.raw: dict[Key, tuple[Val, Judged]] = {}
+        self.values: dict[Key, Array] = {}
+        self.judged: dict[Key, Judged] = {}
         self.let_judged: dict[str, Judged] = {}
+        self.call_columns: dict[str, Array] = {}
 
-    def value_of(self, expr: ast.Expr) -> Array:
-        value = super().value_of(expr)
-        self.values[id(expr)] = value
-        self.judged[id(expr)] = self.judge(expr, value)
-        return value
+    def key(self, expr: ast.Expr) -> Key:
+        return id(expr), self.context
+
+    def evaluate(self, expr: ast.Expr) -> Val:
+        val = super().evaluate(expr)
+        judged = self.judge(expr, val.data)
+        self.raw[self.key(expr)] = (val, judged)
+        self.values[self.key(expr)], self.judged[self.key(expr)] = val.data, judged
+        return val
+
+    def moved(self, expr: ast.Expr | None, val: Val, frame: str | None) -> None:
+        if expr is None or frame is None or self.key(expr) not in self.raw:
+            return
+        raw, judged = self.raw[self.key(expr)]
+        err = self.reshape(Val(judged.err, raw.frame), frame)
+        doubt = self.reshape(Val(judged.doubt, raw.frame), frame)
+        self.values[self.key(expr)] = self.reshape(raw, frame)
+        self.judged[self.key(expr)] = Judged(np.nan_to_num(err, nan=0.0), doubt)
 
     def child(self, expr: ast.Expr) -> tuple[Array, Judged]:
-        return self.values[id(expr)], self.judged[id(expr)]
+        return self.values[self.key(expr)], self.judged[self.key(expr)]
 
-    def exact(self) -> Judged:
-        return Judged(np.zeros(self.size), np.zeros(self.size, dtype=bool))
+    @staticmethod
+    def exact(n: int) -> Judged:
+        return Judged(np.zeros(n), np.zeros(n, dtype=bool))
 
     def judge(self, expr: ast.Expr, value: Array) -> Judged:
         match expr:
+            case ast.Name(id=name) if name in self.lets and self.context:
+                return self.raw[(id(self.let_exprs[name]), self.context)][1]
             case ast.Name(id=name) if name in self.let_judged:
                 return self.let_judged[name]
             case ast.Name(id=name) if name in DERIVED_SOURCES:
-                return Judged(np.abs(value), np.zeros(self.size, dtype=bool))
+                return Judged(np.abs(value), np.zeros(len(value), dtype=bool))
             case ast.Neg(operand=x) | ast.Not(operand=x):
                 return self.child(x)[1]
+            case ast.At(target=x):
+                frame = frame_of(expr, self.frames.market, self.frames.timeframe) \
+                    if self.frames is not None else None
+                return self.judged[(id(x), frame.key if frame else self.context)]
+            case ast.Binary(op=op, left=a, right=b) if self.folded(op, (a, b)) is not None:
+                return self.folded(op, (a, b)) or self.exact(len(value))
             case ast.Binary(op=op, left=a, right=b):
                 (left, jl), (right, jr) = self.child(a), self.child(b)
                 return judge_binary(op, left, right, jl, jr, value)
+            case ast.IfElse(cond=c, then=t, orelse=e) if self.folded("if", (c, t, e)) \
+                    is not None:
+                return self.folded("if", (c, t, e)) or self.exact(len(value))
             case ast.IfElse(cond=c, then=t, orelse=e):
                 return self._where(c, t, e)
             case ast.Lag(target=x, lag=n):
                 return self.child(x)[1].shifted(self.integer(n))
             case ast.Call():
                 return BUILTIN_RULES[expr.func](self.call_args(expr, value))
-        return self.exact()  # literals, params and sources are the same doubles on both sides
+        return self.exact(len(value))  # literals, params, sources: the same doubles on both sides
+
+    def folded(self, op: str, exprs: tuple[ast.Expr, ...]) -> Judged | bool | None:
+        """A node a literal boolean decides (``_Interpreter.decided``): the judgement of
+        the operand it is, False when it is a new constant, None when not decided."""
+        found = self.decided(op, [self.raw[self.key(e)][0] for e in exprs])
+        if found is None:
+            return None
+        return False if found[0] is None else self.raw[self.key(exprs[found[0]])][1]
 
     def _where(self, c: ast.Expr, t: ast.Expr, e: ast.Expr) -> Judged:
         (cond, jc), (_, jt), (_, je) = self.child(c), self.child(t), self.child(e)
         return Judged(np.where(cond, jt.err, je.err), jc.doubt | np.where(cond, jt.doubt,
                                                                           je.doubt))
+
+    def call(self, expr: ast.Call) -> Val:
+        """The call, keeping the candles its implicit sources read (on the call's bars)."""
+        val = super().call(expr)
+        columns = self.frame_columns(self.context)
+        aligned = val.frame == "" and self.context != ""  # its sources met the strategy's
+        self.call_columns = {c: self.reshape(Val(columns[c], self.context), "") if aligned
+                             else columns[c] for c in ("open", "high", "low", "close", "volume")}
+        return val
 
     def call_args(self, expr: ast.Call, value: Array) -> CallArgs:
         builtin = BUILTINS[expr.func]
@@ -322,13 +379,14 @@ class _Judge(_Interpreter):
             if kind is Arg.WINDOW:
                 windows.append(self.integer(arg))
             elif kind is Arg.SCALAR:
-                scalars.append(float(self.values[id(arg)][0]) if self.size else 0.0)
+                scalar = self.values[self.key(arg)]
+                scalars.append(float(scalar[0]) if len(scalar) else 0.0)
             else:
                 x, j = self.child(arg)
                 xs.append(x)
                 js.append(j)
         mode = builtin.mode_args(builtin.call_mode(expr))
-        return CallArgs(expr.func, xs, js, windows, scalars, mode, self.columns, value)
+        return CallArgs(expr.func, xs, js, windows, scalars, mode, self.call_columns, value)
 
 
 def _judge_state(judge: _Judge, spec: CheckedSpec, let: ast.Let) -> Judged:
@@ -337,33 +395,37 @@ def _judge_state(judge: _Judge, spec: CheckedSpec, let: ast.Let) -> Judged:
     errors add up, as in a running sum, which bounds the additive and extremum recursions
     states are made of), and a decision in doubt stays in doubt from then on."""
     ty = spec.types.get(id(let.expr))
-    judge.let_judged[let.name] = judge.exact()
-    judge.lets[let.name] = state_values(judge, let, ty is not None and ty.unit is Unit.BOOL)
+    judge.let_judged[let.name] = judge.exact(judge.size)
+    judge.let_exprs[let.name] = let.expr
+    judge.lets[let.name] = Val(state_values(judge, let, ty is not None and
+                                            ty.unit is Unit.BOOL), "")
     judge.value_of(let.expr)
-    body = judge.judged[id(let.expr)]
+    body = judge.judged[(id(let.expr), "")]
     return Judged(np.cumsum(body.err), np.logical_or.accumulate(body.doubt))
 
 
-def judge_reference(spec: CheckedSpec, frame: pd.DataFrame,
-                    params: Mapping[str, float]) -> dict[str, Judged]:
+def judge_reference(spec: CheckedSpec, frame: pd.DataFrame, params: Mapping[str, float],
+                    markets: Mapping[str, pd.DataFrame] | None = None) -> dict[str, Judged]:
     """Per let and rule slot: where the reference is within rounding of a decision."""
-    judge = _Judge(*reference_inputs(spec, frame, params))
+    judge = _Judge(*reference_inputs(spec, frame, params, markets))
     out: dict[str, Judged] = {}
     for let in spec.items(ast.Let):  # lets first, then rules: reference_evaluate's order
         assert isinstance(let, ast.Let)
         if let.state:
             out[let.name] = judge.let_judged[let.name] = _judge_state(judge, spec, let)
             continue
-        judge.lets[let.name] = judge.value_of(let.expr)
-        out[let.name] = judge.let_judged[let.name] = judge.judged[id(let.expr)]
+        value = judge.define(let, spec.types)
+        judge.let_judged[let.name] = judge.raw[(id(let.expr), "")][1]
+        judge.based(let.expr, value)
+        out[let.name] = judge.judged[(id(let.expr), "")]
     for rule in spec.items(ast.Rule):
         if reads_position(rule.expr):
             continue  # compared by simulating (reference_position_rules)
         judge.value_of(rule.expr)
-        out[rule.slot] = judge.judged[id(rule.expr)]
+        out[rule.slot] = judge.judged[(id(rule.expr), "")]
     for slot, expr in level_exprs(spec):  # reference_evaluate's `level SLOT` entries
         judge.value_of(expr)
-        found = judge.judged[id(expr)]
+        found = judge.judged[(id(expr), "")]
         out[f"level {slot}"] = Judged(*(np.broadcast_to(np.asarray(a), (len(frame),))
                                         for a in (found.err, found.doubt)))
     return out

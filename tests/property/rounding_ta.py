@@ -99,6 +99,14 @@ def _vwap(c: CallArgs) -> Judged:
     return Judged(_rolling(typical, c.windows[0], np.max) + _size(c), _none(c))
 
 
+def _session_vwap(c: CallArgs) -> Judged:
+    """The same mean over the session so far (the kernel sums in bar order, the reference
+    exactly): rounding of the largest typical price summed, bounded by the data's."""
+    h, lo, cl = _hlc(c)
+    typical = np.nan_to_num(np.abs((h + lo + cl) / 3), nan=0.0)
+    return Judged(np.maximum.accumulate(typical) + _size(c), _none(c))
+
+
 def _sum(c: CallArgs) -> Judged:
     """n values summed in another order: n times the largest magnitude."""
     base = _window_rule(0)(c)
@@ -176,7 +184,8 @@ TA_RULES: dict[str, Callable[[CallArgs], Judged]] = {
     **dict.fromkeys(("kc_upper", "kc_middle", "kc_lower"), _channel_ema),
     **dict.fromkeys(("supertrend", "supertrend_dir"), _supertrend),
     "stoch_d": _stoch_d, "cci": _cci, "mfi": lambda c: _scale(c, 100.0), "obv": _running,
-    "vwap": _vwap, "sum": _sum, "cumsum": _cumsum, "barssince": _barssince,
+    "vwap": _vwap, "session_vwap": _session_vwap, "sum": _sum, "cumsum": _cumsum,
+    "barssince": _barssince,
     "valuewhen": _valuewhen,
 }
 

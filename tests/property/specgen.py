@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -251,10 +252,47 @@ class ExprGen:
     BOOLEAN = ("leaf", "compare", "compare", "logic", "not_", "cross", "streak", "eq_bool",
                "ifelse_bool", "lag_bool")
 
-    def __init__(self, draw: st.DrawFn, params: Sequence[ParamDef]) -> None:
+    def __init__(self, draw: st.DrawFn, params: Sequence[ParamDef],
+                 frames: Sequence[str] = ()) -> None:
         self.draw = draw
         self.params = list(params)
         self.lets: list[tuple[str, Term]] = []
+        # frames (``x@4h``): the suffixes this spec may read, whether an ``@`` is being
+        # drawn (no ``@``, state or let that reads one inside it: T021), and those lets
+        self.frames = tuple(frames)
+        self.inside = False
+        self.unframeable: set[str] = set()
+
+    def productions(self, base: tuple[str, ...]) -> tuple[str, ...]:
+        return (*base, "at") if self.frames and not self.inside else base
+
+    def visible(self) -> list[tuple[str, Term]]:
+        """The lets an expression may name here (inside an ``@``, those it can recompute)."""
+        return [(n, t) for n, t in self.lets if not self.inside or n not in self.unframeable]
+
+    def let_defined(self, name: str, term: Term, state: bool = False) -> None:
+        """Record a let; one that is a state or reads a frame or such a let cannot be
+        named inside an ``@``."""
+        self.lets.append((name, term))
+        names = set(re.findall(r"\b[sv]\d+\b", term.text))
+        if state or "@" in term.text or names & self.unframeable:
+            self.unframeable.add(name)
+
+    def at(self, unit: Unit, mode: str, depth: int) -> Term | None:
+        """``x@F``: a series computed on another frame (a constant target is T021)."""
+        if mode == CONST or not self.frames or self.inside:
+            return None
+        frame = self.choose(self.frames)
+        self.inside = True
+        try:
+            x = self.boolean(SERIES, depth - 1) if unit is Unit.BOOL else \
+                self.num(unit, SERIES, depth - 1)
+        finally:
+            self.inside = False
+        return Term(f"{x.at(ATOM)}@{frame}", x.unit, True)
+
+    def at_bool(self, mode: str, depth: int) -> Term | None:
+        return self.at(Unit.BOOL, mode, depth)
 
     def choose(self, options: Sequence[T]) -> T:
         return pick(self.draw, options)
@@ -277,7 +315,7 @@ class ExprGen:
     def num(self, unit: Unit, mode: str, depth: int) -> Term:
         """An expression of ``unit`` and shape ``mode``, at most ``depth`` operators deep."""
         if depth > 0:
-            production = self.choose(self.NUMERIC)
+            production = self.choose(self.productions(self.NUMERIC))
             if production != "leaf":
                 term: Term | None = getattr(self, production)(unit, mode, depth)
                 if term is not None:
@@ -286,12 +324,12 @@ class ExprGen:
 
     def num_leaf(self, unit: Unit, mode: str) -> Term:
         series = [Term(name, unit, True) for name, u in SOURCES.items() if u is unit]
-        series += [Term(name, t.unit, True) for name, t in self.lets
+        series += [Term(name, t.unit, True) for name, t in self.visible()
                    if t.unit is unit and t.series]
         consts = [Term(t, unit, False, UNARY if t.startswith("-") else ATOM)
                   for t in LITERALS.get(unit, ())]
         consts += [Term(p.name, unit, False) for p in self.params if p.unit is unit]
-        consts += [Term(name, t.unit, False) for name, t in self.lets
+        consts += [Term(name, t.unit, False) for name, t in self.visible()
                    if t.unit is unit and not t.series]
         if mode == ANY and series and consts:  # even odds, whatever the list lengths
             mode = self.choose((CONST, SERIES))
@@ -437,7 +475,8 @@ class ExprGen:
     def boolean(self, mode: str, depth: int) -> Term:
         """A boolean expression of shape ``mode``, at most ``depth`` operators deep."""
         if depth > 0:
-            production = self.choose(self.BOOLEAN)
+            production = self.choose(self.productions(self.BOOLEAN))
+            production = "at_bool" if production == "at" else production
             if production != "leaf":
                 term: Term | None = getattr(self, production)(mode, depth)
                 if term is not None:
@@ -448,7 +487,7 @@ class ExprGen:
         options: list[Term] = []
         if mode != SERIES:
             options += [Term("true", Unit.BOOL, False), Term("false", Unit.BOOL, False)]
-        options += [Term(name, t.unit, t.series) for name, t in self.lets
+        options += [Term(name, t.unit, t.series) for name, t in self.visible()
                     if t.unit is Unit.BOOL and self._shape_fits(t, mode)]
         return self.choose(options) if options else self.compare(mode, 0)
 
@@ -578,7 +617,9 @@ def position_rule(draw: st.DrawFn, gen: ExprGen, rule: str, condition: Term) -> 
 
 @dataclass(frozen=True)
 class Case:
-    """One generated example: spec text, candles and `--set` overrides for its params.
+    """One generated example: spec text, candles and `--set` overrides for its params; for
+    a spec that reads frames (``@``), each bar's open time (seconds since the epoch) and the
+    other market's candles and times.
 
     Its repr is a ready-to-paste entry for ``regressions/cases.py``, so a shrunk failure
     becomes a regression test by copying what hypothesis prints.
@@ -587,9 +628,19 @@ class Case:
     spec: str
     candles: dict[str, list[float]]
     overrides: tuple[str, ...] = ()
+    times: tuple[int, ...] = ()
+    other: str = ""
+    other_candles: dict[str, list[float]] | None = None
+    other_times: tuple[int, ...] = ()
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: [float(v) for v in self.candles[c]] for c in COLUMNS})
+        return _frame(self.candles, self.times)
+
+    def markets(self) -> dict[str, pd.DataFrame]:
+        """The other market's candles, by symbol (none when the spec reads none)."""
+        if not self.other or self.other_candles is None:
+            return {}
+        return {self.other: _frame(self.other_candles, self.other_times)}
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """How hypothesis prints a falsifying example: the same paste-ready text."""
@@ -597,8 +648,24 @@ class Case:
 
     def __repr__(self) -> str:
         candles = ",\n        ".join(f"{c!r}: {json.dumps(self.candles[c])}" for c in COLUMNS)
+        extra = ""
+        if self.times:
+            extra += f"    times={self.times!r},\n"
+        if self.other and self.other_candles is not None:
+            other = ",\n        ".join(f"{c!r}: {json.dumps(self.other_candles[c])}"
+                                      for c in COLUMNS)
+            extra += (f"    other={self.other!r},\n    other_candles={{\n        {other},\n"
+                      f"    }},\n    other_times={self.other_times!r},\n")
         return (f"Case(\n    spec='''\\\n{self.spec}''',\n    candles={{\n        {candles},\n"
-                f"    }},\n    overrides={self.overrides!r},\n)")
+                f"    }},\n    overrides={self.overrides!r},\n{extra})")
+
+
+def _frame(candles: dict[str, list[float]], times: Sequence[int]) -> pd.DataFrame:
+    """Candles as a DataFrame, time-indexed (UTC) when ``times`` are given."""
+    data = {c: [float(v) for v in candles[c]] for c in COLUMNS}
+    if not times:
+        return pd.DataFrame(data)
+    return pd.DataFrame(data, index=pd.to_datetime(list(times), unit="s", utc=True))
 
 
 @st.composite
@@ -625,35 +692,47 @@ SIZE_FORMS = ("25% / stdev(roc(close, 1), {w})", "min({k} * 10% / stdev(roc(clos
               "abs({q})")
 
 
-def level_text(draw: st.DrawFn, gen: ExprGen, forms: Sequence[str]) -> str:
-    """A stop or size expression from ``forms``, its holes drawn from ``gen``."""
+# The same on a frame (``{f}``), when the spec reads frames: a daily ATR stop, a 4h
+# volatility size.
+FRAME_STOP_FORMS = ("{k} * atr({w})@{f}", "{k} * stdev(roc(close, 1), {w})@{f}")
+FRAME_SIZE_FORMS = ("25% / stdev(roc(close, 1), {w})@{f}",)
+
+
+def level_text(draw: st.DrawFn, gen: ExprGen, forms: Sequence[str],
+               framed: Sequence[str] = ()) -> str:
+    """A stop or size expression from ``forms`` (or ``framed`` ones, a third of the time
+    when the spec reads frames), its holes drawn from ``gen``."""
     depth = draw(st.integers(1, 2))
+    if gen.frames and framed and draw(st.integers(0, 2)) == 0:
+        forms = framed
     return pick(draw, forms).format(
         p=gen.num(Unit.PRICE, SERIES, depth).at(PRODUCT - 1),
         q=gen.num(Unit.PERCENT, SERIES, depth).at(PRODUCT - 1),
-        w=gen.window(2), k=pick(draw, ("2", "0.5", "1.5")))
+        w=gen.window(2), k=pick(draw, ("2", "0.5", "1.5")),
+        f=pick(draw, gen.frames) if gen.frames else "")
 
 
 @st.composite
-def settings_text(draw: st.DrawFn, params: Sequence[ParamDef], gen: ExprGen | None = None
-                  ) -> list[str]:
-    """Market, timeframe, sizing, exits and execution; params stand in where they fit, and
-    with ``gen`` a stop or a size may be an expression."""
-    market, base, quote = pick(draw, MARKETS)
+def settings_text(draw: st.DrawFn, params: Sequence[ParamDef], gen: ExprGen | None = None,
+                  where: tuple[tuple[str, str, str], str] | None = None) -> list[str]:
+    """Market, timeframe (``where``, else drawn), sizing, exits and execution; params stand
+    in where they fit, and with ``gen`` a stop or a size may be an expression."""
+    (market, base, quote), timeframe = where or (pick(draw, MARKETS),
+                                                 pick(draw, TIMEFRAME_CHOICES))
     percents = ["25%", *_of_kind(params, "percent")]
     bps = ["10bps", "0bps", *_of_kind(params, "bps")]
-    lines = [f"market {market}", f"timeframe {pick(draw, ('1h', '1d', '15m'))}"]
+    lines = [f"market {market}", f"timeframe {timeframe}"]
     sizing = pick(draw, ("size {p} of equity", f"size 1000 {quote}", f"size 0.5 {base}",
                          "vol_target {p}", "size {e} of equity", ""))
     if sizing:
-        expr = level_text(draw, gen, SIZE_FORMS) if gen is not None and "{e}" in sizing else \
-            pick(draw, percents)
+        expr = level_text(draw, gen, SIZE_FORMS, FRAME_SIZE_FORMS) \
+            if gen is not None and "{e}" in sizing else pick(draw, percents)
         lines.append(sizing.format(p=pick(draw, percents), e=expr))
     for key in ("stop_loss", "take_profit", "trailing_stop"):
         if draw(st.booleans()):
             as_expr = gen is not None and draw(st.integers(0, 2)) == 0
-            value = level_text(draw, gen, STOP_FORMS) if as_expr and gen is not None else \
-                pick(draw, ['5%', *percents])
+            value = level_text(draw, gen, STOP_FORMS, FRAME_STOP_FORMS) \
+                if as_expr and gen is not None else pick(draw, ['5%', *percents])
             lines.append(f"{key} {value}")
     lines += trade_rules_text(draw)
     execution = [f"fill {pick(draw, ('next_open', 'close'))}",
@@ -723,12 +802,30 @@ def state_body(draw: st.DrawFn, gen: ExprGen, name: str, unit: Unit, depth: int
         Unit.NUMBER if unit is Unit.INT else unit
 
 
+# Frames a spec may read (``x@F``, ``lang.frames``), by its timeframe: own-market timeframes
+# its own divides (the commonest first), and the other market of ``MARKETS``, alone and on
+# the first of them; the strategy's own timeframe and market (``close@1h`` in a 1h spec is
+# ``close``) come last.
+TIMEFRAME_CHOICES = ("1h", "1d", "15m")
+FRAME_TIMEFRAMES = {"1h": ("4h", "2h", "1d"), "15m": ("1h", "30m", "4h"), "1d": ("3d", "1w")}
+OTHER_MARKET = {"BTC/EUR": "ETH/USDT", "ETH/USDT": "BTC/EUR"}
+
+
+def frames_for(market: str, timeframe: str) -> tuple[str, ...]:
+    tfs = FRAME_TIMEFRAMES[timeframe]
+    other = OTHER_MARKET[market]
+    return (*tfs, other, f"{other}@{tfs[0]}", timeframe, market)
+
+
 @st.composite
-def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3
+def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3, frames: bool = True
           ) -> tuple[str, tuple[ParamDef, ...]]:
-    """A strategy's source text (named ``gen``) and its params."""
+    """A strategy's source text (named ``gen``) and its params; with ``frames``, a third
+    of them read other frames (``@``)."""
     params = draw(param_defs())
-    gen = ExprGen(draw, params)
+    where = (pick(draw, MARKETS), pick(draw, TIMEFRAME_CHOICES))
+    framed = frames and draw(st.integers(0, 2)) == 0
+    gen = ExprGen(draw, params, frames_for(where[0][0], where[1]) if framed else ())
     body = [p.decl for p in params]
     if params and draw(st.integers(0, 3)) == 0:
         body.append(f"require {require(draw, gen, params)}")
@@ -738,16 +835,16 @@ def specs(draw: st.DrawFn, max_lets: int = 4, max_depth: int = 3
         if draw(st.integers(0, 3)) == 0:
             text, unit = state_body(draw, gen, f"s{i}", unit, depth)
             body.append(f"state s{i} = {text}")
-            gen.lets.append((f"s{i}", Term(f"s{i}", unit, True)))
+            gen.let_defined(f"s{i}", Term(f"s{i}", unit, True), state=True)
             continue
         term = gen.boolean(ANY, depth) if unit is Unit.BOOL else gen.num(unit, ANY, depth)
         body.append(f"let v{i} = {term.text}")
-        gen.lets.append((f"v{i}", term))
+        gen.let_defined(f"v{i}", term)
     for rule in RULES:
         if rule == "entry long" or draw(st.booleans()):
             condition = gen.boolean(SERIES, draw(st.integers(1, max_depth)))
             body.append(f"{rule} when {position_rule(draw, gen, rule, condition)}")
-    body += draw(settings_text(params, gen))
+    body += draw(settings_text(params, gen, where))
     text = "strategy gen {\n" + "".join(f"    {line}\n" for line in body) + "}\n"
     return text, params
 
@@ -801,10 +898,60 @@ def candles(draw: st.DrawFn, max_bars: int = 60) -> dict[str, list[float]]:
 # ---------------------------------------------------------------- examples
 
 
+START = 1_704_067_200  # 2024-01-01T00:00Z, a Monday: every frame's grid starts here
+BAR_SECONDS = {"15m": 900, "1h": 3600, "1d": 86_400}
+
+
 @st.composite
-def cases(draw: st.DrawFn, max_bars: int = 60, max_lets: int = 4, max_depth: int = 3) -> Case:
-    """A spec, candles, and an in-range, on-step value for some of its params."""
-    text, params = draw(specs(max_lets, max_depth))
+def bar_times(draw: st.DrawFn, bars: int, timeframe: str) -> tuple[int, ...]:
+    """Open times of ``bars`` bars: from a bar of the grid that may start a frame's bucket
+    or not, a third of the time with gaps (a few bars missing here and there)."""
+    step = BAR_SECONDS[timeframe]
+    t = START + draw(st.integers(0, 23)) * step
+    jumps: dict[int, int] = {}
+    if bars > 1 and draw(st.integers(0, 2)) == 0:
+        jumps = dict(draw(st.lists(st.tuples(st.integers(1, bars - 1), st.integers(1, 6)),
+                                   max_size=3)))
+    out = []
+    for i in range(bars):
+        t += step * (1 + jumps.get(i, 0)) if i else 0
+        out.append(t)
+    return tuple(out)
+
+
+@st.composite
+def other_market(draw: st.DrawFn, times: Sequence[int], timeframe: str
+                 ) -> tuple[dict[str, list[float]], tuple[int, ...]]:
+    """Another market's candles around the strategy's span: the bars of its grid from a
+    few before its first to a few after its last (a run cuts them to the span), a few
+    missing (its own gaps), possibly ending early."""
+    step = BAR_SECONDS[timeframe]
+    before, after = draw(st.integers(0, 6)), draw(st.integers(0, 3))
+    grid = list(range(times[0] - before * step, times[-1] + 1 + after * step, step))
+    gone = set(draw(st.lists(st.integers(0, len(grid) - 1), max_size=3))) \
+        if draw(st.integers(0, 2)) == 0 else set()
+    kept = [t for i, t in enumerate(grid) if i not in gone] or grid[:1]
+    other = draw(candles(len(kept)))
+    return other, tuple(kept[:len(other["close"])])
+
+
+@st.composite
+def cases(draw: st.DrawFn, max_bars: int = 60, max_lets: int = 4, max_depth: int = 3,
+          frames: bool = True) -> Case:
+    """A spec, candles, and an in-range, on-step value for some of its params; for a spec
+    that reads frames, bar times and the other market's candles."""
+    text, params = draw(specs(max_lets, max_depth, frames))
     overrides = tuple(f"{p.name}={pick(draw, p.grid)}{SUFFIX[p.kind]}"
                       for p in params if draw(st.booleans()))
-    return Case(text, draw(candles(max_bars)), overrides)
+    bars = draw(candles(max_bars))
+    if "@" not in text and "session_vwap" not in text:  # what reads no bar time
+        return Case(text, bars, overrides)
+    timeframe = re.search(r"^\s*timeframe (\S+)$", text, re.M)
+    market = re.search(r"^\s*market (\S+)$", text, re.M)
+    assert timeframe and market, text
+    times = draw(bar_times(len(bars["close"]), timeframe.group(1)))
+    other = OTHER_MARKET[market.group(1)]
+    if f"@{other}" not in text:
+        return Case(text, bars, overrides, times)
+    other_bars, other_times = draw(other_market(times, timeframe.group(1)))
+    return Case(text, bars, overrides, times, other, other_bars, other_times)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from regressions.cases import CASES, Regression
@@ -45,6 +46,8 @@ from peakdsl import api
 from peakdsl.backtest import sim_settings
 from peakdsl.compile import models as m
 from peakdsl.compile.artifacts import build_artifact
+from peakdsl.data.candles import CandleSet
+from peakdsl.data.frames import frame_keys, inputs_for
 from peakdsl.engine.evaluate import Signals, evaluate
 from peakdsl.engine.reference import (
     PositionRuleAt,
@@ -106,12 +109,31 @@ def run_case(case: Case) -> Outcome:
     assert isinstance(artifact, m.StrategyArtifact)
     cfg = artifact.config
     params = overridden_params(cfg, spec, case.overrides)
-    frame = case.frame()
-    signals = evaluate(cfg, frame, params)
-    judged = judge_reference(spec, frame, params)
-    doubtful = assert_same_signals(signals, reference_evaluate(spec, frame, params), judged)
-    simulate_both(cfg, case, signals, reference_position_rules(spec, frame, params))
+    frame, markets = case.frame(), case.markets()
+    signals = evaluate(cfg, compiled_inputs(cfg, frame, markets), params)
+    judged = judge_reference(spec, frame, params, markets)
+    doubtful = assert_same_signals(signals, reference_evaluate(spec, frame, params, markets),
+                                   judged)
+    simulate_both(cfg, case, signals, reference_position_rules(spec, frame, params, markets))
     return Outcome(bars=len(frame) * len(judged), doubtful=doubtful)
+
+
+def compiled_inputs(cfg: m.StrategyConfig, frame: pd.DataFrame,
+                    markets: Mapping[str, pd.DataFrame]) -> Any:
+    """What a run gives the compiled graph (``data.frames.inputs_for``): the candles, and
+    for a spec that reads frames (``@``) each frame's columns and index, the other market
+    cut to the strategy's span."""
+    if not frame_keys(cfg):
+        return frame
+    return inputs_for(cfg, candle_set(frame, cfg.market.symbol, cfg.timeframe, markets))
+
+
+def candle_set(frame: pd.DataFrame, market: str, timeframe: str,
+               markets: Mapping[str, pd.DataFrame]) -> CandleSet:
+    """The candles as a run loads them: the strategy's, with the other markets'."""
+    own = CandleSet.of(frame, market, timeframe, "generated")
+    return own.with_others(tuple(CandleSet.of(f, symbol, timeframe, "generated")
+                                 for symbol, f in markets.items()))
 
 
 def overridden_params(cfg: m.StrategyConfig, spec: CheckedSpec, overrides: tuple[str, ...]
@@ -223,8 +245,20 @@ FEATURES: dict[str, str] = {
     "reversal flat": r"^\s*reversal flat$",
     "rule reading the position": r"^\s*exit \w+ when .*\b(bars_in_trade|entry_price|unrealized)\b",
     "entry from flat": r"^\s*entry \w+ when .*\bposition\b",
-    **{f"mode {word}": rf", {word}\)" for b in BUILTINS.values() if b.mode
+    **{f"mode {word}": rf"(, |\w\()\b{word}\)" for b in BUILTINS.values() if b.mode
        for word in b.mode.choices},
+    "session_vwap": r"\bsession_vwap\(",
+    # frames (``x@F``): own timeframes, another market, both; windows, indicators, crosses
+    # and lets computed on a frame; frames meeting the strategy's bars in arithmetic and
+    # comparisons, in a state, a stop or a size; a 15m strategy reading hours
+    "frame of a timeframe": r"@\d+[mhdw]\b", "frame of another market": r"@[A-Z]+/[A-Z]+\b(?!@)",
+    "frame of another market's timeframe": r"@[A-Z]+/[A-Z]+@\d+[mhdw]",
+    "indicator on a frame": r"\)@", "cross on a frame": r"\bcross(over|under)\(.*\)@",
+    "let on a frame": r"\bv\d+@", "lag of a frame": r"@\S+\[",
+    "frame in arithmetic": r"@[\w/]+ [-+*/] ", "frame in a comparison": r"@[\w/]+ [<>=!]=? ",
+    "frame in a state": r"^\s*state s\d+ = .*@",
+    "frame in a stop": r"^\s*(stop_loss|take_profit|trailing_stop) .*@",
+    "frame in a size": r"^\s*size .*@", "frame in a 15m strategy": r"(?s)@.*timeframe 15m",
 }
 
 

@@ -93,3 +93,27 @@ def test_bodies_render_as_the_expression_they_run() -> None:
         "or(ge(bars_in_trade, 10.0), lt(close, sub(entry_price, (atr(14) * 2))))"
     assert render(cfg.graph.rules["exit_short"]) == \
         "close > state(max(nz(self[1], close), close))"
+
+
+def test_frames_render_as_written_with_their_columns_bare() -> None:
+    """An ``align`` node is ``x@F`` with F's columns bare inside: ``sma(close, 5)@1d``, never
+    ``sma(close@1d, 5)`` (a 5-hour mean of the daily close)."""
+    cfg = config("    let d = sma(close, 5)@1d\n"
+                 "    entry long when close > d and (close - open)@4h > atr(n)@1d and "
+                 "close@ETH/USDT@4h[1] > 0")
+    assert entry(cfg) == ("((close > sma(close, 5)@1d) and ((close - open)@4h > atr(n)@1d))"
+                          " and (close[1] > 0)@ETH/USDT@4h")
+
+
+def test_frames_are_part_of_the_hash() -> None:
+    base = rule_hashes(config("    entry long when close > sma(close, 5)@1d"))
+    for other in ("close > sma(close, 5)@4h", "close > sma(close, 5)",
+                  "close > sma(close, 5)@ETH/USDT@1d", "close > sma(close - open, 5)@1d"):
+        assert rule_hashes(config(f"    entry long when {other}")) != base, other
+
+
+def test_an_operation_on_one_frame_is_computed_on_it() -> None:
+    """The frame rule of docs/language.md: an operation whose series inputs all come from one
+    frame is computed on that frame, so ``sma(close@1d, 5)`` is the 5-day mean."""
+    assert rule_hashes(config("    entry long when close > sma(close@1d, 5)")) == \
+        rule_hashes(config("    entry long when close > sma(close, 5)@1d"))

@@ -56,6 +56,12 @@ STEPS = bars([10.0, 10, 10, 11, 12, 12])
 # a volume 10⁹ times the rest, leaving a 3-bar window at bar 7
 OUTLIER = bars([100.0] * 11, volume=[1.0, 2, 3, 2, 1e9, 2, 3, 2, 1, 2, 3])
 
+# frames (``x@4h``): ten 1h bars from 02:00 with close 1..10 — the 00:00 4h bucket has two
+# bars (dropped), the 04:00 one closes 6 and is read from bar 5 (07:00), the 08:00 one closes
+# 10 and is read from bar 9 (11:00)
+HOURS = tuple(1_704_067_200 + 7_200 + 3_600 * i for i in range(10))
+TEN = bars([float(i) for i in range(1, 11)])
+
 CASES: list[Regression] = [
     # ---------------------------------------------------------------- issue 7, as reported
     Regression(
@@ -182,4 +188,25 @@ CASES: list[Regression] = [
         Case(strategy("state top = max(nz(top[1], close), close)",
                       "entry long when close >= top and close > open"), UP),
         {"top": [10.0, 11.0, 12.0, 12.0, 13.0, 13.0], "entry_long": [F, T, T, F, T, F]}),
+    # ---------------------------------------------------------------- frames
+    Regression(
+        "frame_decided_by_a_literal",
+        "a literal boolean decides alone whatever the frames: `if true then close@4h else "
+        "close` is `close@4h` (a window over it counts 4h bars), `if c then true else true` "
+        "is `true` (found by the differential test: the 4h `if` was missing before its first "
+        "bar in the reference, true in the compiled graph)",
+        Case(strategy("let k = sma(if true then close@4h else close, 2)",
+                      "let h = (if close > 3 then true else true)@4h",
+                      "entry long when h and close > k"), TEN, times=HOURS),
+        {"k": [nan] * 9 + [8.0], "h": [T] * 10}),
+    Regression(
+        "frame_condition_meets_a_literal_branch",
+        "`if c@4h then a else true` is `not c or a` only where c is aligned first: before the "
+        "first 4h bar c is missing (false), so the value is the else branch, true; the "
+        "compiled graph applied `not` on the 4h bars and aligned after, giving false "
+        "(found by the differential test)",
+        Case(strategy("let w = if close@4h > 5 then close > 100 else true",
+                      "let u = if close@4h > 5 then false else close > 0",
+                      "entry long when w and u"), TEN, times=HOURS),
+        {"w": [T] * 5 + [F] * 5, "u": [T] * 5 + [F] * 5}),
 ]
