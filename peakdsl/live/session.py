@@ -32,8 +32,9 @@ import numpy as np
 
 from ..backtest import sim_settings
 from ..data.frames import markets_read
-from ..engine.program import BarSignals, Program, Stream
+from ..engine.program import Program
 from ..engine.risk import NO_LIMITS, RiskLimits
+from ..engine.stream import BarSignals, Stream
 from ..engine.timeline import Rebalance
 from ..lang.ast import RULE_SLOTS
 from ..lang.diagnostics import diag

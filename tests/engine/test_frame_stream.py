@@ -24,7 +24,8 @@ from peakdsl.data.importer import import_file
 from peakdsl.data.resample import resample
 from peakdsl.engine.frame_stream import Bucketer, bar_time
 from peakdsl.engine.kernels import KERNELS, STATES
-from peakdsl.engine.program import BarSignals, EvaluationError, Program, Signals, Stream
+from peakdsl.engine.program import EvaluationError, Program, Signals
+from peakdsl.engine.stream import BarSignals, Stream
 from peakdsl.lang.frames import Frame
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -26,13 +26,8 @@ from peakdsl import api
 from peakdsl.compile import models as m
 from peakdsl.engine import program as program_module
 from peakdsl.engine.evaluate import evaluate
-from peakdsl.engine.program import (
-    BarSignals,
-    EvaluationError,
-    Program,
-    Signals,
-    Stream,
-)
+from peakdsl.engine.program import EvaluationError, Program, Signals
+from peakdsl.engine.stream import BarSignals, Stream
 from peakdsl.research.kernel_cache import KernelCache
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,7 +35,8 @@ from test_differential import check, overridden_params
 
 from peakdsl.compile import models as m
 from peakdsl.compile.artifacts import build_artifact
-from peakdsl.engine.program import BarSignals, Program, Signals
+from peakdsl.engine.program import Program, Signals
+from peakdsl.engine.stream import BarSignals
 
 Array = np.ndarray[Any, Any]
 RTOL = 1e-12
