@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..lang.builtins import TIME
-from ..lang.diagnostics import diag
+from ..lang.diagnostics import Diagnostic, diag
 from ..lang.frames import Frame
 from ..lang.schema import TIMEFRAMES
 from . import DataError
@@ -57,6 +57,8 @@ def frame_inputs(keys: Iterable[str], base: pd.DataFrame, timeframe: str,
     """The columns and alignment index of every frame in ``keys`` for the strategy bars of
     ``base`` (time-indexed, of ``timeframe``); ``markets`` holds the other markets' candles
     at ``timeframe``, by symbol (module docstring)."""
+    from ..engine.simulate import epoch_seconds
+
     out: dict[str, Array] = {}
     base_seconds = TIMEFRAMES[timeframe]
     closes = _opens(base) + base_seconds * NS
@@ -72,7 +74,7 @@ def frame_inputs(keys: Iterable[str], base: pd.DataFrame, timeframe: str,
             np.int64) - 1
         for col in COLUMNS:
             out[f"{col}@{key}"] = np.ascontiguousarray(bars[col].to_numpy(dtype=np.float64))
-        out[f"time@{key}"] = _seconds(bars)
+        out[f"time@{key}"] = epoch_seconds(bars.index)
     return out
 
 
@@ -83,11 +85,12 @@ def inputs_for(cfg: m.StrategyConfig, candles: CandleSet, frame: pd.DataFrame | 
     Other markets are cut to the stretch's time span, so a stretch sees what a run on that
     stretch alone sees."""
     from ..engine.program import columns_of
+    from ..engine.simulate import epoch_seconds
 
     frame = candles.frame if frame is None else frame
     cols = columns_of(frame)
     if any(n.op == "source" and n.value == TIME for n in cfg.graph.nodes):
-        cols[TIME] = _seconds(frame)
+        cols[TIME] = epoch_seconds(frame.index)
     keys = frame_keys(cfg)
     if not keys:
         return cols
@@ -122,18 +125,13 @@ def load_run(cfg: m.StrategyConfig, root: Any, data: Any = None, start: Any = No
     return candles.with_others(tuple(others))
 
 
-def missing_market(market: str, timeframe: str) -> Any:
+def missing_market(market: str, timeframe: str) -> Diagnostic:
     """D023: a market the spec reads has no candles for this run."""
     return diag("D023", f"the spec reads {market}, but there are no {market} {timeframe} "
                 "candles for this run", "<peak>",
                 help=f"import them into the project's cache (`peak data import FILE --market "
                 f"{market} --timeframe {timeframe}`) or fetch them (`peak data fetch "
                 f"EXCHANGE {market} {timeframe} --since DATE`)")
-
-
-def _seconds(frame: pd.DataFrame) -> Array:
-    """Each bar's open time in seconds since the epoch (``session_vwap`` reads it)."""
-    return (_opens(frame) // NS).astype(np.float64)
 
 
 def _opens(frame: pd.DataFrame) -> Array:

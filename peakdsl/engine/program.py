@@ -77,9 +77,6 @@ from ..compile import models as m
 from ..compile.ops import apply
 from ..lang.ast import RULE_SLOTS
 from ..lang.builtins import BUILTINS, TIME, Arg
-from .frame_stream import (
-    NS,
-)
 from .kernels import KERNELS
 from .position import PositionRule
 
@@ -160,8 +157,9 @@ def _seconds(frame: Any) -> Array:
     if not isinstance(index, pd.DatetimeIndex):
         raise EvaluationError("this strategy reads the bars' times (`session_vwap`): give "
                               "its candles as a time-indexed DataFrame")
-    seconds: Array = (index.as_unit("ns").asi8 // NS).astype(np.float64)
-    return seconds
+    from .simulate import epoch_seconds
+
+    return epoch_seconds(index)
 
 
 def columns_of(frame: Any) -> dict[str, Array]:

@@ -33,6 +33,14 @@ def market(seed: int, n: int) -> pd.DataFrame:
                          "volume": volume})
 
 
+def timed(frame: pd.DataFrame, cfg: m.StrategyConfig) -> pd.DataFrame:
+    """``frame`` as bars of ``cfg``'s timeframe opening at 05:00 on 2024-01-01 and on (inside
+    a day, so a strategy reading ``@1d`` starts in a partial day, dropped): what a strategy
+    reading other timeframes needs (``lang.frames``)."""
+    return frame.set_axis(pd.date_range("2024-01-01 05:00", periods=len(frame), tz="UTC",
+                                        freq=pd.Timedelta(seconds=cfg.timeframe_seconds)))
+
+
 def random_params(cfg: m.StrategyConfig, rng: np.random.Generator) -> dict[str, float]:
     """Random on-step params, retried until every `require` holds (defaults as fallback)."""
     for _ in range(50):
@@ -84,9 +92,7 @@ def test_library_is_not_empty() -> None:
 def test_evaluator_matches_reference(compiled: dict[str, tuple[m.StrategyConfig, object]],
                                      name: str, seed: int, n: int) -> None:
     cfg, spec = compiled[name]
-    frame = market(seed, n)  # time-indexed: a strategy reading `@1d` builds its days from it
-    frame.index = pd.date_range("2024-01-01 05:00", periods=n, tz="UTC",
-                                freq=pd.Timedelta(seconds=cfg.timeframe_seconds))
+    frame = timed(market(seed, n), cfg)
     params = random_params(cfg, np.random.default_rng(seed))
     fast = evaluate(cfg, frame, params)
     slow = reference_evaluate(spec, frame, params)  # type: ignore[arg-type]

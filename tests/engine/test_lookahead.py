@@ -19,11 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_evaluate import market, random_params  # tests/engine is on sys.path
+from test_evaluate import market, random_params, timed  # tests/engine is on sys.path
 from test_simulate import random_settings
 
 from peakdsl import api
@@ -66,9 +65,7 @@ def test_truncated_run_agrees_with_full_run(library: dict[str, m.StrategyConfig]
                                             seed: int, n: int, cut: float,
                                             data: st.DataObject) -> None:
     cfg = library[name]
-    frame = market(seed, n)  # time-indexed: a strategy reading `@1d` builds its days from it
-    frame.index = pd.date_range("2024-01-01 05:00", periods=n, tz="UTC",
-                                freq=pd.Timedelta(seconds=cfg.timeframe_seconds))
+    frame = timed(market(seed, n), cfg)
     t = min(n - 1, int(cut * n))
     params = random_params(cfg, np.random.default_rng(seed))
     full_sig = evaluate(cfg, frame, params)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_evaluate import market, random_params  # tests/engine is on sys.path
+from test_evaluate import market, random_params, timed  # tests/engine is on sys.path
 
 from peakdsl import api
 from peakdsl.compile import models as m
@@ -64,14 +64,6 @@ def streamed(stream: Stream, frame: pd.DataFrame) -> list[BarSignals]:
     if isinstance(frame.index, pd.DatetimeIndex):
         cols["time"] = frame.index
     return [stream.push({c: cols[c][i] for c in cols}) for i in range(len(frame))]
-
-
-def timed(frame: pd.DataFrame, cfg: m.StrategyConfig) -> pd.DataFrame:
-    """``frame`` as bars of ``cfg``'s timeframe opening at 05:00 on 2024-01-01 and on (inside
-    a day, so a strategy reading ``@1d`` starts in a partial day, dropped): what a strategy
-    reading other timeframes needs (``lang.frames``)."""
-    return frame.set_axis(pd.date_range("2024-01-01 05:00", periods=len(frame), tz="UTC",
-                                        freq=pd.Timedelta(seconds=cfg.timeframe_seconds)))
 
 
 def assert_identical(whole: Signals, bars: list[BarSignals], skip: int = 0) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_evaluate import market, random_params  # tests/engine is on sys.path
+from test_evaluate import market, random_params, timed  # tests/engine is on sys.path
 
 from peakdsl import api
 from peakdsl.backtest import sim_settings
@@ -497,7 +497,7 @@ def trade_rules(draw: st.DrawFn) -> dict[str, object]:
 def test_fast_matches_reference_on_library(library: dict[str, m.StrategyConfig], name: str,
                                            seed: int, n: int, data: st.DataObject) -> None:
     cfg = library[name]
-    frame = market(seed, n)
+    frame = timed(market(seed, n), cfg)  # a strategy reading `@1d` builds its days from it
     signals = evaluate(cfg, frame, random_params(cfg, np.random.default_rng(seed)))
     s = data.draw(random_settings(sim_settings(cfg, signals.params, signals.warmup)))
     ohlc = tuple(frame[c].to_numpy() for c in ("open", "high", "low", "close"))
