@@ -373,3 +373,24 @@ def test_session_vwap_as_defined(session: str, freq: str) -> None:
                 zip(H, L, C, V, seconds, strict=True)]
     np.testing.assert_array_equal(streamed, KERNELS["session_vwap"](H, L, C, V, seconds,
                                                                     session))
+
+
+def test_a_session_vwap_needs_the_bars_times_and_says_so() -> None:
+    from peakdsl.api import compile_source
+    from peakdsl.engine.program import EvaluationError, Program
+
+    cfg = compile_source("strategy s {\n market BTC/USDT\n timeframe 1h\n"
+                         " entry long when close > session_vwap()\n}\n").config
+    program = Program(cfg)
+    timed = DATA.set_axis(pd.date_range("2024-03-01 22:00", periods=len(DATA), freq="h",
+                                        tz="UTC"))
+    whole = program.signals(timed).rules["entry_long"]
+    assert whole.any() and not whole.all()
+    with pytest.raises(EvaluationError, match="time-indexed"):
+        program.signals(COLS)  # columns without their times
+    stream = program.stream()
+    with pytest.raises(EvaluationError, match="open `time`"):
+        stream.push({k: float(v[0]) for k, v in COLS.items()})
+    pushed = [program.stream().push({**{k: float(timed[k].iloc[0]) for k in COLS},
+                                      "time": timed.index[0]})]
+    assert pushed[0].rules["entry_long"] == bool(whole[0])
