@@ -10,7 +10,9 @@ candles, complete) and some open (at their first price). Two sources produce the
 * ``PollingSource``: an exchange's klines, polled just after each bar's close (aligned to the
   timeframe's grid), the newest complete candle taken as closed and the forming one's open
   as the next bar's first price. It reads through a ``fetch`` function (a ccxt client's
-  ``fetch_ohlcv`` or the venue's), so tests point it at the loopback exchange.
+  ``fetch_ohlcv`` or the venue's), so tests point it at the loopback exchange. A slot's
+  candles that a poll went without (published late, requests failing) are asked for again
+  from the last one given and come with a later tick as ``Tick.missed``.
 
 ``history(slot, bars)`` gives the closed bars before the session's first tick: the derived
 warm-up the strategy's Program is fed before it may act.
@@ -49,12 +51,15 @@ class Candle:
 
 @dataclass(frozen=True)
 class Tick:
-    """A moment of the session's clock: the candles that closed at ``time`` and the opening
-    price of each slot's bar that starts then."""
+    """A moment of the session's clock: the candles that closed at ``time``, the opening
+    price of each slot's bar that starts then, and (``missed``) closed candles of a slot
+    older than this tick's that an earlier tick went without (a late or failed poll), in
+    order — a feed that is only read (another market) catches up on them."""
 
     time: float
     closed: dict[int, Candle] = field(default_factory=dict)
     opened: dict[int, float] = field(default_factory=dict)
+    missed: dict[int, tuple[Candle, ...]] = field(default_factory=dict)
 
 
 class CandleSource(Protocol):
@@ -138,6 +143,15 @@ class PolledSlot:
     timeframe_seconds: int
 
 
+@dataclass(frozen=True)
+class Polled:
+    """What one poll of a slot found (``PollingSource._poll``)."""
+
+    done: Candle | None  # the candle that closed at the tick
+    opening: float | None  # the next bar's first price
+    missed: tuple[Candle, ...]  # closed candles between the last given and ``done``
+
+
 class PollingSource:
     """Closed candles from an exchange, polled after each bar close (module docstring).
 
@@ -184,30 +198,39 @@ class PollingSource:
         return min(math.floor(now / s.timeframe_seconds) * s.timeframe_seconds
                    + s.timeframe_seconds for s in self.slots)
 
-    def _poll(self, slot: int, close_time: float) -> tuple[Candle | None, float | None]:
-        """The candle closing at ``close_time`` and the next bar's open, once published."""
+    def _poll(self, slot: int, close_time: float) -> Polled:
+        """The candle closing at ``close_time`` and the next bar's open, once published,
+        and the closed candles between the last one given and it (``Tick.missed``)."""
         spec = self.slots[slot]
         deadline = self.clock() + self.patience
         while True:
-            rows = self._fetch_recent(spec, close_time)
+            rows = self._fetch_recent(slot, close_time)
             candles = {c.time: c for c in _candles(rows)}
             done = candles.get(close_time - spec.timeframe_seconds)
             forming = candles.get(close_time)
+            missed = tuple(candles[t] for t in sorted(candles) if math.isfinite(
+                self.seen[slot]) and self.seen[slot] < t < close_time - spec.timeframe_seconds)
             if done is not None and forming is not None:
-                return done, forming.open
+                return Polled(done, forming.open, missed)
             if self.clock() >= deadline:  # no forming bar yet: it opens where the last closed
                 opening = forming.open if forming is not None else \
                     done.close if done is not None else None
-                return done, opening
+                return Polled(done, opening, missed)
             self.sleep(self.retry)
 
-    def _fetch_recent(self, spec: PolledSlot, close_time: float) -> list[list[float]]:
-        """The last few klines; a failed request (an outage, a timeout, an exchange error)
-        is reported to ``on_error`` and counts as "not published yet": the poll retries
-        within its patience, then the tick goes on without the candle."""
-        since = int((close_time - 2 * spec.timeframe_seconds) * 1000)
+    def _fetch_recent(self, slot: int, close_time: float) -> list[list[float]]:
+        """The klines since the last candle given (at most a page, at least the last two
+        bars); a failed request (an outage, a timeout, an exchange error) is reported to
+        ``on_error`` and counts as "not published yet": the poll retries within its
+        patience, then the tick goes on without the candle."""
+        spec = self.slots[slot]
+        recent = close_time - 2 * spec.timeframe_seconds
+        behind = self.seen[slot] + spec.timeframe_seconds  # -inf: nothing given yet
+        since = recent if not math.isfinite(behind) else \
+            max(min(recent, behind), close_time - (PAGE - 2) * spec.timeframe_seconds)
         try:
-            return self.fetch(spec.market, spec.timeframe, since, 5)
+            return self.fetch(spec.market, spec.timeframe, int(since * 1000),
+                              5 if since >= recent else PAGE)
         except Exception as exc:
             if self.on_error is None:
                 raise
@@ -225,12 +248,16 @@ class PollingSource:
             for s, spec in enumerate(self.slots):
                 if moment % spec.timeframe_seconds:
                     continue
-                done, opening = self._poll(s, moment)
+                polled = self._poll(s, moment)
+                if polled.missed:
+                    tick.missed[s] = polled.missed
+                    self.seen[s] = polled.missed[-1].time
+                done = polled.done
                 if done is not None and done.time > self.seen[s]:
                     tick.closed[s] = done
                     self.seen[s] = done.time
-                if opening is not None:
-                    tick.opened[s] = opening
+                if polled.opening is not None:
+                    tick.opened[s] = polled.opening
             given += 1
             yield tick
 

@@ -124,17 +124,20 @@ def check_clock(ctx: HealthContext) -> Check:
 def check_data(ctx: HealthContext) -> Check:
     if ctx.venue is None or ctx.plan is None:
         return Check(name="data freshness", status="warn", detail="not measured")
+    from ..data.frames import markets_read
+
     now, worst, empty = ctx.clock(), [], []
-    for c in ctx.plan.components:
-        cfg = c.config
-        rows = ctx.venue.fetch_ohlcv(cfg.market.symbol, cfg.timeframe, None, 3)
-        closed = [r[0] / 1000 + cfg.timeframe_seconds for r in rows
-                  if r[0] / 1000 + cfg.timeframe_seconds <= now]
+    feeds = sorted({(m, c.config.timeframe, c.config.timeframe_seconds)
+                    for c in ctx.plan.components
+                    for m in (c.config.market.symbol, *markets_read(c.config))})
+    for market, timeframe, seconds in feeds:  # its own market and each other one it reads
+        rows = ctx.venue.fetch_ohlcv(market, timeframe, None, 3)
+        closed = [r[0] / 1000 + seconds for r in rows if r[0] / 1000 + seconds <= now]
         if not closed:
-            empty.append(f"{cfg.market.symbol} {cfg.timeframe}")
+            empty.append(f"{market} {timeframe}")
             continue
         age = now - max(closed)
-        worst.append((age / cfg.timeframe_seconds, cfg.market.symbol, cfg.timeframe, age))
+        worst.append((age / seconds, market, timeframe, age))
     if empty:
         return Check(name="data freshness", status="fail", code="A007",
                      detail=f"the exchange returned no closed candle for "

@@ -36,7 +36,7 @@ from ..lang.diagnostics import diag
 from ..portfolio.run import limits_of, rebalance_of
 from .alerts import Sink
 from .execute import ExecutorSettings, VenueExecutor, crashpoint
-from .feed import CandleSource, PolledSlot, PollingSource
+from .feed import CandleSource, PollingSource
 from .gate import GateRequest, Refused, authorize
 from .monitor import AlertMonitor, SinkSetup, alert_sinks_for, dispatcher_for
 from .paper import PaperRecorder
@@ -50,7 +50,7 @@ from .run import (
     resolve_plan_and_risk,
     summarize,
 )
-from .session import Session, refuse_other_markets, slot_specs
+from .session import Session, refuse_unlisted, slot_specs
 from .store import LiveStore
 from .store_rows import RiskSpecRecord, SessionStatus
 
@@ -181,7 +181,6 @@ class Runner:
     # ------------------------------------------------------------------ the run
 
     def run(self, on_fill: Callable[[Any], None] | None = None) -> LiveSummary:
-        refuse_other_markets(self.plan)  # E045 before the gate: nothing armed, nothing stored
         auth = authorize(GateRequest(
             self.request.spec, self.request.mode,  # type: ignore[arg-type]
             datetime.fromtimestamp(self.clock(), UTC), self.plan.root, self.settings.account,
@@ -196,6 +195,8 @@ class Runner:
         setup = self._alert_sinks()
         venue = self._venue(auth) if self.request.mode != "paper" or not self.request.replay \
             else None
+        if venue is not None and not self.request.replay:
+            refuse_unlisted(self.plan, venue)  # E045 before the store: no token spent
         with LiveStore.open(self.deployment.store_path) as store:
             self.store = store
             try:
@@ -327,12 +328,11 @@ class Runner:
             snap.session == self.session_id else None
         return session, resumed
 
-    def _source(self, venue: Any, resumed: float | None) -> CandleSource:
+    def _source(self, session: Session, venue: Any, resumed: float | None) -> CandleSource:
         if self.request.replay:
             return replay_source(self.plan, self.request, sleep=self.wait, after=resumed)
-        slots = [PolledSlot(c.config.market.symbol, c.config.timeframe,
-                            c.config.timeframe_seconds) for c in self.plan.components]
-        return PollingSource(slots, venue.fetch_ohlcv, clock=self.clock, sleep=self.wait,
+        return PollingSource(session.feeds, venue.fetch_ohlcv, clock=self.clock,
+                             sleep=self.wait,
                              max_ticks=self.settings.max_ticks, on_error=self.feed_error)
 
     def _loop(self, store: LiveStore, venue: Any, executor: VenueExecutor | None,
@@ -341,7 +341,7 @@ class Runner:
             PaperRecorder(store, self.session_id, self.now_ms)
         session, resumed = self._session(store, adapter)
         self.session = session
-        source = self._source(venue, resumed)
+        source = self._source(session, venue, resumed)
         history = session.warm_up(source)
         snap = store.last_snapshot() if resumed is not None else None
         if snap is not None:
@@ -404,18 +404,24 @@ class Runner:
 
     def _feed_alerts(self, session: Session, tick: Any, signals: int,
                      open_before: list[bool]) -> None:
-        """A007 for each slot whose bar closed at this tick without its candle (a gap, an
-        exchange that did not publish it) or with a stale one (no entry was allowed)."""
+        """A007 for each feed whose bar closed at this tick without its candle (a gap, an
+        exchange that did not publish it) and each slot that acted on a stale bar (its own
+        candle late, or another market's feed behind: no entry was allowed)."""
         for record in session.log.signals[signals:]:
             if record.stale:
                 label = session.slots[record.slot].label
-                self.alert("A007", f"feed:{label}", f"{label}: the candle of "
-                           f"{iso(record.time)} came late: no entry on it", slot=label)
-        for s, slot in enumerate(session.slots):
-            due = tick.time % slot.timeframe_seconds == 0 and open_before[s]
-            if due and s not in tick.closed:
-                self.alert("A007", f"feed:{slot.label}", f"{slot.label}: no closed candle "
-                           f"for the bar ending {iso(tick.time)}", slot=slot.label)
+                self.alert("A007", f"feed:{label}", f"{label}: {record.why}: no entry on "
+                           f"the bar of {iso(record.time)}", slot=label)
+        for f, feed in enumerate(session.feeds):
+            readers = [s for s, _ in session.others.readers.get(f, [])] or [f]
+            due = tick.time % feed.timeframe_seconds == 0 and any(open_before[s]
+                                                                   for s in readers)
+            if due and f not in tick.closed:
+                label = session.slots[f].label if f < len(session.slots) else \
+                    f"{feed.market} (read by " + ", ".join(
+                        session.slots[s].label for s in readers) + ")"
+                self.alert("A007", f"feed:{label}", f"{label}: no closed candle for the bar "
+                           f"ending {iso(tick.time)}", slot=label)
 
     def feed_error(self, market: str, exc: Exception) -> None:
         """The polling source could not fetch candles (it retries within its patience)."""

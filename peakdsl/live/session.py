@@ -17,13 +17,19 @@ enter on it: its entry signals are masked and the session logs why.
 
 Every candle is pushed with its open time, so a strategy reading coarser bars of its own
 market (``close@1d``) builds them in its stream as a backtest does (``engine.frame_stream``).
-A strategy reading another market (``close@ETH/USDT``) is refused up front (E045,
-``refuse_other_markets``): the feed polls each slot's own market only, and a session that
-silently saw no ETH bars would trade on NaN filters.
+A strategy reading another market (``close@ETH/USDT``) gets that market's candles at its
+own timeframe from a feed of their own (``session_feeds``: the slots' markets first, then
+every other market read, once per timeframe). They are pushed into the stream with the
+strategy's bar they precede or share the open time of, as the whole-array run aligns them.
+Another market's feed that falls behind — no candle of it more than two bars older than the
+strategy's bar — masks the slot's entries too (exits still run), with a note; its candles a
+late poll missed come with a later tick (``Tick.missed``) and are pushed in order, so the
+other market's series catch up with the backtest's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -38,10 +44,11 @@ from ..engine.stream import BarSignals, Stream
 from ..engine.timeline import Rebalance
 from ..lang.ast import RULE_SLOTS
 from ..lang.diagnostics import diag
+from ..lang.schema import TIMEFRAMES
 from ..portfolio.plan import PortfolioPlan
 from ..portfolio.run import limits_of, rebalance_of
 from .clockbook import BookSlot, ClockBook, ClosedBar, Fill, PointReport
-from .feed import Candle, CandleSource, SlotCandles, Tick
+from .feed import Candle, CandleSource, PolledSlot, SlotCandles, Tick
 from .gate import Refused
 
 STALE_BARS = 2  # a closed candle older than this many bars may not open a position
@@ -64,6 +71,11 @@ class SlotSpec:
     program: Program
     params: dict[str, float]
     book: BookSlot
+    reads: tuple[str, ...] = ()  # the other markets the strategy reads (``@ETH/USDT``)
+
+    @property
+    def timeframe(self) -> str:
+        return timeframe_name(self.timeframe_seconds)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class SignalRecord:
     time: float
     rules: tuple[bool, bool, bool, bool]
     stale: bool = False
+    why: str = ""  # what made it stale (its own candle came late, another market's feed)
 
 
 @dataclass
@@ -93,19 +106,42 @@ class Adapter(Protocol):
     def execute(self, report: PointReport, slots: Sequence[SlotSpec]) -> None: ...
 
 
-def refuse_other_markets(plan: PortfolioPlan) -> None:
-    """E045 when a component reads another market's candles (``@ETH/USDT``): the feed gives
-    each slot its own market's closed bars only (module docstring). Fail closed, before
-    anything is started."""
-    found = [(c.label, markets_read(c.config)) for c in plan.components]
-    found = [(label, markets) for label, markets in found if markets]
-    if found:
-        label, markets = found[0]
-        raise Refused([diag(
-            "E045", f"`{label}` reads {', '.join(markets)} (`@`): a live session feeds each "
-            "strategy the closed candles of its own market only", "<live>",
-            help="backtest, sweep and walk-forward it; for a live deployment read only its "
-                 "own market (coarser timeframes like `close@1d` are fine)")])
+def timeframe_name(seconds: int) -> str:
+    """The timeframe's name as exchanges know it (``3600`` → ``1h``)."""
+    return next(name for name, length in TIMEFRAMES.items() if length == seconds)
+
+
+def other_feeds(reads: Iterable[tuple[str, int]]) -> list[PolledSlot]:
+    """The feeds of the other markets read, as (market, timeframe seconds): one each, in a
+    stable order (what ``session_feeds`` and ``replay_slots`` agree on)."""
+    return [PolledSlot(market, timeframe_name(seconds), seconds)
+            for market, seconds in sorted(set(reads))]
+
+
+def session_feeds(slots: Sequence[SlotSpec]) -> list[PolledSlot]:
+    """Every feed a session polls, in source order: slot ``s``'s own market is feed ``s``;
+    after them, each other market a slot reads at that slot's timeframe."""
+    own = [PolledSlot(s.market, s.timeframe, s.timeframe_seconds) for s in slots]
+    return own + other_feeds((m, s.timeframe_seconds) for s in slots for m in s.reads)
+
+
+class Listing(Protocol):
+    def lists(self, symbol: str) -> bool: ...
+
+
+def refuse_unlisted(plan: PortfolioPlan, venue: Listing) -> None:
+    """E045 when a component reads another market (``@ETH/USDT``) the exchange does not
+    list: the session could not feed it, and a strategy that silently saw none of its bars
+    would trade on filters that never fill. Fail closed, before anything is started."""
+    for c in plan.components:
+        missing = [m for m in markets_read(c.config) if not venue.lists(m)]
+        if missing:
+            raise Refused([diag(
+                "E045", f"`{c.label}` reads {', '.join(missing)} (`@`), which the exchange "
+                "does not list: the session cannot feed it", "<live>",
+                help="check the symbol on the exchange (BASE/QUOTE) and --endpoint; the "
+                     "backtest read it from the cache, which may hold another exchange's "
+                     "candles")])
 
 
 def candle_bar(candle: Candle) -> dict[str, Any]:
@@ -115,9 +151,7 @@ def candle_bar(candle: Candle) -> dict[str, Any]:
 
 
 def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSpec]:
-    """The plan's components as session slots (settings as ``peak backtest`` resolves them);
-    E045 for a component the session cannot feed."""
-    refuse_other_markets(plan)
+    """The plan's components as session slots (settings as ``peak backtest`` resolves them)."""
     markets = sorted({c.config.market.symbol for c in plan.components})
     out = []
     for c in plan.components:
@@ -131,7 +165,7 @@ def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSp
                         markets.index(c.config.market.symbol), c.weight, tuple(program.levels),
                         bodies)
         out.append(SlotSpec(c.label, c.config.market.symbol, c.config.timeframe_seconds,
-                            program, params, book))
+                            program, params, book, markets_read(c.config)))
     return out
 
 
@@ -143,10 +177,12 @@ class Session:
                  on_point: Callable[[PointReport], None] | None = None,
                  min_history: int | None = None) -> None:
         self.slots = tuple(slots)
+        self.feeds = tuple(session_feeds(self.slots))
         self.min_history = MIN_HISTORY if min_history is None else min_history
         self.capital, self.limits, self.rebalance = capital, limits, rebalance
         self.adapter, self.on_point = adapter, on_point
         self.streams: list[Stream] = [s.program.stream(s.params) for s in slots]
+        self.others = OtherFeeds(self.slots, self.feeds)
         self.book = self._book([0] * len(self.slots))
         self.log = SessionLog()
 
@@ -160,14 +196,18 @@ class Session:
 
     def warm_up(self, source: CandleSource) -> list[int]:
         """Feed every stream its history (the derived warm-up, at least ``min_history``
-        bars) before the first tick; the bars each got."""
+        bars; the other markets it reads over as many bars) before the first tick; the
+        bars each got."""
         if self.book.points:
             raise RuntimeError("the session has started: too late to warm up")
+        for f, readers in self.others.readers.items():
+            self.others.arrive(f, source.history(f, max(self.history_of(s)
+                                                         for s, _ in readers)))
         got = []
         for s in range(len(self.slots)):
             candles = source.history(s, self.history_of(s))
             for candle in candles:
-                self.streams[s].push(candle_bar(candle))
+                self._push(s, candle)
             got.append(len(candles))
         self.book = self._book(got)
         return got
@@ -177,14 +217,21 @@ class Session:
         return max(spec.program.history(spec.params), self.min_history)
 
     def step(self, tick: Tick) -> PointReport:
+        mine = len(self.slots)
+        for f in sorted({*tick.closed, *tick.missed} - set(range(mine))):
+            closed = tick.closed.get(f)
+            self.others.arrive(f, [*tick.missed.get(f, ()), *([closed] if closed else [])])
         closing = {}
         for s, candle in sorted(tick.closed.items()):
-            bar = self._closed(s, candle, tick.time)
+            if s >= mine:
+                continue
+            bar, why = self._closed(s, candle, tick.time)
             if self.book.bars[s] > 0:  # else the bar was forming when the session started:
                 closing[s] = bar       # its signals feed the stream, the book never held it
                 self.log.signals.append(SignalRecord(s, self.book.bars[s] - 1, candle.time,
-                                                     bar.rules, bar.stale))
-        report = self.book.point(tick.time, closing, dict(sorted(tick.opened.items())))
+                                                     bar.rules, bar.stale, why))
+        opened = {s: price for s, price in sorted(tick.opened.items()) if s < mine}
+        report = self.book.point(tick.time, closing, opened)
         self.adapter.execute(report, self.slots)
         self.log.fills.extend(report.fills)
         self.log.equity.append((tick.time, report.equity))
@@ -192,24 +239,79 @@ class Session:
             self.on_point(report)
         return report
 
-    def _closed(self, s: int, candle: Candle, now: float) -> ClosedBar:
-        signals: BarSignals = self.streams[s].push(candle_bar(candle))
+    def _push(self, s: int, candle: Candle) -> BarSignals:
+        """The slot's bar into its stream, with the other markets' bars that precede it."""
+        return self.streams[s].push(candle_bar(candle), self.others.take(s, candle.time))
+
+    def _closed(self, s: int, candle: Candle, now: float) -> tuple[ClosedBar, str]:
+        """The slot's closed bar for the book, its entries masked when its own candle or
+        another market's feed is stale (and why, for the log and the A007 alert)."""
+        signals = self._push(s, candle)
         rules = [bool(signals.rules.get(r, False)) for r in RULE_SLOTS]
-        tf = self.slots[s].timeframe_seconds
-        stale = candle.time + tf < now - STALE_BARS * tf
-        if stale:
+        why = "; ".join(self._stale(s, candle, now))
+        if why:
             for i in _ENTRIES:
                 rules[i] = False
-            self.log.notes.append(f"{self.slots[s].label}: the candle of {candle.time:.0f} "
-                                  f"came more than {STALE_BARS} bars late: no entry on it")
+            self.log.notes.append(f"{self.slots[s].label}: {why}: no entry on it")
         return ClosedBar(candle.high, candle.low, candle.close,
-                         (rules[0], rules[1], rules[2], rules[3]), stale, signals.levels,
-                         signals.position_inputs)
+                         (rules[0], rules[1], rules[2], rules[3]), bool(why), signals.levels,
+                         signals.position_inputs), why
+
+    def _stale(self, s: int, candle: Candle, now: float) -> list[str]:
+        tf = self.slots[s].timeframe_seconds
+        own = candle.time + tf < now - STALE_BARS * tf
+        late = [f"the candle of {candle.time:.0f} came more than {STALE_BARS} bars late"]
+        return (late if own else []) + [
+            f"the bar of {candle.time:.0f} has no {market} candle within {STALE_BARS} bars "
+            f"(its newest: {'none' if newest == -math.inf else f'{newest:.0f}'})"
+            for market, newest in self.others.behind(s, candle.time, tf)]
 
     def run(self, ticks: Iterable[Tick]) -> SessionLog:
         for tick in ticks:
             self.step(tick)
         return self.log
+
+
+class OtherFeeds:
+    """The other markets' candles on their way into the streams that read them: each
+    slot's waiting bars by market, and the newest one pushed (staleness)."""
+
+    def __init__(self, slots: Sequence[SlotSpec], feeds: Sequence[PolledSlot]) -> None:
+        self.readers: dict[int, list[tuple[int, str]]] = {}
+        for f in range(len(slots), len(feeds)):
+            feed = feeds[f]
+            self.readers[f] = [(s, feed.market) for s, spec in enumerate(slots)
+                               if feed.market in spec.reads
+                               and spec.timeframe_seconds == feed.timeframe_seconds]
+        self.waiting: list[dict[str, list[Candle]]] = [{m: [] for m in spec.reads}
+                                                       for spec in slots]
+        self.newest: list[dict[str, float]] = [dict.fromkeys(spec.reads, -math.inf)
+                                               for spec in slots]
+
+    def arrive(self, feed: int, candles: Sequence[Candle]) -> None:
+        for s, market in self.readers[feed]:
+            self.waiting[s][market].extend(candles)
+
+    def take(self, s: int, time: float) -> dict[str, list[dict[str, Any]]] | None:
+        """Slot ``s``'s waiting bars opening at or before ``time``, as ``Stream.push``
+        takes them (a bar already pushed is not pushed again)."""
+        out = {}
+        for market, waiting in self.waiting[s].items():
+            ready = [c for c in waiting if c.time <= time]
+            if not ready:
+                continue
+            self.waiting[s][market] = [c for c in waiting if c.time > time]
+            fresh = [c for c in ready if c.time > self.newest[s][market]]
+            if fresh:
+                out[market] = [candle_bar(c) for c in fresh]
+                self.newest[s][market] = fresh[-1].time
+        return out or None
+
+    def behind(self, s: int, time: float, tf: int) -> list[tuple[str, float]]:
+        """The markets slot ``s`` reads whose newest bar is more than ``STALE_BARS`` bars
+        older than its bar opening at ``time``."""
+        return [(m, newest) for m, newest in self.newest[s].items()
+                if newest < time - STALE_BARS * tf]
 
 
 class PaperAdapter:
@@ -224,9 +326,16 @@ class PaperAdapter:
 
 
 def replay_slots(plan: PortfolioPlan) -> list[SlotCandles]:
-    """Each component's candles of the plan, for a ``ReplaySource``."""
-    return [SlotCandles.of_frame(c.candles.frame, c.candles.bar_seconds)
-            for c in plan.components]
+    """The plan's candles for a ``ReplaySource``, in ``session_feeds`` order: each
+    component's own, then each other market read at a component's timeframe."""
+    own = [SlotCandles.of_frame(c.candles.frame, c.candles.bar_seconds)
+           for c in plan.components]
+    held = {(o.market, c.config.timeframe_seconds): o for c in plan.components
+            for o in c.candles.others}
+    feeds = other_feeds((m, c.config.timeframe_seconds) for c in plan.components
+                        for m in markets_read(c.config))
+    return own + [SlotCandles.of_frame(held[f.market, f.timeframe_seconds].frame,
+                                       f.timeframe_seconds) for f in feeds]
 
 
 def paper_replay(plan: PortfolioPlan, source: CandleSource, fee_bps: float | None = None

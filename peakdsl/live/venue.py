@@ -412,6 +412,13 @@ class Venue:
         """Load the exchange's markets (retried); E031/E032/E035 when it cannot."""
         self._read("load markets", self.client.load_markets)
 
+    def lists(self, symbol: str) -> bool:
+        """Whether the exchange has a market ``symbol`` (candles to read, not necessarily
+        an account to trade it in)."""
+        if not getattr(self.client, "markets", None):
+            self.load()
+        return symbol in self.client.markets
+
     def _market(self, symbol: str) -> Mapping[str, Any]:
         if not getattr(self.client, "markets", None):
             self.load()

@@ -179,7 +179,8 @@ def replay_window(plan: PortfolioPlan, start_s: float, end_s: float,
         if tick.time > end_s:
             break
         book.step(tick)
-        closes.update({book.slots[s].market: c.close for s, c in tick.closed.items()})
+        closes.update({book.slots[s].market: c.close for s, c in tick.closed.items()
+                       if s < len(book.slots)})  # not the feeds of other markets read
         done.last = tick.time
     done.fills = {_key(f, book): f for f in book.log.fills}
     done.equity = {int(t * 1000): e for t, e in book.log.equity}

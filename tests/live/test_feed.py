@@ -161,6 +161,29 @@ def test_after_patience_the_tick_comes_without_the_late_candle(
     assert second == Tick(float(T0 + 12 * H), {0: bar(11)}, {0: bar(12).open})
 
 
+def test_a_candle_missed_comes_with_the_next_tick(exchange: LoopbackExchange,
+                                                  venue: Venue) -> None:
+    """Bar 11 published only 400 s after its close, past the 60 s of patience: the tick at
+    its close goes without it; the next poll asks from the bar after the last one given and
+    its tick carries bar 11 as ``missed`` beside bar 12 — what a feed that is only read
+    (another market's) pushes to catch up. Further behind than the last few bars, the poll
+    asks for a page from there."""
+    market = Market(exchange, now=T0 + 10 * H + 1000, late={11: H + 400.0})
+    source = market.source(venue, patience=60.0)
+    source.history(0, 2)
+    exchange.reset_counts()
+    first, second, third = ticks(source, 3)
+    assert (first.closed, second.closed) == ({0: bar(10)}, {})
+    assert second.opened == {0: bar(12).open} and second.missed == {}
+    assert third == Tick(float(T0 + 13 * H), {0: bar(12)}, {0: bar(13).open}, {0: (bar(11),)})
+    asked = kline_requests(exchange)
+    assert asked[-1] == ("1h", str((T0 + 11 * H) * 1000), "5")  # from bar 11
+    source.seen[0] = float(T0 + 5 * H)  # as if bars 6 to 12 had been missed
+    (fourth,) = ticks(source, 1)
+    assert fourth.missed == {0: tuple(bar(k) for k in range(6, 13))}
+    assert kline_requests(exchange)[-1] == ("1h", str((T0 + 6 * H) * 1000), str(PAGE))
+
+
 def test_a_bar_given_once_is_not_given_again(market: Market, venue: Venue) -> None:
     """The history gave bar 9; had the exchange not moved on, the tick must not repeat it."""
     source = market.source(venue)

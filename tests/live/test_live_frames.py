@@ -1,8 +1,8 @@
 """Frames in live (``lang.frames``): a strategy reading coarser bars of its own market
 (``specs/strategies/daily_trend_filter.peak``: ``@1d`` and ``@4h``) deploys — its session
 pushes each candle with its open time, so its stream builds the days and 4h bars a backtest
-builds — on paper and on the (loopback) testnet alike; one reading another market is refused
-up front with E045, before the gate, with nothing armed or stored.
+builds — on paper and on the (loopback) testnet alike. Another market read is a feed of its
+own: ``test_live_markets``.
 """
 
 from __future__ import annotations
@@ -12,29 +12,16 @@ from pathlib import Path
 
 import pytest
 from deploy_setup import REPO, TESTNET_ENV, runner_settings
-from typer.testing import CliRunner
 
-from peakdsl.cli import app
-from peakdsl.live.gate import Refused
 from peakdsl.live.loopback import LoopbackExchange
 from peakdsl.live.run import LiveRequest, run_live
-from peakdsl.live.runner import Deployment, run_deployment
-from peakdsl.live.session import slot_specs
-from peakdsl.robustness.subject import subject_plan
+from peakdsl.live.runner import run_deployment
 
 SPEC = "specs/strategies/daily_trend_filter.peak"
 GATE = "promotion any_trade {\n    require sharpe >= -10\n    require trades >= 1\n}\n"
 # on the demo candles with the derived history only: bought 2025-12-17T10:00, sold
 # 2025-12-25T00:00 (the daily filter turned)
 WINDOW = ("2025-12-15", "2025-12-26")
-PAIR = """strategy pair_spread {
-    market BTC/USDT
-    timeframe 1h
-    let spread = close / close@ETH/USDT
-    entry long when spread > sma(spread, 24)
-    exit long when spread < sma(spread, 24)
-}
-"""
 
 
 def request(root: Path, spec: str, mode: str) -> LiveRequest:
@@ -72,22 +59,3 @@ def test_a_testnet_deployment_sends_what_the_paper_session_books(
                                                          for f in paper.fills]
     assert [f.qty for f in summary.fills] == pytest.approx([f.qty for f in paper.fills],
                                                            rel=1e-3)
-
-
-def test_another_market_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "specs", tmp_path / "specs")
-    (tmp_path / "specs" / "strategies" / "pair_spread.peak").write_text(PAIR)
-    spec = "specs/strategies/pair_spread.peak"
-    plan, _ = subject_plan(str(tmp_path / spec), root=tmp_path)
-    with pytest.raises(Refused) as refused:
-        slot_specs(plan)
-    assert refused.value.codes == ["E045"]
-    assert "`pair_spread` reads ETH/USDT" in str(refused.value)
-    with pytest.raises(Refused) as live:  # no promotion, no token: E045 comes first
-        run_deployment(request(tmp_path, spec, "live"), runner_settings("http://127.0.0.1:9"))
-    assert live.value.codes == ["E045"]
-    assert not Deployment(tmp_path, "live", "default", "pair_spread").store_path.exists()
-    result = CliRunner().invoke(app, ["live", "run", str(tmp_path / spec), "--mode", "paper",
-                                      "--replay"])
-    assert result.exit_code == 1, result.output
-    assert "error[E045]" in result.output and "Traceback" not in result.output

@@ -130,6 +130,27 @@ def test_an_exchange_without_candles_fails_freshness_with_a_code(project: Path) 
     assert fresh.fix is not None and "runbook A007" in fresh.fix
 
 
+def test_freshness_covers_the_other_markets_a_strategy_reads(
+        project: Path, exchange: LoopbackExchange) -> None:
+    """A strategy reading ETH/USDT (``@``) needs that feed fresh too: here the exchange has
+    BTC's candles and none of ETH's."""
+    pair = project / "specs/strategies/pair.peak"
+    pair.write_text("strategy pair {\n    market BTC/USDT\n    timeframe 1h\n"
+                    "    let spread = close - close@ETH/USDT\n"
+                    "    entry long when spread > spread[1]\n"
+                    "    exit long when spread < spread[1]\n}\n")
+    ctx = HealthContext(str(pair), "paper", "default", "binance", exchange.url, {},
+                        clock=lambda: NOW)
+    fresh = next(c for c in health(ctx).checks if c.name == "data freshness")
+    assert (fresh.status, fresh.code) == ("fail", "A007")
+    assert fresh.detail == "the exchange returned no closed candle for ETH/USDT 1h"
+    exchange.set_candles("ETH/USDT", "1h", [[START_MS + k * H_MS, 10, 11, 9, 10, 5]
+                                            for k in range(-5, -3)])
+    fresh = next(c for c in health(ctx).checks if c.name == "data freshness")
+    assert (fresh.status, fresh.code) == ("fail", "A007")  # three bars old: stale
+    assert fresh.detail.startswith("the stalest feed, ETH/USDT 1h: last closed bar")
+
+
 def test_the_commands_read_a_deployment(project: Path, exchange: LoopbackExchange,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """`peak live health | orders | portfolio` on a paper deployment polled from the loopback

@@ -1,7 +1,8 @@
 """Parity (issue 11 item 7): a paper session over replayed candles books exactly what
 ``peak backtest`` books on them — signals, fills, trades and equity — on every library
-strategy and portfolio; and a session started after a warm-up of history signals exactly as
-the whole-array run does from there on."""
+strategy and portfolio, and on the pairs example that reads another market (its ETH candles
+come from a feed of their own); and a session started after a warm-up of history signals
+exactly as the whole-array run does from there on."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from peakdsl.portfolio.run import PortfolioResult, run_portfolio
 from peakdsl.robustness.subject import subject_plan
 
 REPO = Path(__file__).resolve().parents[2]
-LIBRARY = sorted(p.relative_to(REPO).as_posix() for p in
-                 [*(REPO / "specs/strategies").glob("*.peak"),
-                  *(REPO / "specs/portfolios").glob("*.peak")])
+LIBRARY = [*sorted(p.relative_to(REPO).as_posix() for p in
+                   [*(REPO / "specs/strategies").glob("*.peak"),
+                    *(REPO / "specs/portfolios").glob("*.peak")]),
+           "specs/examples/pairs_spread.peak"]  # reads ETH/USDT: a second feed
 WINDOW = ("2025-11-10", "2025-12-31")  # the demo data every library timeframe has
 END = EXIT_REASONS.index("end_of_data")
 
@@ -81,12 +83,14 @@ def test_a_paper_replay_books_what_the_backtest_books(spec: str) -> None:
 
 @pytest.mark.parametrize("spec", ["specs/strategies/macd.peak",
                                   "specs/strategies/rsi_reversion.peak",
-                                  "specs/strategies/daily_trend_filter.peak"])
+                                  "specs/strategies/daily_trend_filter.peak",
+                                  "specs/examples/pairs_spread.peak"])
 def test_warmed_up_from_history_the_signals_continue_the_whole_array_run(spec: str) -> None:
     """Started at bar 3,000 with the default history, a strategy on recursive indicators (MACD's
     EMAs, Wilder's RSI: they remember their whole past) signals from its first live bar exactly
     as the whole-array evaluation from the data's start does there — and one reading daily and
-    4h bars of its market (built in the stream from the history's candles and their times)."""
+    4h bars of its market (built in the stream from the history's candles and their times),
+    and one reading another market (its history and ticks from a second feed)."""
     plan, _ = subject_plan(str(REPO / spec), root=REPO)
     backtest = run_portfolio(plan)
     slots = replay_slots(plan)
