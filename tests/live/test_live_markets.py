@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from deploy_setup import REPO
 from loopback_setup import new_exchange
+from test_session import expected_fills
 from typer.testing import CliRunner
 
 from peakdsl.cli import app
@@ -41,6 +42,7 @@ from peakdsl.live.session import (
     PaperAdapter,
     Session,
     candle_bar,
+    paper_replay,
     replay_slots,
     rules_matrix,
     session_feeds,
@@ -50,6 +52,7 @@ from peakdsl.live.store import LiveStore
 from peakdsl.live.venue import Venue
 from peakdsl.live.verify import Request, verify
 from peakdsl.portfolio.plan import PortfolioPlan
+from peakdsl.portfolio.run import run_portfolio
 from peakdsl.robustness.subject import subject_plan
 
 H = 3600
@@ -271,6 +274,30 @@ def test_a_failing_second_feed_is_reported_masks_entries_then_catches_up(
     assert after_the_run(session, candles) == replay_after
     assert errors and {m for m, _ in errors} == {"ETH/USDT"}
     assert all(isinstance(e, ccxt.NetworkError) for _, e in errors)
+
+
+BOOK = """portfolio pairs_book {
+    capital 10000 USDT
+    component pairs_spread weight 50% with { window = 100, entry_z = 1.5 }
+    component trend_following_eth_usdt weight 50%
+}
+"""
+
+
+def test_a_portfolio_trading_the_market_another_component_reads(tmp_path: Path) -> None:
+    """ETH/USDT is one component's market and the other's second feed: polled twice, each
+    for its own use, and the replay books the portfolio backtest's fills on one account."""
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    (tmp_path / "specs/portfolios/pairs_book.peak").write_text(BOOK)
+    book, _ = subject_plan(str(tmp_path / "specs/portfolios/pairs_book.peak"), root=tmp_path,
+                           start="2025-11-10", end="2025-12-31")
+    backtest = run_portfolio(book)
+    session = paper_replay(book, ReplaySource(replay_slots(book)))
+    assert [(f.market, f.timeframe) for f in session.feeds] == [
+        ("BTC/USDT", "1h"), ("ETH/USDT", "1h"), ("ETH/USDT", "1h")]
+    got = sorted(((f.slot, f.bar, f.side, f.qty, f.price, f.reason) for f in session.log.fills),
+                 key=lambda f: (f[1], f[0], f[5] == "entry"))
+    assert {f[0] for f in got} == {0, 1} and got == expected_fills(backtest)
 
 
 # ------------------------------------------------------------------ a deployment
