@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from crash_child import Run
-from loopback_setup import new_exchange
+from loopback_setup import API_KEY, SECRET, new_exchange
 
 from peakdsl.live.execute import CRASH_POINTS
 from peakdsl.live.loopback import Fault, FaultKind, Faults, LoopbackExchange
@@ -39,6 +39,7 @@ UNKNOWN_FAULTS: tuple[FaultKind, ...] = (
     "timeout", "disconnect", "timeout_after_fill", "server_error", "maintenance", "rate_limited",
     "duplicate_client_id")
 HOLD_S = 1.5  # a held answer: longer than the child's client timeout (Run.timeout_ms)
+TESTNET_ENV = {"PEAK_TESTNET_API_KEY": API_KEY, "PEAK_TESTNET_API_SECRET": SECRET}
 
 
 # ---------------------------------------------------------------------- faults, later
@@ -93,6 +94,13 @@ def crash_exchange(faults: Faults | None = None) -> LoopbackExchange:
 
 
 # ---------------------------------------------------------------------- the fork server
+
+
+def forks_with_testnet_keys(warm: Run, log: Path) -> ForkServer:
+    """A fork server whose runs hold the loopback testnet's credentials in their environment
+    (and no other ``PEAK_`` variable of the test's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_")} | TESTNET_ENV
+    return ForkServer(warm, env, log)
 
 
 class ForkServer:

@@ -17,7 +17,6 @@ CI runs every point × 2 seeds; the issue's 9 points × 20 seeds is ``pytest -m 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -37,9 +36,9 @@ from crash_harness import (
     Placed,
     crash_exchange,
     final_state,
+    forks_with_testnet_keys,
     plan_case,
 )
-from loopback_setup import API_KEY, SECRET
 
 from peakdsl.live.execute import CRASH_POINTS
 from peakdsl.live.loopback import Fault
@@ -51,7 +50,6 @@ SPEC = "specs/strategies/ma_crossover.peak"
 EASY = "promotion easy_gate {\n    require sharpe >= -10\n    require trades >= 10\n}\n"
 START, END = "2025-12-01", "2025-12-05"  # 96 hourly bars of the synthetic demo market
 CI_SEEDS, SLOW_SEEDS = (0, 1), tuple(range(20))
-ENV = {"PEAK_TESTNET_API_KEY": API_KEY, "PEAK_TESTNET_API_SECRET": SECRET}
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,7 @@ def base(project: Path) -> Run:
 @pytest.fixture(scope="module")
 def server(base: Run, project: Path) -> Iterator[ForkServer]:
     """The fork server, warming up while ``promoted`` runs the promotion."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_")} | ENV
-    forks = ForkServer(base, env, project.parent / "fork-server.log")
+    forks = forks_with_testnet_keys(base, project.parent / "fork-server.log")
     yield forks
     forks.close()
 

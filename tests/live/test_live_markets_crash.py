@@ -10,7 +10,6 @@ no order sent twice and nothing lost (``crash_harness.final_state``'s invariants
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,8 +17,7 @@ from pathlib import Path
 
 import pytest
 from crash_child import Run
-from crash_harness import Final, ForkServer, crash_exchange, final_state
-from loopback_setup import API_KEY, SECRET
+from crash_harness import Final, ForkServer, crash_exchange, final_state, forks_with_testnet_keys
 
 from peakdsl.live.runner import Deployment
 from peakdsl.promote.flow import promote
@@ -37,7 +35,6 @@ PAIR = """strategy pair_flip {
 """
 EASY = "promotion easy_gate {\n    require sharpe >= -100\n    require trades >= 5\n}\n"
 START, END = "2025-12-01", "2025-12-05"
-ENV = {"PEAK_TESTNET_API_KEY": API_KEY, "PEAK_TESTNET_API_SECRET": SECRET}
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +48,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(project: Path) -> Iterator[ForkServer]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAK_")} | ENV
-    forks = ForkServer(Run(spec=str(project / SPEC), start=START, end=END, url=""), env,
-                       project.parent / "fork-server.log")
+    forks = forks_with_testnet_keys(Run(spec=str(project / SPEC), start=START, end=END, url=""),
+                          project.parent / "fork-server.log")
     yield forks
     forks.close()
 
