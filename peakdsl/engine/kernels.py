@@ -32,9 +32,10 @@ False before). Gaps after the start follow two rules, the same in ``reference.py
   macd* plus_di minus_di adx differs only in the seed: see those kernels).
 
 Rolling sums are computed in O(len) with a shifted running sum that is re-summed exactly
-every ``n`` bars (no cumsum drift) and whenever an update may have lost precision (an
-outlier leaving the window: see ``_moments``); a window whose ``n`` values are all equal has
-a mean of exactly that value and a deviation of exactly 0.
+on a schedule (no cumsum drift) and whenever an update may have lost precision (an outlier
+leaving the window: ``_moments`` for the deviations, ``kernels_mean`` for ``sma``'s mean);
+a window whose ``n`` values are all equal has a mean of exactly that value and a deviation
+of exactly 0.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..lang.builtins import DEVIATION, SEEDING, Mode
+from . import kernels_mean
 from .scan import MayFire, ScanState, may_fire, scan
 
 FloatArray = npt.NDArray[np.float64]
@@ -111,11 +113,9 @@ CANCELLATION = 2.0 ** 26
 
 
 @_jit
-def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray,
-             keep_var: bool) -> None:
-    """Rolling mean and (``keep_var``) population variance over ``n`` finite values incl.
-    the current; without ``keep_var`` (``sma``) ``var`` is not written (it may be empty):
-    the same sums and re-summations run, so the mean is the same to the bit.
+def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray) -> None:
+    """Rolling mean and population variance over ``n`` finite values incl. the current
+    (``stdev``, ``zscore``, ``bb_*``; ``sma`` has a mean-only loop, ``kernels_mean``).
 
     Sums of deviations from a shift (the mean at the last exact re-summation) keep the
     variance exact for prices far from 0; they are re-summed exactly every ``n`` updates,
@@ -132,8 +132,7 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray,
         v = x[i]
         if not math.isfinite(v) or run + 1 < n:
             mean[i] = np.nan
-            if keep_var:
-                var[i] = np.nan
+            var[i] = np.nan
         if not math.isfinite(v):
             run = 0
             same = 0
@@ -157,14 +156,12 @@ def _moments(x: FloatArray, n: int, mean: FloatArray, var: FloatArray,
             since = 0
         if same >= n:
             mean[i] = v
-            if keep_var:
-                var[i] = 0.0
+            var[i] = 0.0
         else:
             mu = s1 / n
             mean[i] = shift + mu
-            if keep_var:
-                w = s2 / n - mu * mu
-                var[i] = w if w > 0.0 else 0.0
+            w = s2 / n - mu * mu
+            var[i] = w if w > 0.0 else 0.0
 
 
 @_jit
@@ -411,10 +408,7 @@ def _streak(x: FloatArray, n: int, sign: float) -> BoolArray:
 
 def sma(x: npt.ArrayLike, n: int) -> FloatArray:
     """Simple moving average: mean of the last ``n`` values including the current bar."""
-    xs = _f64(x)
-    mean = np.empty_like(xs)
-    _moments(xs, _window(n), mean, mean[:0], False)  # no variance kept: 8 bytes a bar less
-    return mean
+    return kernels_mean.sma(x, _window(n))
 
 
 def ema(x: npt.ArrayLike, n: int) -> FloatArray:
@@ -467,7 +461,7 @@ def _deviation(xs: FloatArray, n: int, mode: str) -> tuple[FloatArray, FloatArra
     (squares / n) or the sample one (squares / (n - 1), pandas' default; NaN for n = 1)."""
     w = _window(n)
     mean, var = np.empty_like(xs), np.empty_like(xs)
-    _moments(xs, w, mean, var, True)
+    _moments(xs, w, mean, var)
     if _choice(mode, DEVIATION) == "sample":
         var = var * (w / (w - 1.0)) if w > 1 else np.full_like(var, np.nan)
     return mean, np.sqrt(var)
@@ -668,8 +662,9 @@ KERNELS: dict[str, Kernel] = {
 # a state pushed every bar of an input returns *exactly* what the whole-array kernel
 # returns at every bar: the same doubles, NaN at the same bars. Rolling sums included:
 # ``_MomentsState`` carries ``_moments``' shift, sums and re-summation counters, not a
-# fresh sum of the window. tests/engine/test_kernels.py checks every kernel and mode on
-# random data with gaps, flat runs and leading NaNs.
+# fresh sum of the window (``kernels_mean.MeanState`` likewise for ``sma``).
+# tests/engine/test_kernels.py checks every kernel and mode on random data with gaps, flat
+# runs and leading NaNs.
 
 
 class KernelState(Protocol):
@@ -728,14 +723,8 @@ class _MomentsState:
             self.since = 0
 
 
-class _SmaState:
-    __slots__ = ("moments",)
-
-    def __init__(self, n: int) -> None:
-        self.moments = _MomentsState(_window(n))
-
-    def push(self, x: float) -> float:
-        return self.moments.push(x)[0]
+def _sma_state(n: int) -> kernels_mean.MeanState:
+    return kernels_mean.MeanState(_window(n))
 
 
 class _DeviationState:
@@ -1111,7 +1100,7 @@ class _AlignState:
 
 
 STATES: dict[str, Callable[..., KernelState]] = {
-    "sma": _SmaState, "ema": _ema_state, "wma": _WmaState, "rma": _rma_state,
+    "sma": _sma_state, "ema": _ema_state, "wma": _WmaState, "rma": _rma_state,
     "rsi": _RsiState, "true_range": _TrueRangeState, "atr": _AtrState,
     "stdev": _StdevState, "zscore": _ZscoreState, "roc": _RocState,
     "highest": lambda n: _ExtremeState(1.0, n), "lowest": lambda n: _ExtremeState(-1.0, n),

@@ -41,8 +41,9 @@ kernel:
   true_range lag) read only their last window, so once the window lies inside the history
   they agree with the full-history run. Exactly, except the rolling sums of sma, stdev,
   zscore and bb_*: their running sums are re-summed on a schedule counted from the start of
-  the data (``kernels._moments``), so two runs started at different bars round differently
-  in the last bits: measured, up to ~4e-16 relative for sma, ~6e-14 for stdev, ~1e-11 for
+  the data (``kernels_mean`` for sma, ``kernels._moments`` for the others), so two runs
+  started at different bars round differently in the last bits: measured, up to ~4e-16
+  relative for sma (each within ~1e-15 of the exact mean), ~6e-14 for stdev, ~1e-11 for
   a z-score near 0 (a difference of nearly equal numbers); never a different NaN;
 * recursive kernels have no window: their value after the warm-up depends on the seed,
   the mean of the first n valid values *of the data they were given*. Started later, they
@@ -77,6 +78,7 @@ from ..compile import models as m
 from ..compile.ops import apply
 from ..lang.ast import RULE_SLOTS
 from ..lang.builtins import BUILTINS, TIME, Arg
+from . import kernels_rules
 from .kernels import KERNELS
 from .position import PositionRule
 
@@ -134,11 +136,20 @@ def _float_column(values: Any) -> Array:
     return np.ascontiguousarray(array)
 
 
+def _ready(value: Any) -> bool:
+    """A contiguous read-only 1-D float64 array: what ``_column`` makes of a column."""
+    return isinstance(value, np.ndarray) and value.dtype == np.float64 and \
+        value.ndim == 1 and value.flags.c_contiguous and not value.flags.writeable
+
+
 def _column(frame: Any, name: str) -> Array:
     """One column of a DataFrame or a mapping as contiguous float64, read-only. A DataFrame
     column is read from its block (``_get_column_array``, pandas ≥ 1.3): ``frame[name]``
     builds a Series with its index each time, ~30 µs a column — half of a 100-bar
-    backtest's fixed cost."""
+    backtest's fixed cost. A mapping's column that already is one (``columns_of``'s own
+    output, handed back to ``evaluate``) is returned as it is."""
+    if isinstance(frame, dict) and _ready(frame.get(name)):
+        return cast(Array, frame[name])
     get = getattr(frame, "_get_column_array", None)
     loc = frame.columns.get_loc(name) if get is not None else None
     column = get(loc) if get is not None and isinstance(loc, int) else frame[name]
@@ -370,10 +381,46 @@ def _eval_region(tree: BoolTree, values: Mapping[int, Any], lo: int, hi: int, sh
     return ufunc(args[0], args[1], out=out)
 
 
+def _series_leaf(leaf: BoolTree, values: Mapping[int, Any], n: int
+                 ) -> tuple[Array, int] | None:
+    """A leaf as ``eval_bool`` reads it past the head (a lag as a view of its target where
+    it can be), as (float64 series of ``n``, bars back); None if it is anything else."""
+    value, shift = None, 0
+    if leaf[0] == "lag" and viewable(values.get(leaf[2])):
+        value, shift = values[leaf[2]], int(leaf[3])
+    elif leaf[0] in ("var", "lag"):
+        value = values.get(leaf[1])
+    if isinstance(value, np.ndarray) and value.dtype == np.float64 and value.shape == (n,):
+        return value, shift
+    return None
+
+
+def _series_terms(tree: BoolTree, values: Mapping[int, Any], n: int
+                  ) -> list[kernels_rules.Term] | None:
+    """``tree`` as ``kernels_rules`` terms when it is comparisons of float series joined by
+    ``and`` (a crossover), else None (numpy evaluates it)."""
+    compares = kernels_rules.conjunction(tree)
+    terms = []
+    for node in compares or ():
+        left, right = _series_leaf(node[1], values, n), _series_leaf(node[2], values, n)
+        if left is None or right is None:
+            return None
+        op, swapped = kernels_rules.OPS[node[0]]
+        (x, hx), (y, hy) = (right, left) if swapped else (left, right)
+        terms.append((op, x, hx, y, hy))
+    return terms or None
+
+
 def eval_bool(tree: BoolTree, values: Mapping[int, Any], out: Array) -> None:
-    """Evaluate a ``bool_tree`` into ``out`` with numpy: the first bars (where a lag is
-    still filling) from the lag arrays, the rest reading lags as shifted views."""
+    """Evaluate a ``bool_tree`` into ``out``: by ``kernels_rules``' loops when the tree is
+    comparisons of float series joined by ``and`` (a crossover), else with numpy — the
+    first bars (where a lag is still filling) from the lag arrays, the rest reading lags as
+    shifted views."""
     n = out.shape[0]
+    terms = _series_terms(tree, values, n)
+    if terms is not None:
+        kernels_rules.write_terms(terms, out)
+        return
     head = min(_max_lag(tree), n)
     if head:
         _eval_region(tree, values, 0, head, False, out=out[:head])

@@ -18,6 +18,7 @@ from peakdsl.engine.stats import METRIC_KEYS, compute_metrics
 from peakdsl.engine.trade_stats import (
     BACKTEST_ONLY,
     buy_hold_return,
+    durations,
     exposure_adjusted_return,
     holding_bars,
     sqn,
@@ -100,3 +101,24 @@ def test_buy_hold_and_holding_bars_edges() -> None:
     assert buy_hold_return(np.array([np.nan, 1.0])) is None
     trades = {"entry_bar": np.array([3, 10]), "exit_bar": np.array([7, 10])}
     assert holding_bars(trades).tolist() == [4, 0]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_numpy_statistics_to_the_bit(seed: int) -> None:
+    """The durations (one sum, one partition) and SQN (its mean once) give numpy's
+    ``mean``, ``median``, ``max`` and ``std(ddof=1)`` figures exactly (odd and even counts,
+    int and float bar columns)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 2000)) if seed % 4 else int(rng.integers(1, 9))
+    entry = np.sort(rng.integers(0, 10**6, n)).astype(np.float64)
+    trades = {"entry_bar": entry, "exit_bar": entry + rng.integers(0, 5000, n)}
+    if seed % 2:
+        trades = {k: v.astype(np.int64) for k, v in trades.items()}
+    held = holding_bars(trades)
+    assert durations(trades) == {"avg_bars_held": float(np.mean(held)),
+                                 "median_bars_held": float(np.median(held)),
+                                 "max_bars_held": int(held.max())}
+    returns = rng.normal(0.001, 0.05, n) * 10.0 ** int(rng.integers(-4, 4))
+    if n >= 2:
+        want = math.sqrt(n) * float(np.mean(returns)) / float(np.std(returns, ddof=1))
+        assert sqn(returns) == want
