@@ -41,7 +41,7 @@ def held_back_note(counts: dict[str, int]) -> list[str]:
 
 def no_trade_notes(signals: Signals, sim: SimResult, n_bars: int) -> list[str]:
     """Notes for a run that never held a position; empty when it traded."""
-    if n_bars == 0 or np.any(np.asarray(sim.position) != 0):
+    if n_bars == 0 or sim.exposed_bars:
         return []
     if signals.warmup >= n_bars:
         return [f"no trades: the warm-up ({signals.warmup} bars) is as long as the data "

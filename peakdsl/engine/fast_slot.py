@@ -15,6 +15,14 @@ counting at every event. Same events, same order, same bits: ``tests/engine/test
 requires it to equal ``run_slot`` (and the bar-by-bar driver) on every library strategy,
 ``tests/engine/test_fast_slot.py`` on random signals under every setting.
 
+It also does the metrics' first pass while it marks the equity (the fused reference's
+shape): each bar's return and the drawdown state (``stats.mark_bar``; a flat stretch in one
+step, ``stats.mark_flat``), so ``stats.metrics_marked`` reads no equity again; and it counts
+the bars held, so nothing counts the position again. A backtest asks it not to write the
+per-bar position at all: ``TradePosition`` rebuilds it from the trades when a report reads
+it (``tests/engine/test_marks.py``: the same bits as the general loop's, and as
+``metrics_core``'s pass on any curve).
+
 ``specialised_side`` says when it applies: stops, take-profits and trailing stops unset,
 no risk limit, no trade rule (min/max hold, cooldown, loss streak), and entries on one side
 only (the other side's entry absent or never true).
@@ -23,6 +31,8 @@ only (the other side's entry absent or never true).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,6 +71,17 @@ from .state import (
     SIDE,
     TRADES,
     FloatArray,
+)
+from .stats import (
+    M_DRAWDOWN,
+    M_FINITE,
+    M_LONGEST,
+    M_LOW,
+    M_PEAK,
+    M_PREVIOUS,
+    M_RUN,
+    mark_bar,
+    mark_flat,
 )
 
 _FILL = SETTING_COLUMNS["fill"]
@@ -174,15 +195,31 @@ def _store(account: FloatArray, positions: FloatArray, book: tuple[float, float,
 
 
 @jit
+def _store_marks(marks: FloatArray, state: tuple[float, float, float, float, float, float,
+                                                 float]) -> None:
+    """Write the loop's drawdown locals back into ``marks`` (``stats`` layout)."""
+    (marks[M_PREVIOUS], marks[M_PEAK], marks[M_DRAWDOWN], marks[M_LOW], marks[M_RUN],
+     marks[M_LONGEST], marks[M_FINITE]) = state
+
+
+@jit
 def run_fast_slot(start: int, stop: int, last_bar: int, opens: FloatArray, closes: FloatArray,
                   code: IntArray, spans: IntArray, series: FloatArray, flags: BoolMatrix,
                   consts: FloatArray, side: int, settings: FloatArray, account: FloatArray,
                   positions: FloatArray, trades: FloatArray, equity_out: FloatArray,
-                  position_out: FloatArray) -> None:  # pragma: no cover - jitted
+                  position_out: FloatArray, returns_out: FloatArray,
+                  marks: FloatArray) -> None:  # pragma: no cover - jitted
     """Bars ``start`` to ``stop - 1`` of one slot entering on ``side`` only (see the module
     docstring): the entry rule is ``spans[ENTRY]`` of ``code``, the exit ``spans[EXIT]``.
     The state is read from and left in ``account`` / ``positions`` / ``trades`` as
     ``run_slot`` leaves it; in between it lives in locals.
+
+    ``position_out`` is written when it is as long as ``equity_out`` (else: ``NO_POSITION``,
+    ``TradePosition`` rebuilds it); ``returns_out`` likewise, with each bar's return, while
+    the drawdown state ``marks`` (``stats.reset_marks``) follows the equity as it is marked
+    (``stats.mark_bar``; a flat stretch at once, ``mark_flat``): ``stats.metrics_marked``
+    then needs no pass over the equity. (The metrics' first pass, fused: the reference's
+    shape. A flat stretch costs no division.)
 
     From event to event: the bars before the next action are marked in a tight loop; at
     the action's bar the fill, then (on the last bar) the end of data, then the mark. The
@@ -194,6 +231,10 @@ def run_fast_slot(start: int, stop: int, last_bar: int, opens: FloatArray, close
     warmup, fees = int(cfg[_WARMUP]), cfg[_FEES]
     close_at_end = cfg[_END_OF_DATA] != MARK_END
     keep = position_out.shape[1] == equity_out.shape[0]
+    track = returns_out.shape[0] == equity_out.shape[0]
+    previous, peak, drawdown, low = marks[M_PREVIOUS], marks[M_PEAK], marks[M_DRAWDOWN], \
+        marks[M_LOW]
+    run, longest, finite = int(marks[M_RUN]), int(marks[M_LONGEST]), marks[M_FINITE] != 0.0
     open_, close = opens[0], closes[0]
     cash, fees_paid, count = account[CASH], account[FEES], int(account[TRADES])
     exposed, reduced, last_equity = account[EXPOSED], account[REDUCED], account[LAST_EQUITY]
@@ -228,16 +269,41 @@ def run_fast_slot(start: int, stop: int, last_bar: int, opens: FloatArray, close
         act = stop if signal >= last else (signal if fill_close else signal + 1)
         bar = min(act, last_bar)  # no action: the last bar (its end of data) is next
         position = held * qty
-        if held != 0.0:
-            for u in range(t, bar):
-                equity_out[u] = cash + position * close[u]
-            exposed += max(bar - t, 0)
+        # the bars before it, through slices indexed from 0 (numba then drops its
+        # negative-index handling: the flat stretches become a plain fill)
+        span, marked = max(bar - t, 0), equity_out[t:bar]
+        if held != 0.0 and track:
+            closes_held, returns_held = close[t:bar], returns_out[t:bar]
+            for k in range(span):
+                v = cash + position * closes_held[k]
+                marked[k] = v
+                r, peak, drawdown, low, run, longest = mark_bar(v, previous, peak, drawdown,
+                                                                low, run, longest)
+                returns_held[k] = r
+                finite &= math.isfinite(r)
+                previous = v
+            exposed += span
+        elif held != 0.0:
+            closes_held = close[t:bar]
+            for k in range(span):
+                marked[k] = cash + position * closes_held[k]
+            exposed += span
         else:
-            for u in range(t, bar):
-                equity_out[u] = cash
+            for k in range(span):
+                marked[k] = cash
+            if track and span > 0:
+                r, later, peak, drawdown, low, run, longest = mark_flat(
+                    cash, span, previous, peak, drawdown, low, run, longest)
+                returns_out[t] = r
+                returns_flat = returns_out[t + 1:bar]
+                for k in range(span - 1):
+                    returns_flat[k] = later
+                finite &= math.isfinite(r) and (span == 1 or math.isfinite(later))
+                previous = cash
         if keep:
-            for u in range(t, bar):
-                position_out[0, u] = position
+            held_out = position_out[0, t:bar]
+            for k in range(span):
+                held_out[k] = position
         if bar > t:
             last_equity, mark = equity_out[bar - 1], close[bar - 1]
         if bar >= stop:
@@ -271,10 +337,18 @@ def run_fast_slot(start: int, stop: int, last_bar: int, opens: FloatArray, close
         equity_out[bar] = last_equity
         if keep:
             position_out[0, bar] = position
+        if track:
+            r, peak, drawdown, low, run, longest = mark_bar(last_equity, previous, peak,
+                                                            drawdown, low, run, longest)
+            returns_out[bar] = r
+            finite &= math.isfinite(r)
+            previous = last_equity
         mark = close[bar]
         t = bar + 1
     _store(account, positions, (cash, fees_paid, count, exposed, reduced, last_equity),
            (held, qty, entry, entry_bar, entry_fee, extreme, cut, flow), mark)
+    _store_marks(marks, (previous, peak, drawdown, low, float(run), float(longest),
+                         1.0 if finite else 0.0))
 
 
 def entry_rows(side: int) -> tuple[int, int]:
@@ -284,3 +358,38 @@ def entry_rows(side: int) -> tuple[int, int]:
 
 NO_CONSTS = np.zeros(0)
 NO_CONSTS.flags.writeable = False
+
+
+# ``run_fast_slot``'s ``position_out`` / ``returns_out`` when they are not written; writable,
+# as every one is (one compiled signature), though nothing fits in them
+NO_POSITION = np.zeros((1, 0))
+NO_RETURNS = np.zeros(0)
+
+
+@dataclass(frozen=True)
+class TradePosition:
+    """The per-bar position of a ``run_fast_slot`` run, rebuilt from its trades (a
+    ``results.Deferred``): what the loop writes when asked, without its writing it.
+
+    Between events the loop holds ``held · qty`` — a trade's ``side · qty``, the same
+    product of the same doubles — from its entry bar up to its exit bar, exclusive (the
+    exit bar ends flat, an end-of-data close too), to the end for the position an
+    ``end_of_data mark`` run leaves open, and ``0.0 · 0.0 = +0.0`` elsewhere. One slot, one
+    side, no stops: trades never overlap and come in entry order, the open one last."""
+
+    bars: int
+    closed: Mapping[str, Any]  # trade columns (``simulate.trades_dict``)
+    still_open: Mapping[str, Any]
+
+    def build(self) -> FloatArray:
+        """Flat and held runs alternating, each value repeated over its bars."""
+        entry = np.concatenate([self.closed["entry_bar"], self.still_open["entry_bar"]])
+        leave = np.concatenate([self.closed["exit_bar"],
+                                np.full(len(self.still_open["entry_bar"]), self.bars)])
+        held = np.concatenate([t["side"] * t["qty"] for t in (self.closed, self.still_open)])
+        values = np.zeros(2 * len(entry) + 1)
+        values[1::2] = held
+        bounds = np.empty(2 * len(entry) + 2, dtype=np.int64)
+        bounds[0], bounds[-1] = 0, self.bars
+        bounds[1:-1:2], bounds[2:-1:2] = entry, leave
+        return np.repeat(values, np.diff(bounds))

@@ -29,7 +29,16 @@ from ..lang.ast import RULE_SLOTS
 from ..lang.levels import LEVEL_SLOTS
 from .book import open_trade_rows
 from .decide import FLAT
-from .fast_slot import ENTRY, EXIT, NO_CONSTS, entry_rows, run_fast_slot, specialised_side
+from .fast_slot import (
+    ENTRY,
+    EXIT,
+    NO_CONSTS,
+    NO_POSITION,
+    TradePosition,
+    entry_rows,
+    run_fast_slot,
+    specialised_side,
+)
 from .position import Packed, PositionRule, pack
 from .results import TRADE_COLUMNS, SimResult, SimSettings
 from .risk import NO_LIMITS, RiskLimits
@@ -38,6 +47,7 @@ from .settings import as_matrix, record_values, to_records
 from .state import (
     AMBIGUOUS,
     DENIED_BY,
+    EXPOSED,
     FEES,
     HELD_BACK,
     HOLD_RULES,
@@ -49,6 +59,7 @@ from .state import (
     new_account,
     new_positions,
 )
+from .stats import MARKS, reset_marks
 from .step import run_slot
 
 FloatArray = npt.NDArray[np.float64]
@@ -236,8 +247,9 @@ def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
     n = len(close)
     row = settings_row(settings)
     given = {slot: _rule(rules, slot, n) for slot in RULE_SLOTS}
-    side = specialised_side(row[0], limits.active, _fires(given["entry_long"]),
-                            _fires(given["entry_short"]))
+    short = _fires(given["entry_short"])  # the long entries matter only if it fires
+    side = specialised_side(row[0], limits.active, short and _fires(given["entry_long"]),
+                            short)
     if side == FLAT or n == 0 or levels:
         return None
     o, _, _, c = _prices((open_, high, low, close), n)
@@ -251,10 +263,28 @@ def _fast(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],
         if arr is not None:
             spans[i] = (i, i + 1)
     account, positions = new_account(settings.capital), new_positions([0])
-    trades, equity, position = trade_buffer(n), np.empty(n), np.empty((1, n))
+    trades, equity, returns, marks = trade_buffer(n), np.empty(n), np.empty(n), np.empty(MARKS)
+    reset_marks(settings.capital, marks)
     run_fast_slot(0, n, n - 1, o, c, ROW_CODE, frozen(spans), NO_SERIES, frozen(flags),
-                  NO_CONSTS, side, row, account, positions, trades, equity, position)
-    return _result(n, account, positions, trades[: int(account[TRADES])], equity, position)
+                  NO_CONSTS, side, row, account, positions, trades, equity, NO_POSITION,
+                  returns, marks)
+    return _fast_result(n, account, positions, trades[: int(account[TRADES])], equity,
+                        returns, marks)
+
+
+def _fast_result(n: int, account: FloatArray, positions: FloatArray, rows: FloatArray,
+                 equity: FloatArray, returns: FloatArray, marks: FloatArray) -> SimResult:
+    """``_result`` of a ``run_fast_slot`` run: the position deferred (``TradePosition``),
+    its exposure the loop's count (bars held: ``held · qty`` is never 0 there, an entry
+    needs a positive quantity), the bar returns and drawdown state it kept for the
+    metrics; no risk limit, level or trade rule ran, so none counted."""
+    closed = trades_dict(rows)
+    still_open = trades_dict(open_trade_rows(positions, n - 1))
+    position = cast(FloatArray, TradePosition(n, closed, still_open))  # a results.Deferred
+    return SimResult(equity=equity, position=position,
+                     trades=closed, ambiguous_bars=int(account[AMBIGUOUS]),
+                     fees_paid=float(account[FEES]), open_trades=still_open,
+                     exposed=int(account[EXPOSED]), bar_returns=returns, marks=marks)
 
 
 def simulate(open_: Any, high: Any, low: Any, close: Any, rules: Mapping[str, Any],

@@ -10,9 +10,12 @@ default), 252 for ``weekdays``. Every value is a finite float, an int or ``None`
 
 The arithmetic lives in one ``numba`` function, :func:`metrics_core`, shared by
 ``compute_metrics`` (one run) and the sweep engine (many runs inside one parallel loop), so a
-sweep and ``peak backtest`` give bit-identical numbers. Sums and means reproduce numpy's
-pairwise summation exactly (:func:`pairwise_sum`), so the values are also bit-identical to
-the plain numpy formulas (``np.mean``, ``np.std(ddof=1)``, ``.sum()``) they replace.
+sweep and ``peak backtest`` give bit-identical numbers; after the specialised bar loop, which
+kept the bar returns and the drawdown while it marked the equity (``mark_bar``), both call
+:func:`metrics_marked` instead: the same function without its first pass. Sums and means
+reproduce numpy's pairwise summation exactly (:func:`pairwise_sum`), so the values are also
+bit-identical to the plain numpy formulas (``np.mean``, ``np.std(ddof=1)``, ``.sum()``) they
+replace.
 """
 
 from __future__ import annotations
@@ -257,15 +260,80 @@ def _finite(x: float) -> float:
     return x if math.isfinite(x) else math.nan
 
 
+# The running state of the bar returns and the drawdown over an equity curve, as the bar
+# loop keeps it while it marks the equity (``fast_slot.run_fast_slot``) and the one pass
+# over a finished curve alike (``_returns_and_drawdown``): the previous point, the running
+# peak, the deepest drawdown of the peaks left behind, the lowest point under the current
+# peak, the bars below it in a row, the longest such run, whether every return was finite.
+(M_PREVIOUS, M_PEAK, M_DRAWDOWN, M_LOW, M_RUN, M_LONGEST, M_FINITE) = range(7)
+MARKS = 7
+
+
+@_jit
+def reset_marks(initial: float, marks: FloatArray) -> None:
+    """The state before the first bar of a curve starting at ``initial`` (the capital)."""
+    marks[M_PREVIOUS] = initial
+    marks[M_PEAK] = initial
+    marks[M_DRAWDOWN] = initial / initial - 1.0
+    marks[M_LOW] = math.inf
+    marks[M_RUN] = 0.0
+    marks[M_LONGEST] = 0.0
+    marks[M_FINITE] = 1.0
+
+
+@_jit
+def mark_bar(v: float, previous: float, peak: float, drawdown: float, low: float, run: int,
+             longest: int) -> tuple[float, float, float, float, int, int]:
+    """One point ``v`` of the curve: its bar return ``v / previous - 1`` and the drawdown
+    state after it, ``(return, peak, drawdown, low, run, longest)``. A point at or above the
+    peak has a drawdown of exactly 0; below it, ``v / peak - 1`` is monotone in ``v``
+    (correctly rounded), so each peak's deepest point is found without dividing at every
+    bar: the division happens when the peak is left behind (and at the end: ``drawdown_of``).
+    Scalars only, so the bar loop's call costs no reference counting."""
+    r = v / previous - 1.0
+    if v >= peak:
+        if low < peak:
+            drawdown = min(drawdown, low / peak - 1.0)
+        return r, v, drawdown, math.inf, 0, longest
+    run += 1
+    return r, peak, drawdown, min(low, v), run, max(longest, run)
+
+
+@_jit
+def mark_flat(v: float, bars: int, previous: float, peak: float, drawdown: float, low: float,
+              run: int, longest: int
+              ) -> tuple[float, float, float, float, float, int, int]:
+    """``mark_bar`` over ``bars >= 1`` equal points ``v`` (a flat account's cash):
+    ``(first return, every later one, peak, drawdown, low, run, longest)``. After the first,
+    each point repeats the same step: at or above the peak it changes nothing, below it
+    only the run grows (``min(low, v)`` is already ``low``); the runs' length is exact
+    integer arithmetic. (A NaN point's return is NaN: the drawdown is then recomputed from
+    the curve, ``_drawdown_nan``.)"""
+    first, peak, drawdown, low, run, longest = mark_bar(v, previous, peak, drawdown, low,
+                                                        run, longest)
+    later = v / v - 1.0
+    if bars > 1 and not v >= peak:
+        run += bars - 1
+        longest = max(longest, run)
+    return first, later, peak, drawdown, low, run, longest
+
+
+@_jit
+def drawdown_of(peak: float, drawdown: float, low: float) -> float:
+    """The deepest drawdown of a curve whose state ends with this peak and low."""
+    if low < peak:
+        drawdown = min(drawdown, low / peak - 1.0)
+    return drawdown
+
+
 @_jit
 def _returns_and_drawdown(initial: float, equity: FloatArray,
                           out: FloatArray) -> tuple[bool, float, int]:
     """One pass over the equity: the bar returns ``out[t] = equity[t] / equity[t - 1] - 1``
     (``equity[-1]`` is ``initial``), whether every one is finite, and — valid when they
-    all are — the deepest drawdown from the running peak and the longest run below a peak.
-    A point at or above the peak has a drawdown of exactly 0; below it, ``v / peak - 1``
-    is monotone in ``v`` (correctly rounded), so each peak's deepest point is found without
-    dividing at every bar. (One pass, not three: at 1M bars the equity is read once.)"""
+    all are — the deepest drawdown from the running peak and the longest run below a peak
+    (``mark_bar`` at every point). (One pass, not three: at 1M bars the equity is read
+    once.)"""
     peak = initial
     drawdown = initial / initial - 1.0
     low = math.inf
@@ -275,23 +343,12 @@ def _returns_and_drawdown(initial: float, equity: FloatArray,
     finite = True
     for t in range(equity.shape[0]):
         v = equity[t]
-        r = v / previous - 1.0
+        r, peak, drawdown, low, run, longest = mark_bar(v, previous, peak, drawdown, low,
+                                                        run, longest)
         out[t] = r
         finite &= math.isfinite(r)
         previous = v
-        if v >= peak:
-            if low < peak:
-                drawdown = min(drawdown, low / peak - 1.0)
-            peak = v
-            low = math.inf
-            run = 0
-        else:
-            low = min(low, v)
-            run += 1
-            longest = max(longest, run)
-    if low < peak:
-        drawdown = min(drawdown, low / peak - 1.0)
-    return finite, drawdown, longest
+    return finite, drawdown_of(peak, drawdown, low), longest
 
 
 @_jit
@@ -393,6 +450,35 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
     Over the bars: one pass for the bar returns (into ``scratch``) and the drawdown, two
     pairwise passes for the return moments (the fused reference's shape).
     """
+    finite, drawdown, longest = True, 0.0, 0
+    if equity.shape[0] > 0 and capital > 0:
+        finite, drawdown, longest = _returns_and_drawdown(capital, equity, scratch)
+    _metrics(capital, equity, finite, drawdown, longest, scratch, exposed, pnl, returns,
+             fees_paid, ambiguous, reduced, bpy, scratch, out)
+
+
+@_jit
+def metrics_marked(capital: float, equity: FloatArray, marks: FloatArray,
+                   bar_returns: FloatArray, exposed: float, pnl: FloatArray,
+                   returns: FloatArray, fees_paid: float, ambiguous: float, reduced: float,
+                   bpy: float, scratch: FloatArray, out: FloatArray) -> None:
+    """``metrics_core`` of a curve whose bar returns (``bar_returns``) and drawdown state
+    (``marks``, from ``reset_marks(capital)``) the bar loop kept while it marked the equity
+    (``fast_slot.run_fast_slot``): the same numbers without the pass over the equity.
+    ``bar_returns`` may be ``scratch`` (read before the trade metrics overwrite it)."""
+    _metrics(capital, equity, marks[M_FINITE] != 0.0,
+             drawdown_of(marks[M_PEAK], marks[M_DRAWDOWN], marks[M_LOW]),
+             int(marks[M_LONGEST]), bar_returns, exposed, pnl, returns, fees_paid, ambiguous,
+             reduced, bpy, scratch, out)
+
+
+@_jit
+def _metrics(capital: float, equity: FloatArray, finite: bool, drawdown: float, longest: int,
+             bar_returns: FloatArray, exposed: float, pnl: FloatArray, returns: FloatArray,
+             fees_paid: float, ambiguous: float, reduced: float, bpy: float,
+             scratch: FloatArray, out: FloatArray) -> None:
+    """The metrics given the bar returns and what ``_returns_and_drawdown`` says of them
+    (read only for a non-empty curve from a positive capital)."""
     for i in range(out.shape[0]):
         out[i] = math.nan
     n = equity.shape[0]
@@ -410,11 +496,10 @@ def metrics_core(capital: float, equity: FloatArray, exposed: float, pnl: FloatA
                     cagr = _finite(math.expm1(log_growth))
             out[_CAGR] = cagr
     if n > 0 and initial > 0:
-        finite, drawdown, longest = _returns_and_drawdown(initial, equity, scratch)
         if not (finite and math.isfinite(initial)):
             drawdown, longest = _drawdown_nan(initial, equity)
         if n >= 2 and finite:
-            _return_metrics(n, bpy, scratch, out)
+            _return_metrics(n, bpy, bar_returns, out)
         out[_MAX_DD] = _finite(drawdown)
         out[_MAX_DD_BARS] = longest
         if drawdown < 0 and not math.isnan(cagr):
@@ -500,12 +585,20 @@ def compute_metrics(sim: SimResult, settings: SimSettings, timeframe_seconds: in
     equity = _read_only(sim.equity)
     pnl = _read_only(sim.trades["pnl"])
     returns = _read_only(sim.trades["return"])
-    exposed = _nonzero(_read_only(sim.position)) if len(equity) else 0  # NaN counts, != 0
+    exposed = sim.exposed if sim.exposed is not None else \
+        _nonzero(_read_only(sim.position)) if len(equity) else 0  # NaN counts, != 0
     scratch = _scratch(scratch_size(len(equity), len(pnl)))
     values = np.empty(N_METRICS)
-    metrics_core(float(settings.capital), equity, float(exposed), pnl, returns,
-                 float(sim.fees_paid), float(int(sim.ambiguous_bars)),
-                 float(sim.orders_reduced), bpy, scratch, values)
+    counts = (float(sim.fees_paid), float(int(sim.ambiguous_bars)), float(sim.orders_reduced))
+    if sim.marks is not None and sim.bar_returns is not None:  # kept by the bar loop
+        # the returns writable like ``scratch``, which ``metrics_core`` passes in their
+        # place: one compiled ``_metrics`` and pairwise sums for both
+        bar_returns = np.ascontiguousarray(sim.bar_returns, dtype=np.float64)
+        metrics_marked(float(settings.capital), equity, _read_only(sim.marks), bar_returns,
+                       float(exposed), pnl, returns, *counts, bpy, scratch, values)
+    else:
+        metrics_core(float(settings.capital), equity, float(exposed), pnl, returns, *counts,
+                     bpy, scratch, values)
     core = metrics_dict(values)
     return {**core, **backtest_only_metrics(sim, core, close)}
 

@@ -89,7 +89,16 @@ from ..engine.state import (
     REDUCED,
     TRADES,
 )
-from ..engine.stats import METRIC_KEYS, N_METRICS, bars_per_year, metrics_core, scratch_size
+from ..engine.stats import (
+    MARKS,
+    METRIC_KEYS,
+    N_METRICS,
+    bars_per_year,
+    metrics_core,
+    metrics_marked,
+    reset_marks,
+    scratch_size,
+)
 from ..engine.step import run_slot
 from ..lang.ast import RULE_SLOTS
 from ..lang.levels import LEVEL_SLOTS
@@ -404,9 +413,11 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
                     moments: Array) -> None:  # pragma: no cover - compiled
     """Every combination through one bar loop — ``fast_slot.run_fast_slot`` when it enters
     on one side without stops, else its rule rows (``rule_code.write_rows``) through
-    ``step.run_slot`` — and ``stats.metrics_core``, on ``threads`` interleaved groups with
-    their own scratch state; per-block return moments (``pbo.block_moments``) into
-    ``moments[j]`` while its equity is at hand (no blocks: ``bounds`` of length 1)."""
+    ``step.run_slot`` — and ``stats.metrics_core`` (after the specialised loop, which kept
+    the bar returns in ``scratch`` and the drawdown in ``marks``: ``stats.metrics_marked``),
+    on ``threads`` interleaved groups with their own scratch state; per-block return
+    moments (``pbo.block_moments``) into ``moments[j]`` while its equity is at hand (no
+    blocks: ``bounds`` of length 1)."""
     k = codes.shape[0]
     n = closes.shape[1]
     groups = max(1, min(threads, k))
@@ -421,6 +432,7 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
         ring = np.empty(1)
         scratch = np.empty(max(n + 1, 1))  # stats.scratch_size(n, n + 1)
         rows = np.empty((4, n), dtype=np.bool_)
+        marks = np.empty(MARKS)
         for j in range(g, k, groups):  # interleaved: neighbouring combos cost alike
             cfg = settings[j:j + 1]
             capital = settings[j, _CAPITAL]
@@ -433,10 +445,12 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
                 stopless = stopless and level_rows[j, c] < 0
             for c in _TRADE_RULES:
                 stopless = stopless and settings[j, c] == 0.0
-            if side != 0 and stopless:
+            fast = side != 0 and stopless
+            if fast:
+                reset_marks(capital, marks)
                 run_fast_slot(0, n, n - 1, opens, closes, codes[j], fast_spans, series, flags,
                               consts[j], side, cfg, account, positions, trades, equity,
-                              position)
+                              position, scratch[:n], marks)
             else:
                 write_rows(codes[j], spans, series, flags, consts[j], rows)
                 run_slot(0, n, n - 1, opens, highs, lows, closes, rows, one_slot, series,
@@ -444,9 +458,14 @@ def _simulate_block(opens: Array, highs: Array, lows: Array, closes: Array, code
                          position_rows[j:j + 1], pspans, no_times, cfg, limits, account,
                          positions, trades, ring, equity, position)
             count = int(account[TRADES])
-            metrics_core(capital, equity, account[EXPOSED], trades[:count, _PNL],
-                         trades[:count, _RETURN], account[FEES], account[AMBIGUOUS],
-                         account[REDUCED], bpy, scratch, out[j])
+            if fast:
+                metrics_marked(capital, equity, marks, scratch[:n], account[EXPOSED],
+                               trades[:count, _PNL], trades[:count, _RETURN], account[FEES],
+                               account[AMBIGUOUS], account[REDUCED], bpy, scratch, out[j])
+            else:
+                metrics_core(capital, equity, account[EXPOSED], trades[:count, _PNL],
+                             trades[:count, _RETURN], account[FEES], account[AMBIGUOUS],
+                             account[REDUCED], bpy, scratch, out[j])
             block_moments(capital, equity, bounds, moments[j])
 
 
