@@ -44,7 +44,6 @@ from ..engine.stream import BarSignals, Stream
 from ..engine.timeline import Rebalance
 from ..lang.ast import RULE_SLOTS
 from ..lang.diagnostics import diag
-from ..lang.schema import TIMEFRAMES
 from ..portfolio.plan import PortfolioPlan
 from ..portfolio.run import limits_of, rebalance_of
 from .clockbook import BookSlot, ClockBook, ClosedBar, Fill, PointReport
@@ -71,11 +70,8 @@ class SlotSpec:
     program: Program
     params: dict[str, float]
     book: BookSlot
+    timeframe: str  # its name (``1h``), as the exchange's klines take it
     reads: tuple[str, ...] = ()  # the other markets the strategy reads (``@ETH/USDT``)
-
-    @property
-    def timeframe(self) -> str:
-        return timeframe_name(self.timeframe_seconds)
 
 
 @dataclass(frozen=True)
@@ -106,23 +102,19 @@ class Adapter(Protocol):
     def execute(self, report: PointReport, slots: Sequence[SlotSpec]) -> None: ...
 
 
-def timeframe_name(seconds: int) -> str:
-    """The timeframe's name as exchanges know it (``3600`` → ``1h``)."""
-    return next(name for name, length in TIMEFRAMES.items() if length == seconds)
-
-
-def other_feeds(reads: Iterable[tuple[str, int]]) -> list[PolledSlot]:
-    """The feeds of the other markets read, as (market, timeframe seconds): one each, in a
-    stable order (what ``session_feeds`` and ``replay_slots`` agree on)."""
-    return [PolledSlot(market, timeframe_name(seconds), seconds)
-            for market, seconds in sorted(set(reads))]
+def other_feeds(reads: Iterable[tuple[str, str, int]]) -> list[PolledSlot]:
+    """The feeds of the other markets read, as (market, timeframe, its seconds): one each,
+    in a stable order (what ``session_feeds`` and ``replay_slots`` agree on)."""
+    return [PolledSlot(market, timeframe, seconds)
+            for market, timeframe, seconds in sorted(set(reads), key=lambda r: (r[0], r[2]))]
 
 
 def session_feeds(slots: Sequence[SlotSpec]) -> list[PolledSlot]:
     """Every feed a session polls, in source order: slot ``s``'s own market is feed ``s``;
     after them, each other market a slot reads at that slot's timeframe."""
     own = [PolledSlot(s.market, s.timeframe, s.timeframe_seconds) for s in slots]
-    return own + other_feeds((m, s.timeframe_seconds) for s in slots for m in s.reads)
+    return own + other_feeds((m, s.timeframe, s.timeframe_seconds) for s in slots
+                             for m in s.reads)
 
 
 class Listing(Protocol):
@@ -165,7 +157,7 @@ def slot_specs(plan: PortfolioPlan, fee_bps: float | None = None) -> list[SlotSp
                         markets.index(c.config.market.symbol), c.weight, tuple(program.levels),
                         bodies)
         out.append(SlotSpec(c.label, c.config.market.symbol, c.config.timeframe_seconds,
-                            program, params, book, markets_read(c.config)))
+                            program, params, book, c.config.timeframe, markets_read(c.config)))
     return out
 
 
@@ -332,8 +324,8 @@ def replay_slots(plan: PortfolioPlan) -> list[SlotCandles]:
            for c in plan.components]
     held = {(o.market, c.config.timeframe_seconds): o for c in plan.components
             for o in c.candles.others}
-    feeds = other_feeds((m, c.config.timeframe_seconds) for c in plan.components
-                        for m in markets_read(c.config))
+    feeds = other_feeds((m, c.config.timeframe, c.config.timeframe_seconds)
+                        for c in plan.components for m in markets_read(c.config))
     return own + [SlotCandles.of_frame(held[f.market, f.timeframe_seconds].frame,
                                        f.timeframe_seconds) for f in feeds]
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from test_program import assert_identical as same_as_whole  # tests/engine is on sys.path
 
 from peakdsl import api
 from peakdsl.compile import models as m
@@ -113,22 +114,13 @@ def pushed(stream: Stream, base: pd.DataFrame, others: dict[str, pd.DataFrame]
 
 
 def assert_identical(whole: Signals, bars: list[BarSignals], skip: int = 0) -> dict[str, int]:
-    """Every let and rule equal bit for bit from bar ``skip`` on; the defined values counted
-    (so a test can check there was something to compare)."""
-    defined = {}
-    for name, values in {**whole.series, **whole.rules}.items():
-        got = np.array([{**b.series, **b.rules}[name] for b in bars], dtype=values.dtype)
-        want = values[skip:]
-        same = got == want
-        if values.dtype != np.bool_:
-            same |= np.isnan(got) & np.isnan(want)
-            defined[name] = int(np.sum(~np.isnan(want)))
-        else:
-            defined[name] = int(np.sum(want))
-        bad = np.flatnonzero(~same)
-        assert bad.size == 0, (f"{name} differs from bar {skip + bad[0]}: stream "
-                               f"{got[bad[:5]].tolist()}, whole {want[bad[:5]].tolist()}")
-    return defined
+    """``test_program.assert_identical`` (every let and rule equal bit for bit from bar
+    ``skip`` on), and the defined values counted (so a test can check there was something to
+    compare)."""
+    same_as_whole(whole, bars, skip)
+    return {name: int(np.sum(values[skip:]) if values.dtype == np.bool_
+                      else np.sum(~np.isnan(values[skip:])))
+            for name, values in {**whole.series, **whole.rules}.items()}
 
 
 # ---------------------------------------------------------------- synthetic candles
