@@ -221,11 +221,13 @@ def listed(root: Path, *args: str) -> list[str]:
 
 
 def unique_prefix(run_id: str, ids: dict[str, Any]) -> str:
-    """The shortest prefix of ``run_id`` (shorter than the id) no other id starts with: ids
-    made in the same instant differ only in their last characters, so a fixed cut may be
-    ambiguous (U004 "give more characters") — as it was once, under parallel tests."""
+    """The shortest prefix of ``run_id`` no other id starts with: ids made in the same
+    instant differ only in their last characters, so a fixed cut may be ambiguous (U004
+    "give more characters") — as it was once, under parallel tests. Ids drawn one after
+    the other in one millisecond are consecutive numbers and may differ in the last
+    character alone: then the whole id is that prefix."""
     others = {i for v in ids.values() for i in ([v] if isinstance(v, str) else v)} - {run_id}
-    for n in range(2, len(run_id)):
+    for n in range(2, len(run_id) + 1):
         if not any(o.startswith(run_id[:n]) for o in others):
             return run_id[:n]
     pytest.fail(f"no prefix of {run_id} is unambiguous")
